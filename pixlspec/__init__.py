@@ -1,0 +1,59 @@
+"""pixlspec: X-ray fluorescence spectra of PIXL, the X-ray instrument of Mars 2020.
+
+Read PIXL files, fit spectra, map elements across scans, quantify oxide wt%,
+find salts and rank sample candidates. The public API is re-exported here;
+submodules are imported on first use so ``import pixlspec`` stays fast (no
+numba compilation, no X-ray database load at import).
+"""
+from __future__ import annotations
+
+import importlib
+
+from .errors import (CompositionError, ConfigError, CSVFormatError, FitError, FormatError,
+                     HDF5FormatError, MSAFormatError, PixlspecError, SpectrumError, UnknownElementError)
+from .instrument import Detector, Instrument, Optic, Tube
+from .spectrum import Scan, Spectrum
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported lazily, PEP 562)
+_LAZY = {
+    "read_msa": "pixlspec.io.msa",
+    "write_msa": "pixlspec.io.msa",
+    "read_msa_detectors": "pixlspec.io.msa",
+    "read_rfs": "pixlspec.io.pixl_csv",
+    "read_msa_folder": "pixlspec.io.pixl_csv",
+    "read_piquant_config": "pixlspec.io.piquant",
+    "open_scan": "pixlspec.io.hdf5",
+    "write_scan": "pixlspec.io.hdf5",
+    "read_scan": "pixlspec.io.convert",
+    "fit_spectrum": "pixlspec.fit.single",
+    "FitResult": "pixlspec.fit.single",
+    "FitConfig": "pixlspec.fit.config",
+    "ROCK_ELEMENTS": "pixlspec.fit.config",
+    "find_elements": "pixlspec.fit.detect",
+    "simulate_spectrum": "pixlspec.simulate",
+    "simulate_scan": "pixlspec.simulate",
+    "LineGroup": "pixlspec.physics.lines",
+    "line_group": "pixlspec.physics.lines",
+}
+
+__all__ = [
+    "__version__", "PixlspecError", "FormatError", "MSAFormatError", "CSVFormatError", "HDF5FormatError",
+    "ConfigError", "UnknownElementError", "CompositionError", "SpectrumError", "FitError",
+    "Instrument", "Tube", "Optic", "Detector", "Spectrum", "Scan", *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'pixlspec' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

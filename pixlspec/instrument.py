@@ -1,0 +1,443 @@
+"""Instrument description: tube, optic, geometry, atmosphere path and detectors.
+
+One frozen dataclass, :class:`Instrument`, holds every instrument-specific
+number pixlspec uses; nothing instrument-specific is hard-coded elsewhere.
+It round-trips through plain dictionaries, JSON and TOML, and can be read
+from a PIQUANT configuration file (:meth:`Instrument.from_piquant_config`).
+
+Default values (:meth:`Instrument.pixl`) are those of the PIXL flight model
+configuration "Config_PIXL_FM_SurfaceOps_Rev2_Sept2021" (PIQUANT, FM v7;
+see ``../shared/science/pixl-formats.md`` section 2 and Allwood et al. 2020,
+Space Sci. Rev. 216:134).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Tube", "Optic", "Detector", "Instrument"]
+
+# --- PIXL flight model, configuration Rev2 Sept 2021 (FM v7) -----------------
+# Every number below is quoted from Config_PIXL_FM_SurfaceOps_Rev2_Sept2021.msa
+PIXL_TUBE_KV = 28.0                 # #BEAMKV
+PIXL_TUBE_CURRENT_UA = 20.0         # #EMISSION (µA)
+PIXL_TUBE_INCIDENCE_DEG = 60.0      # ##TUBEINCANG
+PIXL_TUBE_TAKEOFF_DEG = 30.0        # ##TUBETAKEOF
+PIXL_TUBE_WINDOW_BE_UM = 152.4      # ##TUBEWINDOW 0.1524 mm (127 µm tube + 25.4 µm optic)
+PIXL_SOURCE_SOLID_ANGLE_SR = 0.1095  # ##INCSR
+PIXL_INCIDENCE_DEG = 90.0           # ##INCANGLE
+PIXL_ELEVATION_DEG = 70.0           # #ELEVANGLE
+PIXL_AZIMUTH_DEG = 180.0            # #AZIMANGLE
+PIXL_DET_SOLID_ANGLE_SR = 0.027283  # #SOLIDANGLE
+PIXL_DET_BE_WINDOW_UM = 17.0        # #TBEWIND 0.0017 cm
+PIXL_DET_SI_THICKNESS_UM = 500.0    # #TACTLYR 0.05 cm
+PIXL_DET_FWHM_MNKA_EV = 170.0       # ##DETRES (Rev2)
+PIXL_PATH_IN_CM = 10.3              # ##PATHINCLEN
+PIXL_PATH_OUT_CM = 3.316            # ##PATHEMGLEN
+PIXL_MIN_ENERGY_EV = 810.0          # ##MINIMUM_EN
+PIXL_CAL_A = (-18.5, 7.862)         # #OFFSET, #XPERCHAN, detector A
+PIXL_CAL_B = (-22.4, 7.881)         # #OFFSET, #XPERCHAN, detector B
+PIXL_N_CHANNELS = 4096              # #NPOINTS of the flight spectra
+# Si dead layer of the SDDs is not in the PIQUANT files; 0.05 µm is a typical
+# value for modern SDD entrance windows (physics.md §7 gives 0.03–0.15 µm).
+DEFAULT_DEAD_LAYER_UM = 0.05
+# Fano factor of Si used with the 3.85 eV pair energy (PyMca convention,
+# Solé et al. 2007, Spectrochim. Acta B 62:63; physics.md §1).
+DEFAULT_FANO = 0.114
+# Pulse-pair resolving time of the pile-up rejector; physics.md §4 gives
+# 0.1–0.5 µs for this class of pulse processor (uncertain, fitted in practice).
+DEFAULT_PILEUP_TIME_S = 0.3e-6
+
+ATMOSPHERES = ("Vac", "He", "Mars", "Air")
+
+
+@dataclass(frozen=True)
+class Tube:
+    """X-ray tube.
+
+    Attributes
+    ----------
+    anode : str
+        Anode element symbol (PIXL: Rh).
+    voltage_kV : float
+        Accelerating voltage.
+    current_uA : float
+        Emission current.
+    electron_incidence_deg : float
+        Electron incidence angle on the anode, from the anode surface.
+    takeoff_deg : float
+        X-ray take-off angle from the anode surface; negative for a
+        transmission (end-window) anode, as in PIQUANT.
+    window_Be_um : float
+        Be exit window thickness in µm (including any Be at the optic exit).
+    """
+
+    anode: str = "Rh"
+    voltage_kV: float = PIXL_TUBE_KV
+    current_uA: float = PIXL_TUBE_CURRENT_UA
+    electron_incidence_deg: float = PIXL_TUBE_INCIDENCE_DEG
+    takeoff_deg: float = PIXL_TUBE_TAKEOFF_DEG
+    window_Be_um: float = PIXL_TUBE_WINDOW_BE_UM
+
+    def __post_init__(self):
+        if not (0 < self.voltage_kV <= 100):
+            raise ConfigError(f"tube voltage must be in (0, 100] kV, got {self.voltage_kV}",
+                              where="tube.voltage_kV")
+        if self.current_uA < 0:
+            raise ConfigError(f"tube current must be >= 0 µA, got {self.current_uA}",
+                              where="tube.current_uA")
+        if not (0 < self.electron_incidence_deg <= 90):
+            raise ConfigError("electron incidence angle must be in (0, 90] degrees, "
+                              f"got {self.electron_incidence_deg}", where="tube.electron_incidence_deg")
+        if self.takeoff_deg == 0 or abs(self.takeoff_deg) > 90:
+            raise ConfigError(f"tube take-off angle must be in [-90, 90] and non-zero, got {self.takeoff_deg}",
+                              where="tube.takeoff_deg")
+        if self.window_Be_um < 0:
+            raise ConfigError(f"tube window must be >= 0 µm, got {self.window_Be_um}",
+                              where="tube.window_Be_um")
+
+    @property
+    def is_transmission(self) -> bool:
+        """True for a transmission (end-window) anode (negative take-off angle)."""
+        return self.takeoff_deg < 0
+
+
+@dataclass(frozen=True)
+class Optic:
+    """X-ray optic between tube and sample (PIXL: a polycapillary lens).
+
+    Attributes
+    ----------
+    name : str
+        Free description or PIQUANT optic code / file name.
+    energies_keV, transmission : tuple of float
+        Relative transmission versus energy (empty = no optic, transmission 1).
+    """
+
+    name: str = "none"
+    energies_keV: tuple[float, ...] = ()
+    transmission: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "energies_keV", tuple(float(e) for e in self.energies_keV))
+        object.__setattr__(self, "transmission", tuple(float(t) for t in self.transmission))
+        if len(self.energies_keV) != len(self.transmission):
+            raise ConfigError("optic energies and transmission differ in length "
+                              f"({len(self.energies_keV)} vs {len(self.transmission)})", where="optic")
+        if any(b <= a for a, b in zip(self.energies_keV, self.energies_keV[1:])):
+            raise ConfigError("optic energies must increase strictly", where="optic.energies_keV")
+
+    def transmission_at(self, energy_eV):
+        """Relative optic transmission at ``energy_eV`` (1 where no table is given)."""
+        import numpy as np
+
+        e = np.asarray(energy_eV, dtype=float)
+        if not self.energies_keV:
+            return np.ones_like(e)
+        return np.interp(e / 1000.0, self.energies_keV, self.transmission, left=self.transmission[0],
+                         right=self.transmission[-1])
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A silicon drift detector with its energy calibration and response.
+
+    Attributes
+    ----------
+    name : str
+        "A" or "B" on PIXL.
+    offset_eV, gain_eV_per_channel, quadratic_eV : float
+        Energy calibration ``E(ch) = offset + gain*ch + quadratic*ch**2`` (eV).
+    n_channels : int
+        Channels per spectrum.
+    fwhm_MnKa_eV : float
+        Resolution (FWHM) at Mn Kα, 5.9 keV.
+    fano : float
+        Fano factor used with ``pair_energy_eV`` in FWHM(E).
+    window_Be_um, dead_layer_um, si_thickness_um : float
+        Be window, Si dead layer and active Si thickness (µm).
+    solid_angle_sr : float
+        Solid angle subtended at the sample.
+    elevation_deg, azimuth_deg : float
+        Take-off (elevation) angle from the sample surface, and the azimuth
+        between the incident and detected planes.
+    pileup_time_s : float
+        Pulse-pair resolving time of the pile-up rejector.
+    """
+
+    name: str = "A"
+    offset_eV: float = PIXL_CAL_A[0]
+    gain_eV_per_channel: float = PIXL_CAL_A[1]
+    quadratic_eV: float = 0.0
+    n_channels: int = PIXL_N_CHANNELS
+    fwhm_MnKa_eV: float = PIXL_DET_FWHM_MNKA_EV
+    fano: float = DEFAULT_FANO
+    window_Be_um: float = PIXL_DET_BE_WINDOW_UM
+    dead_layer_um: float = DEFAULT_DEAD_LAYER_UM
+    si_thickness_um: float = PIXL_DET_SI_THICKNESS_UM
+    solid_angle_sr: float = PIXL_DET_SOLID_ANGLE_SR
+    elevation_deg: float = PIXL_ELEVATION_DEG
+    azimuth_deg: float = PIXL_AZIMUTH_DEG
+    pileup_time_s: float = DEFAULT_PILEUP_TIME_S
+
+    def __post_init__(self):
+        where = f"detector {self.name}"
+        if self.gain_eV_per_channel <= 0:
+            raise ConfigError(f"gain must be > 0 eV/channel, got {self.gain_eV_per_channel}", where=where)
+        if int(self.n_channels) != self.n_channels or self.n_channels < 2:
+            raise ConfigError(f"n_channels must be an integer >= 2, got {self.n_channels}", where=where)
+        object.__setattr__(self, "n_channels", int(self.n_channels))
+        for name in ("fwhm_MnKa_eV", "fano", "si_thickness_um"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}", where=where)
+        for name in ("window_Be_um", "dead_layer_um", "solid_angle_sr", "pileup_time_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}", where=where)
+        if not (0 < self.elevation_deg <= 90):
+            raise ConfigError(f"elevation must be in (0, 90] degrees, got {self.elevation_deg}", where=where)
+
+    @property
+    def noise_eV(self) -> float:
+        """Electronic-noise FWHM (eV) implied by ``fwhm_MnKa_eV`` and ``fano``."""
+        from .physics.detector import noise_from_fwhm_at_mnka
+
+        return float(noise_from_fwhm_at_mnka(self.fwhm_MnKa_eV, fano=self.fano))
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """Everything about the instrument that the physics needs.
+
+    Build the PIXL flight-model default with :meth:`pixl`, read a PIQUANT
+    configuration with :meth:`from_piquant_config`, change a field with
+    :func:`dataclasses.replace` or :meth:`with_detector`.
+
+    Attributes
+    ----------
+    name : str
+        Description.
+    tube : Tube
+    optic : Optic
+    detectors : tuple of Detector
+        One entry per detector, looked up by name with :meth:`detector`.
+    incidence_deg : float
+        Beam incidence angle on the sample, from the surface (90 = normal).
+    atmosphere : str
+        Gas between instrument and sample: "Vac", "He", "Mars" (CO₂) or "Air".
+    path_in_cm, path_out_cm : float
+        Gas path tube→sample (incl. optic) and sample→detector.
+    gas_pressure_Pa, gas_temperature_K : float or None
+        Gas state; ``None`` takes the default of the atmosphere.
+    source_solid_angle_sr : float
+        Solid angle of the source including the optic normalisation (##INCSR).
+    geometry_factor : float
+        Stand-off correction (##GEOMETRY), 1 at nominal stand-off.
+    min_energy_eV : float
+        Lowest energy used in fits.
+    energy_correction_slope, energy_correction_offset_eV : float
+        PIQUANT's low-energy linear correction (##DL_SLOPE eV/keV, ##DL_OFFSET eV).
+    """
+
+    name: str = "PIXL flight model (FM v7, Sept 2021)"
+    tube: Tube = field(default_factory=Tube)
+    optic: Optic = field(default_factory=lambda: Optic(name="PIQUANT optic 8 (FM, Apr 2021)"))
+    detectors: tuple[Detector, ...] = field(default_factory=lambda: (
+        Detector("A", *PIXL_CAL_A), Detector("B", *PIXL_CAL_B)))
+    incidence_deg: float = PIXL_INCIDENCE_DEG
+    atmosphere: str = "Mars"
+    path_in_cm: float = PIXL_PATH_IN_CM
+    path_out_cm: float = PIXL_PATH_OUT_CM
+    gas_pressure_Pa: float | None = None
+    gas_temperature_K: float | None = None
+    source_solid_angle_sr: float = PIXL_SOURCE_SOLID_ANGLE_SR
+    geometry_factor: float = 1.0
+    min_energy_eV: float = PIXL_MIN_ENERGY_EV
+    energy_correction_slope: float = 0.0
+    energy_correction_offset_eV: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "detectors", tuple(self.detectors))
+        if not self.detectors:
+            raise ConfigError("an instrument needs at least one detector", where="detectors")
+        names = [d.name for d in self.detectors]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"detector names must be unique, got {names}", where="detectors")
+        atm = {a.lower(): a for a in ATMOSPHERES}
+        atm["earth"] = "Air"
+        atm["vacuum"] = "Vac"
+        key = str(self.atmosphere).strip().lower()
+        if key not in atm:
+            raise ConfigError(f"unknown atmosphere {self.atmosphere!r}; expected one of {ATMOSPHERES}",
+                              where="atmosphere")
+        object.__setattr__(self, "atmosphere", atm[key])
+        if not (0 < self.incidence_deg <= 90):
+            raise ConfigError(f"incidence angle must be in (0, 90] degrees, got {self.incidence_deg}",
+                              where="incidence_deg")
+        if self.path_in_cm < 0 or self.path_out_cm < 0:
+            raise ConfigError("gas path lengths must be >= 0 cm", where="path_in_cm/path_out_cm")
+        if self.geometry_factor <= 0:
+            raise ConfigError(f"geometry factor must be > 0, got {self.geometry_factor}",
+                              where="geometry_factor")
+
+    # --- constructors -------------------------------------------------------
+    @classmethod
+    def pixl(cls) -> "Instrument":
+        """The PIXL flight model as configured for surface operations (FM v7, Sept 2021).
+
+        Rh tube at 28 kV and 20 µA, polycapillary optic, normal beam incidence,
+        two SDDs "A" and "B" at 70° elevation (17 µm Be, 500 µm Si, 170 eV at
+        Mn Kα), 4096 channels (A: 7.862 eV/ch, −18.5 eV; B: 7.881 eV/ch,
+        −22.4 eV), Mars CO₂ path of 10.3 cm in and 3.3 cm out.
+        """
+        return cls()
+
+    @classmethod
+    def from_piquant_config(cls, path: str | os.PathLike) -> "Instrument":
+        """Read a PIQUANT instrument configuration ``.msa`` file.
+
+        See :func:`pixlspec.io.piquant.read_piquant_config`.
+        """
+        from .io.piquant import read_piquant_config
+
+        return read_piquant_config(path)
+
+    # --- access -------------------------------------------------------------
+    @property
+    def detector_names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.detectors)
+
+    def detector(self, name: str | None = None) -> Detector:
+        """The detector called ``name`` (the first one when ``None``)."""
+        if name is None:
+            return self.detectors[0]
+        for d in self.detectors:
+            if d.name == name:
+                return d
+        raise ConfigError(f"no detector {name!r}; this instrument has {self.detector_names}",
+                          where="detectors")
+
+    def with_detector(self, name: str, **changes) -> "Instrument":
+        """A copy with the fields of detector ``name`` changed (e.g. its calibration)."""
+        self.detector(name)
+        dets = tuple(replace(d, **changes) if d.name == name else d for d in self.detectors)
+        return replace(self, detectors=dets)
+
+    @property
+    def scattering_angle_deg(self) -> dict[str, float]:
+        """Scattering angle (incident to detected direction) per detector."""
+        from .physics.detector import scattering_angle_deg
+
+        return {d.name: float(scattering_angle_deg(self.incidence_deg, d.elevation_deg, d.azimuth_deg))
+                for d in self.detectors}
+
+    # --- serialisation ------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dictionary (JSON/TOML friendly)."""
+        d = dataclasses.asdict(self)
+        d["detectors"] = [dataclasses.asdict(x) for x in self.detectors]
+        d["optic"]["energies_keV"] = list(self.optic.energies_keV)
+        d["optic"]["transmission"] = list(self.optic.transmission)
+        # TOML has no null: drop unset optional values
+        return {k: v for k, v in d.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> "Instrument":
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"expected a table/object, got {type(data).__name__}", path=source)
+        data = dict(data)
+        try:
+            tube = Tube(**_only_known(Tube, data.pop("tube", {}), source, "tube"))
+            optic = Optic(**_only_known(Optic, data.pop("optic", {}), source, "optic"))
+            dets = data.pop("detectors", None)
+            detectors = (tuple(Detector(**_only_known(Detector, d, source, f"detectors[{i}]"))
+                               for i, d in enumerate(dets)) if dets is not None else None)
+            kwargs = _only_known(cls, data, source, "instrument")
+            if detectors is not None:
+                kwargs["detectors"] = detectors
+            return cls(tube=tube, optic=optic, **kwargs)
+        except ConfigError as e:
+            if e.path is None and source is not None:
+                raise ConfigError(e.message, path=source, where=e.where) from None
+            raise
+        except TypeError as e:
+            raise ConfigError(f"invalid instrument description: {e}", path=source) from None
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str | None = None) -> "Instrument":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"invalid JSON: {e.msg}", path=source, where=e.lineno) from None
+        return cls.from_dict(data, source=source)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str | None = None) -> "Instrument":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"invalid TOML: {e}", path=source) from None
+        return cls.from_dict(data, source=source)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write to ``.json`` or ``.toml`` (by extension), atomically."""
+        from .io._atomic import atomic_write_text
+
+        p = os.fspath(path)
+        if p.lower().endswith(".toml"):
+            atomic_write_text(p, self.to_toml())
+        elif p.lower().endswith(".json"):
+            atomic_write_text(p, self.to_json())
+        else:
+            raise ConfigError("instrument files end in .json or .toml", path=p)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Instrument":
+        """Read a ``.json``/``.toml`` instrument file or a PIQUANT configuration ``.msa``."""
+        p = os.fspath(path)
+        low = p.lower()
+        if low.endswith(".msa"):
+            return cls.from_piquant_config(p)
+        try:
+            with open(p, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as e:
+            raise ConfigError(f"cannot read instrument file: {e.strerror}", path=p) from None
+        if low.endswith(".toml"):
+            return cls.from_toml(text, source=p)
+        if low.endswith(".json"):
+            return cls.from_json(text, source=p)
+        raise ConfigError("instrument files end in .json, .toml or .msa (PIQUANT)", path=p)
+
+    def __str__(self) -> str:
+        t = self.tube
+        dets = ", ".join(f"{d.name}: {d.gain_eV_per_channel:.4f} eV/ch {d.offset_eV:+.1f} eV "
+                         f"{d.fwhm_MnKa_eV:.0f} eV@MnKa" for d in self.detectors)
+        return (f"Instrument({self.name}; {t.anode} tube {t.voltage_kV:g} kV {t.current_uA:g} µA; "
+                f"incidence {self.incidence_deg:g}°, {self.atmosphere} path "
+                f"{self.path_in_cm:g}/{self.path_out_cm:g} cm; detectors {dets})")
+
+
+def _only_known(klass, data: dict, source, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a table/object, got {type(data).__name__}", path=source, where=where)
+    known = {f.name for f in fields(klass)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown}; expected some of {sorted(known)}", path=source,
+                          where=where)
+    return dict(data)

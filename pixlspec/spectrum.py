@@ -1,0 +1,475 @@
+"""Spectrum and Scan containers with their energy calibration.
+
+:class:`Spectrum` is one detector's histogram of one point (or a sum).
+:class:`Scan` holds all points of a scan for one or more detectors; its
+counts may live in memory (numpy arrays) or stay on disk (h5py datasets),
+in which case only the points asked for are read.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import SpectrumError
+from .instrument import Instrument
+
+__all__ = ["Spectrum", "Scan", "channel_energies_eV", "validate_counts"]
+
+#: Default number of points read per chunk when streaming a scan.
+DEFAULT_CHUNK_POINTS = 1024
+
+
+def channel_energies_eV(n_channels: int, offset_eV: float, gain_eV_per_channel: float,
+                        quadratic_eV: float = 0.0) -> np.ndarray:
+    """Energy (eV) of the centre of each channel: ``offset + gain*ch + quad*ch**2``."""
+    ch = np.arange(n_channels, dtype=np.float64)
+    return offset_eV + gain_eV_per_channel * ch + quadratic_eV * ch * ch
+
+
+def validate_counts(counts, *, where: str = "counts", path=None) -> np.ndarray:
+    """Return ``counts`` as a float64 array, rejecting NaN, inf and negative values."""
+    a = np.asarray(counts, dtype=np.float64)
+    if a.size and not np.all(np.isfinite(a)):
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise SpectrumError(f"non-finite count at index {tuple(int(i) for i in bad)}; counts must be "
+                            "finite", path=path, where=where)
+    if a.size and a.min() < 0:
+        bad = np.argwhere(a < 0)[0]
+        raise SpectrumError(f"negative count {a[tuple(bad)]} at index {tuple(int(i) for i in bad)}; "
+                            "counts must be >= 0", path=path, where=where)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Spectrum:
+    """One X-ray spectrum (one detector, one point or a sum of points).
+
+    Parameters
+    ----------
+    counts : array_like
+        Counts per channel (non-negative, finite); stored read-only as float64.
+    offset_eV, gain_eV_per_channel : float
+        Energy calibration ``E(ch) = offset + gain*ch (+ quadratic*ch**2)``.
+    live_time_s : float
+        Live time (dead-time corrected where the source allows it); > 0.
+    real_time_s : float, optional
+        Clock time. For summed spectra it may be smaller than the live time.
+    quadratic_eV : float
+        Quadratic calibration term (eV per channel²).
+    detector : str
+        Detector name ("A", "B", "A+B", ...).
+    position_mm : tuple of 3 floats, optional
+        Beam position (x, y, z) in mm.
+    instrument : Instrument, optional
+        The instrument the spectrum was recorded with.
+    metadata : dict
+        Everything else read from the file (PMC, SCLK, events, ...).
+    source : str, optional
+        File the spectrum was read from.
+    """
+
+    counts: np.ndarray
+    offset_eV: float
+    gain_eV_per_channel: float
+    live_time_s: float
+    real_time_s: float | None = None
+    quadratic_eV: float = 0.0
+    detector: str = "A"
+    position_mm: tuple[float, float, float] | None = None
+    instrument: Instrument | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+    def __post_init__(self):
+        where = f"detector {self.detector}"
+        counts = validate_counts(self.counts, where=where, path=self.source)
+        if counts.ndim != 1 or counts.size < 2:
+            raise SpectrumError(f"counts must be a 1-D array of >= 2 channels, got shape {counts.shape}",
+                                path=self.source, where=where)
+        counts = counts.copy() if counts is self.counts or counts.base is not None else counts
+        counts.flags.writeable = False
+        object.__setattr__(self, "counts", counts)
+        for name in ("offset_eV", "gain_eV_per_channel", "quadratic_eV", "live_time_s"):
+            v = float(getattr(self, name))
+            if not np.isfinite(v):
+                raise SpectrumError(f"{name} must be finite, got {v}", path=self.source, where=where)
+            object.__setattr__(self, name, v)
+        if self.gain_eV_per_channel <= 0:
+            raise SpectrumError(f"gain must be > 0 eV/channel, got {self.gain_eV_per_channel}",
+                                path=self.source, where=where)
+        if self.live_time_s <= 0:
+            raise SpectrumError(f"live time must be > 0 s, got {self.live_time_s}", path=self.source,
+                                where=where)
+        if self.real_time_s is not None:
+            object.__setattr__(self, "real_time_s", float(self.real_time_s))
+        if self.position_mm is not None:
+            pos = tuple(float(x) for x in self.position_mm)
+            if len(pos) != 3:
+                raise SpectrumError(f"position must have 3 coordinates, got {len(pos)}", path=self.source,
+                                    where=where)
+            object.__setattr__(self, "position_mm", pos)
+        object.__setattr__(self, "metadata", dict(self.metadata))
+        e_last = self.energy_at(self.counts.size - 1)
+        if e_last <= 0:
+            raise SpectrumError(f"calibration maps every channel to energies <= 0 eV (last channel "
+                                f"{e_last:.1f} eV)", path=self.source, where=where)
+
+    # --- energy axis --------------------------------------------------------
+    @property
+    def n_channels(self) -> int:
+        return int(self.counts.size)
+
+    @property
+    def energy_eV(self) -> np.ndarray:
+        """Energy of each channel centre in eV."""
+        return channel_energies_eV(self.n_channels, self.offset_eV, self.gain_eV_per_channel,
+                                   self.quadratic_eV)
+
+    @property
+    def energy_keV(self) -> np.ndarray:
+        return self.energy_eV / 1000.0
+
+    def energy_at(self, channel) -> np.ndarray | float:
+        ch = np.asarray(channel, dtype=float)
+        e = self.offset_eV + self.gain_eV_per_channel * ch + self.quadratic_eV * ch * ch
+        return float(e) if e.ndim == 0 else e
+
+    def channel_of(self, energy_eV) -> np.ndarray | float:
+        """Fractional channel of ``energy_eV`` (inverse of the calibration)."""
+        e = np.asarray(energy_eV, dtype=float)
+        if self.quadratic_eV == 0.0:
+            ch = (e - self.offset_eV) / self.gain_eV_per_channel
+        else:
+            a, b, c = self.quadratic_eV, self.gain_eV_per_channel, self.offset_eV - e
+            ch = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
+        return float(ch) if ch.ndim == 0 else ch
+
+    @property
+    def total_counts(self) -> float:
+        return float(self.counts.sum())
+
+    @property
+    def count_rate_cps(self) -> float:
+        """Total counts per live second."""
+        return self.total_counts / self.live_time_s
+
+    # --- derived spectra ----------------------------------------------------
+    def replace(self, **changes) -> "Spectrum":
+        """A copy with some fields changed (see :func:`dataclasses.replace`)."""
+        return dataclasses.replace(self, **changes)
+
+    def crop(self, min_energy_eV: float | None = None, max_energy_eV: float | None = None) -> "Spectrum":
+        """The channels whose centre lies in ``[min_energy_eV, max_energy_eV]``.
+
+        The calibration offset is shifted so energies are unchanged.
+        """
+        e = self.energy_eV
+        keep = np.ones(e.size, bool)
+        if min_energy_eV is not None:
+            keep &= e >= min_energy_eV
+        if max_energy_eV is not None:
+            keep &= e <= max_energy_eV
+        idx = np.flatnonzero(keep)
+        if idx.size < 2:
+            raise SpectrumError(f"cropping to [{min_energy_eV}, {max_energy_eV}] eV leaves fewer than 2 "
+                                "channels", path=self.source, where=f"detector {self.detector}")
+        first = int(idx[0])
+        off = self.energy_at(first) - 0.0
+        gain = self.gain_eV_per_channel + 2 * self.quadratic_eV * first
+        return self.replace(counts=self.counts[idx[0]:idx[-1] + 1], offset_eV=off, gain_eV_per_channel=gain,
+                            metadata={**self.metadata, "first_channel": first})
+
+    def rebin_to(self, offset_eV: float, gain_eV_per_channel: float, n_channels: int,
+                 quadratic_eV: float = 0.0) -> "Spectrum":
+        """Redistribute the counts onto another calibration, conserving counts.
+
+        Each channel's counts are spread uniformly over its energy width and
+        reassigned in proportion to the overlap with the new channels.
+        """
+        counts = rebin_counts(self.counts, self.energy_edges_eV(),
+                              _edges(n_channels, offset_eV, gain_eV_per_channel, quadratic_eV))
+        return self.replace(counts=counts, offset_eV=offset_eV, gain_eV_per_channel=gain_eV_per_channel,
+                            quadratic_eV=quadratic_eV)
+
+    def energy_edges_eV(self) -> np.ndarray:
+        """Channel boundaries (n_channels + 1 values) in eV."""
+        return _edges(self.n_channels, self.offset_eV, self.gain_eV_per_channel, self.quadratic_eV)
+
+    def __add__(self, other: "Spectrum") -> "Spectrum":
+        return Spectrum.sum([self, other])
+
+    @staticmethod
+    def sum(spectra: Sequence["Spectrum"], detector: str | None = None) -> "Spectrum":
+        """Channel-wise sum; live and real times add.
+
+        Spectra on a different calibration are rebinned onto the first one's.
+        """
+        spectra = list(spectra)
+        if not spectra:
+            raise SpectrumError("cannot sum an empty list of spectra")
+        ref = spectra[0]
+        total = np.zeros(ref.n_channels)
+        live = real = 0.0
+        has_real = True
+        for s in spectra:
+            if (s.n_channels, s.offset_eV, s.gain_eV_per_channel, s.quadratic_eV) != (
+                    ref.n_channels, ref.offset_eV, ref.gain_eV_per_channel, ref.quadratic_eV):
+                s = s.rebin_to(ref.offset_eV, ref.gain_eV_per_channel, ref.n_channels, ref.quadratic_eV)
+            total += s.counts
+            live += s.live_time_s
+            if s.real_time_s is None:
+                has_real = False
+            else:
+                real += s.real_time_s
+        names = sorted({s.detector for s in spectra})
+        return ref.replace(counts=total, live_time_s=live, real_time_s=real if has_real else None,
+                           detector=detector or "+".join(names),
+                           metadata={**ref.metadata, "n_summed": len(spectra)})
+
+    def combine(self, other: "Spectrum") -> "Spectrum":
+        """Detector A + B: ``other`` rebinned onto this calibration and added.
+
+        The live time is the mean of the two (both detectors see the same point
+        for the same time), so count rates stay per detector-pair.
+        """
+        s = Spectrum.sum([self, other])
+        return s.replace(live_time_s=0.5 * (self.live_time_s + other.live_time_s),
+                         real_time_s=None if self.real_time_s is None or other.real_time_s is None
+                         else 0.5 * (self.real_time_s + other.real_time_s))
+
+    def __repr__(self) -> str:
+        return (f"Spectrum(detector={self.detector!r}, n_channels={self.n_channels}, "
+                f"counts={self.total_counts:.6g}, live_time_s={self.live_time_s:.6g}, "
+                f"calibration={self.offset_eV:+.3f} eV + {self.gain_eV_per_channel:.5f} eV/ch"
+                + (f", source={self.source!r}" if self.source else "") + ")")
+
+
+def _edges(n: int, offset: float, gain: float, quad: float) -> np.ndarray:
+    ch = np.arange(n + 1, dtype=float) - 0.5
+    return offset + gain * ch + quad * ch * ch
+
+
+def rebin_counts(counts: np.ndarray, old_edges: np.ndarray, new_edges: np.ndarray) -> np.ndarray:
+    """Counts on ``new_edges`` from counts on ``old_edges`` (uniform within each old bin)."""
+    cum = np.concatenate([[0.0], np.cumsum(counts, dtype=float)])
+    c_new = np.interp(new_edges, old_edges, cum)
+    return np.maximum(np.diff(c_new), 0.0)
+
+
+class Scan:
+    """All spectra of one scan: ``(n_points, n_channels)`` counts per detector.
+
+    Counts may be numpy arrays (in memory) or h5py datasets (read on demand:
+    indexing reads only the requested points). Build one in memory with the
+    constructor, or open a file with :func:`pixlspec.open_scan`.
+
+    Parameters
+    ----------
+    counts : mapping of str to array_like
+        Detector name → counts of shape ``(n_points, n_channels)``.
+    live_time_s : mapping of str to array_like
+        Detector name → live time per point (s), shape ``(n_points,)``.
+    positions_mm : array_like, optional
+        Beam positions ``(n_points, 3)`` in mm (x, y, z); zeros when unknown.
+    point_ids : array_like, optional
+        Point ids (PIXL PMC); ``0..n_points-1`` when absent.
+    real_time_s : mapping of str to array_like, optional
+    calibration : mapping of str to (offset_eV, gain_eV_per_channel[, quadratic_eV]), optional
+        Per-detector calibration; taken from ``instrument`` when absent.
+    instrument : Instrument, optional
+        Default :meth:`Instrument.pixl`.
+    metadata : dict, optional
+    source : str, optional
+        File the scan came from.
+    """
+
+    def __init__(self, counts: Mapping[str, Any], live_time_s: Mapping[str, Any], *,
+                 positions_mm=None, point_ids=None, real_time_s: Mapping[str, Any] | None = None,
+                 calibration: Mapping[str, Sequence[float]] | None = None,
+                 instrument: Instrument | None = None, metadata: dict | None = None,
+                 source: str | None = None, point_metadata: dict[str, np.ndarray] | None = None,
+                 _file=None):
+        self.source = source
+        self._file = _file
+        if not counts:
+            raise SpectrumError("a scan needs counts for at least one detector", path=source)
+        self._counts = {}
+        shape = None
+        for det, c in counts.items():
+            if not hasattr(c, "shape") or not hasattr(c, "__getitem__"):
+                c = np.asarray(c)
+            if isinstance(c, np.ndarray):
+                c = validate_counts(c, where=f"counts of detector {det}", path=source)
+            if len(c.shape) != 2:
+                raise SpectrumError(f"counts of detector {det} must be 2-D (n_points, n_channels), got "
+                                    f"shape {tuple(c.shape)}", path=source)
+            if shape is not None and tuple(c.shape) != shape:
+                raise SpectrumError(f"detector {det} counts have shape {tuple(c.shape)}, others {shape}",
+                                    path=source)
+            shape = tuple(c.shape)
+            self._counts[str(det)] = c
+        self.n_points, self.n_channels = shape
+        self.detectors = tuple(self._counts)
+        self.instrument = instrument if instrument is not None else Instrument.pixl()
+
+        self.live_time_s = {d: self._per_point(live_time_s, d, "live_time_s") for d in self.detectors}
+        self.real_time_s = ({d: self._per_point(real_time_s, d, "real_time_s") for d in self.detectors
+                             if d in real_time_s} if real_time_s else {})
+        self.calibration: dict[str, tuple[float, float, float]] = {}
+        for d in self.detectors:
+            if calibration and d in calibration:
+                cal = tuple(float(x) for x in calibration[d])
+            else:
+                try:
+                    det = self.instrument.detector(d)
+                except Exception:
+                    det = self.instrument.detectors[0]
+                cal = (det.offset_eV, det.gain_eV_per_channel, det.quadratic_eV)
+            if len(cal) == 2:
+                cal = (*cal, 0.0)
+            if len(cal) != 3 or cal[1] <= 0:
+                raise SpectrumError(f"calibration of detector {d} must be (offset_eV, gain>0[, quadratic]), "
+                                    f"got {cal}", path=source)
+            self.calibration[d] = cal
+
+        if positions_mm is None:
+            positions_mm = np.zeros((self.n_points, 3))
+        pos = np.asarray(positions_mm, dtype=float)
+        if pos.shape != (self.n_points, 3):
+            raise SpectrumError(f"positions_mm must have shape ({self.n_points}, 3), got {pos.shape}",
+                                path=source)
+        self.positions_mm = pos
+        ids = np.arange(self.n_points) if point_ids is None else np.asarray(point_ids)
+        if ids.shape != (self.n_points,):
+            raise SpectrumError(f"point_ids must have shape ({self.n_points},), got {ids.shape}", path=source)
+        self.point_ids = ids
+        self.metadata = dict(metadata or {})
+        self.point_metadata = {k: np.asarray(v) for k, v in (point_metadata or {}).items()}
+
+    def _per_point(self, mapping, det, name) -> np.ndarray:
+        if mapping is None or det not in mapping:
+            raise SpectrumError(f"{name} missing for detector {det}", path=self.source)
+        a = np.asarray(mapping[det], dtype=float)
+        if a.ndim == 0:
+            a = np.full(self.n_points, float(a))
+        if a.shape != (self.n_points,):
+            raise SpectrumError(f"{name} of detector {det} must have shape ({self.n_points},), got {a.shape}",
+                                path=self.source)
+        if not np.all(np.isfinite(a)):
+            raise SpectrumError(f"{name} of detector {det} holds non-finite values", path=self.source)
+        return a
+
+    # --- access -------------------------------------------------------------
+    def counts(self, detector: str | None = None, points=slice(None)) -> np.ndarray:
+        """Counts of ``points`` (index, slice or index array) as a float64 array.
+
+        For a file-backed scan only those points are read.
+        """
+        det = self._det(detector)
+        src = self._counts[det]
+        if isinstance(points, (list, np.ndarray)):
+            idx = np.asarray(points)
+            if idx.dtype == bool:
+                idx = np.flatnonzero(idx)
+            order = np.argsort(idx)
+            data = np.asarray(src[np.sort(idx).tolist()] if not isinstance(src, np.ndarray)
+                              else src[np.sort(idx)], dtype=np.float64)
+            out = np.empty_like(data)
+            out[order] = data
+            return out
+        return np.asarray(src[points], dtype=np.float64)
+
+    def raw_counts(self, detector: str | None = None):
+        """The underlying array or h5py dataset of a detector (not copied, not read)."""
+        return self._counts[self._det(detector)]
+
+    def _det(self, detector: str | None) -> str:
+        if detector is None:
+            return self.detectors[0]
+        if detector not in self._counts:
+            raise SpectrumError(f"no detector {detector!r} in this scan; it has {self.detectors}",
+                                path=self.source)
+        return detector
+
+    def energy_eV(self, detector: str | None = None) -> np.ndarray:
+        off, gain, quad = self.calibration[self._det(detector)]
+        return channel_energies_eV(self.n_channels, off, gain, quad)
+
+    def spectrum(self, index: int, detector: str | None = None) -> Spectrum:
+        """The spectrum of point ``index`` (0-based row, not PMC) for one detector."""
+        det = self._det(detector)
+        if not -self.n_points <= index < self.n_points:
+            raise IndexError(f"point {index} out of range for a scan of {self.n_points} points")
+        off, gain, quad = self.calibration[det]
+        meta = {"point_id": self.point_ids[index].item(), "index": int(index)}
+        for k, v in self.point_metadata.items():
+            meta[k] = v[index].item() if hasattr(v[index], "item") else v[index]
+        return Spectrum(counts=self.counts(det, index), offset_eV=off, gain_eV_per_channel=gain,
+                        quadratic_eV=quad, live_time_s=self.live_time_s[det][index],
+                        real_time_s=self.real_time_s[det][index] if det in self.real_time_s else None,
+                        detector=det, position_mm=tuple(self.positions_mm[index]),
+                        instrument=self.instrument, metadata=meta, source=self.source)
+
+    def iter_chunks(self, detector: str | None = None, chunk_points: int = DEFAULT_CHUNK_POINTS,
+                    points=None) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield ``(start, stop, counts[start:stop])`` over the scan, chunk by chunk."""
+        det = self._det(detector)
+        lo, hi = (0, self.n_points) if points is None else (points.start or 0, points.stop or self.n_points)
+        for start in range(lo, hi, chunk_points):
+            stop = min(start + chunk_points, hi)
+            yield start, stop, self.counts(det, slice(start, stop))
+
+    def sum_spectrum(self, detector: str | None = None, points=None,
+                     chunk_points: int = DEFAULT_CHUNK_POINTS) -> Spectrum:
+        """Channel-wise sum over all points (or the boolean/int ``points``), streamed in chunks."""
+        det = self._det(detector)
+        total = np.zeros(self.n_channels)
+        if points is None:
+            for _, _, c in self.iter_chunks(det, chunk_points):
+                total += c.sum(axis=0)
+            sel = np.ones(self.n_points, bool)
+        else:
+            sel = np.zeros(self.n_points, bool)
+            sel[np.asarray(points)] = True
+            for start, stop, c in self.iter_chunks(det, chunk_points):
+                total += c[sel[start:stop]].sum(axis=0)
+        off, gain, quad = self.calibration[det]
+        return Spectrum(counts=total, offset_eV=off, gain_eV_per_channel=gain, quadratic_eV=quad,
+                        live_time_s=float(self.live_time_s[det][sel].sum()),
+                        real_time_s=float(self.real_time_s[det][sel].sum()) if det in self.real_time_s
+                        else None, detector=det, instrument=self.instrument,
+                        metadata={"n_summed": int(sel.sum())}, source=self.source)
+
+    def load(self) -> "Scan":
+        """A copy with every detector's counts read into memory."""
+        return Scan({d: self.counts(d) for d in self.detectors}, self.live_time_s,
+                    positions_mm=self.positions_mm, point_ids=self.point_ids, real_time_s=self.real_time_s,
+                    calibration=self.calibration, instrument=self.instrument, metadata=self.metadata,
+                    source=self.source, point_metadata=self.point_metadata)
+
+    @property
+    def is_lazy(self) -> bool:
+        return any(not isinstance(c, np.ndarray) for c in self._counts.values())
+
+    def close(self) -> None:
+        """Close the underlying file (file-backed scans)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __len__(self) -> int:
+        return self.n_points
+
+    def __repr__(self) -> str:
+        return (f"Scan(n_points={self.n_points}, n_channels={self.n_channels}, detectors={self.detectors}, "
+                f"lazy={self.is_lazy}" + (f", source={self.source!r}" if self.source else "") + ")")
