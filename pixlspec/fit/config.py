@@ -1,0 +1,122 @@
+"""Fit configuration and PIXL defaults."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import ConfigError
+
+__all__ = ["FitConfig", "ROCK_ELEMENTS"]
+
+#: Elements fitted by default in rocks and soils at PIXL (K lines at 28 kV).
+#: Rh (tube) scatter is always added; see :class:`FitConfig`.
+ROCK_ELEMENTS: tuple[str, ...] = ("Na", "Mg", "Al", "Si", "P", "S", "Cl", "K", "Ca", "Ti", "Cr", "Mn", "Fe",
+                                  "Ni", "Zn", "Ge", "Br", "Rb", "Sr", "Y", "Zr")
+
+_BACKGROUNDS = ("continuum", "snip", "none")
+_WEIGHTS = ("pearson", "neyman", "none")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How a spectrum is fitted. Defaults suit PIXL rock spectra.
+
+    Attributes
+    ----------
+    elements : tuple of str, optional
+        Line groups to fit when ``fit_spectrum`` gets none (default :data:`ROCK_ELEMENTS`).
+    min_energy_eV, max_energy_eV : float, optional
+        Fit range. Default: the instrument's ``min_energy_eV`` up to the tube voltage.
+    background : {"continuum", "snip", "none"}
+        "continuum" (default) fits the background together with the peaks: the
+        physical continuum shape (tube bremsstrahlung × optic × detector
+        efficiency) times cubic B-splines every ``continuum_knot_spacing_eV``,
+        with non-negative coefficients. Its uncertainty enters the area errors,
+        and it does not rise under small peaks beside large ones. "snip"
+        subtracts a SNIP background (Ryan et al. 1988) before the peak fit.
+    continuum_knot_spacing_eV : float
+        Knot spacing of the continuum splines (much wider than any peak).
+    snip_width_fwhm : float
+        SNIP clipping half-width in units of the local FWHM (physics.md §6: 2–3).
+    snip_smooth_channels : int
+        Half-width of the boxcar smoothing applied before SNIP.
+    refine_calibration, refine_resolution, refine_tails, refine_compton : bool
+        Which nonlinear parameters are refined (energy offset and gain; noise
+        and Fano; tail fraction, tail slope and step; Compton width, shift and tail).
+    scatter, escape, pileup : bool
+        Model the tube-line scatter peaks, Si-escape peaks and pile-up.
+    free_kbeta : bool
+        Fit Kβ of K groups with a free amplitude (reported area = Kα + Kβ).
+    weights : {"pearson", "neyman", "none"}
+        Least-squares weights. "pearson" (default) iterates with the variance
+        equal to the model (unbiased for Poisson counts, physics.md §13);
+        "neyman" uses the data (biased low at low counts); "none" is unweighted.
+    pearson_iterations : int
+        Reweighting passes after the first fit with data-based weights.
+    scale_covar : bool
+        Scale the covariance by the reduced χ² (lmfit's default); off by
+        default so that σ is the counting-statistics uncertainty.
+    max_nfev : int
+        Limit of model evaluations per nonlinear pass.
+    """
+
+    elements: tuple[str, ...] | None = None
+    min_energy_eV: float | None = None
+    max_energy_eV: float | None = None
+    background: str = "continuum"
+    continuum_knot_spacing_eV: float = 1500.0
+    snip_width_fwhm: float = 2.5
+    snip_smooth_channels: int = 2
+    refine_calibration: bool = True
+    refine_resolution: bool = True
+    refine_tails: bool = True
+    refine_compton: bool = True
+    scatter: bool = True
+    escape: bool = True
+    pileup: bool = True
+    free_kbeta: bool = False
+    weights: str = "pearson"
+    pearson_iterations: int = 1
+    scale_covar: bool = False
+    max_nfev: int = 300
+
+    def __post_init__(self):
+        if self.elements is not None:
+            if isinstance(self.elements, str):
+                object.__setattr__(self, "elements", tuple(self.elements.replace(",", " ").split()))
+            else:
+                object.__setattr__(self, "elements", tuple(self.elements))
+        if self.background not in _BACKGROUNDS:
+            raise ConfigError(f"background must be one of {_BACKGROUNDS}, got {self.background!r}",
+                              where="FitConfig.background")
+        if self.weights not in _WEIGHTS:
+            raise ConfigError(f"weights must be one of {_WEIGHTS}, got {self.weights!r}", where="FitConfig.weights")
+        if not self.continuum_knot_spacing_eV >= 300.0:
+            raise ConfigError("continuum_knot_spacing_eV must be >= 300 eV (wider than any peak)",
+                              where="FitConfig.continuum_knot_spacing_eV")
+        if not self.snip_width_fwhm > 0:
+            raise ConfigError("snip_width_fwhm must be > 0", where="FitConfig.snip_width_fwhm")
+        if self.snip_smooth_channels < 0 or self.pearson_iterations < 0 or self.max_nfev < 1:
+            raise ConfigError("snip_smooth_channels and pearson_iterations must be >= 0, max_nfev >= 1",
+                              where="FitConfig")
+        if (self.min_energy_eV is not None and self.max_energy_eV is not None
+                and self.max_energy_eV <= self.min_energy_eV):
+            raise ConfigError(f"max_energy_eV ({self.max_energy_eV}) must exceed min_energy_eV "
+                              f"({self.min_energy_eV})", where="FitConfig")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if d["elements"] is not None:
+            d["elements"] = list(d["elements"])
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FitConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown FitConfig keys {unknown}", where="FitConfig")
+        return cls(**data)

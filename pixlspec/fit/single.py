@@ -1,0 +1,569 @@
+"""Fit of one spectrum: calibration, resolution, peak shapes and line-group areas.
+
+The model is ``background + A(θ) @ areas``: areas enter linearly, the shape
+parameters θ (energy offset and gain, noise and Fano, tails, Compton width and
+shift) nonlinearly. The fit is *separable* (variable projection, Golub &
+Pereyra 1973): lmfit refines only θ, and for every θ the areas are the exact
+weighted non-negative least-squares solution. This needs ~10 nonlinear
+parameters instead of ~40, so it converges fast and robustly. The reported
+uncertainties come from the full Jacobian (areas and θ together) at the
+optimum, so the area errors include the correlation with calibration and
+resolution.
+
+Weights are Poisson: a first pass uses the (smoothed) data as variance, then
+the fit is repeated with the model as variance ("Pearson" weights), which
+removes the low bias of data weights on small peaks (physics.md §12–13).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..errors import FitError, SpectrumError, UnknownElementError
+from ..instrument import Instrument
+from ..model import kernels
+from ..model.spectrum_model import PILEUP, ShapeParams, SpectrumModel, pileup_shape
+from ..physics.detector import MN_KA_EV, fwhm_eV
+from ..physics.lines import default_shell, line_group, parse_group_name
+from ..spectrum import Spectrum
+from .config import ROCK_ELEMENTS, FitConfig
+
+__all__ = ["fit_spectrum", "FitResult", "snip_background", "resolve_elements"]
+
+#: Minimum variance (counts²) of a channel in the Pearson weights: keeps empty
+#: high-energy channels from dominating χ² (the expected counts there are < 1).
+MIN_VARIANCE = 1.0
+#: An area is reported as detected when it exceeds this many standard deviations.
+DETECTION_SIGMAS = 3.0
+#: Fewest channels a fit range may have.
+MIN_FIT_CHANNELS = 32
+
+# bounds of the nonlinear parameters: (name, lower, upper) relative to the start where noted
+_BOUNDS = {
+    "noise_eV": (5.0, 400.0),
+    "fano": (0.05, 0.30),
+    "tail_fraction": (0.0, 0.40),
+    "tail_beta_fwhm": (0.05, 4.0),
+    "step_height": (0.0, 5e-3),
+    "compton_sigma_eV": (10.0, 2000.0),
+    "compton_shift_eV": (-400.0, 400.0),
+    "compton_tail_fraction": (0.0, 0.8),
+}
+#: Allowed change of the energy offset (eV) and relative change of the gain during the fit.
+OFFSET_RANGE_EV = 150.0
+GAIN_RANGE_REL = 0.03
+
+
+def snip_background(spectrum: Spectrum, noise_eV: float, fano: float, width_fwhm: float = 2.5,
+                    smooth_channels: int = 2) -> np.ndarray:
+    """SNIP background of ``spectrum`` with a clipping width that follows the resolution.
+
+    The half-width at each channel is ``width_fwhm`` × FWHM(E) in channels.
+    """
+    e = np.maximum(spectrum.energy_eV, 1.0)
+    width = np.maximum(1, np.round(width_fwhm * fwhm_eV(e, noise_eV, fano=fano)
+                                   / spectrum.gain_eV_per_channel)).astype(np.int64)
+    return kernels.snip(np.ascontiguousarray(spectrum.counts), width, True, True, int(smooth_channels))
+
+
+def resolve_elements(elements: Sequence[str], tube_kV: float) -> list[str]:
+    """Group names ("Fe", "Pb_L") for user element/group names, validated."""
+    out = []
+    for name in elements:
+        if not isinstance(name, str) or not name:
+            raise UnknownElementError(f"element names are strings like 'Fe' or 'Pb_L', got {name!r}",
+                                      where="elements")
+        if "_" in name:
+            el, shell = parse_group_name(name)
+        else:
+            el, shell = name, default_shell(name, tube_kV=tube_kV)
+        out.append(line_group(el, shell, excitation_eV=tube_kV * 1000.0).name)
+    return out
+
+
+@dataclass
+class _Problem:
+    """Everything the residual function needs, precomputed once."""
+
+    model: SpectrumModel
+    channels: np.ndarray       # channel numbers of the fit range
+    y: np.ndarray              # counts in the fit range
+    bg: np.ndarray             # background in the fit range
+    pileup: np.ndarray | None  # unit-area pile-up shape in the fit range
+    weights: np.ndarray        # 1/variance
+    base: ShapeParams
+    varied: list[str]
+    buffer: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.buffer = np.zeros((self.y.size, self.model.n_columns))
+
+    def params_from(self, values) -> ShapeParams:
+        return replace(self.base, **dict(zip(self.varied, (float(v) for v in values))))
+
+    def energies(self, p: ShapeParams) -> np.ndarray:
+        ch = self.channels
+        return p.offset_eV + p.gain_eV_per_channel * ch + p.quadratic_eV * ch * ch
+
+    def design(self, p: ShapeParams, out=None) -> np.ndarray:
+        return self.model.design(self.energies(p), p, out=out, pileup_shape=self.pileup)
+
+    def solve(self, p: ShapeParams):
+        A = self.design(p, out=self.buffer)
+        return (A,) + _solve_areas(A, self.y - self.bg, self.weights)
+
+
+def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray):
+    """Weighted non-negative least squares for the areas. Returns (areas, free mask)."""
+    Aw = A * w[:, None]
+    H = A.T @ Aw
+    f = Aw.T @ net
+    d = np.diag(H).copy()
+    empty = d <= 1e-300
+    if empty.any():
+        H[empty, empty] = 1.0
+        f[empty] = 0.0
+    # tiny ridge keeps near-degenerate columns solvable; 1e-12 of the diagonal is far below noise
+    H[np.diag_indices_from(H)] += 1e-12 * np.maximum(d, 1e-300)
+    try:
+        c = np.linalg.solve(H, f)
+    except np.linalg.LinAlgError:
+        c = np.full(f.size, -1.0)
+    if c.min() < 0:
+        c, passive = kernels.nnls_gram(H, f)
+    else:
+        passive = np.ones(c.size, bool)
+    c[empty] = 0.0
+    passive = passive & ~empty
+    return c, passive
+
+
+@dataclass
+class FitResult:
+    """Result of :func:`fit_spectrum`.
+
+    Attributes
+    ----------
+    spectrum : Spectrum
+        The fitted spectrum.
+    instrument : Instrument
+    config : FitConfig
+    elements : list of str
+        Element line groups in the fit ("Fe", "Pb_L").
+    areas, sigma : dict of str to float
+        Area (counts, every recorded photon of the group incl. tail and
+        escape) and its 1σ uncertainty, per element group and for the
+        scatter ("Rh_K_Rayleigh", "Rh_K_Compton", "Rh_L_scatter") and
+        "pileup" columns.
+    params : ShapeParams
+        Fitted calibration, resolution and peak-shape parameters.
+    params_sigma : dict of str to float
+        1σ of the refined parameters.
+    covariance : ndarray
+        Covariance of ``covariance_names`` (areas then refined parameters).
+    chi2, chi2_reduced : float
+        Pearson χ² of the final fit and χ² per degree of freedom.
+    dof : int
+    energy_eV, counts, model, background : ndarray
+        Over the fit range (channels ``channels``).
+    skipped : dict of str to str
+        Requested elements that could not be fitted, with the reason.
+    nfev : int
+        Model evaluations.
+    elapsed_s : float
+    """
+
+    spectrum: Spectrum
+    instrument: Instrument
+    config: FitConfig
+    elements: list[str]
+    areas: dict[str, float]
+    sigma: dict[str, float]
+    params: ShapeParams
+    params_sigma: dict[str, float]
+    covariance: np.ndarray
+    covariance_names: list[str]
+    chi2: float
+    chi2_reduced: float
+    dof: int
+    channels: np.ndarray
+    energy_eV: np.ndarray
+    counts: np.ndarray
+    model: np.ndarray
+    background: np.ndarray
+    design: np.ndarray
+    column_names: list[str]
+    skipped: dict[str, str]
+    nfev: int
+    elapsed_s: float
+    lmfit_result: object = None
+
+    # --- derived quantities --------------------------------------------------------
+    @property
+    def residual(self) -> np.ndarray:
+        """Normalised residual (counts − model)/√model over the fit range."""
+        return (self.counts - self.model) / np.sqrt(np.maximum(self.model, MIN_VARIANCE))
+
+    @property
+    def offset_eV(self) -> float:
+        return self.params.offset_eV
+
+    @property
+    def gain_eV_per_channel(self) -> float:
+        return self.params.gain_eV_per_channel
+
+    @property
+    def fwhm_MnKa_eV(self) -> float:
+        """Fitted detector resolution at Mn Kα."""
+        return float(self.params.fwhm_eV(MN_KA_EV))
+
+    @property
+    def detected(self) -> dict[str, bool]:
+        """Element groups whose area exceeds 3σ."""
+        return {e: bool(self.areas[e] > DETECTION_SIGMAS * self.sigma[e]) for e in self.elements}
+
+    @property
+    def count_rates_cps(self) -> dict[str, float]:
+        """Areas per live second."""
+        return {k: v / self.spectrum.live_time_s for k, v in self.areas.items()}
+
+    def components(self) -> dict[str, np.ndarray]:
+        """Counts of each column over the fit range (area × unit response)."""
+        return {n: self.design[:, i] * self.areas[n] for i, n in enumerate(self.column_names) if n in self.areas}
+
+    def area_correlation(self, a: str, b: str) -> float:
+        i, j = self.covariance_names.index(a), self.covariance_names.index(b)
+        c = self.covariance
+        return float(c[i, j] / math.sqrt(c[i, i] * c[j, j]))
+
+    # --- output ------------------------------------------------------------------------
+    def report(self, min_sigma: float | None = None) -> str:
+        """A readable fit report (like lmfit's ``fit_report``)."""
+        s = self.spectrum
+        p = self.params
+        ps = self.params_sigma
+        lines = ["[[pixlspec fit]]",
+                 f"    spectrum          = {s.source or '(in memory)'} detector {s.detector}",
+                 f"    live time         = {s.live_time_s:.4g} s, {s.total_counts:.6g} counts",
+                 f"    fit range         = {self.energy_eV[0]:.0f}-{self.energy_eV[-1]:.0f} eV "
+                 f"({self.counts.size} channels), background {self.config.background}",
+                 f"    chi-square        = {self.chi2:.6g}",
+                 f"    reduced chi-square= {self.chi2_reduced:.4f} ({self.dof} degrees of freedom)",
+                 f"    evaluations       = {self.nfev} in {self.elapsed_s * 1000:.0f} ms",
+                 "[[calibration and resolution]]"]
+
+        def fmt(name, value, unit=""):
+            sig = ps.get(name)
+            err = f" +/- {sig:.3g}" if sig is not None else " (fixed)"
+            return f"    {name:<22}= {value:.6g}{err} {unit}".rstrip()
+
+        lines += [fmt("offset_eV", p.offset_eV, "eV"), fmt("gain_eV_per_channel", p.gain_eV_per_channel, "eV/ch"),
+                  fmt("noise_eV", p.noise_eV, "eV FWHM"), fmt("fano", p.fano),
+                  f"    {'FWHM at Mn Ka':<22}= {self.fwhm_MnKa_eV:.1f} eV",
+                  fmt("tail_fraction", p.tail_fraction), fmt("tail_beta_fwhm", p.tail_beta_fwhm),
+                  fmt("step_height", p.step_height)]
+        if any(c.startswith(("Rh_K", "Rh_L")) or "_K_" in c for c in self.column_names):
+            lines += [fmt("compton_sigma_eV", p.compton_sigma_eV, "eV"),
+                      fmt("compton_shift_eV", p.compton_shift_eV, "eV"),
+                      fmt("compton_tail_fraction", p.compton_tail_fraction)]
+        lines.append("[[line groups]]")
+        lines.append(f"    {'group':<16}{'E (keV)':>8}{'area':>14}{'sigma':>12}{'rel %':>8}{'cps':>12}  detected")
+        for name in self.column_names:
+            if name not in self.areas:
+                continue
+            a, sg = self.areas[name], self.sigma[name]
+            if min_sigma is not None and name in self.elements and a < min_sigma * sg:
+                continue
+            i = self.column_names.index(name)
+            e = self._model_main_energy(i)
+            rel = 100 * sg / a if a > 0 else float("inf")
+            det = ("yes" if a > DETECTION_SIGMAS * sg else "no") if name in self.elements else ""
+            lines.append(f"    {name:<16}{e / 1000 if np.isfinite(e) else float('nan'):>8.3f}{a:>14.6g}"
+                         f"{sg:>12.4g}{rel:>8.2f}{a / s.live_time_s:>12.5g}  {det}")
+        if self.skipped:
+            lines.append("[[not fitted]]")
+            for k, v in self.skipped.items():
+                lines.append(f"    {k:<16}{v}")
+        return "\n".join(lines)
+
+    def _model_main_energy(self, column: int) -> float:
+        model = getattr(self, "_spectrum_model", None)
+        return model.main_energy_eV(column) if model is not None else float("nan")
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def to_dict(self) -> dict:
+        """JSON-friendly summary (areas, sigma, parameters, χ²)."""
+        return {
+            "source": self.spectrum.source, "detector": self.spectrum.detector,
+            "live_time_s": self.spectrum.live_time_s,
+            "elements": list(self.elements), "areas": dict(self.areas), "sigma": dict(self.sigma),
+            "params": self.params.to_dict(), "params_sigma": dict(self.params_sigma),
+            "fwhm_MnKa_eV": self.fwhm_MnKa_eV, "chi2": self.chi2, "chi2_reduced": self.chi2_reduced,
+            "dof": self.dof, "skipped": dict(self.skipped), "config": self.config.to_dict(),
+            "instrument": self.instrument.to_dict(),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def plot(self, ax=None, *, components: int = 8, log: bool = True, markers: bool = True):
+        """Spectrum (log scale), model, background, strongest components and residual.
+
+        Returns the matplotlib Figure.
+        """
+        from ..plot import plot_fit
+
+        return plot_fit(self, ax=ax, components=components, log=log, markers=markers)
+
+
+def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, instrument: Instrument | None = None,
+                 config: FitConfig | None = None) -> FitResult:
+    """Fit a spectrum: refine calibration, resolution and shapes; return line-group areas.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+    elements : sequence of str, optional
+        Elements ("Fe": K lines at the tube voltage, L or M for heavy
+        elements) or groups ("Pb_L"). Default ``config.elements`` or
+        :data:`ROCK_ELEMENTS`.
+    instrument : Instrument, optional
+        Default: the spectrum's instrument, else :meth:`Instrument.pixl`.
+    config : FitConfig, optional
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    SpectrumError
+        All counts zero or a fit range with too few channels.
+    UnknownElementError
+        An element or group name is not known.
+    """
+    t0 = time.perf_counter()
+    config = config or FitConfig()
+    if not isinstance(spectrum, Spectrum):
+        raise FitError(f"fit_spectrum needs a Spectrum, got {type(spectrum).__name__}")
+    instrument = instrument or spectrum.instrument or Instrument.pixl()
+    det_name = spectrum.detector if spectrum.detector in instrument.detector_names else instrument.detectors[0].name
+    det = instrument.detector(det_name)
+    if spectrum.total_counts <= 0:
+        raise SpectrumError("all counts are zero: nothing to fit", path=spectrum.source,
+                            where=f"detector {spectrum.detector}")
+
+    # --- fit range -------------------------------------------------------------------
+    e_all = spectrum.energy_eV
+    emin = config.min_energy_eV if config.min_energy_eV is not None else instrument.min_energy_eV
+    emax = config.max_energy_eV if config.max_energy_eV is not None else instrument.tube.voltage_kV * 1000.0
+    emax = min(emax, float(e_all[-1]))
+    sel = np.flatnonzero((e_all >= emin) & (e_all <= emax))
+    if sel.size < MIN_FIT_CHANNELS:
+        raise SpectrumError(f"the fit range {emin:.0f}-{emax:.0f} eV holds {sel.size} channels; at least "
+                            f"{MIN_FIT_CHANNELS} are needed (check the energy calibration)",
+                            path=spectrum.source, where=f"detector {spectrum.detector}")
+    y = spectrum.counts[sel]
+    if y.sum() <= 0:
+        raise SpectrumError(f"no counts between {emin:.0f} and {emax:.0f} eV: nothing to fit",
+                            path=spectrum.source, where=f"detector {spectrum.detector}")
+
+    # --- elements: keep those with a line in the fit range -------------------------------
+    names = list(elements) if elements is not None else list(config.elements or ROCK_ELEMENTS)
+    groups = resolve_elements(names, instrument.tube.voltage_kV)
+    fit_groups, skipped = [], {}
+    for user, g in zip(names, groups):
+        lg = line_group(g, excitation_eV=instrument.tube.voltage_kV * 1000.0)
+        if g in fit_groups:
+            continue
+        inside = (lg.energies_eV >= emin) & (lg.energies_eV <= emax)
+        if not inside.any():
+            skipped[g] = (f"no {lg.shell} line between {emin:.0f} and {emax:.0f} eV "
+                          f"(lines at {', '.join(f'{e:.0f}' for e in lg.energies_eV[:3])} eV)")
+            continue
+        fit_groups.append(g)
+
+    continuum = ((float(e_all[sel[0]]) - 1.0, float(e_all[sel[-1]]) + 1.0, config.continuum_knot_spacing_eV)
+                 if config.background == "continuum" else None)
+    model = SpectrumModel(fit_groups, instrument, det_name, scatter=config.scatter, escape=config.escape,
+                          pileup=config.pileup, free_kbeta=config.free_kbeta, max_energy_eV=emax + 1000.0,
+                          continuum=continuum)
+    start = ShapeParams(offset_eV=spectrum.offset_eV, gain_eV_per_channel=spectrum.gain_eV_per_channel,
+                        quadratic_eV=spectrum.quadratic_eV, noise_eV=det.noise_eV, fano=det.fano)
+
+    # --- background and pile-up shape ------------------------------------------------------
+    if config.background == "snip":
+        bg_all = snip_background(spectrum, start.noise_eV, start.fano, config.snip_width_fwhm,
+                                 config.snip_smooth_channels)
+    else:
+        bg_all = np.zeros(spectrum.n_channels)
+    pu = None
+    if config.pileup:
+        pu_all = pileup_shape(spectrum.counts - bg_all, spectrum.offset_eV, spectrum.gain_eV_per_channel,
+                              min_energy_eV=emin)
+        pu = pu_all[sel]
+        if not pu.sum() > 0:
+            pu = np.zeros(sel.size)
+    bg = bg_all[sel]
+
+    varied = _varied_parameters(config, model)
+    w0 = _initial_weights(y, config.weights)
+    prob = _Problem(model, sel.astype(np.float64), y.astype(np.float64), bg, pu, w0, start, varied)
+
+    # --- nonlinear fit (variable projection), then Pearson reweighting ----------------------
+    nfev = 0
+    lm_result = None
+    p = start
+    passes = 1 + (config.pearson_iterations if config.weights == "pearson" else 0)
+    for k in range(passes):
+        if k > 0:
+            A, c, _ = prob.solve(p)
+            prob.weights = 1.0 / np.maximum(bg + A @ c, MIN_VARIANCE)
+        if varied:
+            lm_result = _minimize(prob, p, config)
+            nfev += lm_result.nfev
+            p = prob.params_from([lm_result.params[n].value for n in varied])
+            prob.base = p
+
+    # --- final areas and covariance -------------------------------------------------------------
+    A, c, passive = prob.solve(p)
+    A = A.copy()
+    mu = bg + A @ c
+    if config.weights == "pearson":
+        w = 1.0 / np.maximum(mu, MIN_VARIANCE)
+    else:
+        w = prob.weights
+    jac_names = list(model.column_names)
+    J = [A]
+    for name in varied:
+        J.append(_model_derivative(prob, p, c, name)[:, None])
+        jac_names.append(name)
+    J = np.hstack(J)
+    keep_cols = np.ones(J.shape[1], bool)
+    keep_cols[: model.n_columns] = np.any(A != 0, axis=0)
+    Jk = J[:, keep_cols]
+    F = Jk.T @ (Jk * w[:, None])
+    cov_k = _safe_inverse(F)
+    cov = np.full((J.shape[1], J.shape[1]), np.nan)
+    idx = np.flatnonzero(keep_cols)
+    cov[np.ix_(idx, idx)] = cov_k
+    resid = y - mu
+    chi2 = float(np.sum(resid * resid / np.maximum(mu, MIN_VARIANCE)))
+    n_free = int(passive.sum()) + len(varied)
+    dof = max(int(y.size - n_free), 1)
+    chi2_red = chi2 / dof
+    if config.scale_covar:
+        cov = cov * chi2_red
+    sig = np.sqrt(np.maximum(np.diag(cov), 0.0))
+
+    cs = model.continuum_slice
+    background = bg + A[:, cs] @ c[cs]
+    areas = {}
+    sigma = {}
+    for i, name in enumerate(model.column_names):
+        if model.columns[i].kind == "continuum":
+            continue
+        areas[name] = float(c[i])
+        sigma[name] = float(sig[i]) if np.isfinite(sig[i]) else float("nan")
+        if not keep_cols[i] and name in model.column_names and model.columns[i].kind == "element":
+            skipped[name] = "its lines fall outside the fit range after calibration"
+    if config.free_kbeta:
+        for g in fit_groups:
+            kb = g + "_Kb"
+            if kb in areas:
+                i, j = jac_names.index(g), jac_names.index(kb)
+                areas[g] += areas.pop(kb)
+                sigma.pop(kb)
+                var = cov[i, i] + cov[j, j] + 2 * cov[i, j]
+                sigma[g] = float(math.sqrt(max(var, 0.0)))
+    params_sigma = {n: float(sig[jac_names.index(n)]) for n in varied}
+
+    result = FitResult(
+        spectrum=spectrum, instrument=instrument, config=config, elements=list(fit_groups), areas=areas,
+        sigma=sigma, params=p, params_sigma=params_sigma, covariance=cov, covariance_names=jac_names,
+        chi2=chi2, chi2_reduced=chi2_red, dof=dof, channels=sel, energy_eV=prob.energies(p), counts=y,
+        model=mu, background=background, design=A, column_names=list(model.column_names), skipped=skipped,
+        nfev=nfev, elapsed_s=time.perf_counter() - t0, lmfit_result=lm_result)
+    result._spectrum_model = model
+    return result
+
+
+def _varied_parameters(config: FitConfig, model: SpectrumModel) -> list[str]:
+    varied = []
+    if config.refine_calibration:
+        varied += ["offset_eV", "gain_eV_per_channel"]
+    if config.refine_resolution:
+        varied += ["noise_eV", "fano"]
+    if config.refine_tails:
+        varied += ["tail_fraction", "tail_beta_fwhm", "step_height"]
+    has_compton = any(c.kind == "scatter" and "Compton" in c.name for c in model.columns)
+    if config.refine_compton and has_compton:
+        varied += ["compton_sigma_eV", "compton_shift_eV", "compton_tail_fraction"]
+    return varied
+
+
+def _initial_weights(y: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "none":
+        return np.ones_like(y)
+    # data-based variance, smoothed over 5 channels so empty channels do not get infinite weight
+    k = np.ones(5) / 5.0
+    ys = np.convolve(y, k, mode="same")
+    return 1.0 / np.maximum(ys, MIN_VARIANCE)
+
+
+def _minimize(prob: _Problem, p: ShapeParams, config: FitConfig):
+    import lmfit
+
+    params = lmfit.Parameters()
+    for name in prob.varied:
+        v = getattr(p, name)
+        if name == "offset_eV":
+            lo, hi = v - OFFSET_RANGE_EV, v + OFFSET_RANGE_EV
+        elif name == "gain_eV_per_channel":
+            lo, hi = v * (1 - GAIN_RANGE_REL), v * (1 + GAIN_RANGE_REL)
+        else:
+            lo, hi = _BOUNDS[name]
+            v = min(max(v, lo), hi)
+        params.add(name, value=v, min=lo, max=hi)
+    sqrt_w = np.sqrt(prob.weights)
+    net = prob.y - prob.bg
+
+    def residual(pars):
+        q = prob.params_from([pars[n].value for n in prob.varied])
+        A, c, _ = prob.solve(q)
+        return sqrt_w * (net - A @ c)
+
+    mini = lmfit.Minimizer(residual, params, scale_covar=False)
+    return mini.minimize(method="least_squares", max_nfev=config.max_nfev, x_scale="jac")
+
+
+def _model_derivative(prob: _Problem, p: ShapeParams, c: np.ndarray, name: str) -> np.ndarray:
+    """Central finite difference of the model (areas fixed) with respect to one parameter."""
+    v = getattr(p, name)
+    h = max(abs(v) * 1e-4, _ABS_STEP.get(name, 1e-6))
+    up = prob.design(replace(p, **{name: v + h})) @ c
+    dn = prob.design(replace(p, **{name: v - h})) @ c
+    return (up - dn) / (2 * h)
+
+
+_ABS_STEP = {"offset_eV": 0.01, "gain_eV_per_channel": 1e-5, "noise_eV": 0.01, "fano": 1e-5,
+             "tail_fraction": 1e-5, "tail_beta_fwhm": 1e-4, "step_height": 1e-7, "compton_sigma_eV": 0.05,
+             "compton_shift_eV": 0.05, "compton_tail_fraction": 1e-5}
+
+
+def _safe_inverse(F: np.ndarray) -> np.ndarray:
+    d = np.sqrt(np.abs(np.diag(F)))
+    d[d == 0] = 1.0
+    Fs = F / d[:, None] / d[None, :]
+    try:
+        inv = np.linalg.inv(Fs)
+    except np.linalg.LinAlgError:
+        inv = np.linalg.pinv(Fs)
+    return inv / d[:, None] / d[None, :]

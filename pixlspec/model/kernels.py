@@ -1,0 +1,325 @@
+"""Numba kernels: peak shapes, line-response design matrices, SNIP, NNLS.
+
+Plain functions over arrays, compiled on first call and cached on disk
+(``cache=True``). Each has a pure-numpy reference in ``tests/test_kernels.py``.
+Nothing here knows about element names or instruments: callers pass line
+energies, weights and shape parameters as arrays.
+
+Peak model of one line of unit area (physics.md §2, Van Espen 2002)::
+
+    R(E) = (1 - f_t) * G(E; E0, s) + T(E; f_t, beta) + S(E; h)
+
+with ``s**2 = sigma_det(E0)**2 + extra_var`` (extra variance for Compton
+Doppler broadening), ``G`` the area-normalised Gaussian, ``T`` the hypermet
+low-energy tail of area ``f_t`` and ``S`` the step (shelf) of height ``h`` times
+the Gaussian peak height. The Gaussian and the tail share the unit area; the
+step adds a shelf on top, as in PyMca and GUPIX. A line above the Si K edge
+loses the fraction ``p_esc`` of its counts into two Gaussian escape peaks at
+``E0 - E_esc_a`` and ``E0 - E_esc_b`` (split ``1 - kb : kb``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+SQRT2 = math.sqrt(2.0)
+SQRT2PI = math.sqrt(2.0 * math.pi)
+#: Channels are evaluated from ``E0 - LOW_SIGMAS*s`` (or further for the tail)
+#: to ``E0 + HIGH_SIGMAS*s``; beyond, the Gaussian is < 1e-14 of its height.
+HIGH_SIGMAS = 8.0
+LOW_SIGMAS = 8.0
+#: The hypermet tail is evaluated down to ``E0 - TAIL_BETAS*beta``, where it has
+#: fallen to e^-15 = 3e-7 of its value at the peak (the lost area is 3e-7 of the tail's).
+TAIL_BETAS = 15.0
+
+
+@njit(cache=True)
+def sigma_eV(energy_eV, noise_eV, fano_pair_eV):
+    """Detector Gaussian sigma (eV): ``sqrt((noise/2.3548)^2 + F*eps*E)``."""
+    n = noise_eV / 2.3548200450309493
+    return math.sqrt(n * n + fano_pair_eV * max(energy_eV, 0.0))
+
+
+@njit(cache=True)
+def gaussian(x, s):
+    """Area-normalised Gaussian at offset ``x`` from the centre, sigma ``s``."""
+    return math.exp(-0.5 * (x / s) ** 2) / (s * SQRT2PI)
+
+
+@njit(cache=True)
+def hypermet_tail(x, s, f, beta):
+    """Low-energy exponential tail convolved with the Gaussian; integrates to ``f``."""
+    if f == 0.0 or beta <= 0.0:
+        return 0.0
+    z = x / (SQRT2 * s) + s / (SQRT2 * beta)
+    arg = x / beta + 0.5 * (s / beta) ** 2
+    if arg > 700.0:  # only reached far above the peak where erfc underflows
+        return 0.0
+    return f / (2.0 * beta) * math.exp(arg) * math.erfc(z)
+
+
+@njit(cache=True)
+def step(x, s, h):
+    """Shelf below the peak: ``h`` times the Gaussian height, smoothed by erfc."""
+    return h / (s * SQRT2PI) * 0.5 * math.erfc(x / (SQRT2 * s))
+
+
+@njit(cache=True)
+def _first_at_or_above(energies, e):
+    """Index of the first channel with energy >= e (energies increasing)."""
+    lo = 0
+    hi = energies.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if energies[mid] < e:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _add_gaussian(energies, out, col, e0, s, area):
+    if area == 0.0:
+        return
+    i0 = _first_at_or_above(energies, e0 - LOW_SIGMAS * s)
+    i1 = _first_at_or_above(energies, e0 + HIGH_SIGMAS * s)
+    for k in range(i0, i1):
+        out[k, col] += area * gaussian(energies[k] - e0, s)
+
+
+@njit(cache=True)
+def line_responses(energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f,
+                   line_tail_beta, line_step_h, line_p_esc, noise_eV, fano_pair_eV,
+                   esc_a_eV, esc_b_eV, esc_b_fraction, out):
+    """Add the response of every line to its column of ``out`` (n_channels, n_cols).
+
+    Parameters
+    ----------
+    energies : (n_ch,) channel energies in eV, increasing.
+    line_energy, line_weight : (L,) line energy (eV) and area (counts per unit column amplitude).
+    line_col : (L,) int column of each line.
+    line_extra_var : (L,) variance (eV²) added to the detector sigma² (Compton broadening).
+    line_tail_f, line_tail_beta : (L,) tail area fraction and slope (eV).
+    line_step_h : (L,) step height relative to the Gaussian height.
+    line_p_esc : (L,) Si-escape probability (0 for no escape).
+    noise_eV, fano_pair_eV : detector resolution: noise FWHM, Fano factor × pair energy.
+    esc_a_eV, esc_b_eV, esc_b_fraction : escape energies and the Kβ share.
+    out : (n_ch, n_cols) float64, accumulated in place.
+    """
+    n = energies.size
+    emin = energies[0]
+    ncol = out.shape[1]
+    # steps are flat far below their peak: add their constant part once per column
+    shelf = np.zeros((n + 1, ncol))
+    for j in range(line_energy.size):
+        e0 = line_energy[j]
+        w = line_weight[j]
+        if w == 0.0:
+            continue
+        col = line_col[j]
+        s_det = sigma_eV(e0, noise_eV, fano_pair_eV)
+        s = math.sqrt(s_det * s_det + line_extra_var[j])
+        pe = line_p_esc[j]
+        a = w * (1.0 - pe)
+        f = line_tail_f[j]
+        beta = line_tail_beta[j]
+        h = line_step_h[j]
+        lo_e = e0 - LOW_SIGMAS * s
+        if f > 0.0 and beta > 0.0:
+            lo_e = min(lo_e, e0 - TAIL_BETAS * beta)
+        i0 = _first_at_or_above(energies, lo_e)
+        i1 = _first_at_or_above(energies, e0 + HIGH_SIGMAS * s)
+        g = 1.0 - f
+        for k in range(i0, i1):
+            x = energies[k] - e0
+            v = g * gaussian(x, s)
+            if f > 0.0:
+                v += hypermet_tail(x, s, f, beta)
+            if h > 0.0:
+                v += step(x, s, h)
+            out[k, col] += a * v
+        if h > 0.0 and i0 > 0:
+            # below i0 the erfc of the step is 2 to double precision: a flat shelf
+            shelf[i0, col] += a * h / (s * SQRT2PI)
+        if pe > 0.0 and e0 - esc_a_eV > emin - HIGH_SIGMAS * s:
+            ea = e0 - esc_a_eV
+            eb = e0 - esc_b_eV
+            _add_gaussian(energies, out, col, ea, sigma_eV(ea, noise_eV, fano_pair_eV),
+                          w * pe * (1.0 - esc_b_fraction))
+            _add_gaussian(energies, out, col, eb, sigma_eV(eb, noise_eV, fano_pair_eV),
+                          w * pe * esc_b_fraction)
+    # shelf[i] holds heights that apply to every channel below i
+    for c in range(ncol):
+        acc = 0.0
+        for k in range(n, 0, -1):
+            acc += shelf[k, c]
+            if acc != 0.0:
+                out[k - 1, c] += acc
+    return out
+
+
+@njit(cache=True)
+def lls(y):
+    """LLS transform ``ln(ln(sqrt(y+1)+1)+1)`` (Ryan et al. 1988)."""
+    out = np.empty(y.size)
+    for i in range(y.size):
+        out[i] = math.log(math.log(math.sqrt(max(y[i], 0.0) + 1.0) + 1.0) + 1.0)
+    return out
+
+
+@njit(cache=True)
+def inverse_lls(v):
+    """Inverse of :func:`lls`."""
+    out = np.empty(v.size)
+    for i in range(v.size):
+        t = math.exp(math.exp(v[i]) - 1.0) - 1.0
+        out[i] = t * t - 1.0
+    return out
+
+
+@njit(cache=True)
+def snip(y, width, decreasing=True, use_lls=True, smooth_half_width=0):
+    """SNIP background (Ryan et al. 1988; decreasing window: Morháč et al. 1997).
+
+    Parameters
+    ----------
+    y : (n,) counts.
+    width : (n,) int clipping half-width per channel (channels); the window
+        ``m`` runs from ``max(width)`` down to 1 (``decreasing``) or up from 1,
+        and channel ``i`` is clipped only while ``m <= width[i]``.
+    decreasing : bool
+    use_lls : bool
+        Apply the LLS transform before clipping (compresses dynamic range).
+    smooth_half_width : int
+        Boxcar-smooth ``y`` over ``2*h+1`` channels first (0 = none).
+
+    Returns
+    -------
+    (n,) background, <= the (smoothed) spectrum.
+    """
+    n = y.size
+    ys = np.empty(n)
+    if smooth_half_width > 0:
+        hw = smooth_half_width
+        for i in range(n):
+            lo = max(0, i - hw)
+            hi = min(n, i + hw + 1)
+            acc = 0.0
+            for k in range(lo, hi):
+                acc += y[k]
+            ys[i] = acc / (hi - lo)
+    else:
+        for i in range(n):
+            ys[i] = y[i]
+    v = lls(ys) if use_lls else ys.copy()
+    w = v.copy()
+    mmax = 0
+    for i in range(n):
+        if width[i] > mmax:
+            mmax = width[i]
+    for it in range(mmax):
+        m = mmax - it if decreasing else it + 1
+        for i in range(m, n - m):
+            if width[i] >= m:
+                a = 0.5 * (v[i - m] + v[i + m])
+                w[i] = a if a < v[i] else v[i]
+            else:
+                w[i] = v[i]
+        for i in range(m, n - m):
+            v[i] = w[i]
+    return inverse_lls(v) if use_lls else v
+
+
+@njit(cache=True, parallel=True)
+def snip_rows(Y, width, decreasing=True, use_lls=True, smooth_half_width=0):
+    """:func:`snip` applied to every row of ``Y`` (n_spectra, n_ch), in parallel."""
+    out = np.empty(Y.shape)
+    for p in prange(Y.shape[0]):
+        out[p] = snip(Y[p], width, decreasing, use_lls, smooth_half_width)
+    return out
+
+
+@njit(cache=True)
+def nnls_gram(H, f, max_iter=0, tol=1e-10):
+    """Non-negative least squares in Gram form: min ½cᵀHc − fᵀc subject to c >= 0.
+
+    Lawson–Hanson active set on ``H = AᵀWA``, ``f = AᵀWy`` (Bro & De Jong 1997,
+    "fast NNLS"). Exact KKT solution in finitely many steps.
+
+    Returns
+    -------
+    c : (K,) solution.
+    passive : (K,) bool, True where c is free (not at the bound).
+    """
+    K = f.size
+    if max_iter <= 0:
+        max_iter = 3 * K + 10
+    c = np.zeros(K)
+    passive = np.zeros(K, dtype=np.bool_)
+    scale = 0.0
+    for k in range(K):
+        scale = max(scale, abs(f[k]))
+    thr = tol * max(scale, 1e-300)
+    for _outer in range(max_iter):
+        grad = f - H @ c
+        best = -1
+        gmax = thr
+        for k in range(K):
+            if not passive[k] and grad[k] > gmax:
+                gmax = grad[k]
+                best = k
+        if best < 0:
+            break
+        passive[best] = True
+        for _inner in range(max_iter):
+            idx = np.flatnonzero(passive)
+            sub = np.empty((idx.size, idx.size))
+            for a in range(idx.size):
+                for b in range(idx.size):
+                    sub[a, b] = H[idx[a], idx[b]]
+            z = np.linalg.solve(sub, f[idx])
+            if z.min() > 0.0:
+                c[:] = 0.0
+                c[idx] = z
+                break
+            # move toward z until the first variable hits zero
+            alpha = 1.0
+            for a in range(idx.size):
+                if z[a] <= 0.0:
+                    ca = c[idx[a]]
+                    t = ca / (ca - z[a]) if ca - z[a] != 0.0 else 0.0
+                    if t < alpha:
+                        alpha = t
+            for a in range(idx.size):
+                c[idx[a]] += alpha * (z[a] - c[idx[a]])
+            for a in range(idx.size):
+                if c[idx[a]] <= 0.0:
+                    c[idx[a]] = 0.0
+                    passive[idx[a]] = False
+            if not passive.any():
+                break
+    return c, passive
+
+
+@njit(cache=True, parallel=True)
+def nnls_rows(H, F, C0):
+    """NNLS for many right-hand sides sharing ``H``.
+
+    ``C0`` (n, K) holds the unconstrained solutions ``H⁻¹F``; rows that are
+    already non-negative are kept, the others are solved by :func:`nnls_gram`.
+    Returns the solutions (n, K) and the passive masks (n, K).
+    """
+    n, K = C0.shape
+    C = np.empty((n, K))
+    P = np.ones((n, K), dtype=np.bool_)
+    for p in prange(n):
+        if C0[p].min() >= 0.0:
+            C[p] = C0[p]
+        else:
+            c, passive = nnls_gram(H, F[p])
+            C[p] = c
+            P[p] = passive
+    return C, P

@@ -1,0 +1,381 @@
+"""The spectrum model: element line groups, tube scatter, escape, pile-up.
+
+A :class:`SpectrumModel` turns a set of *columns* (one per element line
+group, tube-line scatter family and pile-up) and a set of *shape parameters*
+(calibration, resolution, tails, Compton broadening) into a design matrix
+``A`` (n_channels × n_columns). A spectrum is ``A @ areas + background``: the
+column amplitudes are the **areas in counts** of each group — every photon of
+the group that the detector recorded, in its full-energy peak, its tail and its
+escape peaks (the step shelf is an addition of relative height
+``step_height``). Nonlinear parameters enter only ``A``; areas enter linearly,
+which the fits exploit (variable projection for one spectrum, a fixed ``A`` for
+maps).
+
+Relative intensities within a group are the xraydb (Elam) line intensities
+weighted by the detector efficiency and the gas path to the detector at each
+line energy, so the Kβ/Kα ratio seen in the spectrum follows the detector.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from ..errors import FitError
+from ..instrument import Instrument
+from ..physics import detector as det_physics
+from ..physics.lines import LineGroup, default_shell, line_group, parse_group_name, tube_lines
+from . import kernels
+
+__all__ = ["ShapeParams", "SpectrumModel", "Column", "PILEUP", "RAYLEIGH_K", "COMPTON_K", "SCATTER_L",
+           "continuum_shape", "pileup_shape"]
+
+PILEUP = "pileup"
+RAYLEIGH_K = "Rh_K_Rayleigh"
+COMPTON_K = "Rh_K_Compton"
+SCATTER_L = "Rh_L_scatter"
+
+# kinds of line
+FLUORESCENCE, RAYLEIGH, COMPTON = 0, 1, 2
+#: Lines weaker than this fraction of their group are dropped from the model
+#: (below 0.1 % of a group they are under the statistical noise of any PIXL spectrum).
+MIN_LINE_FRACTION = 1e-3
+#: Degree of the continuum B-splines (cubic: smooth to the second derivative).
+CONTINUUM_SPLINE_DEGREE = 3
+#: Energy step (eV) of the grid on which the continuum shape is tabulated once.
+CONTINUUM_GRID_EV = 20.0
+
+
+@dataclass(frozen=True)
+class ShapeParams:
+    """Nonlinear parameters of the spectrum model.
+
+    Attributes
+    ----------
+    offset_eV, gain_eV_per_channel, quadratic_eV : float
+        Energy calibration.
+    noise_eV : float
+        Electronic noise FWHM (eV).
+    fano : float
+        Fano factor (with the pair energy :data:`pixlspec.physics.detector.SI_PAIR_ENERGY_EV`).
+    tail_fraction : float
+        Area fraction of the low-energy (hypermet short) tail.
+    tail_beta_fwhm : float
+        Tail slope in units of the line FWHM.
+    step_height : float
+        Step (shelf) height relative to the Gaussian peak height.
+    compton_sigma_eV : float
+        Doppler broadening (sigma, eV) of the Compton peaks, added in quadrature.
+    compton_shift_eV : float
+        Shift of the Compton peaks from the Compton formula (eV).
+    compton_tail_fraction : float
+        Low-energy tail fraction of the Compton peaks (bound electrons).
+    """
+
+    offset_eV: float
+    gain_eV_per_channel: float
+    quadratic_eV: float = 0.0
+    noise_eV: float = 100.0
+    fano: float = 0.114
+    tail_fraction: float = 0.02
+    tail_beta_fwhm: float = 0.6
+    step_height: float = 2e-4
+    compton_sigma_eV: float = 200.0
+    compton_shift_eV: float = 0.0
+    compton_tail_fraction: float = 0.1
+
+    @classmethod
+    def from_instrument(cls, instrument: Instrument, detector: str | None = None, **overrides) -> "ShapeParams":
+        d = instrument.detector(detector)
+        p = cls(offset_eV=d.offset_eV, gain_eV_per_channel=d.gain_eV_per_channel, quadratic_eV=d.quadratic_eV,
+                noise_eV=d.noise_eV, fano=d.fano)
+        return replace(p, **overrides)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    def fwhm_eV(self, energy_eV):
+        return det_physics.fwhm_eV(energy_eV, self.noise_eV, fano=self.fano)
+
+    def energies(self, n_channels: int) -> np.ndarray:
+        ch = np.arange(n_channels, dtype=np.float64)
+        return self.offset_eV + self.gain_eV_per_channel * ch + self.quadratic_eV * ch * ch
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the design matrix."""
+
+    name: str
+    kind: str           # "element", "scatter" or "pileup"
+    group: LineGroup | None = None
+
+
+class SpectrumModel:
+    """Columns and line table of a spectrum model for one instrument detector.
+
+    Parameters
+    ----------
+    elements : iterable of str
+        Element symbols ("Fe": default shell at the tube voltage) or group
+        names ("Fe_K", "Pb_L").
+    instrument : Instrument
+    detector : str, optional
+        Detector name (default: the instrument's first).
+    scatter : bool
+        Add Rayleigh and Compton columns for the tube's K lines and one column
+        for its L lines.
+    escape : bool
+        Include Si-escape peaks in every column.
+    pileup : bool
+        Reserve a pile-up column (its shape comes from :meth:`pileup_column`).
+    free_kbeta : bool
+        Fit Kβ of K groups in a column of its own ("Fe_Kb"); the reported area
+        of "Fe" is then the sum.
+    max_energy_eV : float, optional
+        Lines above this energy are left out (default: tube voltage).
+    continuum : (min_energy_eV, max_energy_eV, knot_spacing_eV), optional
+        Add a continuum basis over this range: the physical continuum shape
+        (:func:`continuum_shape`) times cubic B-splines with knots every
+        ``knot_spacing_eV``, fitted linearly with the peaks (non-negative).
+        The splines are far wider than any peak, so they follow the smooth
+        continuum but cannot take counts from peaks.
+    """
+
+    def __init__(self, elements: Iterable[str], instrument: Instrument, detector: str | None = None, *,
+                 scatter: bool = True, escape: bool = True, pileup: bool = True, free_kbeta: bool = False,
+                 max_energy_eV: float | None = None, continuum: tuple[float, float, float] | None = None):
+        self.instrument = instrument
+        self.detector = instrument.detector(detector)
+        kv = instrument.tube.voltage_kV
+        self.max_energy_eV = float(max_energy_eV) if max_energy_eV is not None else kv * 1000.0
+        self.escape = escape
+        self.free_kbeta = free_kbeta
+        self.angle_deg = float(det_physics.scattering_angle_deg(instrument.incidence_deg,
+                                                                self.detector.elevation_deg,
+                                                                self.detector.azimuth_deg))
+        columns: list[Column] = []
+        rows = []  # (energy, intensity, column index, kind)
+        seen = set()
+        for name in elements:
+            grp = self._group(name, kv)
+            if grp.name in seen:
+                raise FitError(f"line group {grp.name} requested twice", where="elements")
+            seen.add(grp.name)
+            grp = grp.lines_above(MIN_LINE_FRACTION)
+            keep = grp.energies_eV <= self.max_energy_eV
+            if not keep.any():
+                raise FitError(f"{grp.name}: no line below {self.max_energy_eV:.0f} eV", where="elements")
+            col = len(columns)
+            columns.append(Column(grp.name, "element", grp))
+            kb_col = None
+            if free_kbeta and grp.shell == "K":
+                kb_col = len(columns)
+                columns.append(Column(grp.name + "_Kb", "element", grp))
+            for e, i, fam in zip(grp.energies_eV[keep], grp.intensities[keep],
+                                 np.array(grp.families)[keep]):
+                c = kb_col if (kb_col is not None and fam == "Kb") else col
+                rows.append((e, i, c, FLUORESCENCE))
+        if scatter:
+            for tg in tube_lines(instrument.tube.anode, kv):
+                keep = tg.energies_eV <= self.max_energy_eV
+                if tg.shell == "K":
+                    c_r = len(columns)
+                    columns.append(Column(RAYLEIGH_K.replace("Rh", tg.element), "scatter", tg))
+                    c_c = len(columns)
+                    columns.append(Column(COMPTON_K.replace("Rh", tg.element), "scatter", tg))
+                    for e, i in zip(tg.energies_eV[keep], tg.intensities[keep]):
+                        rows.append((e, i, c_r, RAYLEIGH))
+                        rows.append((e, i, c_c, COMPTON))
+                elif tg.shell == "L":
+                    c = len(columns)
+                    columns.append(Column(SCATTER_L.replace("Rh", tg.element), "scatter", tg))
+                    for e, i in zip(tg.energies_eV[keep], tg.intensities[keep]):
+                        if i >= MIN_LINE_FRACTION:
+                            rows.append((e, i, c, RAYLEIGH))
+        self.continuum_slice = slice(0, 0)
+        self._knots = None
+        if continuum is not None:
+            lo, hi, spacing = (float(x) for x in continuum)
+            if not (hi > lo and spacing > 0):
+                raise FitError(f"continuum range {lo}-{hi} eV with knot spacing {spacing} eV is invalid",
+                               where="continuum")
+            n_int = max(1, int(round((hi - lo) / spacing)))
+            inner = np.linspace(lo, hi, n_int + 1)
+            self._knots = np.concatenate([[lo] * CONTINUUM_SPLINE_DEGREE, inner, [hi] * CONTINUUM_SPLINE_DEGREE])
+            n_basis = self._knots.size - CONTINUUM_SPLINE_DEGREE - 1
+            first = len(columns)
+            for k in range(n_basis):
+                columns.append(Column(f"continuum_{k}", "continuum"))
+            self.continuum_slice = slice(first, first + n_basis)
+            grid = np.arange(0.0, instrument.tube.voltage_kV * 1000.0 + CONTINUUM_GRID_EV, CONTINUUM_GRID_EV)
+            self._cont_grid = grid
+            self._cont_shape = continuum_shape(grid, instrument, self)
+        self.pileup_index = None
+        if pileup:
+            self.pileup_index = len(columns)
+            columns.append(Column(PILEUP, "pileup"))
+        self.columns = tuple(columns)
+        self.column_names = tuple(c.name for c in columns)
+        arr = np.array(rows, dtype=float).reshape(-1, 4)
+        self._energy0 = arr[:, 0].copy()
+        self._intensity = arr[:, 1].copy()
+        self._col = arr[:, 2].astype(np.int64)
+        self._kind = arr[:, 3].astype(np.int64)
+        self._compton_e = np.array([float(det_physics.compton_energy_eV(e, self.angle_deg))
+                                    for e in self._energy0])
+        # weights: relative intensity × efficiency, normalised per column to sum 1
+        self._nominal_energy = np.where(self._kind == COMPTON, self._compton_e, self._energy0)
+        eff = self.efficiency(self._nominal_energy)
+        w = self._intensity * eff
+        sums = np.bincount(self._col, weights=w, minlength=len(columns))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._weight = np.where(sums[self._col] > 0, w / sums[self._col], 0.0)
+        self._p_esc = (np.asarray(det_physics.escape_probability(self._nominal_energy), dtype=float)
+                       if escape else np.zeros(self._energy0.size))
+
+    # --- construction helpers -------------------------------------------------
+    @staticmethod
+    def _group(name: str, kv: float) -> LineGroup:
+        if "_" in name:
+            el, shell = parse_group_name(name)
+        else:
+            el, shell = name, default_shell(name, tube_kV=kv)
+        return line_group(el, shell, excitation_eV=kv * 1000.0)
+
+    def efficiency(self, energy_eV) -> np.ndarray:
+        """Detector efficiency × gas transmission to the detector at ``energy_eV``."""
+        d = self.detector
+        inst = self.instrument
+        eff = det_physics.detector_efficiency(energy_eV, d.window_Be_um, d.si_thickness_um, d.dead_layer_um)
+        gas = det_physics.gas_transmission(energy_eV, inst.atmosphere, inst.path_out_cm,
+                                           pressure_Pa=inst.gas_pressure_Pa,
+                                           temperature_K=inst.gas_temperature_K)
+        return np.asarray(eff, dtype=float) * np.asarray(gas, dtype=float)
+
+    # --- accessors -------------------------------------------------------------
+    @property
+    def n_columns(self) -> int:
+        return len(self.columns)
+
+    def index(self, name: str) -> int:
+        return self.column_names.index(name)
+
+    @property
+    def element_columns(self) -> list[int]:
+        return [i for i, c in enumerate(self.columns) if c.kind == "element"]
+
+    def group_lines(self, column: int, params: ShapeParams | None = None):
+        """(energies_eV, weights) of the lines of one column (Compton shifted)."""
+        sel = self._col == column
+        e = self._line_energies(params)[sel]
+        return e, self._weight[sel]
+
+    def main_energy_eV(self, column: int) -> float:
+        """Energy of the strongest line of a column (nominal)."""
+        sel = np.flatnonzero(self._col == column)
+        if sel.size == 0:
+            return float("nan")
+        j = sel[np.argmax(self._weight[sel])]
+        return float(self._nominal_energy[j])
+
+    def _line_energies(self, params: ShapeParams | None) -> np.ndarray:
+        shift = params.compton_shift_eV if params is not None else 0.0
+        return np.where(self._kind == COMPTON, self._compton_e + shift, self._energy0)
+
+    # --- evaluation ------------------------------------------------------------
+    def line_table(self, params: ShapeParams):
+        """Arrays for :func:`pixlspec.model.kernels.line_responses` at ``params``."""
+        e = self._line_energies(params)
+        compton = self._kind == COMPTON
+        fwhm = np.asarray(params.fwhm_eV(e), dtype=float)
+        extra_var = np.where(compton, params.compton_sigma_eV ** 2, 0.0)
+        tail_f = np.where(compton, params.compton_tail_fraction, params.tail_fraction)
+        beta = params.tail_beta_fwhm * np.where(compton, np.sqrt(fwhm ** 2 + (2.3548 * params.compton_sigma_eV) ** 2),
+                                                fwhm)
+        step_h = np.where(self._kind == FLUORESCENCE, params.step_height, 0.0)
+        return (e, self._weight, self._col, extra_var, tail_f, beta, step_h, self._p_esc)
+
+    def design(self, energies_eV: np.ndarray, params: ShapeParams, out: np.ndarray | None = None,
+               pileup_shape: np.ndarray | None = None) -> np.ndarray:
+        """Design matrix ``A`` (n_channels, n_columns) at ``params``.
+
+        ``pileup_shape`` (n_channels, unit area) fills the pile-up column.
+        """
+        n = energies_eV.size
+        if out is None:
+            out = np.zeros((n, self.n_columns))
+        else:
+            out[:] = 0.0
+        fano_pair = params.fano * det_physics.SI_PAIR_ENERGY_EV
+        kernels.line_responses(np.ascontiguousarray(energies_eV, dtype=np.float64), *self.line_table(params),
+                               float(params.noise_eV), float(fano_pair), det_physics.SI_KA_ESCAPE_EV,
+                               det_physics.SI_KB_ESCAPE_EV, det_physics.SI_ESCAPE_KB_FRACTION, out)
+        # the kernel gives counts per eV: multiply by the channel width (eV) for counts per channel
+        ch = (energies_eV - params.offset_eV) / params.gain_eV_per_channel if params.quadratic_eV else None
+        width = (params.gain_eV_per_channel if ch is None
+                 else (params.gain_eV_per_channel + 2.0 * params.quadratic_eV * ch)[:, None])
+        out *= width
+        if self._knots is not None:
+            out[:, self.continuum_slice] = self.continuum_basis(energies_eV)
+        if self.pileup_index is not None and pileup_shape is not None:
+            out[:, self.pileup_index] = pileup_shape
+        return out
+
+    def continuum_basis(self, energies_eV: np.ndarray) -> np.ndarray:
+        """Continuum columns (n_channels, n_basis): physical shape × cubic B-splines."""
+        from scipy.interpolate import BSpline
+
+        t = self._knots
+        x = np.clip(energies_eV, t[0], t[-1])
+        B = BSpline.design_matrix(x, t, CONTINUUM_SPLINE_DEGREE).toarray()
+        shape = np.interp(energies_eV, self._cont_grid, self._cont_shape)
+        outside = (energies_eV < t[0]) | (energies_eV > t[-1])
+        B[outside] = 0.0
+        return B * shape[:, None]
+
+
+def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "SpectrumModel") -> np.ndarray:
+    """Physical continuum shape (arbitrary scale, max 1): tube bremsstrahlung × optic × efficiency.
+
+    Scattering by the sample keeps the shape of the exciting continuum to first
+    order (Rayleigh; Compton moves it by < 1.5 keV), so the recorded continuum
+    follows the tube spectrum after its window and the optic, weighted by the
+    detector efficiency and the gas path (physics.md §6, "physical continuum").
+    """
+    from ..physics.tube import tube_spectrum
+
+    t = instrument.tube
+    ts = tube_spectrum(voltage_kV=t.voltage_kV, anode=t.anode, electron_incidence_deg=t.electron_incidence_deg,
+                       takeoff_deg=t.takeoff_deg, window_Be_um=t.window_Be_um, current_uA=t.current_uA)
+    e = np.asarray(energies_eV, dtype=float)
+    cont = np.interp(e, ts.continuum_energy_eV, ts.continuum, left=0.0, right=0.0)
+    shape = cont * np.asarray(instrument.optic.transmission_at(e)) * model.efficiency(np.maximum(e, 1.0))
+    peak = shape.max()
+    return shape / peak if peak > 0 else shape
+
+
+def pileup_shape(net_counts: np.ndarray, offset_eV: float, gain_eV_per_channel: float,
+                 min_energy_eV: float = 0.0) -> np.ndarray:
+    """Unit-area pile-up spectrum from the self-convolution of a net spectrum.
+
+    Two photons of energies E1, E2 sum to E1 + E2: in channels
+    ``ch = ch1 + ch2 + offset/gain`` (physics.md §4, option 1). Channels below
+    ``min_energy_eV`` are left out of the source (noise, not photons).
+    """
+    from scipy.signal import fftconvolve
+
+    n = net_counts.size
+    ch = np.arange(n)
+    e = offset_eV + gain_eV_per_channel * ch
+    src = np.where(e >= max(min_energy_eV, 0.0), np.maximum(net_counts, 0.0), 0.0)
+    if src.sum() <= 0:
+        return np.zeros(n)
+    conv = fftconvolve(src, src)[: 2 * n]
+    conv = np.maximum(conv, 0.0)
+    # conv[k] sits at energy 2*offset + gain*k; resample to this spectrum's channels
+    e_conv = 2 * offset_eV + gain_eV_per_channel * np.arange(conv.size)
+    out = np.interp(e, e_conv, conv, left=0.0, right=0.0)
+    total = out.sum()
+    return out / total if total > 0 else out

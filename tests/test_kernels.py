@@ -1,0 +1,245 @@
+"""Numba kernels against pure-numpy references (to 1e-10 relative) and physics.md check values."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import erfc
+
+from pixlspec.model import kernels
+
+RTOL = 1e-10
+
+
+# --- numpy references ----------------------------------------------------------------------
+def ref_sigma(e, noise, fano_pair):
+    return np.sqrt((noise / 2.3548200450309493) ** 2 + fano_pair * np.maximum(e, 0))
+
+
+def ref_gauss(x, s):
+    return np.exp(-0.5 * (x / s) ** 2) / (s * np.sqrt(2 * np.pi))
+
+
+def ref_tail(x, s, f, beta):
+    return f / (2 * beta) * np.exp(x / beta + 0.5 * (s / beta) ** 2) * erfc(x / (np.sqrt(2) * s) + s / (np.sqrt(2) * beta))
+
+
+def ref_step(x, s, h):
+    return h / (s * np.sqrt(2 * np.pi)) * 0.5 * erfc(x / (np.sqrt(2) * s))
+
+
+def ref_line_responses(energies, le, lw, lc, lvar, lf, lbeta, lh, lpe, noise, fano_pair, ea, eb, kbf, ncol,
+                       windows=True):
+    """Every line on every channel. With ``windows`` the documented truncation of the
+    kernel is applied (Gaussians beyond +-8 sigma, tails beyond 30 beta, the step's
+    erfc taken as 2 below the window)."""
+    out = np.zeros((energies.size, ncol))
+    for j in range(le.size):
+        s_det = ref_sigma(le[j], noise, fano_pair)
+        s = np.sqrt(s_det ** 2 + lvar[j])
+        x = energies - le[j]
+        lo = -kernels.LOW_SIGMAS * s
+        if lf[j] > 0:
+            lo = min(lo, -kernels.TAIL_BETAS * lbeta[j])
+        inside = (x >= lo) & (x < kernels.HIGH_SIGMAS * s) if windows else np.ones(x.size, bool)
+        v = (1 - lf[j]) * ref_gauss(x, s)
+        if lf[j] > 0:
+            with np.errstate(over="ignore", invalid="ignore"):
+                t = ref_tail(x, s, lf[j], lbeta[j])
+            v += np.nan_to_num(t, nan=0.0, posinf=0.0)
+        if lh[j] > 0:
+            v += ref_step(x, s, lh[j])
+        v = np.where(inside, v, 0.0)
+        if windows and lh[j] > 0:
+            v = np.where(x < lo, lh[j] / (s * np.sqrt(2 * np.pi)), v)
+        out[:, lc[j]] += lw[j] * (1 - lpe[j]) * v
+        if lpe[j] > 0:
+            for e_esc, frac in ((le[j] - ea, 1 - kbf), (le[j] - eb, kbf)):
+                se = ref_sigma(e_esc, noise, fano_pair)
+                xe = energies - e_esc
+                g = ref_gauss(xe, se)
+                if windows:
+                    g = np.where((xe >= -kernels.LOW_SIGMAS * se) & (xe < kernels.HIGH_SIGMAS * se), g, 0.0)
+                out[:, lc[j]] += lw[j] * lpe[j] * frac * g
+    return out
+
+
+def ref_snip(y, width, decreasing=True, use_lls=True, smooth=0):
+    y = np.asarray(y, float)
+    if smooth > 0:
+        n = y.size
+        ys = np.array([y[max(0, i - smooth):min(n, i + smooth + 1)].mean() for i in range(n)])
+    else:
+        ys = y.copy()
+    v = np.log(np.log(np.sqrt(np.maximum(ys, 0) + 1) + 1) + 1) if use_lls else ys.copy()
+    mmax = int(width.max())
+    ms = range(mmax, 0, -1) if decreasing else range(1, mmax + 1)
+    n = v.size
+    for m in ms:
+        i = np.arange(m, n - m)
+        a = 0.5 * (v[i - m] + v[i + m])
+        new = np.where(width[i] >= m, np.minimum(v[i], a), v[i])
+        v[i] = new
+    if use_lls:
+        t = np.exp(np.exp(v) - 1) - 1
+        return t * t - 1
+    return v
+
+
+# --- peak shapes: physics.md §2 check values -----------------------------------------------------
+def test_shape_check_values():
+    s = 150.0 / 2.3548200450309493
+    assert kernels.gaussian(0.0, s) * 1000 == pytest.approx(6.26286, rel=1e-5)
+    assert kernels.hypermet_tail(0.0, s, 0.05, 75.0) * 1000 == pytest.approx(0.189184, rel=1e-5)
+    assert kernels.hypermet_tail(-300.0, s, 0.05, 75.0) * 1000 == pytest.approx(0.0175125, rel=1e-5)
+    assert kernels.hypermet_tail(0.0, s, 0.02, 1500.0) * 1000 == pytest.approx(0.00644666, rel=1e-5)
+    assert kernels.step(-500.0, s, 1e-3) * 1000 == pytest.approx(0.00626286, rel=1e-5)
+    assert kernels.step(0.0, s, 1e-3) * 1000 == pytest.approx(0.00313143, rel=1e-5)
+
+
+def test_tail_integrates_to_fraction():
+    s = 63.6997
+    x = np.arange(-20000.0, 2000.0, 0.5)
+    t = np.array([kernels.hypermet_tail(v, s, 0.05, 75.0) for v in x])
+    assert np.trapezoid(t, x) == pytest.approx(0.05, rel=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=st.floats(-3000, 3000), s=st.floats(20, 300), f=st.floats(0.001, 0.5), beta=st.floats(5, 2000),
+       h=st.floats(0, 1e-2))
+def test_scalar_shapes_match_numpy(x, s, f, beta, h):
+    assert kernels.gaussian(x, s) == pytest.approx(ref_gauss(x, s), rel=RTOL, abs=1e-300)
+    assert kernels.step(x, s, h) == pytest.approx(ref_step(x, s, h), rel=RTOL, abs=1e-300)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = ref_tail(x, s, f, beta)
+    if np.isfinite(r):
+        assert kernels.hypermet_tail(x, s, f, beta) == pytest.approx(r, rel=RTOL, abs=1e-300)
+
+
+def _random_lines(rng, n_lines, ncol, emax):
+    le = np.sort(rng.uniform(1000, emax, n_lines))
+    lw = rng.uniform(0.01, 1.0, n_lines)
+    lc = rng.integers(0, ncol, n_lines)
+    lvar = np.where(rng.random(n_lines) < 0.2, rng.uniform(0, 300.0 ** 2, n_lines), 0.0)
+    lf = np.where(rng.random(n_lines) < 0.7, rng.uniform(0, 0.2, n_lines), 0.0)
+    lbeta = rng.uniform(20, 200, n_lines)
+    lh = np.where(rng.random(n_lines) < 0.7, rng.uniform(0, 1e-3, n_lines), 0.0)
+    lpe = np.where(le > 1839, rng.uniform(0, 0.02, n_lines), 0.0)
+    return le, lw, lc.astype(np.int64), lvar, lf, lbeta, lh, lpe
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_line_responses_match_numpy(seed):
+    rng = np.random.default_rng(seed)
+    energies = -20.0 + 7.9 * np.arange(3000.0)
+    ncol = 6
+    lines = _random_lines(rng, 25, ncol, 22000)
+    out = np.zeros((energies.size, ncol))
+    kernels.line_responses(energies, *lines, 95.0, 0.114 * 3.85, 1739.6, 1837.0, 0.03, out)
+    ref = ref_line_responses(energies, *lines, 95.0, 0.114 * 3.85, 1739.6, 1837.0, 0.03, ncol)
+    np.testing.assert_allclose(out, ref, rtol=RTOL, atol=1e-300)
+    # the truncation itself (tails cut at 15 beta: e^-15 of the tail start) costs < 3e-6 of a column peak
+    full = ref_line_responses(energies, *lines, 95.0, 0.114 * 3.85, 1739.6, 1837.0, 0.03, ncol, windows=False)
+    scale = np.abs(full).max(axis=0, keepdims=True)
+    assert np.all(np.abs(out - full) <= 3e-6 * scale)
+
+
+def test_line_response_unit_area():
+    """A line without step integrates to its weight (Gaussian + tail + escape)."""
+    energies = 0.0 + 2.0 * np.arange(15000.0)
+    le = np.array([6400.0]); lw = np.array([1.0]); lc = np.array([0], dtype=np.int64)
+    out = np.zeros((energies.size, 1))
+    kernels.line_responses(energies, le, lw, lc, np.zeros(1), np.array([0.05]), np.array([80.0]), np.zeros(1),
+                           np.array([0.0027]), 90.0, 0.114 * 3.85, 1739.6, 1837.0, 0.03, out)
+    assert out[:, 0].sum() * 2.0 == pytest.approx(1.0, rel=1e-6)
+
+
+# --- SNIP -------------------------------------------------------------------------------------------
+def test_lls_round_trip():
+    y = np.arange(0.0, 1011.0)
+    assert np.max(np.abs(kernels.inverse_lls(kernels.lls(y)) - y)) < 5e-12  # physics.md: < 2e-12 on its machine
+
+
+def _gauss_on_flat():
+    ch = np.arange(1000.0)
+    return 10.0 + 1000.0 * np.exp(-0.5 * ((ch - 500) / (10 / 2.3548200450309493)) ** 2)
+
+
+@pytest.mark.parametrize("m,expected,tol", [(10, 18.82, 0.01), (20, 10.004, 0.001), (30, 10.000, 0.001)])
+def test_snip_check_values(m, expected, tol):
+    """physics.md §6: decreasing window, Gaussian FWHM 10 ch on a flat 10-count background."""
+    y = _gauss_on_flat()
+    bg = kernels.snip(y, np.full(y.size, m, dtype=np.int64), True, True, 0)
+    assert bg[500] == pytest.approx(expected, abs=tol)
+
+
+def test_snip_increasing_check_value():
+    y = _gauss_on_flat()
+    bg = kernels.snip(y, np.full(y.size, 20, dtype=np.int64), False, True, 0)
+    assert bg[500] == pytest.approx(10.015, abs=0.001)
+    assert bg.max() == pytest.approx(10.047, abs=0.001)
+
+
+def test_snip_line():
+    ch = np.arange(1000.0)
+    y = 5 + 0.02 * ch
+    bg = kernels.snip(y, np.full(y.size, 20, dtype=np.int64), True, True, 0)
+    assert np.max(np.abs(bg - y)) < 0.08
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(50, 600), m=st.integers(1, 30), dec=st.booleans(),
+       use_lls=st.booleans(), smooth=st.integers(0, 3))
+def test_snip_matches_numpy(seed, n, m, dec, use_lls, smooth):
+    rng = np.random.default_rng(seed)
+    y = rng.poisson(rng.uniform(0, 500) * (1 + np.sin(np.arange(n) / 17.0) ** 2)).astype(float)
+    width = rng.integers(1, m + 1, n).astype(np.int64)
+    got = kernels.snip(y, width, dec, use_lls, smooth)
+    ref = ref_snip(y, width, dec, use_lls, smooth)
+    np.testing.assert_allclose(got, ref, rtol=RTOL, atol=1e-9)
+
+
+def test_snip_rows_parallel_equals_serial():
+    rng = np.random.default_rng(3)
+    Y = rng.poisson(50, (7, 300)).astype(float)
+    w = np.full(300, 12, dtype=np.int64)
+    rows = kernels.snip_rows(Y, w, True, True, 1)
+    for i in range(7):
+        np.testing.assert_array_equal(rows[i], kernels.snip(Y[i], w, True, True, 1))
+
+
+# --- NNLS -------------------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), k=st.integers(1, 12), n=st.integers(15, 60))
+def test_nnls_gram_matches_scipy(seed, k, n):
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(seed)
+    A = rng.random((n, k))
+    y = A @ rng.normal(0, 1, k) + rng.normal(0, 0.1, n)
+    ref, _ = nnls(A, y)
+    c, passive = kernels.nnls_gram(A.T @ A, A.T @ y)
+    assert np.all(c >= 0)
+    # same objective value (the solution is unique when A has full column rank)
+    obj = lambda x: np.sum((A @ x - y) ** 2)
+    assert obj(c) <= obj(ref) * (1 + 1e-9) + 1e-12
+    np.testing.assert_allclose(c, ref, atol=1e-7 * max(1, np.abs(ref).max()))
+    assert np.all(passive == (c > 0)) or np.all(c[~passive] == 0)
+
+
+def test_nnls_rows_uses_unconstrained_when_positive():
+    rng = np.random.default_rng(0)
+    A = rng.random((40, 4))
+    C_true = np.abs(rng.normal(5, 1, (10, 4)))
+    C_true[3, 2] = 0.0
+    Y = C_true @ A.T
+    Y[3] += rng.normal(0, 0.5, 40)
+    H = A.T @ A
+    F = Y @ A
+    C0 = np.linalg.solve(H, F.T).T
+    C, P = kernels.nnls_rows(H, F, C0)
+    for i in range(10):
+        ref, _ = kernels.nnls_gram(H, F[i])
+        np.testing.assert_allclose(C[i], ref, rtol=1e-9, atol=1e-9)
+    assert np.all(C >= 0)
