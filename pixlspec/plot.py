@@ -93,7 +93,7 @@ def plot_fit(result, ax=None, *, components: int = 8, log: bool = True, markers:
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, ncol=2, loc="upper right", framealpha=0.85)
     if markers:
-        model = getattr(result, "_spectrum_model", None)
+        model = result.spectrum_model
         det = [k for k, v in result.detected.items() if v]
         if model is not None and det:
             pos = np.array([model.main_energy_eV(model.index(k)) / 1000.0 for k in det])

@@ -52,12 +52,16 @@ class FitConfig:
         equal to the model (unbiased for Poisson counts, physics.md §13);
         "neyman" uses the data (biased low at low counts); "none" is unweighted.
     pearson_iterations : int
-        Reweighting passes after the first fit with data-based weights.
+        Linear reweighting passes (variance = model) before the nonlinear fit;
+        one more follows it.
     scale_covar : bool
         Scale the covariance by the reduced χ² (lmfit's default); off by
         default so that σ is the counting-statistics uncertainty.
     max_nfev : int
-        Limit of model evaluations per nonlinear pass.
+        Limit of model evaluations of the nonlinear fit.
+    ftol : float
+        Relative change of χ² (and of the parameters) at which the nonlinear
+        fit stops; 1e-6 changes χ² by far less than its statistical spread.
     """
 
     elements: tuple[str, ...] | None = None
@@ -78,7 +82,8 @@ class FitConfig:
     weights: str = "pearson"
     pearson_iterations: int = 1
     scale_covar: bool = False
-    max_nfev: int = 300
+    max_nfev: int = 200
+    ftol: float = 1e-6
 
     def __post_init__(self):
         if self.elements is not None:

@@ -88,20 +88,24 @@ def resolve_elements(elements: Sequence[str], tube_kV: float) -> list[str]:
 
 @dataclass
 class _Problem:
-    """Everything the residual function needs, precomputed once."""
+    """Everything the residual and Jacobian need, precomputed once."""
 
     model: SpectrumModel
     channels: np.ndarray       # channel numbers of the fit range
     y: np.ndarray              # counts in the fit range
-    bg: np.ndarray             # background in the fit range
+    bg: np.ndarray             # background in the fit range (zero when fitted as continuum columns)
     pileup: np.ndarray | None  # unit-area pile-up shape in the fit range
     weights: np.ndarray        # 1/variance
     base: ShapeParams
     varied: list[str]
+    continuum: np.ndarray | None = None  # continuum columns, fixed in channel space
     buffer: np.ndarray = field(init=False)
+    _cache_key: tuple | None = field(init=False, default=None)
+    _cache: tuple | None = field(init=False, default=None)
 
     def __post_init__(self):
         self.buffer = np.zeros((self.y.size, self.model.n_columns))
+        self._deriv_index = [SpectrumModel.DERIVATIVE_NAMES.index(n) for n in self.varied]
 
     def params_from(self, values) -> ShapeParams:
         return replace(self.base, **dict(zip(self.varied, (float(v) for v in values))))
@@ -111,11 +115,41 @@ class _Problem:
         return p.offset_eV + p.gain_eV_per_channel * ch + p.quadratic_eV * ch * ch
 
     def design(self, p: ShapeParams, out=None) -> np.ndarray:
-        return self.model.design(self.energies(p), p, out=out, pileup_shape=self.pileup)
+        return self.model.design(self.energies(p), p, out=out, pileup_shape=self.pileup, continuum=self.continuum)
 
     def solve(self, p: ShapeParams):
         A = self.design(p, out=self.buffer)
         return (A,) + _solve_areas(A, self.y - self.bg, self.weights)
+
+    def evaluate(self, values):
+        """(params, A, areas, passive) at ``values``, cached for the Jacobian call that follows."""
+        key = tuple(float(v) for v in values)
+        if key != self._cache_key:
+            p = self.params_from(key)
+            A, c, passive = self.solve(p)
+            self._cache_key, self._cache = key, (p, A, c, passive)
+        return self._cache
+
+    def residual(self, values) -> np.ndarray:
+        _, A, c, _ = self.evaluate(values)
+        return np.sqrt(self.weights) * (self.y - self.bg - A @ c)
+
+    def derivatives(self, p: ShapeParams, c: np.ndarray) -> np.ndarray:
+        """d(model)/d(varied parameters) at fixed areas (n_channels × n_varied)."""
+        return self.model.derivatives(self.channels, p, c)[:, self._deriv_index]
+
+    def jacobian(self, values) -> np.ndarray:
+        """Variable-projection Jacobian (Kaufman 1975): -W^½ P⊥ ∂(A c)/∂θ."""
+        p, A, c, passive = self.evaluate(values)
+        D = self.derivatives(p, c)
+        Ap = A[:, passive]
+        w = self.weights
+        if Ap.shape[1]:
+            H = Ap.T @ (Ap * w[:, None])
+            H[np.diag_indices_from(H)] *= 1.0 + 1e-12
+            X = np.linalg.lstsq(H, Ap.T @ (D * w[:, None]), rcond=None)[0]
+            D = D - Ap @ X
+        return -np.sqrt(w)[:, None] * D
 
 
 def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray):
@@ -176,6 +210,13 @@ class FitResult:
     nfev : int
         Model evaluations.
     elapsed_s : float
+    design : ndarray
+        Design matrix (fit channels × ``column_names``) at the fitted parameters;
+        columns "continuum_k" hold the background basis when it is fitted.
+    lmfit_result : lmfit.MinimizerResult
+        The last nonlinear pass (refined shape parameters).
+    spectrum_model : SpectrumModel
+        The model, to rebuild the design at other parameters or energies.
     """
 
     spectrum: Spectrum
@@ -202,6 +243,7 @@ class FitResult:
     nfev: int
     elapsed_s: float
     lmfit_result: object = None
+    spectrum_model: SpectrumModel | None = None
 
     # --- derived quantities --------------------------------------------------------
     @property
@@ -292,7 +334,7 @@ class FitResult:
         return "\n".join(lines)
 
     def _model_main_energy(self, column: int) -> float:
-        model = getattr(self, "_spectrum_model", None)
+        model = self.spectrum_model
         return model.main_energy_eV(column) if model is not None else float("nan")
 
     def __str__(self) -> str:
@@ -414,38 +456,38 @@ def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, inst
     bg = bg_all[sel]
 
     varied = _varied_parameters(config, model)
-    w0 = _initial_weights(y, config.weights)
-    prob = _Problem(model, sel.astype(np.float64), y.astype(np.float64), bg, pu, w0, start, varied)
+    ch = sel.astype(np.float64)
+    cont = (model.continuum_basis(start.offset_eV + start.gain_eV_per_channel * ch + start.quadratic_eV * ch * ch)
+            if continuum is not None else None)
+    prob = _Problem(model, ch, y.astype(np.float64), bg, pu, _initial_weights(y, config.weights), start, varied,
+                    continuum=cont)
 
-    # --- nonlinear fit (variable projection), then Pearson reweighting ----------------------
+    # --- Pearson weights from a first linear solve, then one nonlinear pass (variable projection) ----
     nfev = 0
     lm_result = None
     p = start
-    passes = 1 + (config.pearson_iterations if config.weights == "pearson" else 0)
-    for k in range(passes):
-        if k > 0:
+    if config.weights == "pearson":
+        for _ in range(max(config.pearson_iterations, 1)):
             A, c, _ = prob.solve(p)
             prob.weights = 1.0 / np.maximum(bg + A @ c, MIN_VARIANCE)
-        if varied:
-            lm_result = _minimize(prob, p, config)
-            nfev += lm_result.nfev
-            p = prob.params_from([lm_result.params[n].value for n in varied])
-            prob.base = p
+            prob._cache_key = None
+    if varied:
+        lm_result = _minimize(prob, p, config)
+        nfev += lm_result.nfev
+        p = prob.params_from([lm_result.params[n].value for n in varied])
+        prob.base = p
+    if config.weights == "pearson":
+        # final reweighting with the refined model (areas move, shapes stay)
+        A, c, _ = prob.solve(p)
+        prob.weights = 1.0 / np.maximum(bg + A @ c, MIN_VARIANCE)
 
     # --- final areas and covariance -------------------------------------------------------------
     A, c, passive = prob.solve(p)
     A = A.copy()
     mu = bg + A @ c
-    if config.weights == "pearson":
-        w = 1.0 / np.maximum(mu, MIN_VARIANCE)
-    else:
-        w = prob.weights
-    jac_names = list(model.column_names)
-    J = [A]
-    for name in varied:
-        J.append(_model_derivative(prob, p, c, name)[:, None])
-        jac_names.append(name)
-    J = np.hstack(J)
+    w = prob.weights
+    jac_names = list(model.column_names) + list(varied)
+    J = np.hstack([A, prob.derivatives(p, c)]) if varied else A
     keep_cols = np.ones(J.shape[1], bool)
     keep_cols[: model.n_columns] = np.any(A != 0, axis=0)
     Jk = J[:, keep_cols]
@@ -490,8 +532,7 @@ def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, inst
         sigma=sigma, params=p, params_sigma=params_sigma, covariance=cov, covariance_names=jac_names,
         chi2=chi2, chi2_reduced=chi2_red, dof=dof, channels=sel, energy_eV=prob.energies(p), counts=y,
         model=mu, background=background, design=A, column_names=list(model.column_names), skipped=skipped,
-        nfev=nfev, elapsed_s=time.perf_counter() - t0, lmfit_result=lm_result)
-    result._spectrum_model = model
+        nfev=nfev, elapsed_s=time.perf_counter() - t0, lmfit_result=lm_result, spectrum_model=model)
     return result
 
 
@@ -532,30 +573,13 @@ def _minimize(prob: _Problem, p: ShapeParams, config: FitConfig):
             lo, hi = _BOUNDS[name]
             v = min(max(v, lo), hi)
         params.add(name, value=v, min=lo, max=hi)
-    sqrt_w = np.sqrt(prob.weights)
-    net = prob.y - prob.bg
 
-    def residual(pars):
-        q = prob.params_from([pars[n].value for n in prob.varied])
-        A, c, _ = prob.solve(q)
-        return sqrt_w * (net - A @ c)
+    def values(pars):
+        return [pars[n].value for n in prob.varied]
 
-    mini = lmfit.Minimizer(residual, params, scale_covar=False)
-    return mini.minimize(method="least_squares", max_nfev=config.max_nfev, x_scale="jac")
-
-
-def _model_derivative(prob: _Problem, p: ShapeParams, c: np.ndarray, name: str) -> np.ndarray:
-    """Central finite difference of the model (areas fixed) with respect to one parameter."""
-    v = getattr(p, name)
-    h = max(abs(v) * 1e-4, _ABS_STEP.get(name, 1e-6))
-    up = prob.design(replace(p, **{name: v + h})) @ c
-    dn = prob.design(replace(p, **{name: v - h})) @ c
-    return (up - dn) / (2 * h)
-
-
-_ABS_STEP = {"offset_eV": 0.01, "gain_eV_per_channel": 1e-5, "noise_eV": 0.01, "fano": 1e-5,
-             "tail_fraction": 1e-5, "tail_beta_fwhm": 1e-4, "step_height": 1e-7, "compton_sigma_eV": 0.05,
-             "compton_shift_eV": 0.05, "compton_tail_fraction": 1e-5}
+    mini = lmfit.Minimizer(lambda pars: prob.residual(values(pars)), params, scale_covar=False)
+    return mini.minimize(method="least_squares", max_nfev=config.max_nfev, x_scale="jac",
+                         jac=lambda pars: prob.jacobian(values(pars)), ftol=config.ftol, xtol=config.ftol)
 
 
 def _safe_inverse(F: np.ndarray) -> np.ndarray:

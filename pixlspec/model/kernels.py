@@ -323,3 +323,149 @@ def nnls_rows(H, F, C0):
             C[p] = c
             P[p] = passive
     return C, P
+
+
+#: Gradient outputs of :func:`line_model_grad` (derivatives of the summed line density).
+GRAD_ENERGY, GRAD_NOISE, GRAD_FANO, GRAD_TAIL_F, GRAD_TAIL_B, GRAD_STEP, GRAD_C_SIGMA, GRAD_C_SHIFT, GRAD_C_TAIL = range(9)
+N_GRAD = 9
+KIND_FLUORESCENCE, KIND_RAYLEIGH, KIND_COMPTON = 0, 1, 2
+FWHM_PER_SIGMA = 2.3548200450309493
+
+
+@njit(cache=True)
+def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, tail_f, compton_tail_f,
+                    tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV, esc_b_fraction,
+                    model, grad):
+    """Summed line density and its analytic derivatives with respect to the shape parameters.
+
+    The density (counts per eV) is ``sum_j amp_j * R_j(E)`` with the line shape
+    of :func:`line_responses`, where the shape parameters are shared: the
+    Gaussian sigma is ``s**2 = (noise/2.3548)**2 + fano*pair*E0 (+ compton_sigma**2
+    for Compton lines)``, the tail slope is ``beta = tail_b * 2.3548 * s``, the tail
+    fraction is ``tail_f`` (``compton_tail_f`` for Compton lines) and the step
+    height ``step_h`` applies to fluorescence lines.
+
+    Parameters
+    ----------
+    energies : (n,) channel energies (eV).
+    line_energy, line_amp : (L,) line energies (eV, Compton lines already shifted) and amplitudes.
+    line_kind : (L,) int, 0 fluorescence, 1 Rayleigh, 2 Compton.
+    line_p_esc : (L,) Si-escape probabilities.
+    model : (n,) output density, overwritten.
+    grad : (n, 9) output derivatives, overwritten; columns: energy of the channel
+        (d/dE, for calibration), noise, fano, tail_f, tail_b, step_h,
+        compton_sigma, compton shift (line energy of Compton lines), compton_tail_f.
+    """
+    n = energies.size
+    model[:] = 0.0
+    grad[:, :] = 0.0
+    # shelves below each window: model, d/dnoise, d/dfano, d/dstep
+    shelf = np.zeros((n + 1, 4))
+    K = FWHM_PER_SIGMA
+    emin = energies[0]
+    for j in range(line_energy.size):
+        amp = line_amp[j]
+        if amp == 0.0:
+            continue
+        e0 = line_energy[j]
+        kind = line_kind[j]
+        nk = noise_eV / K
+        var_det = nk * nk + fano * pair_eV * max(e0, 0.0)
+        extra = compton_sigma * compton_sigma if kind == KIND_COMPTON else 0.0
+        s = math.sqrt(var_det + extra)
+        ds_dnoise = noise_eV / (K * K * s)
+        ds_dfano = pair_eV * max(e0, 0.0) / (2.0 * s)
+        ds_dcs = compton_sigma / s if kind == KIND_COMPTON else 0.0
+        ds_de0 = fano * pair_eV / (2.0 * s)
+        f = compton_tail_f if kind == KIND_COMPTON else tail_f
+        beta = tail_b * K * s
+        h = step_h if kind == KIND_FLUORESCENCE else 0.0
+        pe = line_p_esc[j]
+        a = amp * (1.0 - pe)
+        lo_e = e0 - LOW_SIGMAS * s
+        if f > 0.0 and beta > 0.0:
+            lo_e = min(lo_e, e0 - TAIL_BETAS * beta)
+        i0 = _first_at_or_above(energies, lo_e)
+        i1 = _first_at_or_above(energies, e0 + HIGH_SIGMAS * s)
+        inv_s2pi = 1.0 / (s * SQRT2PI)
+        for k in range(i0, i1):
+            x = energies[k] - e0
+            g = math.exp(-0.5 * (x / s) ** 2) * inv_s2pi
+            dg_dx = -x / (s * s) * g
+            dg_ds = g * (x * x / (s * s * s) - 1.0 / s)
+            r = (1.0 - f) * g
+            dr_dx = (1.0 - f) * dg_dx
+            dr_ds = (1.0 - f) * dg_ds
+            dr_df = -g
+            dr_db = 0.0
+            if beta > 0.0:
+                t1 = hypermet_tail(x, s, 1.0, beta)
+                dt_dx = t1 / beta - g / beta
+                dt_dbeta = t1 * (-1.0 / beta - x / (beta * beta) - s * s / (beta * beta * beta)) \
+                    + g * s * s / (beta * beta * beta)
+                dt_ds = t1 * s / (beta * beta) + g / beta * (x / s - s / beta) + dt_dbeta * tail_b * K
+                r += f * t1
+                dr_dx += f * dt_dx
+                dr_ds += f * dt_ds
+                dr_df += t1
+                dr_db = f * dt_dbeta * K * s
+            dr_dh = 0.0
+            if h > 0.0 or kind == KIND_FLUORESCENCE:
+                s1 = inv_s2pi * 0.5 * math.erfc(x / (SQRT2 * s))
+                r += h * s1
+                dr_dx += -h * g * inv_s2pi
+                dr_ds += h * (-s1 / s + g * x * inv_s2pi / s)
+                dr_dh = s1
+            model[k] += a * r
+            grad[k, GRAD_ENERGY] += a * dr_dx
+            grad[k, GRAD_NOISE] += a * dr_ds * ds_dnoise
+            grad[k, GRAD_FANO] += a * dr_ds * ds_dfano
+            grad[k, GRAD_TAIL_B] += a * dr_db
+            if kind == KIND_COMPTON:
+                grad[k, GRAD_C_SIGMA] += a * dr_ds * ds_dcs
+                grad[k, GRAD_C_SHIFT] += a * (-dr_dx + dr_ds * ds_de0)
+                grad[k, GRAD_C_TAIL] += a * dr_df
+            else:
+                grad[k, GRAD_TAIL_F] += a * dr_df
+            if kind == KIND_FLUORESCENCE:
+                grad[k, GRAD_STEP] += a * dr_dh
+        if kind == KIND_FLUORESCENCE and i0 > 0:
+            # flat shelf below the window: height h/(s sqrt(2 pi))
+            shelf[i0, 0] += a * h * inv_s2pi
+            shelf[i0, 1] += a * h * (-inv_s2pi / s) * ds_dnoise
+            shelf[i0, 2] += a * h * (-inv_s2pi / s) * ds_dfano
+            shelf[i0, 3] += a * inv_s2pi
+        if pe > 0.0 and e0 - esc_a_eV > emin - HIGH_SIGMAS * s:
+            for which in range(2):
+                ee = e0 - (esc_a_eV if which == 0 else esc_b_eV)
+                frac = (1.0 - esc_b_fraction) if which == 0 else esc_b_fraction
+                ae = amp * pe * frac
+                if ae == 0.0:
+                    continue
+                ve = nk * nk + fano * pair_eV * max(ee, 0.0)
+                se = math.sqrt(ve)
+                dse_dnoise = noise_eV / (K * K * se)
+                dse_dfano = pair_eV * max(ee, 0.0) / (2.0 * se)
+                dse_de0 = fano * pair_eV / (2.0 * se)
+                j0 = _first_at_or_above(energies, ee - LOW_SIGMAS * se)
+                j1 = _first_at_or_above(energies, ee + HIGH_SIGMAS * se)
+                for k in range(j0, j1):
+                    x = energies[k] - ee
+                    g = math.exp(-0.5 * (x / se) ** 2) / (se * SQRT2PI)
+                    dg_dx = -x / (se * se) * g
+                    dg_ds = g * (x * x / (se * se * se) - 1.0 / se)
+                    model[k] += ae * g
+                    grad[k, GRAD_ENERGY] += ae * dg_dx
+                    grad[k, GRAD_NOISE] += ae * dg_ds * dse_dnoise
+                    grad[k, GRAD_FANO] += ae * dg_ds * dse_dfano
+                    if kind == KIND_COMPTON:
+                        grad[k, GRAD_C_SHIFT] += ae * (-dg_dx + dg_ds * dse_de0)
+    acc = np.zeros(4)
+    for k in range(n, 0, -1):
+        for q in range(4):
+            acc[q] += shelf[k, q]
+        if acc[0] != 0.0 or acc[3] != 0.0:
+            model[k - 1] += acc[0]
+            grad[k - 1, GRAD_NOISE] += acc[1]
+            grad[k - 1, GRAD_FANO] += acc[2]
+            grad[k - 1, GRAD_STEP] += acc[3]

@@ -233,7 +233,7 @@ class SpectrumModel:
         with np.errstate(invalid="ignore", divide="ignore"):
             self._weight = np.where(sums[self._col] > 0, w / sums[self._col], 0.0)
         self._p_esc = (np.asarray(det_physics.escape_probability(self._nominal_energy), dtype=float)
-                       if escape else np.zeros(self._energy0.size))
+                       if escape and self._energy0.size else np.zeros(self._energy0.size))
 
     # --- construction helpers -------------------------------------------------
     @staticmethod
@@ -248,6 +248,8 @@ class SpectrumModel:
         """Detector efficiency × gas transmission to the detector at ``energy_eV``."""
         d = self.detector
         inst = self.instrument
+        if np.size(energy_eV) == 0:
+            return np.zeros(np.shape(energy_eV))
         eff = det_physics.detector_efficiency(energy_eV, d.window_Be_um, d.si_thickness_um, d.dead_layer_um)
         gas = det_physics.gas_transmission(energy_eV, inst.atmosphere, inst.path_out_cm,
                                            pressure_Pa=inst.gas_pressure_Pa,
@@ -298,10 +300,12 @@ class SpectrumModel:
         return (e, self._weight, self._col, extra_var, tail_f, beta, step_h, self._p_esc)
 
     def design(self, energies_eV: np.ndarray, params: ShapeParams, out: np.ndarray | None = None,
-               pileup_shape: np.ndarray | None = None) -> np.ndarray:
+               pileup_shape: np.ndarray | None = None, continuum: np.ndarray | None = None) -> np.ndarray:
         """Design matrix ``A`` (n_channels, n_columns) at ``params``.
 
-        ``pileup_shape`` (n_channels, unit area) fills the pile-up column.
+        ``pileup_shape`` (n_channels, unit area) fills the pile-up column;
+        ``continuum`` (n_channels, n_basis), if given, is used for the continuum
+        columns instead of evaluating :meth:`continuum_basis`.
         """
         n = energies_eV.size
         if out is None:
@@ -318,9 +322,47 @@ class SpectrumModel:
                  else (params.gain_eV_per_channel + 2.0 * params.quadratic_eV * ch)[:, None])
         out *= width
         if self._knots is not None:
-            out[:, self.continuum_slice] = self.continuum_basis(energies_eV)
+            out[:, self.continuum_slice] = continuum if continuum is not None else self.continuum_basis(energies_eV)
         if self.pileup_index is not None and pileup_shape is not None:
             out[:, self.pileup_index] = pileup_shape
+        return out
+
+    #: Shape parameters with analytic derivatives, in the column order of :meth:`derivatives`.
+    DERIVATIVE_NAMES = ("offset_eV", "gain_eV_per_channel", "noise_eV", "fano", "tail_fraction", "tail_beta_fwhm",
+                        "step_height", "compton_sigma_eV", "compton_shift_eV", "compton_tail_fraction")
+
+    def derivatives(self, channels: np.ndarray, params: ShapeParams, areas: np.ndarray) -> np.ndarray:
+        """Analytic derivatives of the line counts ``A @ areas`` with respect to the shape parameters.
+
+        Parameters
+        ----------
+        channels : (n,) channel numbers (float) at which the model is evaluated.
+        params : ShapeParams
+        areas : (n_columns,) column amplitudes.
+
+        Returns
+        -------
+        (n, 10) array, columns :attr:`DERIVATIVE_NAMES` (counts per unit parameter).
+        The continuum and pile-up columns are held fixed.
+        """
+        ch = np.asarray(channels, dtype=np.float64)
+        e = params.offset_eV + params.gain_eV_per_channel * ch + params.quadratic_eV * ch * ch
+        width = params.gain_eV_per_channel + 2.0 * params.quadratic_eV * ch
+        amp = self._weight * np.asarray(areas, dtype=float)[self._col]
+        dens = np.empty(e.size)
+        g = np.empty((e.size, kernels.N_GRAD))
+        kernels.line_model_grad(e, self._line_energies(params), amp, self._kind, float(params.compton_sigma_eV),
+                                float(params.tail_fraction), float(params.compton_tail_fraction),
+                                float(params.tail_beta_fwhm), float(params.step_height), self._p_esc,
+                                float(params.noise_eV), float(params.fano), det_physics.SI_PAIR_ENERGY_EV,
+                                det_physics.SI_KA_ESCAPE_EV, det_physics.SI_KB_ESCAPE_EV,
+                                det_physics.SI_ESCAPE_KB_FRACTION, dens, g)
+        out = np.empty((e.size, len(self.DERIVATIVE_NAMES)))
+        out[:, 0] = width * g[:, kernels.GRAD_ENERGY]
+        out[:, 1] = dens + width * g[:, kernels.GRAD_ENERGY] * ch
+        out[:, 2:] = width[:, None] * g[:, [kernels.GRAD_NOISE, kernels.GRAD_FANO, kernels.GRAD_TAIL_F,
+                                             kernels.GRAD_TAIL_B, kernels.GRAD_STEP, kernels.GRAD_C_SIGMA,
+                                             kernels.GRAD_C_SHIFT, kernels.GRAD_C_TAIL]]
         return out
 
     def continuum_basis(self, energies_eV: np.ndarray) -> np.ndarray:
