@@ -153,25 +153,34 @@ class _Problem:
 
 
 def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray):
-    """Weighted non-negative least squares for the areas. Returns (areas, free mask)."""
+    """Weighted non-negative least squares for the areas. Returns (areas, free mask).
+
+    Columns are scaled to unit weighted norm first, so the peak, continuum and
+    pile-up columns (whose magnitudes differ by orders) are equally conditioned.
+    """
     Aw = A * w[:, None]
     H = A.T @ Aw
     f = Aw.T @ net
     d = np.diag(H).copy()
     empty = d <= 1e-300
-    if empty.any():
-        H[empty, empty] = 1.0
-        f[empty] = 0.0
-    # tiny ridge keeps near-degenerate columns solvable; 1e-12 of the diagonal is far below noise
-    H[np.diag_indices_from(H)] += 1e-12 * np.maximum(d, 1e-300)
+    scale = 1.0 / np.sqrt(np.where(empty, 1.0, d))
+    Hs = H * scale[:, None] * scale[None, :]
+    fs = f * scale
+    Hs[empty, :] = 0.0
+    Hs[:, empty] = 0.0
+    Hs[empty, empty] = 1.0
+    fs[empty] = 0.0
+    # tiny ridge keeps near-degenerate columns solvable; 1e-12 of a unit diagonal is far below noise
+    Hs[np.diag_indices_from(Hs)] += 1e-12
     try:
-        c = np.linalg.solve(H, f)
+        cs = np.linalg.solve(Hs, fs)
     except np.linalg.LinAlgError:
-        c = np.full(f.size, -1.0)
-    if c.min() < 0:
-        c, passive = kernels.nnls_gram(H, f)
+        cs = np.full(fs.size, -1.0)
+    if cs.min() < 0:
+        cs, passive = kernels.nnls_gram(Hs, fs)
     else:
-        passive = np.ones(c.size, bool)
+        passive = np.ones(cs.size, bool)
+    c = cs * scale
     c[empty] = 0.0
     passive = passive & ~empty
     return c, passive

@@ -247,7 +247,10 @@ def nnls_gram(H, f, max_iter=0, tol=1e-10):
     """Non-negative least squares in Gram form: min ½cᵀHc − fᵀc subject to c >= 0.
 
     Lawson–Hanson active set on ``H = AᵀWA``, ``f = AᵀWy`` (Bro & De Jong 1997,
-    "fast NNLS"). Exact KKT solution in finitely many steps.
+    "fast NNLS"). Exact KKT solution in finitely many steps. A variable whose
+    own subproblem solution is not positive right after it enters (possible
+    only through rounding in a near-singular ``H``) is barred until another
+    variable changes the active set, which prevents cycling.
 
     Returns
     -------
@@ -259,6 +262,7 @@ def nnls_gram(H, f, max_iter=0, tol=1e-10):
         max_iter = 3 * K + 10
     c = np.zeros(K)
     passive = np.zeros(K, dtype=np.bool_)
+    barred = np.zeros(K, dtype=np.bool_)
     scale = 0.0
     for k in range(K):
         scale = max(scale, abs(f[k]))
@@ -268,12 +272,13 @@ def nnls_gram(H, f, max_iter=0, tol=1e-10):
         best = -1
         gmax = thr
         for k in range(K):
-            if not passive[k] and grad[k] > gmax:
+            if not passive[k] and not barred[k] and grad[k] > gmax:
                 gmax = grad[k]
                 best = k
         if best < 0:
             break
         passive[best] = True
+        entered = True
         for _inner in range(max_iter):
             idx = np.flatnonzero(passive)
             sub = np.empty((idx.size, idx.size))
@@ -284,7 +289,18 @@ def nnls_gram(H, f, max_iter=0, tol=1e-10):
             if z.min() > 0.0:
                 c[:] = 0.0
                 c[idx] = z
+                barred[:] = False
                 break
+            if entered:
+                # the entering variable itself must come out positive; if rounding says
+                # otherwise, take it back out and bar it for this round
+                for a in range(idx.size):
+                    if idx[a] == best and z[a] <= 0.0:
+                        passive[best] = False
+                        barred[best] = True
+                if barred[best]:
+                    break
+            entered = False
             # move toward z until the first variable hits zero
             alpha = 1.0
             for a in range(idx.size):
