@@ -4,6 +4,7 @@ Commands::
 
     pixlspec info FILE...                   what scan files / PIXL products hold
     pixlspec convert INPUT... -o scan.h5    PIXL products -> one HDF5 scan file
+    pixlspec fit INPUT [--point N]          fit one spectrum (or a scan's sum spectrum)
 
 Adding a command: write one function decorated with ``@main.command()``
 (and click options), give it a docstring with an ``Example:`` block, and
@@ -107,6 +108,7 @@ def main(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
     Examples:
       pixlspec info example_data/sol0125_naltsos.h5
       pixlspec convert pixl_flight_sol0125/ -o sol0125.h5
+      pixlspec fit example_data/sol0125_naltsos.h5 --out fit-sum/
       pixlspec COMMAND --help
     """
     state = CLIState(verbosity=verbose - quiet, debug=debug)
@@ -400,6 +402,102 @@ def convert(inputs: tuple[str, ...], output: str, instrument_path: str | None, c
     _say(f"wrote {output}: {scan.n_points} points x {scan.n_channels} channels, detectors "
          f"{'+'.join(scan.detectors)}, {dtype} {compression}, {os.path.getsize(output) / 1e6:.2f} MB "
          f"(from {kind} {inputs[0] if len(inputs) == 1 else f'{len(inputs)} files'})")
+
+
+# --- fit -----------------------------------------------------------------------------
+def _spectrum_for_fit(path: str, point: int | None, detector: str, instrument):
+    """The spectrum the ``fit`` command works on: an MSA file, or a point or the sum of a scan."""
+    from .io.convert import read_scan
+    from .io.msa import read_msa
+
+    if os.path.isfile(path) and path.lower().endswith(".msa"):
+        return read_msa(path, detector=None if detector == "auto" else detector, instrument=instrument)
+    scan = read_scan(path, instrument=instrument)
+    try:
+        dets = list(scan.detectors) if detector in ("auto", "A+B") else [detector]
+        for d in dets:
+            if d not in scan.detectors:
+                raise PixlspecError(f"no detector {d!r} in {path}; it has {', '.join(scan.detectors)}")
+        if detector == "auto":
+            dets = dets[:1]
+        if point is None:
+            spectra = [scan.sum_spectrum(d) for d in dets]
+        else:
+            if not 0 <= point < scan.n_points:
+                raise PixlspecError(f"--point {point} is outside 0..{scan.n_points - 1} of {path}")
+            spectra = [scan.spectrum(point, d) for d in dets]
+    finally:
+        scan.close()
+    spec = spectra[0] if len(spectra) == 1 else spectra[0].combine(spectra[1])
+    return spec.replace(source=path)
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("--point", type=click.IntRange(min=0), default=None,
+              help="Point (row, 0-based) of a scan to fit; default: the sum over all points.")
+@click.option("--detector", default="auto", show_default=True, metavar="A|B|A+B",
+              help="Detector to fit (A+B: both summed on A's energy axis).")
+@click.option("--elements", default=None, metavar="LIST",
+              help="Comma-separated elements or groups (default: the rock elements), e.g. 'Si,Ca,Fe,Pb_L'.")
+@click.option("--instrument", "instrument_path", metavar="CONFIG",
+              help="Instrument: PIQUANT configuration .msa, or .json/.toml.")
+@click.option("--background", type=click.Choice(["continuum", "snip"]), default="continuum", show_default=True,
+              help="Background model.")
+@click.option("--out", "out_dir", default=None, metavar="DIR",
+              help="Write fit.png, fit.json and areas.csv into DIR.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True,
+              help="What to print: the report, the JSON summary or the areas table.")
+def fit(input_path: str, point: int | None, detector: str, elements: str | None, instrument_path: str | None,
+        background: str, out_dir: str | None, fmt: str) -> None:
+    """Fit one spectrum: calibration, resolution and line-group areas with 1σ.
+
+    INPUT is an MSA file, an HDF5 scan, an RFS CSV or a folder of MSA files;
+    for a scan the sum over its points is fitted unless --point is given.
+
+    \b
+    Examples:
+      pixlspec fit example_data/sol0125_naltsos.h5 --out fit-sum/
+      pixlspec fit example_data/sol0125_naltsos.h5 --point 10 --detector B --format csv
+      pixlspec fit point.msa --elements Na,Mg,Al,Si,P,S,Cl,K,Ca,Ti,Fe,Pb_L
+    """
+    from .fit.config import FitConfig
+    from .fit.single import fit_spectrum
+
+    instrument = _load_instrument(instrument_path)
+    spec = _spectrum_for_fit(input_path, point, detector, instrument)
+    els = [e.strip() for e in elements.split(",") if e.strip()] if elements else None
+    result = fit_spectrum(spec, elements=els, instrument=instrument, config=FitConfig(background=background))
+    table = _areas_csv(result)
+    if out_dir:
+        from .io._atomic import atomic_path, atomic_write_text
+
+        os.makedirs(out_dir, exist_ok=True)
+        atomic_write_text(os.path.join(out_dir, "fit.json"), result.to_json())
+        atomic_write_text(os.path.join(out_dir, "areas.csv"), table)
+        fig = result.plot()
+        with atomic_path(os.path.join(out_dir, "fit.png"), suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    if fmt == "json":
+        click.echo(result.to_json())
+    elif fmt == "csv":
+        click.echo(table, nl=False)
+    else:
+        click.echo(result.report())
+    if out_dir:
+        _say(f"wrote {os.path.join(out_dir, 'fit.png')}, fit.json and areas.csv")
+
+
+def _areas_csv(result) -> str:
+    lines = ["group,area_counts,sigma_counts,counts_per_s,detected"]
+    det = result.detected
+    for name, area in result.areas.items():
+        lines.append(f"{name},{area:.6g},{result.sigma[name]:.6g},{area / result.spectrum.live_time_s:.6g},"
+                     f"{det.get(name, '')}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover
