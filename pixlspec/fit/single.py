@@ -105,6 +105,7 @@ class _Problem:
 
     def __post_init__(self):
         self.buffer = np.zeros((self.y.size, self.model.n_columns))
+        self.free = np.array([c.kind == "continuum" for c in self.model.columns], dtype=bool)
         self._deriv_index = [SpectrumModel.DERIVATIVE_NAMES.index(n) for n in self.varied]
 
     def params_from(self, values) -> ShapeParams:
@@ -119,7 +120,7 @@ class _Problem:
 
     def solve(self, p: ShapeParams):
         A = self.design(p, out=self.buffer)
-        return (A,) + _solve_areas(A, self.y - self.bg, self.weights)
+        return (A,) + _solve_areas(A, self.y - self.bg, self.weights, self.free)
 
     def evaluate(self, values):
         """(params, A, areas, passive) at ``values``, cached for the Jacobian call that follows."""
@@ -152,11 +153,19 @@ class _Problem:
         return -np.sqrt(w)[:, None] * D
 
 
-def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray):
-    """Weighted non-negative least squares for the areas. Returns (areas, free mask).
+def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray, free: np.ndarray | None = None):
+    """Weighted least squares for the column amplitudes, non-negative except where ``free``.
 
-    Columns are scaled to unit weighted norm first, so the peak, continuum and
+    Peak areas are constrained to be >= 0; the background (continuum) columns
+    are ``free``: clipping a nuisance background at zero would bias it up, and
+    the peaks above it down, wherever the continuum is small. The free columns
+    are eliminated exactly (Schur complement) before the non-negative solve.
+    Columns are scaled to unit weighted norm first, so peak, continuum and
     pile-up columns (whose magnitudes differ by orders) are equally conditioned.
+
+    Returns
+    -------
+    (amplitudes, passive): passive is True where an amplitude is not held at 0.
     """
     Aw = A * w[:, None]
     H = A.T @ Aw
@@ -175,11 +184,22 @@ def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray):
     try:
         cs = np.linalg.solve(Hs, fs)
     except np.linalg.LinAlgError:
-        cs = np.full(fs.size, -1.0)
-    if cs.min() < 0:
-        cs, passive = kernels.nnls_gram(Hs, fs)
-    else:
-        passive = np.ones(cs.size, bool)
+        cs = np.linalg.lstsq(Hs, fs, rcond=None)[0]
+    passive = np.ones(cs.size, bool)
+    free = np.zeros(cs.size, bool) if free is None else np.asarray(free, bool)
+    if cs[~free].size and cs[~free].min() < 0:
+        k = ~free
+        if free.any():
+            Hff_inv_Hfk = np.linalg.solve(Hs[np.ix_(free, free)], np.column_stack([Hs[np.ix_(free, k)], fs[free]]))
+            Hr = Hs[np.ix_(k, k)] - Hs[np.ix_(k, free)] @ Hff_inv_Hfk[:, :-1]
+            fr = fs[k] - Hs[np.ix_(k, free)] @ Hff_inv_Hfk[:, -1]
+            ck, pk = kernels.nnls_gram(np.ascontiguousarray(Hr), np.ascontiguousarray(fr))
+            cs[k] = ck
+            cs[free] = Hff_inv_Hfk[:, -1] - Hff_inv_Hfk[:, :-1] @ ck
+        else:
+            ck, pk = kernels.nnls_gram(Hs, fs)
+            cs[k] = ck
+        passive[k] = pk
     c = cs * scale
     c[empty] = 0.0
     passive = passive & ~empty
@@ -471,10 +491,22 @@ def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, inst
     prob = _Problem(model, ch, y.astype(np.float64), bg, pu, _initial_weights(y, config.weights), start, varied,
                     continuum=cont)
 
+    # --- pile-up shape without the pile-up itself -------------------------------------------------
+    # The self-convolution of the recorded spectrum also convolves its pile-up counts (triple
+    # coincidences at (τR)², not pairs): subtract the pile-up of a first linear solve and redo it.
+    p = start
+    if pu is not None and pu.any():
+        A, c, _ = prob.solve(p)
+        n_pileup = c[model.pileup_index]
+        if n_pileup > 0:
+            pu_all = pileup_shape(spectrum.counts - bg_all - n_pileup * pu_all, spectrum.offset_eV,
+                                  spectrum.gain_eV_per_channel, min_energy_eV=emin)
+            prob.pileup = pu_all[sel]
+            prob._cache_key = None
+
     # --- Pearson weights from a first linear solve, then one nonlinear pass (variable projection) ----
     nfev = 0
     lm_result = None
-    p = start
     if config.weights == "pearson":
         for _ in range(max(config.pearson_iterations, 1)):
             A, c, _ = prob.solve(p)
@@ -499,6 +531,9 @@ def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, inst
     J = np.hstack([A, prob.derivatives(p, c)]) if varied else A
     keep_cols = np.ones(J.shape[1], bool)
     keep_cols[: model.n_columns] = np.any(A != 0, axis=0)
+    # a pile-up column held at zero by the constraint is not a free parameter
+    nuisance = np.array([col.kind == "pileup" for col in model.columns])
+    keep_cols[: model.n_columns] &= passive | ~nuisance
     Jk = J[:, keep_cols]
     F = Jk.T @ (Jk * w[:, None])
     cov_k = _safe_inverse(F)

@@ -1,0 +1,162 @@
+"""Single-spectrum fit against simulated truth: accuracy, honest uncertainties, calibration, overlaps, bad input."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import pixlspec as px
+from pixlspec.fit.config import FitConfig
+from pixlspec.model.spectrum_model import ShapeParams
+from pixlspec.simulate import basalt_areas, expected_counts
+
+INST = px.Instrument.pixl()
+DET = INST.detectors[0]
+AREAS = basalt_areas(1e6)
+ELEMENTS = [k for k in AREAS if not k.startswith("Rh")]
+
+
+@pytest.fixture(scope="module")
+def basalt_truth():
+    return expected_counts(AREAS, INST, live_time_s=10.0)
+
+
+def _spectrum(expected, rng, offset=DET.offset_eV, gain=DET.gain_eV_per_channel):
+    return px.Spectrum(rng.poisson(expected).astype(float), offset, gain, 10.0, instrument=INST)
+
+
+def test_areas_within_3_sigma(basalt_truth):
+    rng = np.random.default_rng(11)
+    r = px.fit_spectrum(_spectrum(basalt_truth["total"], rng), elements=ELEMENTS)
+    truth = basalt_truth["areas"]
+    big = [k for k, v in truth.items() if v > 1e4]
+    assert len(big) >= 8
+    for k in big:
+        assert abs(r.areas[k] - truth[k]) < 3 * r.sigma[k], (k, r.areas[k], truth[k], r.sigma[k])
+    assert 0.9 < r.chi2_reduced < 1.1
+    assert set(r.elements) == set(ELEMENTS)
+    assert r.detected["Fe"] and r.detected["Si"]
+
+
+def test_pulls_are_honest(basalt_truth):
+    """200 noise realisations: pulls (fit - truth)/sigma have mean ~0 and std ~1 for groups > 1e4 counts."""
+    rng = np.random.default_rng(2024)
+    truth = basalt_truth["areas"]
+    big = [k for k, v in truth.items() if v > 1e4]
+    pulls = {k: [] for k in big}
+    for _ in range(200):
+        r = px.fit_spectrum(_spectrum(basalt_truth["total"], rng), elements=ELEMENTS)
+        for k in big:
+            pulls[k].append((r.areas[k] - truth[k]) / r.sigma[k])
+    report = {k: (np.mean(v), np.std(v)) for k, v in pulls.items()}
+    print("\npull mean/std per group:", {k: f"{m:+.2f}/{s:.2f}" for k, (m, s) in report.items()})
+    for k, (m, s) in report.items():
+        assert abs(m) < 0.2, (k, m)
+        assert 0.8 <= s <= 1.25, (k, s)
+
+
+def test_calibration_recovery():
+    """Spectrum recorded 20 eV / 0.5 % off the nominal calibration is fitted back to 2 eV / 0.05 %."""
+    true_offset = DET.offset_eV + 20.0
+    true_gain = DET.gain_eV_per_channel * 1.005
+    params = replace(ShapeParams.from_instrument(INST, "A"), offset_eV=true_offset, gain_eV_per_channel=true_gain)
+    tr = expected_counts(AREAS, INST, params=params, live_time_s=10.0)
+    rng = np.random.default_rng(7)
+    spec = _spectrum(tr["total"], rng)  # header carries the nominal calibration
+    r = px.fit_spectrum(spec, elements=ELEMENTS)
+    assert abs(r.params.offset_eV - true_offset) < 2.0
+    assert abs(r.params.gain_eV_per_channel / true_gain - 1) < 5e-4
+    assert abs(r.areas["Fe"] - AREAS["Fe"]) < 3 * r.sigma["Fe"]
+
+
+@pytest.mark.parametrize("pair", [("Mn", "Fe"), ("Ti", "V"), ("Cr", "Mn"), ("S", "Cl")])
+def test_overlaps_resolved(pair):
+    """Kβ of the first element sits on Kα of the second (S/Cl: next to the Rh L scatter peaks)."""
+    a, b = pair
+    areas = {"Si": 5e4, "Ca": 5e4, a: 1.5e5, b: 4e4, "Rh_K_Compton": 5e4, "Rh_L_scatter": 3e4}
+    tr = expected_counts(areas, INST, live_time_s=10.0)
+    rng = np.random.default_rng(3)
+    r = px.fit_spectrum(_spectrum(tr["total"], rng), elements=["Si", "Ca", a, b])
+    for el in (a, b):
+        assert abs(r.areas[el] - areas[el]) < 3 * r.sigma[el], (el, r.areas[el], r.sigma[el])
+        assert r.sigma[el] < 0.05 * areas[el]
+    assert abs(r.area_correlation(a, b)) < 0.9
+
+
+def test_free_kbeta_and_snip_background(basalt_truth):
+    rng = np.random.default_rng(5)
+    spec = _spectrum(basalt_truth["total"], rng)
+    r = px.fit_spectrum(spec, elements=ELEMENTS, config=FitConfig(free_kbeta=True))
+    assert abs(r.areas["Fe"] - AREAS["Fe"]) < 3 * r.sigma["Fe"]
+    assert "Fe_Kb" not in r.areas
+    s = px.fit_spectrum(spec, elements=ELEMENTS, config=FitConfig(background="snip"))
+    assert abs(s.areas["Fe"] / AREAS["Fe"] - 1) < 0.02
+
+
+def test_report_plot_and_json(basalt_truth, tmp_path):
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(1)
+    r = px.fit_spectrum(_spectrum(basalt_truth["total"], rng), elements=ELEMENTS)
+    text = r.report()
+    assert "reduced chi-square" in text and "Fe" in text and "offset_eV" in text
+    fig = r.plot()
+    fig.savefig(tmp_path / "fit.png")
+    assert (tmp_path / "fit.png").stat().st_size > 10_000
+    d = json.loads(r.to_json())
+    assert d["areas"]["Fe"] == pytest.approx(r.areas["Fe"])
+    assert r.model.shape == r.counts.shape == r.background.shape == r.residual.shape
+
+
+def test_find_elements_on_simulated_basalt(basalt_truth):
+    rng = np.random.default_rng(4)
+    found = px.find_elements(_spectrum(basalt_truth["total"], rng))
+    names = {s.group for s in found}
+    for el in ("Fe", "Ca", "Si", "Ti", "K", "Mn", "Al"):
+        assert el in names, el
+    fe = next(s for s in found if s.group == "Fe")
+    assert "Ka peak" in fe.reasons[0]
+
+
+# --- bad input ---------------------------------------------------------------------------------
+def test_all_zero_counts():
+    s = px.Spectrum(np.zeros(4096), DET.offset_eV, DET.gain_eV_per_channel, 10.0)
+    with pytest.raises(px.SpectrumError, match="zero"):
+        px.fit_spectrum(s)
+
+
+def test_nan_counts_rejected():
+    c = np.ones(4096)
+    c[100] = np.nan
+    with pytest.raises(px.SpectrumError, match="non-finite"):
+        px.Spectrum(c, DET.offset_eV, DET.gain_eV_per_channel, 10.0)
+
+
+def test_negative_energy_calibration_rejected():
+    with pytest.raises(px.SpectrumError, match="energies <= 0"):
+        px.Spectrum(np.ones(4096), -50000.0, 7.9, 10.0)
+
+
+def test_calibration_too_small_for_fit_range():
+    s = px.Spectrum(np.ones(4096), -32000.0, 8.0, 10.0)  # only ~300 eV above the minimum energy
+    with pytest.raises(px.SpectrumError, match="fit range"):
+        px.fit_spectrum(s)
+
+
+def test_unknown_element():
+    s = px.simulate_spectrum(basalt_areas(1e5), INST, seed=1)
+    with pytest.raises(px.UnknownElementError):
+        px.fit_spectrum(s, elements=["Fe", "Xx"])
+
+
+def test_element_without_line_in_range_is_reported(basalt_truth):
+    rng = np.random.default_rng(2)
+    spec = _spectrum(basalt_truth["total"], rng)
+    r = px.fit_spectrum(spec, elements=["Si", "Ca", "Fe", "Zr"], config=FitConfig(max_energy_eV=12000.0))
+    assert "Zr" in r.skipped and "no K line" in r.skipped["Zr"]
+    assert "Zr" not in r.areas
+    assert "Zr" in r.report()
