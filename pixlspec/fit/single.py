@@ -35,9 +35,11 @@ from .config import ROCK_ELEMENTS, FitConfig
 
 __all__ = ["fit_spectrum", "FitResult", "snip_background", "resolve_elements"]
 
-#: Minimum variance (counts²) of a channel in the Pearson weights: keeps empty
-#: high-energy channels from dominating χ² (the expected counts there are < 1).
-MIN_VARIANCE = 1.0
+#: Floor of the variance (counts²) of a channel, used in the Pearson weights and χ².
+#: The Poisson variance equals the model μ; the floor only keeps nearly empty channels
+#: (μ < 0.1 counts, e.g. above the tube voltage) from receiving unbounded weight. A higher
+#: floor (e.g. 1) would push χ²ᵣ of low-count spectra well below 1.
+MIN_VARIANCE = 0.1
 #: An area is reported as detected when it exceeds this many standard deviations.
 DETECTION_SIGMAS = 3.0
 #: Fewest channels a fit range may have.
@@ -536,7 +538,10 @@ def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, inst
     keep_cols[: model.n_columns] &= passive | ~nuisance
     Jk = J[:, keep_cols]
     F = Jk.T @ (Jk * w[:, None])
-    cov_k = _safe_inverse(F)
+    Finv = _safe_inverse(F)
+    # sandwich: exact for any weights; equals F⁻¹ for Pearson weights (w = 1/μ)
+    M = Jk.T @ (Jk * (w * w * np.maximum(mu, MIN_VARIANCE))[:, None])
+    cov_k = Finv @ M @ Finv
     cov = np.full((J.shape[1], J.shape[1]), np.nan)
     idx = np.flatnonzero(keep_cols)
     cov[np.ix_(idx, idx)] = cov_k
