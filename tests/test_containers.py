@@ -1,0 +1,156 @@
+"""Instrument, Spectrum and Scan containers: round trips, derived spectra, validation."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pixlspec as px
+
+
+# --- Instrument ----------------------------------------------------------------------------------
+def test_pixl_default_instrument():
+    inst = px.Instrument.pixl()
+    assert inst.tube.anode == "Rh" and inst.tube.voltage_kV == 28.0
+    assert inst.detector_names == ("A", "B")
+    assert inst.detector("B").gain_eV_per_channel == pytest.approx(7.881)
+    assert inst.scattering_angle_deg["A"] == pytest.approx(160.0)
+    assert 90 < inst.detector("A").noise_eV < 130  # 170 eV at Mn Kα with F = 0.114
+    assert "PIXL" in str(inst)
+
+
+@pytest.mark.parametrize("fmt", ["json", "toml"])
+def test_instrument_round_trip(tmp_path, fmt):
+    inst = px.Instrument.pixl().with_detector("B", offset_eV=-20.5, gain_eV_per_channel=7.9)
+    inst = dataclasses.replace(inst, optic=px.Optic("table", (1.0, 10.0, 20.0), (0.2, 1.0, 0.5)),
+                               gas_pressure_Pa=700.0)
+    path = tmp_path / f"inst.{fmt}"
+    inst.save(path)
+    assert px.Instrument.load(path) == inst
+    text = inst.to_json() if fmt == "json" else inst.to_toml()
+    back = px.Instrument.from_json(text) if fmt == "json" else px.Instrument.from_toml(text)
+    assert back == inst
+
+
+def test_instrument_bad_input(tmp_path):
+    with pytest.raises(px.ConfigError, match="unknown keys"):
+        px.Instrument.from_dict({"tube": {"voltage": 28}})
+    with pytest.raises(px.ConfigError, match="atmosphere"):
+        px.Instrument(atmosphere="Venus")
+    with pytest.raises(px.ConfigError, match="gain"):
+        px.Detector(gain_eV_per_channel=0.0)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(px.ConfigError, match="bad.json"):
+        px.Instrument.load(bad)
+    with pytest.raises(px.ConfigError, match="no detector"):
+        px.Instrument.pixl().detector("C")
+
+
+# --- Spectrum -------------------------------------------------------------------------------------
+def _spec(n=4096, offset=-18.5, gain=7.862, live=10.0, det="A", seed=0):
+    rng = np.random.default_rng(seed)
+    return px.Spectrum(rng.poisson(50, n).astype(float), offset, gain, live, detector=det)
+
+
+def test_spectrum_energy_axis_and_crop():
+    s = _spec()
+    assert s.energy_eV[0] == pytest.approx(-18.5)
+    assert s.channel_of(s.energy_at(1000.0)) == pytest.approx(1000.0)
+    c = s.crop(1000.0, 2000.0)
+    assert c.energy_eV[0] >= 1000.0 and c.energy_eV[-1] <= 2000.0
+    np.testing.assert_allclose(c.energy_eV, s.energy_eV[(s.energy_eV >= 1000) & (s.energy_eV <= 2000)])
+    q = s.replace(quadratic_eV=1e-5)
+    assert q.channel_of(q.energy_at(2500.0)) == pytest.approx(2500.0)
+
+
+def test_spectrum_is_read_only_and_copies_input():
+    counts = np.ones(100)
+    s = px.Spectrum(counts, 0.0, 10.0, 1.0)
+    counts[0] = 5
+    assert s.counts[0] == 1
+    with pytest.raises(ValueError):
+        s.counts[0] = 3
+
+
+def test_sum_and_combine():
+    a = _spec(det="A", seed=1)
+    b = _spec(det="B", seed=2, offset=-13.2, gain=7.9273)
+    total = px.Spectrum.sum([a, a])
+    np.testing.assert_array_equal(total.counts, 2 * a.counts)
+    assert total.live_time_s == pytest.approx(20.0)
+    ab = a.combine(b)
+    assert ab.detector == "A+B"
+    # B counts beyond the top of A's energy axis fall off the combined spectrum
+    inside = b.energy_edges_eV()[1:] <= a.energy_edges_eV()[-1]
+    assert ab.total_counts == pytest.approx(a.total_counts + b.counts[inside].sum(), abs=60)
+    assert ab.live_time_s == pytest.approx(10.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(offset=st.floats(-50, 50), gain=st.floats(5, 12), seed=st.integers(0, 1000))
+def test_rebin_conserves_counts(offset, gain, seed):
+    s = _spec(n=512, seed=seed)
+    r = s.rebin_to(offset, gain, 600)
+    lo, hi = s.energy_edges_eV()[[0, -1]]
+    new_edges = r.energy_edges_eV()
+    if new_edges[0] <= lo and new_edges[-1] >= hi:
+        assert r.total_counts == pytest.approx(s.total_counts, rel=1e-10)
+    assert np.all(r.counts >= 0)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"counts": [1.0, -1.0, 2.0]}, "negative"),
+    ({"counts": [1.0, np.inf, 2.0]}, "non-finite"),
+    ({"live_time_s": 0.0}, "live time"),
+    ({"gain_eV_per_channel": -1.0}, "gain"),
+    ({"counts": [1.0]}, "1-D array"),
+])
+def test_spectrum_validation(kwargs, match):
+    args = {"counts": [1.0, 2.0, 3.0], "offset_eV": 0.0, "gain_eV_per_channel": 10.0, "live_time_s": 1.0}
+    args.update(kwargs)
+    with pytest.raises(px.SpectrumError, match=match):
+        px.Spectrum(**args)
+
+
+# --- Scan -----------------------------------------------------------------------------------------------
+def test_scan_in_memory():
+    rng = np.random.default_rng(0)
+    counts = {"A": rng.poisson(5, (20, 256)), "B": rng.poisson(5, (20, 256))}
+    scan = px.Scan(counts, {"A": np.full(20, 10.0), "B": 10.0},
+                   positions_mm=np.column_stack([np.arange(20), np.zeros(20), np.zeros(20)]),
+                   calibration={"A": (-10.0, 20.0), "B": (-12.0, 20.1)})
+    assert scan.n_points == 20 and scan.n_channels == 256 and not scan.is_lazy
+    sp = scan.spectrum(3, "B")
+    np.testing.assert_array_equal(sp.counts, counts["B"][3])
+    assert sp.offset_eV == -12.0 and sp.position_mm == (3.0, 0.0, 0.0)
+    total = scan.sum_spectrum("A", chunk_points=7)
+    np.testing.assert_array_equal(total.counts, counts["A"].sum(axis=0))
+    assert total.live_time_s == pytest.approx(200.0)
+    np.testing.assert_array_equal(scan.counts("A", [5, 1]), counts["A"][[5, 1]])
+    chunks = list(scan.iter_chunks("A", chunk_points=8))
+    assert [c[:2] for c in chunks] == [(0, 8), (8, 16), (16, 20)]
+    with pytest.raises(px.SpectrumError, match="no detector"):
+        scan.counts("C")
+
+
+def test_scan_validation():
+    with pytest.raises(px.SpectrumError, match="shape"):
+        px.Scan({"A": np.ones((4, 10)), "B": np.ones((5, 10))}, {"A": 1.0, "B": 1.0})
+    with pytest.raises(px.SpectrumError, match="live_time_s"):
+        px.Scan({"A": np.ones((4, 10))}, {"A": np.ones(3)})
+    with pytest.raises(px.SpectrumError, match="non-finite|negative"):
+        px.Scan({"A": np.full((4, 10), -1.0)}, {"A": 1.0})
+
+
+def test_import_is_fast_and_lazy():
+    code = ("import time, sys; t = time.perf_counter(); import pixlspec; dt = time.perf_counter() - t; "
+            "print(dt, 'numba' in sys.modules, 'xraydb' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert float(out[0]) < 1.0
+    assert out[1] == "False" and out[2] == "False"
