@@ -422,6 +422,19 @@ def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, inst
     UnknownElementError
         An element or group name is not known.
     """
+    # The fit works on small matrices (~3000 x 45): BLAS threads only add synchronisation,
+    # and under load they cost several times the work itself. Run it single-threaded.
+    with _blas_single_thread():
+        return _fit_spectrum(spectrum, elements, instrument, config)
+
+
+def _blas_single_thread():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
     t0 = time.perf_counter()
     config = config or FitConfig()
     if not isinstance(spectrum, Spectrum):
