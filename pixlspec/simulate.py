@@ -66,10 +66,10 @@ def expected_counts(areas: Mapping[str, float], instrument: Instrument, *, detec
     det = instrument.detector(detector)
     params = params or ShapeParams.from_instrument(instrument, det.name)
     n = int(n_channels or det.n_channels)
-    e = channel_energies_eV(n, params.offset_eV, params.gain_eV_per_channel, params.quadratic_eV)
     groups = [k for k in areas if k not in (PILEUP,) and not k.startswith(("Rh_K_", "Rh_L_"))]
     model = SpectrumModel(groups, instrument, det.name, scatter=True, pileup=True)
-    A = model.design(e, params)
+    e, width = model.channel_energies(np.arange(n), params)
+    A = model.design(e, params, channel_width_eV=width)
     c = np.zeros(model.n_columns)
     for k, v in areas.items():
         if k == PILEUP:
@@ -202,10 +202,10 @@ def simulate_scan(area_maps: Mapping[str, np.ndarray], instrument: Instrument | 
     for d in detectors:
         det = instrument.detector(d)
         p = (params or {}).get(d) or ShapeParams.from_instrument(instrument, d)
-        e = p.energies(det.n_channels)
         groups = [k for k in names if not k.startswith(("Rh_K_", "Rh_L_")) and k != PILEUP]
         model = SpectrumModel(groups, instrument, d, scatter=True, pileup=True)
-        A = model.design(e, p)
+        e, width = model.channel_energies(np.arange(det.n_channels), p)
+        A = model.design(e, p, channel_width_eV=width)
         C = np.zeros((n_points, model.n_columns))
         for k in names:
             if k != PILEUP:

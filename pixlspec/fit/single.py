@@ -114,11 +114,12 @@ class _Problem:
         return replace(self.base, **dict(zip(self.varied, (float(v) for v in values))))
 
     def energies(self, p: ShapeParams) -> np.ndarray:
-        ch = self.channels
-        return p.offset_eV + p.gain_eV_per_channel * ch + p.quadratic_eV * ch * ch
+        return self.model.channel_energies(self.channels, p)[0]
 
     def design(self, p: ShapeParams, out=None) -> np.ndarray:
-        return self.model.design(self.energies(p), p, out=out, pileup_shape=self.pileup, continuum=self.continuum)
+        e, width = self.model.channel_energies(self.channels, p)
+        return self.model.design(e, p, out=out, pileup_shape=self.pileup, continuum=self.continuum,
+                                 channel_width_eV=width)
 
     def solve(self, p: ShapeParams):
         A = self.design(p, out=self.buffer)
@@ -501,8 +502,7 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
 
     varied = _varied_parameters(config, model)
     ch = sel.astype(np.float64)
-    cont = (model.continuum_basis(start.offset_eV + start.gain_eV_per_channel * ch + start.quadratic_eV * ch * ch)
-            if continuum is not None else None)
+    cont = model.continuum_basis(model.channel_energies(ch, start)[0]) if continuum is not None else None
     prob = _Problem(model, ch, y.astype(np.float64), bg, pu, _initial_weights(y, config.weights), start, varied,
                     continuum=cont)
 

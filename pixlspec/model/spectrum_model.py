@@ -299,13 +299,36 @@ class SpectrumModel:
         step_h = np.where(self._kind == FLUORESCENCE, params.step_height, 0.0)
         return (e, self._weight, self._col, extra_var, tail_f, beta, step_h, self._p_esc)
 
+    def channel_energies(self, channels, params: ShapeParams) -> tuple[np.ndarray, np.ndarray]:
+        """Energy (eV) and width (eV) of ``channels`` under ``params`` and the instrument's correction.
+
+        ``E = offset + gain*ch + quadratic*ch**2 + c(E_lin)`` where ``c`` is the
+        instrument's low-energy linear correction (PIQUANT ``##DL_OFFSET`` +
+        ``##DL_SLOPE`` × E in keV, applied where it is positive, i.e. below
+        ``-DL_OFFSET/DL_SLOPE`` keV).
+        """
+        ch = np.asarray(channels, dtype=np.float64)
+        e = params.offset_eV + params.gain_eV_per_channel * ch + params.quadratic_eV * ch * ch
+        width = params.gain_eV_per_channel + 2.0 * params.quadratic_eV * ch
+        slope = self.instrument.energy_correction_slope / 1000.0  # eV per eV
+        off = self.instrument.energy_correction_offset_eV
+        if slope or off:
+            corr = off + slope * e
+            active = corr > 0
+            e = e + np.where(active, corr, 0.0)
+            width = width * np.where(active, 1.0 + slope, 1.0)
+        return e, width
+
     def design(self, energies_eV: np.ndarray, params: ShapeParams, out: np.ndarray | None = None,
-               pileup_shape: np.ndarray | None = None, continuum: np.ndarray | None = None) -> np.ndarray:
+               pileup_shape: np.ndarray | None = None, continuum: np.ndarray | None = None,
+               channel_width_eV: np.ndarray | None = None) -> np.ndarray:
         """Design matrix ``A`` (n_channels, n_columns) at ``params``.
 
-        ``pileup_shape`` (n_channels, unit area) fills the pile-up column;
-        ``continuum`` (n_channels, n_basis), if given, is used for the continuum
-        columns instead of evaluating :meth:`continuum_basis`.
+        ``energies_eV`` are the channel energies (see :meth:`channel_energies`);
+        ``channel_width_eV`` their widths (default from the linear/quadratic
+        calibration). ``pileup_shape`` (n_channels, unit area) fills the
+        pile-up column; ``continuum`` (n_channels, n_basis), if given, is used
+        for the continuum columns instead of evaluating :meth:`continuum_basis`.
         """
         n = energies_eV.size
         if out is None:
@@ -317,10 +340,13 @@ class SpectrumModel:
                                float(params.noise_eV), float(fano_pair), det_physics.SI_KA_ESCAPE_EV,
                                det_physics.SI_KB_ESCAPE_EV, det_physics.SI_ESCAPE_KB_FRACTION, out)
         # the kernel gives counts per eV: multiply by the channel width (eV) for counts per channel
-        ch = (energies_eV - params.offset_eV) / params.gain_eV_per_channel if params.quadratic_eV else None
-        width = (params.gain_eV_per_channel if ch is None
-                 else (params.gain_eV_per_channel + 2.0 * params.quadratic_eV * ch)[:, None])
-        out *= width
+        if channel_width_eV is not None:
+            out *= np.asarray(channel_width_eV, dtype=float)[:, None]
+        elif params.quadratic_eV:
+            ch = (energies_eV - params.offset_eV) / params.gain_eV_per_channel
+            out *= (params.gain_eV_per_channel + 2.0 * params.quadratic_eV * ch)[:, None]
+        else:
+            out *= params.gain_eV_per_channel
         if self._knots is not None:
             out[:, self.continuum_slice] = continuum if continuum is not None else self.continuum_basis(energies_eV)
         if self.pileup_index is not None and pileup_shape is not None:
@@ -346,8 +372,9 @@ class SpectrumModel:
         The continuum and pile-up columns are held fixed.
         """
         ch = np.asarray(channels, dtype=np.float64)
-        e = params.offset_eV + params.gain_eV_per_channel * ch + params.quadratic_eV * ch * ch
-        width = params.gain_eV_per_channel + 2.0 * params.quadratic_eV * ch
+        e, width = self.channel_energies(ch, params)
+        # dE/d(linear energy): 1, or 1 + DL slope where the low-energy correction is active
+        de_dlin = width / (params.gain_eV_per_channel + 2.0 * params.quadratic_eV * ch)
         amp = self._weight * np.asarray(areas, dtype=float)[self._col]
         dens = np.empty(e.size)
         g = np.empty((e.size, kernels.N_GRAD))
@@ -358,8 +385,8 @@ class SpectrumModel:
                                 det_physics.SI_KA_ESCAPE_EV, det_physics.SI_KB_ESCAPE_EV,
                                 det_physics.SI_ESCAPE_KB_FRACTION, dens, g)
         out = np.empty((e.size, len(self.DERIVATIVE_NAMES)))
-        out[:, 0] = width * g[:, kernels.GRAD_ENERGY]
-        out[:, 1] = dens + width * g[:, kernels.GRAD_ENERGY] * ch
+        out[:, 0] = width * g[:, kernels.GRAD_ENERGY] * de_dlin
+        out[:, 1] = dens * de_dlin + width * g[:, kernels.GRAD_ENERGY] * de_dlin * ch
         out[:, 2:] = width[:, None] * g[:, [kernels.GRAD_NOISE, kernels.GRAD_FANO, kernels.GRAD_TAIL_F,
                                              kernels.GRAD_TAIL_B, kernels.GRAD_STEP, kernels.GRAD_C_SIGMA,
                                              kernels.GRAD_C_SHIFT, kernels.GRAD_C_TAIL]]
