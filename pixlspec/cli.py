@@ -134,9 +134,9 @@ def _configure_logging(level: int) -> None:
 
 
 def _say(message: str) -> None:
-    """Print a progress/summary line unless ``-q``."""
+    """Print a progress/summary line on stderr unless ``-q`` (stdout stays machine-readable)."""
     if _state().verbosity >= 0:
-        click.echo(message)
+        click.echo(message, err=True)
 
 
 # --- info ----------------------------------------------------------------------

@@ -136,7 +136,8 @@ def test_convert_hdf5(runner, scan_file, tmp_path):
     result = runner.invoke(main, ["convert", str(scan_file), "-o", str(out), "--compression", "lzf",
                                   "--chunk-points", "5", "--provenance", "attribution=synthetic test"])
     assert result.exit_code == 0, result.output
-    lines = result.stdout.strip().splitlines()
+    assert result.stdout == ""  # the summary is a status line on stderr
+    lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"wrote {out}: {N_POINTS} points")
     with open_scan(out) as back:
         np.testing.assert_array_equal(back.counts("B"), make_scan().counts("B"))
@@ -149,7 +150,7 @@ def test_convert_hdf5(runner, scan_file, tmp_path):
 
 def test_convert_quiet(runner, scan_file, tmp_path):
     result = runner.invoke(main, ["-q", "convert", str(scan_file), "-o", str(tmp_path / "q.h5")])
-    assert result.exit_code == 0 and result.stdout == ""
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == ""
     assert (tmp_path / "q.h5").exists()
 
 

@@ -1,0 +1,70 @@
+"""`pixlspec fit`: one spectrum from an MSA file or a scan, report/JSON/CSV, figure files, bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import pixlspec as px
+from pixlspec.cli import main
+from pixlspec.simulate import basalt_areas
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "sol0125_naltsos.h5"
+
+
+@pytest.fixture(scope="module")
+def msa_file(tmp_path_factory):
+    spec = px.simulate_spectrum(basalt_areas(3e5), px.Instrument.pixl(), 10.0, seed=3)
+    path = tmp_path_factory.mktemp("fit") / "basalt.msa"
+    px.write_msa(spec, path)
+    return path
+
+
+def test_fit_msa_report(msa_file):
+    res = CliRunner().invoke(main, ["fit", str(msa_file)])
+    assert res.exit_code == 0, res.output
+    assert "reduced chi-square" in res.output and "Fe" in res.output
+
+
+def test_fit_outputs_files(msa_file, tmp_path):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["fit", str(msa_file), "--out", str(out), "--format", "json",
+                                    "--elements", "Si,K,Ca,Ti,Mn,Fe"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert set(d["elements"]) == {"Si", "K", "Ca", "Ti", "Mn", "Fe"}
+    assert (out / "fit.png").stat().st_size > 10_000
+    rows = (out / "areas.csv").read_text().splitlines()
+    assert rows[0].startswith("group,area_counts,sigma_counts")
+    assert json.loads((out / "fit.json").read_text())["areas"]["Fe"] == pytest.approx(d["areas"]["Fe"])
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="example scan not present")
+def test_fit_scan_point_csv():
+    res = CliRunner().invoke(main, ["fit", str(EXAMPLE), "--point", "5", "--detector", "B", "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    fe = next(line for line in res.stdout.splitlines() if line.startswith("Fe,"))
+    assert float(fe.split(",")[1]) > 1e4
+
+
+@pytest.mark.parametrize("args,match", [
+    (["fit", "does-not-exist.msa"], "does-not-exist"),
+    (["fit", "{msa}", "--elements", "Fe,Xx"], "Xx"),
+    (["fit", "{msa}", "--detector", "C"], "C"),
+])
+def test_fit_bad_input(msa_file, tmp_path, args, match):
+    args = [a.replace("{msa}", str(msa_file)) for a in args]
+    res = CliRunner().invoke(main, args + ["--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert match in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o" / "fit.png").exists()
+
+
+def test_fit_zero_spectrum(tmp_path):
+    path = tmp_path / "zero.msa"
+    px.write_msa(px.Spectrum(np.zeros(4096), -18.5, 7.862, 10.0), path)
+    res = CliRunner().invoke(main, ["fit", str(path)])
+    assert res.exit_code == 2 and "zero" in res.output
