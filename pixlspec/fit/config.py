@@ -43,6 +43,10 @@ class FitConfig:
     refine_calibration, refine_resolution, refine_tails, refine_compton : bool
         Which nonlinear parameters are refined (energy offset and gain; noise
         and Fano; tail fraction, tail slope and step; Compton width, shift and tail).
+    refine_tail_slope : bool
+        Also refine the energy dependence of the tail fraction (worth it on
+        spectra of ~1e7 counts and more, where one tail fraction cannot serve
+        Na to Fe).
     scatter, escape, pileup : bool
         Model the tube-line scatter peaks, Si-escape peaks and pile-up.
     free_kbeta : bool
@@ -75,6 +79,7 @@ class FitConfig:
     refine_resolution: bool = True
     refine_tails: bool = True
     refine_compton: bool = True
+    refine_tail_slope: bool = False
     scatter: bool = True
     escape: bool = True
     pileup: bool = True

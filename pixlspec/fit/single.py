@@ -50,6 +50,7 @@ _BOUNDS = {
     "noise_eV": (5.0, 400.0),
     "fano": (0.05, 0.30),
     "tail_fraction": (0.0, 0.40),
+    "tail_slope": (-1.0, 3.0),
     "tail_beta_fwhm": (0.05, 4.0),
     "step_height": (0.0, 5e-3),
     "compton_sigma_eV": (10.0, 2000.0),
@@ -339,7 +340,8 @@ class FitResult:
         lines += [fmt("offset_eV", p.offset_eV, "eV"), fmt("gain_eV_per_channel", p.gain_eV_per_channel, "eV/ch"),
                   fmt("noise_eV", p.noise_eV, "eV FWHM"), fmt("fano", p.fano),
                   f"    {'FWHM at Mn Ka':<22}= {self.fwhm_MnKa_eV:.1f} eV",
-                  fmt("tail_fraction", p.tail_fraction), fmt("tail_beta_fwhm", p.tail_beta_fwhm),
+                  fmt("tail_fraction", p.tail_fraction), fmt("tail_slope", p.tail_slope),
+                  fmt("tail_beta_fwhm", p.tail_beta_fwhm),
                   fmt("step_height", p.step_height)]
         if any(c.startswith(("Rh_K", "Rh_L")) or "_K_" in c for c in self.column_names):
             lines += [fmt("compton_sigma_eV", p.compton_sigma_eV, "eV"),
@@ -606,6 +608,8 @@ def _varied_parameters(config: FitConfig, model: SpectrumModel) -> list[str]:
         varied += ["noise_eV", "fano"]
     if config.refine_tails:
         varied += ["tail_fraction", "tail_beta_fwhm", "step_height"]
+        if config.refine_tail_slope:
+            varied.append("tail_slope")
     has_compton = any(c.kind == "scatter" and "Compton" in c.name for c in model.columns)
     if config.refine_compton and has_compton:
         varied += ["compton_sigma_eV", "compton_shift_eV", "compton_tail_fraction"]

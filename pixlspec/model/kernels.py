@@ -342,15 +342,16 @@ def nnls_rows(H, F, C0):
 
 
 #: Gradient outputs of :func:`line_model_grad` (derivatives of the summed line density).
-GRAD_ENERGY, GRAD_NOISE, GRAD_FANO, GRAD_TAIL_F, GRAD_TAIL_B, GRAD_STEP, GRAD_C_SIGMA, GRAD_C_SHIFT, GRAD_C_TAIL = range(9)
-N_GRAD = 9
+(GRAD_ENERGY, GRAD_NOISE, GRAD_FANO, GRAD_TAIL_F, GRAD_TAIL_B, GRAD_STEP, GRAD_C_SIGMA, GRAD_C_SHIFT, GRAD_C_TAIL,
+ GRAD_TAIL_SLOPE) = range(10)
+N_GRAD = 10
 KIND_FLUORESCENCE, KIND_RAYLEIGH, KIND_COMPTON = 0, 1, 2
 FWHM_PER_SIGMA = 2.3548200450309493
 
 
 @njit(cache=True)
-def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, tail_f, compton_tail_f,
-                    tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV, esc_b_fraction,
+def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail,
+                    line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV, esc_b_fraction,
                     model, grad):
     """Summed line density and its analytic derivatives with respect to the shape parameters.
 
@@ -368,9 +369,10 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, t
     line_kind : (L,) int, 0 fluorescence, 1 Rayleigh, 2 Compton.
     line_p_esc : (L,) Si-escape probabilities.
     model : (n,) output density, overwritten.
-    grad : (n, 9) output derivatives, overwritten; columns: energy of the channel
-        (d/dE, for calibration), noise, fano, tail_f, tail_b, step_h,
-        compton_sigma, compton shift (line energy of Compton lines), compton_tail_f.
+    grad : (n, 10) output derivatives, overwritten; columns: energy of the channel
+        (d/dE, for calibration), noise, fano, tail fraction, tail_b, step_h,
+        compton_sigma, compton shift (line energy of Compton lines), compton tail
+        fraction, tail slope.
     """
     n = energies.size
     model[:] = 0.0
@@ -393,7 +395,7 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, t
         ds_dfano = pair_eV * max(e0, 0.0) / (2.0 * s)
         ds_dcs = compton_sigma / s if kind == KIND_COMPTON else 0.0
         ds_de0 = fano * pair_eV / (2.0 * s)
-        f = compton_tail_f if kind == KIND_COMPTON else tail_f
+        f = line_tail_f[j]
         beta = tail_b * K * s
         h = step_h if kind == KIND_FLUORESCENCE else 0.0
         pe = line_p_esc[j]
@@ -442,7 +444,8 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, t
                 grad[k, GRAD_C_SHIFT] += a * (-dr_dx + dr_ds * ds_de0)
                 grad[k, GRAD_C_TAIL] += a * dr_df
             else:
-                grad[k, GRAD_TAIL_F] += a * dr_df
+                grad[k, GRAD_TAIL_F] += a * dr_df * line_df_tail[j]
+                grad[k, GRAD_TAIL_SLOPE] += a * dr_df * line_df_slope[j]
             if kind == KIND_FLUORESCENCE:
                 grad[k, GRAD_STEP] += a * dr_dh
         if kind == KIND_FLUORESCENCE and i0 > 0:

@@ -41,6 +41,10 @@ FLUORESCENCE, RAYLEIGH, COMPTON = 0, 1, 2
 #: Lines weaker than this fraction of their group are dropped from the model
 #: (below 0.1 % of a group they are under the statistical noise of any PIXL spectrum).
 MIN_LINE_FRACTION = 1e-3
+#: Energy (eV) at which ``ShapeParams.tail_fraction`` is quoted (Fe Kα, mid-range of PIXL spectra).
+TAIL_REFERENCE_EV = 6400.0
+#: Largest tail fraction any line may get from the energy dependence.
+MAX_TAIL_FRACTION = 0.5
 #: Degree of the continuum B-splines (cubic: smooth to the second derivative).
 CONTINUUM_SPLINE_DEGREE = 3
 #: Energy step (eV) of the grid on which the continuum shape is tabulated once.
@@ -60,7 +64,11 @@ class ShapeParams:
     fano : float
         Fano factor (with the pair energy :data:`pixlspec.physics.detector.SI_PAIR_ENERGY_EV`).
     tail_fraction : float
-        Area fraction of the low-energy (hypermet short) tail.
+        Area fraction of the low-energy (hypermet short) tail at :data:`TAIL_REFERENCE_EV`.
+    tail_slope : float
+        Energy dependence of the tail fraction: ``f(E) = tail_fraction *
+        (E / TAIL_REFERENCE_EV) ** -tail_slope`` (incomplete charge collection near
+        the entrance window grows toward low energies, physics.md §2).
     tail_beta_fwhm : float
         Tail slope in units of the line FWHM.
     step_height : float
@@ -79,6 +87,7 @@ class ShapeParams:
     noise_eV: float = 100.0
     fano: float = 0.114
     tail_fraction: float = 0.02
+    tail_slope: float = 0.0
     tail_beta_fwhm: float = 0.6
     step_height: float = 2e-4
     compton_sigma_eV: float = 200.0
@@ -293,7 +302,7 @@ class SpectrumModel:
         compton = self._kind == COMPTON
         fwhm = np.asarray(params.fwhm_eV(e), dtype=float)
         extra_var = np.where(compton, params.compton_sigma_eV ** 2, 0.0)
-        tail_f = np.where(compton, params.compton_tail_fraction, params.tail_fraction)
+        tail_f = np.where(compton, params.compton_tail_fraction, self._tail_fractions(e, params)[0])
         beta = params.tail_beta_fwhm * np.where(compton, np.sqrt(fwhm ** 2 + (2.3548 * params.compton_sigma_eV) ** 2),
                                                 fwhm)
         step_h = np.where(self._kind == FLUORESCENCE, params.step_height, 0.0)
@@ -318,6 +327,17 @@ class SpectrumModel:
             e = e + np.where(active, corr, 0.0)
             width = width * np.where(active, 1.0 + slope, 1.0)
         return e, width
+
+    def _tail_fractions(self, e: np.ndarray, params: ShapeParams):
+        """Tail fraction of non-Compton lines at energies ``e`` and its derivatives (fraction, slope)."""
+        ratio = np.maximum(e, 1.0) / TAIL_REFERENCE_EV
+        scale = ratio ** (-params.tail_slope)
+        f = params.tail_fraction * scale
+        capped = f > MAX_TAIL_FRACTION
+        f = np.where(capped, MAX_TAIL_FRACTION, f)
+        df_tail = np.where(capped, 0.0, scale)
+        df_slope = np.where(capped, 0.0, -f * np.log(ratio))
+        return f, df_tail, df_slope
 
     def design(self, energies_eV: np.ndarray, params: ShapeParams, out: np.ndarray | None = None,
                pileup_shape: np.ndarray | None = None, continuum: np.ndarray | None = None,
@@ -355,7 +375,8 @@ class SpectrumModel:
 
     #: Shape parameters with analytic derivatives, in the column order of :meth:`derivatives`.
     DERIVATIVE_NAMES = ("offset_eV", "gain_eV_per_channel", "noise_eV", "fano", "tail_fraction", "tail_beta_fwhm",
-                        "step_height", "compton_sigma_eV", "compton_shift_eV", "compton_tail_fraction")
+                        "step_height", "compton_sigma_eV", "compton_shift_eV", "compton_tail_fraction",
+                        "tail_slope")
 
     def derivatives(self, channels: np.ndarray, params: ShapeParams, areas: np.ndarray) -> np.ndarray:
         """Analytic derivatives of the line counts ``A @ areas`` with respect to the shape parameters.
@@ -378,8 +399,13 @@ class SpectrumModel:
         amp = self._weight * np.asarray(areas, dtype=float)[self._col]
         dens = np.empty(e.size)
         g = np.empty((e.size, kernels.N_GRAD))
-        kernels.line_model_grad(e, self._line_energies(params), amp, self._kind, float(params.compton_sigma_eV),
-                                float(params.tail_fraction), float(params.compton_tail_fraction),
+        le = self._line_energies(params)
+        compton = self._kind == COMPTON
+        f, df_tail, df_slope = self._tail_fractions(le, params)
+        f = np.where(compton, params.compton_tail_fraction, f)
+        df_tail = np.where(compton, 0.0, df_tail)
+        df_slope = np.where(compton, 0.0, df_slope)
+        kernels.line_model_grad(e, le, amp, self._kind, float(params.compton_sigma_eV), f, df_tail, df_slope,
                                 float(params.tail_beta_fwhm), float(params.step_height), self._p_esc,
                                 float(params.noise_eV), float(params.fano), det_physics.SI_PAIR_ENERGY_EV,
                                 det_physics.SI_KA_ESCAPE_EV, det_physics.SI_KB_ESCAPE_EV,
@@ -389,7 +415,7 @@ class SpectrumModel:
         out[:, 1] = dens * de_dlin + width * g[:, kernels.GRAD_ENERGY] * de_dlin * ch
         out[:, 2:] = width[:, None] * g[:, [kernels.GRAD_NOISE, kernels.GRAD_FANO, kernels.GRAD_TAIL_F,
                                              kernels.GRAD_TAIL_B, kernels.GRAD_STEP, kernels.GRAD_C_SIGMA,
-                                             kernels.GRAD_C_SHIFT, kernels.GRAD_C_TAIL]]
+                                             kernels.GRAD_C_SHIFT, kernels.GRAD_C_TAIL, kernels.GRAD_TAIL_SLOPE]]
         return out
 
     def continuum_basis(self, energies_eV: np.ndarray) -> np.ndarray:

@@ -1,0 +1,526 @@
+"""Numba kernels of the map fit (per-point loops over chunks of spectra).
+
+Every kernel works row by row (one row = one point), so its result for a
+point does not depend on the chunk it came in nor on the number of threads:
+the local pool and a Dask cluster give bit-identical numbers. They release
+the GIL (``nogil=True``) so a reader thread can stream the next chunk from
+HDF5 while the current one is fitted.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, uint64
+
+__all__ = ["rows_to_float", "row_validity", "nnls_rows_schur", "chi2_block", "count_positive", "fit_rows"]
+
+#: Iteration limit of the active-set NNLS, as a multiple of the number of columns.
+NNLS_ITER_FACTOR = 3
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def rows_to_float(raw, lo, hi, out):
+    """``out[p, :] = raw[p, lo:hi]`` as float64 (any numeric ``raw`` dtype)."""
+    n = raw.shape[0]
+    for p in prange(n):
+        for j in range(hi - lo):
+            out[p, j] = raw[p, lo + j]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def row_validity(raw, valid):
+    """``valid[p] &= all counts of row p finite and >= 0`` (float data may hold NaN)."""
+    n, m = raw.shape
+    for p in prange(n):
+        ok = True
+        for j in range(m):
+            v = raw[p, j]
+            if not (v >= 0.0):  # False for NaN and negatives
+                ok = False
+                break
+            if v == np.inf:
+                ok = False
+                break
+        if not ok:
+            valid[p] = False
+
+
+@njit(cache=True, nogil=True)
+def _solve_small(a, b):
+    """Solve the small SPD system ``a x = b`` by Cholesky (falls back to LU)."""
+    q = b.size
+    L = np.zeros((q, q))
+    ok = True
+    for i in range(q):
+        for j in range(i + 1):
+            s = a[i, j]
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            if i == j:
+                if s <= 0.0:
+                    ok = False
+                    break
+                L[i, i] = np.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+        if not ok:
+            break
+    if not ok:
+        return np.linalg.solve(a, b)
+    y = np.empty(q)
+    for i in range(q):
+        s = b[i]
+        for k in range(i):
+            s -= L[i, k] * y[k]
+        y[i] = s / L[i, i]
+    x = np.empty(q)
+    for i in range(q - 1, -1, -1):
+        s = y[i]
+        for k in range(i + 1, q):
+            s -= L[k, i] * x[k]
+        x[i] = s / L[i, i]
+    return x
+
+
+@njit(cache=True, nogil=True)
+def _constrained(Hinv, c0, fixed, z):
+    """Minimiser with the ``fixed`` components held at 0 (Schur complement of ``H⁻¹``).
+
+    ``z_P = c0_P - H⁻¹_PQ (H⁻¹_QQ)⁻¹ c0_Q`` with Q the fixed set: only a q×q
+    system is solved (q = number of fixed components, usually a few).
+    """
+    K = c0.size
+    q = 0
+    for k in range(K):
+        if fixed[k]:
+            q += 1
+    if q == 0:
+        for k in range(K):
+            z[k] = c0[k]
+        return
+    if q == K:
+        for k in range(K):
+            z[k] = 0.0
+        return
+    idx = np.empty(q, np.int64)
+    j = 0
+    for k in range(K):
+        if fixed[k]:
+            idx[j] = k
+            j += 1
+    S = np.empty((q, q))
+    r = np.empty(q)
+    for a in range(q):
+        r[a] = c0[idx[a]]
+        for b in range(q):
+            S[a, b] = Hinv[idx[a], idx[b]]
+    lam = _solve_small(S, r)
+    for k in range(K):
+        if fixed[k]:
+            z[k] = 0.0
+        else:
+            s = c0[k]
+            for a in range(q):
+                s -= Hinv[k, idx[a]] * lam[a]
+            z[k] = s
+
+
+@njit(cache=True, nogil=True)
+def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded):
+    """Exact NNLS ``min ½cᵀHc − fᵀc, c >= 0`` warm-started from the unconstrained ``c0 = H⁻¹f``.
+
+    Lawson–Hanson active set (Lawson & Hanson 1974; Bro & De Jong 1997), but
+    each subproblem is solved through the precomputed ``H⁻¹`` (Schur
+    complement on the few components held at zero) instead of a new
+    factorisation. Phase 1 drops components until the subproblem solution is
+    positive (a feasible start near the optimum); phase 2 is the classical
+    loop that frees the component of largest scaled gradient ``scale_k (f − Hc)_k``
+    and backtracks, ending at the KKT point (scaled gradient of the zero
+    components <= ``tol`` × max_k |scale_k f_k|). Only the components with
+    ``bounded[k]`` are constrained (the others are free of sign). Returns the
+    number of non-zero components.
+    """
+    K = f.size
+    fmax = 0.0
+    for k in range(K):
+        a = abs(f[k] * scale[k])
+        if a > fmax:
+            fmax = a
+    thr = tol * max(fmax, 1e-300)
+    fixed = np.zeros(K, np.bool_)
+    for k in range(K):
+        fixed[k] = bounded[k] and c0[k] <= 0.0
+    z = np.empty(K)
+    max_iter = NNLS_ITER_FACTOR * K + 10
+    # phase 1: feasible start
+    for _ in range(max_iter):
+        _constrained(Hinv, c0, fixed, z)
+        changed = False
+        for k in range(K):
+            if bounded[k] and not fixed[k] and z[k] <= 0.0:
+                fixed[k] = True
+                changed = True
+        if not changed:
+            break
+    for k in range(K):
+        c[k] = z[k] if not fixed[k] else 0.0
+    # phase 2: Lawson-Hanson from the feasible point
+    g = np.empty(K)
+    for _outer in range(max_iter):
+        for k in range(K):
+            s = f[k]
+            for j in range(K):
+                s -= H[k, j] * c[j]
+            g[k] = s * scale[k]
+        best = -1
+        gmax = thr
+        for k in range(K):
+            if fixed[k] and g[k] > gmax:
+                gmax = g[k]
+                best = k
+        if best < 0:
+            break
+        fixed[best] = False
+        stalled = False
+        for _inner in range(max_iter):
+            _constrained(Hinv, c0, fixed, z)
+            allpos = True
+            for k in range(K):
+                if bounded[k] and not fixed[k] and z[k] <= 0.0:
+                    allpos = False
+                    break
+            if allpos:
+                for k in range(K):
+                    c[k] = z[k]
+                break
+            alpha = 1.0
+            for k in range(K):
+                if bounded[k] and not fixed[k] and z[k] <= 0.0:
+                    den = c[k] - z[k]
+                    t = c[k] / den if den > 0.0 else 0.0
+                    if t < alpha:
+                        alpha = t
+            if alpha <= 0.0 and z[best] <= 0.0 and c[best] == 0.0:
+                # the freed component cannot move (round-off at the KKT point): stop here
+                fixed[best] = True
+                stalled = True
+                break
+            for k in range(K):
+                if not fixed[k]:
+                    c[k] += alpha * (z[k] - c[k])
+                    if bounded[k] and c[k] <= 0.0:
+                        c[k] = 0.0
+                        fixed[k] = True
+        if stalled:
+            break
+    n_pos = 0
+    for k in range(K):
+        if fixed[k]:
+            c[k] = 0.0
+        elif c[k] != 0.0:
+            n_pos += 1
+    return n_pos
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def nnls_rows_schur(H, Hinv, F, C, scale, tol, n_pos, bounded):
+    """Replace the rows of ``C`` (unconstrained solutions ``F H⁻¹``) that have a
+    negative component by the exact NNLS solution; ``n_pos`` gets the number of
+    positive components of every row."""
+    n, K = C.shape
+    for p in prange(n):
+        neg = False
+        cnt = 0
+        for k in range(K):
+            if bounded[k] and C[p, k] < 0.0:
+                neg = True
+            elif C[p, k] != 0.0:
+                cnt += 1
+        if not neg:
+            n_pos[p] = cnt
+            continue
+        c0 = C[p].copy()
+        c = np.empty(K)
+        n_pos[p] = nnls_one(H, Hinv, F[p], c0, scale, tol, c, bounded)
+        for k in range(K):
+            C[p, k] = c[k]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def chi2_block(Y, MU, BG, chi2, min_variance):
+    """``chi2[p] += Σ (y − μ − bg)² / max(μ + bg, min_variance)`` over the block's channels.
+
+    ``BG`` may have zero rows (no separate background).
+    """
+    n, m = Y.shape
+    has_bg = BG.shape[0] > 0
+    for p in prange(n):
+        s = 0.0
+        for j in range(m):
+            mu = MU[p, j]
+            if has_bg:
+                mu += BG[p, j]
+            r = Y[p, j] - mu
+            v = mu if mu > min_variance else min_variance
+            s += r * r / v
+        chi2[p] += s
+
+
+@njit(cache=True, nogil=True)
+def count_positive(C):
+    n, K = C.shape
+    out = np.zeros(n, np.int64)
+    for p in range(n):
+        for k in range(K):
+            if C[p, k] > 0.0:
+                out[p] += 1
+    return out
+
+
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _dot_range(y, a, lo, hi):
+    # unsigned indices: numba then skips the negative-index wraparound, which
+    # otherwise keeps LLVM from vectorising loops with run-time bounds (6x slower)
+    s = 0.0
+    ulo = uint64(lo)
+    for jj in range(uint64(hi) - ulo):
+        j = ulo + jj
+        s += y[j] * a[j]
+    return s
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _axpy_range(alpha, a, out, lo, hi):
+    ulo = uint64(lo)
+    for jj in range(uint64(hi) - ulo):
+        j = ulo + jj
+        out[j] += alpha * a[j]
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _chi2_row(y, mu, bg, has_bg, min_variance):
+    s = 0.0
+    for j in range(y.size):
+        m = mu[j] + bg[j] if has_bg else mu[j]
+        r = y[j] - m
+        v = m if m > min_variance else min_variance
+        s += r * r / v
+    return s
+
+
+#: Points fitted together in the per-point kernel: each design column is read
+#: once per tile of points instead of once per point (the design, ~1 MB, does
+#: not fit in the L2 cache; reading it per point made the kernel memory-bound).
+TILE = 8
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _dot_tile(Y, a, lo, hi, out):
+    """``out[i] = Y[i, lo:hi] · a[lo:hi]`` for the TILE rows of ``Y``."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    s4 = 0.0
+    s5 = 0.0
+    s6 = 0.0
+    s7 = 0.0
+    ulo = uint64(lo)
+    for jj in range(uint64(hi) - ulo):
+        j = ulo + jj
+        x = a[j]
+        s0 += Y[0, j] * x
+        s1 += Y[1, j] * x
+        s2 += Y[2, j] * x
+        s3 += Y[3, j] * x
+        s4 += Y[4, j] * x
+        s5 += Y[5, j] * x
+        s6 += Y[6, j] * x
+        s7 += Y[7, j] * x
+    out[0] = s0
+    out[1] = s1
+    out[2] = s2
+    out[3] = s3
+    out[4] = s4
+    out[5] = s5
+    out[6] = s6
+    out[7] = s7
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _axpy_tile(c, a, MU, lo, hi, offset):
+    """``MU[i, j - offset] += c[i] * a[j]`` for j in lo..hi-1 and the TILE rows of ``MU``."""
+    c0 = c[0]
+    c1 = c[1]
+    c2 = c[2]
+    c3 = c[3]
+    c4 = c[4]
+    c5 = c[5]
+    c6 = c[6]
+    c7 = c[7]
+    ulo = uint64(lo)
+    uoff = uint64(lo - offset)
+    for q in range(uint64(hi) - ulo):
+        j = ulo + q
+        jj = uoff + q
+        x = a[j]
+        MU[0, jj] += c0 * x
+        MU[1, jj] += c1 * x
+        MU[2, jj] += c2 * x
+        MU[3, jj] += c3 * x
+        MU[4, jj] += c4 * x
+        MU[5, jj] += c5 * x
+        MU[6, jj] += c6 * x
+        MU[7, jj] += c7 * x
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc):
+    """``acc[i] += Σ_j (Y[i, j] − μ)² / max(μ, min_variance)`` over channels s0..e0-1, μ = MU[i, j-s0] (+ BGt[i, j])."""
+    us0 = uint64(s0)
+    for i in range(Y.shape[0]):
+        s = 0.0
+        for q in range(uint64(e0) - us0):
+            j = us0 + q
+            mu = MU[i, q]
+            if has_bg:
+                mu += BGt[i, j]
+            r = Y[i, j] - mu
+            v = mu if mu > min_variance else min_variance
+            s += r * r / v
+        acc[i] += s
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M, tol,
+             bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos):
+    """Fit every row of ``raw`` with the fixed design: the per-point loop of the map fit.
+
+    Tiles of :data:`TILE` points run in parallel (``prange``). For each valid
+    point: ``y = raw[p, lo:hi]`` (minus ``BG[p]`` when given), ``f = (WA)ᵀ y``,
+    ``c = H⁻¹ f``, the exact NNLS (:func:`nnls_one`) when a component is
+    negative, the model ``μ = A c`` (+ background) for the Pearson χ²
+    ``Σ (y − μ)²/max(μ, min_variance)``, and the variance ``σ² = M c``
+    (+ ``(G∘G) bg``). The products run block by block over the channels
+    (blocks of a few hundred channels that stay in the L1 cache), touching
+    only the columns that are non-zero in a block. Every point's arithmetic
+    is the same whatever tile it falls in, so results do not depend on chunking.
+
+    Parameters
+    ----------
+    raw : (n, n_channels) counts, any numeric dtype.
+    valid : (n,) bool; invalid rows are skipped (outputs left untouched).
+    WAT, AT : (K, m) weighted and plain design, transposed, contiguous.
+    blk_start : (n_blocks + 1,) first channel (0-based in the fit range) of each block.
+    blk_ptr : (n_blocks + 1,) the entries ``blk_ptr[b]:blk_ptr[b+1]`` of ``blk_col``,
+        ``blk_lo``, ``blk_hi`` are the columns non-zero in block b and their channel range.
+    H, Hinv : (K, K) normal matrix and its inverse; scale = 1/sqrt(diag H).
+    M : (K, K) variance matrix; Gsq : (K, m) = G∘G for the background variance (or (0, 0)).
+    bounded : (K,) bool, the components constrained to be >= 0.
+    BG : (n, m) background per row, or (0, 0).
+    areas, var : (n, K) outputs; chi2 : (n,) output; n_pos : (n,) number of non-zero components.
+    """
+    n = raw.shape[0]
+    K = WAT.shape[0]
+    m = hi - lo
+    nb = blk_start.size - 1
+    bmax = 0
+    for b in range(nb):
+        bmax = max(bmax, blk_start[b + 1] - blk_start[b])
+    has_bg = BG.shape[0] > 0
+    n_tiles = (n + TILE - 1) // TILE
+    for t in prange(n_tiles):
+        p0 = t * TILE
+        Y = np.empty((TILE, m))
+        BGt = np.zeros((TILE, m)) if has_bg else np.zeros((TILE, 1))
+        for i in range(TILE):
+            p = p0 + i
+            if p < n and valid[p]:
+                ulo = uint64(lo)
+                for j in range(uint64(m)):
+                    Y[i, j] = raw[p, ulo + j]
+                if has_bg:
+                    for j in range(m):
+                        BGt[i, j] = BG[p, j]
+            else:
+                for j in range(m):
+                    Y[i, j] = 0.0
+        NET = Y
+        if has_bg:
+            NET = Y - BGt
+        F = np.zeros((TILE, K))
+        Fk = np.empty(TILE)
+        for b in range(nb):
+            for q in range(blk_ptr[b], blk_ptr[b + 1]):
+                k = blk_col[q]
+                _dot_tile(NET, WAT[k], blk_lo[q], blk_hi[q], Fk)
+                for i in range(TILE):
+                    F[i, k] += Fk[i]
+        C = np.zeros((K, TILE))
+        c = np.empty(K)
+        for i in range(TILE):
+            p = p0 + i
+            if p >= n or not valid[p]:
+                continue
+            f = F[i]
+            neg = False
+            for k in range(K):
+                s = 0.0
+                for q in range(K):
+                    s += Hinv[k, q] * f[q]
+                c[k] = s
+                if s < 0.0 and bounded[k]:
+                    neg = True
+            if neg:
+                c0 = c.copy()
+                n_pos[p] = nnls_one(H, Hinv, f, c0, scale, tol, c, bounded)
+            else:
+                cnt = 0
+                for k in range(K):
+                    if c[k] != 0.0:
+                        cnt += 1
+                n_pos[p] = cnt
+            for k in range(K):
+                C[k, i] = c[k]
+        acc = np.zeros(TILE)
+        MU = np.empty((TILE, bmax))
+        for b in range(nb):
+            s0 = blk_start[b]
+            e0 = blk_start[b + 1]
+            MU[:, :] = 0.0
+            for q in range(blk_ptr[b], blk_ptr[b + 1]):
+                k = blk_col[q]
+                _axpy_tile(C[k], AT[k], MU, blk_lo[q], blk_hi[q], s0)
+            _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc)
+        for i in range(TILE):
+            p = p0 + i
+            if p >= n or not valid[p]:
+                continue
+            chi2[p] = acc[i]
+            for k in range(K):
+                s = 0.0
+                for q in range(K):
+                    s += M[k, q] * C[q, i]
+                if has_bg:
+                    s += _dot_range(BGt[i], Gsq[k], 0, m)
+                var[p, k] = s
+                areas[p, k] = C[k, i]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def column_sums(raw, valid, out):
+    """``out[j] += Σ_p raw[p, j]`` over the rows with ``valid[p]`` (channels split among threads)."""
+    n, m = raw.shape
+    n_blocks = (m + 255) // 256
+    for b in prange(n_blocks):
+        lo = b * 256
+        hi = min(lo + 256, m)
+        acc = np.zeros(hi - lo)
+        for p in range(n):
+            if valid[p]:
+                for j in range(hi - lo):
+                    acc[j] += raw[p, uint64(lo) + uint64(j)]
+        for j in range(hi - lo):
+            out[lo + j] += acc[j]

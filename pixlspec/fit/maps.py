@@ -1,0 +1,883 @@
+"""Element maps: linear fit of every point of a scan with peak shapes fixed from its sum spectrum.
+
+The nonlinear work is done once per scan and detector: :func:`fit_spectrum`
+on the scan's sum spectrum refines the calibration, resolution, tails and
+Compton shape. Its design matrix ``A`` (fit channels × columns: element line
+groups, tube scatter, pile-up and — with the default ``background="continuum"``
+— the continuum basis) is then fixed, and every point ``y`` is fitted by
+non-negative weighted least squares ``min ||W^½ (y − A c)||², c >= 0``.
+
+Shared work, once per scan (physics.md §13, "compromise for maps"):
+
+* one weight vector for all points, ``W = 1/max(μ_mean, 1)`` with ``μ_mean`` the
+  sum-spectrum model divided by the number of points, so ``H = AᵀWA``, its
+  inverse and ``G = H⁻¹AᵀW`` are shared;
+* ``M = (G∘G) A`` (K × K): the variance of the areas of a point with model
+  ``μ_p = A c_p`` is ``diag(G diag(μ_p) Gᵀ) = (G∘G) μ_p = M c_p`` — the exact
+  Poisson variance of this linear estimator, for the price of a K×K product.
+
+Per chunk of points (numba and BLAS, no Python loop over points): ``F = Y WA``
+(channel-blocked, skipping the zero blocks of ``A``), the unconstrained
+solutions ``C = F H⁻¹``, the exact NNLS for the few rows with a negative
+component (active set warm-started from ``C``, subproblems through ``H⁻¹``
+by Schur complement), the model ``C Aᵀ`` block by block for the Pearson χ²
+``Σ (y − μ)²/max(μ, 1)`` and ``σ² = C Mᵀ``.
+
+With ``FitConfig(background="snip")`` each point's SNIP background is
+subtracted first (PyMca-like; slower and biased under small peaks — see
+docs/maps.md) and only the peak columns are fitted.
+
+Points with zero or negative live time, or NaN / negative counts, are flagged
+in ``ElementMaps.valid`` and left out of the sum spectrum and of the fit.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import FitError, PixlspecError, SpectrumError
+from ..instrument import Instrument
+from ..parallel import Backend, Lazy, get_backend
+from ..spectrum import Scan, Spectrum
+from .config import FitConfig
+
+__all__ = ["fit_map", "ElementMaps", "Grid", "grid_from_positions", "DetectorPlan", "build_plan",
+           "fit_points", "DEFAULT_MAP_CHUNK_POINTS"]
+
+#: Points per chunk (the unit of work handed to a worker, and the memory bound:
+#: a chunk of 2048 points × 4096 channels is 64 MB as float64).
+DEFAULT_MAP_CHUNK_POINTS = 2048
+#: Channels per block of the per-point products (a tile of 8 spectra × 128 channels stays in L1).
+BLOCK_CHANNELS = 128
+#: Floor of the variance (counts) in the weights and in χ², as in the single fit.
+MIN_VARIANCE = 1.0
+#: NNLS stops when the scaled gradient of every zero component is below this fraction of the largest.
+NNLS_TOL = 1e-10
+#: File-backed scans up to this size are read into memory once when fitted in this process
+#: (saves the second read); larger scans are streamed chunk by chunk.
+IN_MEMORY_BYTES = 256 << 20
+#: Count dtypes the per-point kernel is compiled for (others are converted to float64):
+#: uint16 (how scan files store PIXL counts) and float64.
+_KERNEL_DTYPES = (np.dtype(np.uint16), np.dtype(np.float64))
+#: Detector name of combined (summed) detector results.
+COMBINED = "+"
+
+
+# ---------------------------------------------------------------------------------------------
+# shared work per detector
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class DetectorPlan:
+    """Everything a worker needs to fit chunks of one detector (picklable, a few MB).
+
+    The derived matrices (``H⁻¹``, ``M``, the channel blocks) are computed once,
+    where the plan is made (single-threaded BLAS, see :func:`_sum_fit_task`), and
+    travel with it: every worker then uses bit-identical matrices.
+    """
+
+    detector: str
+    n_channels: int
+    lo: int                       # fit channels are lo..hi-1
+    hi: int
+    column_names: tuple[str, ...]
+    column_kinds: tuple[str, ...]
+    A: np.ndarray                 # (hi-lo, K) design matrix
+    w: np.ndarray                 # (hi-lo,) weights
+    background: str = "continuum"
+    snip_width: np.ndarray | None = None
+    snip_smooth: int = 0
+    _derived: dict | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.column_names)
+
+    @property
+    def reported(self) -> list[int]:
+        """Indices of the columns reported in the maps (all but the continuum basis)."""
+        return [i for i, k in enumerate(self.column_kinds) if k != "continuum"]
+
+    def derived(self) -> dict:
+        if self._derived is None:
+            self._derived = _derive(self)
+        return self._derived
+
+
+def _derive(plan: DetectorPlan) -> dict:
+    A, w = plan.A, plan.w
+    WA = A * w[:, None]
+    H = A.T @ WA
+    H = 0.5 * (H + H.T)
+    d = np.sqrt(np.diag(H))
+    d[d <= 0] = 1.0
+    Hs = H / d[:, None] / d[None, :]
+    Hs[np.diag_indices_from(Hs)] += 1e-12
+    try:
+        from scipy.linalg import cho_factor, cho_solve
+
+        Hs_inv = cho_solve(cho_factor(Hs), np.eye(Hs.shape[0]))
+    except np.linalg.LinAlgError:  # pragma: no cover - degenerate design
+        Hs_inv = np.linalg.pinv(Hs)
+    Hinv = Hs_inv / d[:, None] / d[None, :]
+    Hinv = 0.5 * (Hinv + Hinv.T)
+    H = Hs * d[:, None] * d[None, :]
+    G = Hinv @ WA.T                  # (K, m)
+    Gsq = G * G
+    M = Gsq @ A                      # (K, K): σ² = M c
+    nonzero = A != 0
+    m = A.shape[0]
+    starts = list(range(0, m, BLOCK_CHANNELS)) + [m]
+    ptr, cols, clo, chi = [0], [], [], []
+    for s, e in zip(starts[:-1], starts[1:]):
+        blk = nonzero[s:e]
+        for k in np.flatnonzero(blk.any(axis=0)):
+            nz = np.flatnonzero(blk[:, k])
+            cols.append(k)
+            clo.append(s + nz[0])
+            chi.append(s + nz[-1] + 1)
+        ptr.append(len(cols))
+    i64 = np.int64
+    return {"H": np.ascontiguousarray(H), "Hinv": np.ascontiguousarray(Hinv), "scale": 1.0 / d,
+            "M": np.ascontiguousarray(M), "WAT": np.ascontiguousarray(WA.T), "AT": np.ascontiguousarray(A.T),
+            "blk_start": np.asarray(starts, i64), "blk_ptr": np.asarray(ptr, i64), "blk_col": np.asarray(cols, i64),
+            "blk_lo": np.asarray(clo, i64), "blk_hi": np.asarray(chi, i64),
+            "bounded": np.array([k != "continuum" for k in plan.column_kinds], dtype=bool),
+            "Gsq": np.ascontiguousarray(Gsq) if plan.background == "snip" else np.zeros((0, 0))}
+
+
+def build_plan(fit, n_points: int, scan_n_channels: int) -> DetectorPlan:
+    """The map plan of one detector from the fit of its sum spectrum.
+
+    Parameters
+    ----------
+    fit : FitResult
+        Fit of the sum of ``n_points`` spectra.
+    n_points : int
+        Number of points summed (the weights are those of the mean point).
+    scan_n_channels : int
+    """
+    ch = np.asarray(fit.channels)
+    lo, hi = int(ch[0]), int(ch[-1]) + 1
+    if ch.size != hi - lo or not np.all(np.diff(ch) == 1):
+        raise FitError("the fit channels of the sum spectrum are not contiguous", where="fit_map")
+    A = np.asarray(fit.design, dtype=np.float64)
+    kinds_all = [c.kind for c in fit.spectrum_model.columns] if fit.spectrum_model is not None else [
+        "continuum" if n.startswith("continuum_") else "pileup" if n == "pileup" else
+        "scatter" if n.startswith("Rh_") else "element" for n in fit.column_names]
+    keep = np.flatnonzero(np.any(A != 0, axis=0))
+    names = tuple(fit.column_names[i] for i in keep)
+    kinds = tuple(kinds_all[i] for i in keep)
+    mu_mean = np.asarray(fit.model, dtype=np.float64) / max(n_points, 1)
+    w = 1.0 / np.maximum(mu_mean, MIN_VARIANCE)
+    cfg = fit.config
+    width = None
+    if cfg.background == "snip":
+        from ..physics.detector import fwhm_eV
+
+        p = fit.params
+        e = np.maximum(p.energies(scan_n_channels), 1.0)
+        width = np.maximum(1, np.round(cfg.snip_width_fwhm * fwhm_eV(e, p.noise_eV, fano=p.fano)
+                                       / p.gain_eV_per_channel)).astype(np.int64)
+    plan = DetectorPlan(detector=fit.spectrum.detector, n_channels=int(scan_n_channels), lo=lo, hi=hi,
+                        column_names=names, column_kinds=kinds, A=np.ascontiguousarray(A[:, keep]), w=w,
+                        background=cfg.background, snip_width=width, snip_smooth=int(cfg.snip_smooth_channels))
+    with _single_threaded_blas():
+        plan.derived()
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# per-chunk work
+# ---------------------------------------------------------------------------------------------
+def _validity(raw: np.ndarray, live: np.ndarray) -> np.ndarray:
+    from ._map_kernels import row_validity
+
+    live = np.asarray(live, dtype=np.float64)
+    valid = np.isfinite(live) & (live > 0)
+    if raw.dtype.kind == "f":
+        row_validity(np.ascontiguousarray(raw, dtype=np.float64), valid)
+    elif raw.dtype.kind == "i":
+        valid &= (raw >= 0).all(axis=1)
+    return valid
+
+
+def fit_points(plan: DetectorPlan, raw: np.ndarray, live_time_s: np.ndarray) -> dict[str, np.ndarray]:
+    """Fit the spectra ``raw`` (n_points × n_channels, any numeric dtype) with a plan.
+
+    Returns a dict of per-point arrays: ``areas`` and ``sigma`` (n × reported
+    columns), ``chi2``, ``dof``, ``valid``. Invalid points (live time <= 0,
+    NaN or negative counts) get NaN.
+    """
+    from ..model.kernels import snip_rows
+    from ._map_kernels import fit_rows
+
+    raw = np.asarray(raw)
+    if raw.ndim != 2 or raw.shape[1] != plan.n_channels:
+        raise SpectrumError(f"detector {plan.detector}: chunk has shape {raw.shape}, expected "
+                            f"(n_points, {plan.n_channels})")
+    if raw.dtype not in _KERNEL_DTYPES:
+        raw = raw.astype(np.float64)  # one compiled kernel per dtype: keep to two (compiles take ~10 s)
+    if not raw.flags.c_contiguous:
+        raw = np.ascontiguousarray(raw)
+    n = raw.shape[0]
+    d = plan.derived()
+    K = plan.n_columns
+    m = plan.hi - plan.lo
+    valid = _validity(raw, live_time_s)
+    BG = np.zeros((0, 0))
+    if plan.background == "snip":
+        full = raw.astype(np.float64)
+        full[~valid] = 0.0
+        BG = np.ascontiguousarray(snip_rows(full, plan.snip_width, True, True, plan.snip_smooth)[:, plan.lo:plan.hi])
+    areas = np.full((n, K), np.nan)
+    var = np.full((n, K), np.nan)
+    chi2 = np.full(n, np.nan)
+    n_pos = np.zeros(n, np.int64)
+    fit_rows(raw, plan.lo, plan.hi, valid, d["WAT"], d["AT"], d["blk_start"], d["blk_ptr"], d["blk_col"],
+             d["blk_lo"], d["blk_hi"], d["H"], d["Hinv"], d["scale"], d["M"], NNLS_TOL, d["bounded"], BG, d["Gsq"], MIN_VARIANCE,
+             areas, var, chi2, n_pos)
+    rep = plan.reported
+    dof = np.maximum(m - n_pos, 1).astype(np.int64)
+    return {"areas": areas[:, rep], "sigma": np.sqrt(np.maximum(var[:, rep], 0.0)), "chi2": chi2, "dof": dof,
+            "valid": valid}
+
+
+# --- rows of a scan, read where the task runs -------------------------------------------------
+_OPEN_FILES: dict[tuple, Any] = {}
+
+
+class H5Rows(Lazy):
+    """Rows ``start:stop`` of an HDF5 dataset, read (and decompressed) by whoever runs the task."""
+
+    def __init__(self, path: str, dataset: str, start: int, stop: int):
+        self.path, self.dataset, self.start, self.stop = path, dataset, int(start), int(stop)
+
+    def load(self) -> np.ndarray:
+        import h5py
+        import hdf5plugin  # noqa: F401  (registers the Blosc/LZ4 filters)
+
+        try:
+            st = os.stat(self.path)
+            key = (self.path, st.st_mtime_ns, st.st_size)
+            f = _OPEN_FILES.get(key)
+            if f is None or not f.id.valid:
+                if len(_OPEN_FILES) > 8:
+                    for k in list(_OPEN_FILES):
+                        _OPEN_FILES.pop(k).close()
+                f = h5py.File(self.path, "r")
+                _OPEN_FILES[key] = f
+            return f[self.dataset][self.start:self.stop]
+        except (OSError, KeyError) as e:
+            raise SpectrumError(f"cannot read points {self.start}-{self.stop}: {e}", path=self.path,
+                                where=self.dataset) from None
+
+
+class ArrayRows(Lazy):
+    """Rows of an in-memory array or of an open h5py dataset (same process)."""
+
+    def __init__(self, source, start: int, stop: int, path: str | None = None):
+        self.source, self.start, self.stop, self.path = source, int(start), int(stop), path
+
+    def load(self) -> np.ndarray:
+        try:
+            return np.asarray(self.source[self.start:self.stop])
+        except OSError as e:
+            raise SpectrumError(f"cannot read points {self.start}-{self.stop}: {e}", path=self.path) from None
+
+
+def _rows(scan: Scan, det: str, start: int, stop: int, remote: bool):
+    src = scan.raw_counts(det)
+    if isinstance(src, np.ndarray):
+        return src[start:stop] if remote else ArrayRows(src, start, stop)
+    f = getattr(src, "file", None)
+    if remote and f is not None:
+        return H5Rows(f.filename, src.name, start, stop)
+    if remote:
+        return np.asarray(src[start:stop])
+    return ArrayRows(src, start, stop, path=scan.source)
+
+
+def _sum_task(dets: Sequence[str], raws: Sequence[np.ndarray], lives: Sequence[np.ndarray]):
+    """Channel sums over the valid points of a chunk, and the validity of each point."""
+    from ._map_kernels import column_sums
+
+    out = {}
+    for det, raw, live in zip(dets, raws, lives):
+        raw = np.asarray(raw)
+        valid = _validity(raw, live)
+        total = np.zeros(raw.shape[1])
+        if raw.dtype in _KERNEL_DTYPES and raw.flags.c_contiguous:
+            column_sums(raw, valid, total)
+        else:
+            total = raw[valid].sum(axis=0, dtype=np.float64)
+        out[det] = (total, valid)
+    return out
+
+
+def _fit_task(plans: Sequence[DetectorPlan], raws: Sequence[np.ndarray], lives: Sequence[np.ndarray]):
+    return {p.detector: fit_points(p, raw, live) for p, raw, live in zip(plans, raws, lives)}
+
+
+def _sum_fit_task(spectrum: Spectrum, elements, instrument, config, n_points: int):
+    """Fit a sum spectrum and make the detector's plan.
+
+    BLAS runs single-threaded here so that the fit and the shared matrices are
+    bit-identical whichever backend (and however many threads) runs the task.
+    """
+    from .single import fit_spectrum
+
+    with _single_threaded_blas():
+        fit = fit_spectrum(spectrum, elements=elements, instrument=instrument, config=config)
+        plan = build_plan(fit, n_points, spectrum.n_channels)
+    return _portable_fit(fit), plan
+
+
+def _single_threaded_blas():
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(1, user_api="blas")
+    except ImportError:  # pragma: no cover
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def _portable_fit(fit):
+    """The FitResult without the lmfit internals (which hold closures and do not pickle)."""
+    return dataclasses.replace(fit, lmfit_result=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# grid geometry
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Grid:
+    """Where each point of a scan sits on a map.
+
+    Attributes
+    ----------
+    kind : {"raster", "line", "point"}
+        ``"line"``: the points lie on a line (PIXL line scans); ``x`` is then the
+        distance along the line (mm) and the grid has one row.
+    shape : (ny, nx)
+    x, y : ndarray
+        Cell centres (mm); for a line, ``x`` holds each point's distance along it.
+    index : ndarray of int
+        Flat grid index of each point (-1: not placed).
+    step_mm : float
+        Typical distance between neighbouring points.
+    origin_mm, direction : ndarray
+        For lines: the first point (x, y) and the unit vector along the line.
+    """
+
+    kind: str
+    shape: tuple[int, int]
+    x: np.ndarray
+    y: np.ndarray
+    index: np.ndarray
+    step_mm: float
+    origin_mm: np.ndarray | None = None
+    direction: np.ndarray | None = None
+
+    def to_grid(self, values: np.ndarray, fill=np.nan) -> np.ndarray:
+        """Per-point ``values`` (n_points, ...) laid on the grid (ny, nx, ...); empty cells ``fill``."""
+        values = np.asarray(values)
+        out = np.full((self.shape[0] * self.shape[1],) + values.shape[1:], fill,
+                      dtype=np.result_type(values.dtype, np.float64) if values.dtype.kind != "b" else bool)
+        ok = self.index >= 0
+        out[self.index[ok]] = values[ok]
+        return out.reshape(self.shape + values.shape[1:])
+
+    @property
+    def extent_mm(self) -> tuple[float, float, float, float]:
+        """(left, right, bottom, top) of the cells, for ``imshow``."""
+        def edges(a):
+            if a.size == 1:
+                return a[0] - 0.5 * self.step_mm, a[0] + 0.5 * self.step_mm
+            return a[0] - 0.5 * (a[1] - a[0]), a[-1] + 0.5 * (a[-1] - a[-2])
+        x0, x1 = edges(self.x)
+        y0, y1 = edges(self.y)
+        return float(x0), float(x1), float(y0), float(y1)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "shape": list(self.shape), "step_mm": self.step_mm,
+                "origin_mm": None if self.origin_mm is None else list(map(float, self.origin_mm)),
+                "direction": None if self.direction is None else list(map(float, self.direction))}
+
+
+def _clusters(values: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster 1-D ``values`` (gaps > tol separate clusters): (cluster means sorted, label per value)."""
+    order = np.argsort(values, kind="stable")
+    v = values[order]
+    breaks = np.flatnonzero(np.diff(v) > tol)
+    labels_sorted = np.zeros(v.size, np.int64)
+    labels_sorted[breaks + 1] = 1
+    labels_sorted = np.cumsum(labels_sorted)
+    centres = np.bincount(labels_sorted, weights=v) / np.bincount(labels_sorted)
+    labels = np.empty_like(labels_sorted)
+    labels[order] = labels_sorted
+    return centres, labels
+
+
+def grid_from_positions(positions_mm: np.ndarray) -> Grid:
+    """Lay the points of a scan on a grid from their (x, y) positions in mm.
+
+    * collinear points (a line scan): one row, ``x`` = distance along the line;
+    * points on a rectilinear lattice (any steps, holes allowed): rows and
+      columns from clustering the x and y coordinates;
+    * anything else (irregular): a regular grid with the median nearest-neighbour
+      distance as step, each point in its nearest cell (when two points share
+      a cell, the later one is shown).
+    """
+    pos = np.asarray(positions_mm, dtype=np.float64)
+    n = pos.shape[0]
+    xy = pos[:, :2] if pos.ndim == 2 and pos.shape[1] >= 2 else np.zeros((n, 2))
+    finite = np.all(np.isfinite(xy), axis=1)
+    if n == 0:
+        return Grid("point", (1, 0), np.zeros(0), np.zeros(1), np.zeros(0, np.int64), 1.0)
+    if finite.sum() <= 1 or np.ptp(xy[finite], axis=0).max() == 0.0:
+        # no usable positions: points in acquisition order on one row
+        idx = np.arange(n)
+        kind = "point" if n == 1 else "line"
+        return Grid(kind, (1, n), np.arange(n, dtype=float), np.zeros(1), idx, 1.0)
+    p = xy[finite]
+    step = _typical_step(p)
+    centre = p.mean(axis=0)
+    u, s, vt = np.linalg.svd(p - centre, full_matrices=False)
+    along = (p - centre) @ vt[0]
+    across = (p - centre) @ vt[1]
+    if np.abs(across).max() < 0.35 * step:
+        # a line: order by distance along it, oriented from the first point to the last
+        direction = vt[0] if along[-1] >= along[0] else -vt[0]
+        t_all = np.full(n, np.nan)
+        t_all[finite] = (p - p[0]) @ direction
+        order = np.argsort(np.where(np.isfinite(t_all), t_all, np.inf), kind="stable")
+        index = np.full(n, -1, np.int64)
+        nf = int(finite.sum())
+        index[order[:nf]] = np.arange(nf)
+        x = np.sort(t_all[finite])
+        return Grid("line", (1, nf), x, np.zeros(1), index, step, origin_mm=p[0].copy(), direction=direction)
+    tol = 0.35 * step
+    xs, ix = _clusters(p[:, 0], tol)
+    ys, iy = _clusters(p[:, 1], tol)
+    flat = iy * xs.size + ix
+    if xs.size * ys.size <= 4 * n and np.unique(flat).size == flat.size:
+        index = np.full(n, -1, np.int64)
+        index[finite] = flat
+        return Grid("raster", (ys.size, xs.size), xs, ys, index, step)
+    # irregular: regular grid at the typical step
+    x0, y0 = p.min(axis=0)
+    nx = int(round((p[:, 0].max() - x0) / step)) + 1
+    ny = int(round((p[:, 1].max() - y0) / step)) + 1
+    ix = np.clip(np.round((p[:, 0] - x0) / step).astype(np.int64), 0, nx - 1)
+    iy = np.clip(np.round((p[:, 1] - y0) / step).astype(np.int64), 0, ny - 1)
+    index = np.full(n, -1, np.int64)
+    index[finite] = iy * nx + ix
+    return Grid("raster", (ny, nx), x0 + step * np.arange(nx), y0 + step * np.arange(ny), index, step)
+
+
+def _typical_step(p: np.ndarray) -> float:
+    """Median distance from each point to its nearest neighbour (mm)."""
+    from scipy.spatial import cKDTree
+
+    if p.shape[0] < 2:
+        return 1.0
+    sample = p if p.shape[0] <= 20000 else p[np.linspace(0, p.shape[0] - 1, 20000).astype(np.int64)]
+    dist, _ = cKDTree(p).query(sample, k=2)
+    d = dist[:, 1]
+    d = d[d > 0]
+    return float(np.median(d)) if d.size else 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ElementMaps:
+    """Element maps of one scan: areas, 1σ and χ² per point, on the scan's grid.
+
+    Attributes
+    ----------
+    elements : list of str
+        Element line groups fitted ("Fe", "Pb_L").
+    columns : list of str
+        Every reported column: the elements, then tube scatter and pile-up.
+    detector : str
+        "A", "B", ... or "A+B" (detectors fitted separately and their areas summed).
+    point_areas, point_sigma : dict of str to ndarray
+        Area (counts) and 1σ per point (n_points,), per column; NaN at invalid points.
+    chi2_reduced_points : ndarray
+        Pearson χ² per degree of freedom of each point's fit.
+    dof : ndarray of int
+    valid : ndarray of bool
+        False for points left out (zero live time, NaN or negative counts).
+    live_time_s : ndarray
+        Live time per point (mean over detectors for "A+B").
+    positions_mm, point_ids : ndarray
+    grid : Grid
+    sum_fit : dict of str to FitResult
+        The nonlinear fit of each detector's sum spectrum (shapes, calibration);
+        after :meth:`from_hdf5`, a dict of its JSON summary.
+    per_detector : dict of str to ElementMaps
+        For "A+B": the maps of each detector.
+    config : FitConfig
+    instrument : Instrument
+    source : str or None
+    timing : dict
+        Seconds spent reading/summing, in the sum fits and in the point fits.
+    """
+
+    elements: list[str]
+    columns: list[str]
+    detector: str
+    point_areas: dict[str, np.ndarray]
+    point_sigma: dict[str, np.ndarray]
+    chi2_reduced_points: np.ndarray
+    dof: np.ndarray
+    valid: np.ndarray
+    live_time_s: np.ndarray
+    positions_mm: np.ndarray
+    point_ids: np.ndarray
+    grid: Grid
+    sum_fit: dict = field(default_factory=dict)
+    per_detector: dict = field(default_factory=dict)
+    config: FitConfig | None = None
+    instrument: Instrument | None = None
+    source: str | None = None
+    timing: dict = field(default_factory=dict)
+
+    # --- views on the grid -----------------------------------------------------------------
+    @property
+    def n_points(self) -> int:
+        return int(self.valid.size)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.grid.shape
+
+    @property
+    def areas(self) -> dict[str, np.ndarray]:
+        """Column → areas (counts) on the grid (ny, nx); NaN where no valid point."""
+        return {k: self.grid.to_grid(v) for k, v in self.point_areas.items()}
+
+    @property
+    def sigma(self) -> dict[str, np.ndarray]:
+        """Column → 1σ of the areas (counts) on the grid."""
+        return {k: self.grid.to_grid(v) for k, v in self.point_sigma.items()}
+
+    @property
+    def chi2_reduced(self) -> np.ndarray:
+        """Reduced χ² map (ny, nx)."""
+        return self.grid.to_grid(self.chi2_reduced_points)
+
+    @property
+    def median_chi2_reduced(self) -> float:
+        v = self.chi2_reduced_points[self.valid]
+        return float(np.median(v)) if v.size else float("nan")
+
+    def counts_per_sec(self, column: str | None = None, *, points: bool = False):
+        """Areas divided by the live time (counts/s): one column or a dict of all.
+
+        ``points=True`` returns per-point arrays instead of grids.
+        """
+        def conv(name):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                v = self.point_areas[self._col(name)] / self.live_time_s
+            return v if points else self.grid.to_grid(v)
+        if column is not None:
+            return conv(column)
+        return {k: conv(k) for k in self.columns}
+
+    def counts_per_sec_sigma(self, column: str, *, points: bool = False):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = self.point_sigma[self._col(column)] / self.live_time_s
+        return v if points else self.grid.to_grid(v)
+
+    def _col(self, name: str) -> str:
+        if name in self.point_areas:
+            return name
+        raise FitError(f"no map of {name!r}; the maps hold {', '.join(self.columns)}", where="ElementMaps")
+
+    def summary(self) -> str:
+        nv = int(self.valid.sum())
+        return (f"ElementMaps({self.detector}: {len(self.elements)} elements, {self.n_points} points "
+                f"({nv} valid) on a {self.grid.kind} {self.shape[0]}×{self.shape[1]}, median χ²ᵣ "
+                f"{self.median_chi2_reduced:.3g})")
+
+    __repr__ = summary
+
+    # --- figures ---------------------------------------------------------------------------
+    def plot(self, element: str, *, ax=None, units: str = "cps", errors: bool = True, **kwargs):
+        """Map (raster) or profile (line scan) of one column; returns the Figure."""
+        from ..plot_maps import plot_map
+
+        return plot_map(self, element, ax=ax, units=units, errors=errors, **kwargs)
+
+    def plot_rgb(self, elements: Sequence[str], *, ax=None, **kwargs):
+        """Three columns as red, green and blue (raster) or three profiles (line); returns the Figure."""
+        from ..plot_maps import plot_rgb
+
+        return plot_rgb(self, elements, ax=ax, **kwargs)
+
+    # --- files ------------------------------------------------------------------------------
+    def to_hdf5(self, path, *, provenance: Mapping[str, Any] | None = None) -> None:
+        """Write the results file (NeXus /entry/maps + MAPS hard links), atomically."""
+        from ..io.results import write_maps
+
+        write_maps(self, path, provenance=provenance)
+
+    @classmethod
+    def from_hdf5(cls, path) -> "ElementMaps":
+        from ..io.results import read_maps
+
+        return read_maps(path)
+
+
+def _combine(maps: Sequence[ElementMaps]) -> ElementMaps:
+    """A+B: areas summed, σ in quadrature, χ² and dof summed, live time averaged."""
+    first = maps[0]
+    cols = [c for c in first.columns if all(c in m.point_areas for m in maps)]
+    areas = {c: np.sum([m.point_areas[c] for m in maps], axis=0) for c in cols}
+    sigma = {c: np.sqrt(np.sum([m.point_sigma[c] ** 2 for m in maps], axis=0)) for c in cols}
+    dof = np.sum([m.dof for m in maps], axis=0)
+    chi2 = np.sum([m.chi2_reduced_points * m.dof for m in maps], axis=0) / np.maximum(dof, 1)
+    valid = np.logical_and.reduce([m.valid for m in maps])
+    live = np.mean([m.live_time_s for m in maps], axis=0)
+    for c in cols:
+        areas[c][~valid] = np.nan
+        sigma[c][~valid] = np.nan
+    chi2[~valid] = np.nan
+    return ElementMaps(elements=[e for e in first.elements if e in cols], columns=cols,
+                       detector="+".join(m.detector for m in maps), point_areas=areas, point_sigma=sigma,
+                       chi2_reduced_points=chi2, dof=dof, valid=valid, live_time_s=live,
+                       positions_mm=first.positions_mm, point_ids=first.point_ids, grid=first.grid,
+                       sum_fit={k: v for m in maps for k, v in m.sum_fit.items()},
+                       per_detector={m.detector: m for m in maps}, config=first.config,
+                       instrument=first.instrument, source=first.source)
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------------------------
+def _open_input(scan_or_path, instrument):
+    if isinstance(scan_or_path, Scan):
+        return scan_or_path, False
+    path = os.fspath(scan_or_path)
+    try:
+        from ..io.convert import read_scan
+    except ImportError:  # pragma: no cover - older layout
+        from ..io.hdf5 import open_scan as read_scan
+    return read_scan(path, instrument=instrument), True
+
+
+def _raw_bytes(scan: Scan, dets) -> int:
+    return sum(int(np.prod(scan.raw_counts(d).shape)) * np.dtype(scan.raw_counts(d).dtype).itemsize for d in dets)
+
+
+def _in_memory(scan: Scan, dets) -> Scan:
+    counts = {}
+    for d in dets:
+        src = scan.raw_counts(d)
+        try:
+            counts[d] = np.asarray(src[()])
+        except OSError as e:
+            raise SpectrumError(f"cannot read the spectra: {e}", path=scan.source, where=f"detector {d}") from None
+    out = Scan.__new__(Scan)
+    out.__dict__.update(scan.__dict__)
+    out._counts = {**scan._counts, **counts}
+    out._file = None  # the original scan keeps (and closes) the file
+    return out
+
+
+def _detectors(scan: Scan, detector) -> list[str]:
+    if detector is None or detector in ("all", "combined", "sum"):
+        return list(scan.detectors)
+    if isinstance(detector, str):
+        names = [d for d in detector.replace(COMBINED, " ").replace(",", " ").split() if d]
+    else:
+        names = list(detector)
+    for d in names:
+        if d not in scan.detectors:
+            raise SpectrumError(f"no detector {d!r} in this scan; it has {', '.join(scan.detectors)}",
+                                path=scan.source)
+    if not names:
+        raise SpectrumError(f"no detector given; the scan has {', '.join(scan.detectors)}", path=scan.source)
+    return names
+
+
+def _instrument_detector(instrument: Instrument, det: str):
+    try:
+        return instrument.detector(det)
+    except Exception:
+        return instrument.detectors[0]
+
+
+def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Instrument | None = None,
+            config: FitConfig | None = None, workers: int | None = None, *, detector=None,
+            scheduler=None, backend: Backend | None = None, chunk_points: int = DEFAULT_MAP_CHUNK_POINTS,
+            progress: Callable[[int], None] | None = None, sum_fits: Mapping[str, Any] | None = None
+            ) -> ElementMaps:
+    """Fit every point of a scan: element areas, 1σ and χ² maps.
+
+    Parameters
+    ----------
+    scan_or_path : Scan, str or os.PathLike
+        A scan (in memory or file-backed) or a path that :func:`pixlspec.read_scan`
+        opens (HDF5 scan file, folder of per-point MSA files, PIXL RFS CSV).
+    elements : sequence of str, optional
+        Default ``config.elements`` or :data:`ROCK_ELEMENTS`.
+    instrument : Instrument, optional
+        Default: the scan's.
+    config : FitConfig, optional
+        How the sum spectrum is fitted; ``config.background`` also chooses the
+        map background: "continuum" (default, fitted linearly with the peaks) or
+        "snip" (per-point SNIP subtracted first).
+    workers : int, optional
+        None: this process, every core (numba threads, BLAS). N: a pool of N processes.
+    detector : str or sequence, optional
+        "A", "B": that detector alone; None (default), "A+B" or ["A", "B"]: each
+        detector fitted separately and the areas summed (``per_detector`` keeps each).
+    scheduler : str or distributed.Client, optional
+        Run the chunks on a Dask cluster instead (address or client).
+    backend : Backend, optional
+        An existing backend (reused across scans by :mod:`pixlspec.batch`).
+    chunk_points : int
+        Points per chunk: the unit of work and the memory bound.
+    progress : callable, optional
+        Called with the number of points just fitted.
+    sum_fits : mapping of detector to FitResult, optional
+        Reuse these sum-spectrum fits instead of fitting the sum spectra.
+
+    Returns
+    -------
+    ElementMaps
+
+    Raises
+    ------
+    SpectrumError
+        The scan's channel count disagrees with the instrument, or no point is valid.
+    """
+    t_start = time.perf_counter()
+    config = config or FitConfig()
+    if chunk_points < 1:
+        raise FitError(f"chunk_points must be >= 1, got {chunk_points}", where="chunk_points")
+    scan, owned = _open_input(scan_or_path, instrument)
+    opened = scan
+    own_backend = backend is None
+    try:
+        instrument = instrument or scan.instrument or Instrument.pixl()
+        dets = _detectors(scan, detector)
+        for det in dets:
+            expected = _instrument_detector(instrument, det).n_channels
+            if expected and scan.n_channels != expected:
+                raise SpectrumError(f"the scan has {scan.n_channels} channels per spectrum but the instrument "
+                                    f"{instrument.name!r} detector {det} has {expected}; give the matching "
+                                    "instrument", path=scan.source, where=f"detector {det}")
+        if scan.n_points == 0:
+            raise SpectrumError("the scan has no points", path=scan.source)
+        if backend is None:
+            backend = get_backend(workers, scheduler)
+        remote = backend.remote
+        n = scan.n_points
+        t_read = time.perf_counter()
+        if not remote and scan.is_lazy and _raw_bytes(scan, dets) <= IN_MEMORY_BYTES:
+            # small file-backed scan, fitted here: read it once (both passes need every spectrum)
+            scan = _in_memory(scan, dets)
+        t_read = time.perf_counter() - t_read
+        ranges = [(s, min(s + chunk_points, n)) for s in range(0, n, chunk_points)]
+        lives = {d: np.asarray(scan.live_time_s[d], dtype=np.float64) for d in dets}
+
+        # pass 1: sum spectra over the valid points
+        t0 = time.perf_counter()
+        totals = {d: np.zeros(scan.n_channels) for d in dets}
+        valid = {d: np.zeros(n, bool) for d in dets}
+        tasks = [(dets, [_rows(scan, d, s, e, remote) for d in dets], [lives[d][s:e] for d in dets])
+                 for s, e in ranges]
+        for i, out in backend.map(_sum_task, tasks):
+            s, e = ranges[i]
+            for d in dets:
+                totals[d] += out[d][0]
+                valid[d][s:e] = out[d][1]
+        t_sum = time.perf_counter() - t0 + t_read
+
+        # the sum-spectrum fits (one task per detector)
+        t0 = time.perf_counter()
+        plans, fits = {}, {}
+        todo = []
+        for d in dets:
+            nv = int(valid[d].sum())
+            if nv == 0:
+                raise SpectrumError("no valid point (every point has zero live time or bad counts)",
+                                    path=scan.source, where=f"detector {d}")
+            if totals[d].sum() <= 0:
+                raise SpectrumError("all counts of the valid points are zero: nothing to fit",
+                                    path=scan.source, where=f"detector {d}")
+            if sum_fits and d in sum_fits:
+                fits[d] = sum_fits[d]
+                plans[d] = build_plan(sum_fits[d], nv, scan.n_channels)
+                continue
+            off, gain, quad = scan.calibration[d]
+            spec = Spectrum(counts=totals[d], offset_eV=off, gain_eV_per_channel=gain, quadratic_eV=quad,
+                            live_time_s=float(lives[d][valid[d]].sum()), detector=d, instrument=instrument,
+                            metadata={"n_summed": nv}, source=scan.source)
+            todo.append((d, (spec, elements, instrument, config, nv)))
+        for i, (fit, plan) in backend.map(_sum_fit_task, [t[1] for t in todo]):
+            d = todo[i][0]
+            fits[d], plans[d] = fit, plan
+        t_sumfit = time.perf_counter() - t0
+
+        # pass 2: the points
+        t0 = time.perf_counter()
+        results = {d: {"areas": np.full((n, len(plans[d].reported)), np.nan),
+                       "sigma": np.full((n, len(plans[d].reported)), np.nan),
+                       "chi2": np.full(n, np.nan), "dof": np.zeros(n, np.int64)} for d in dets}
+        shared = [backend.share(plans[d]) for d in dets] if remote else [plans[d] for d in dets]
+        tasks = [(shared, [_rows(scan, d, s, e, remote) for d in dets], [lives[d][s:e] for d in dets])
+                 for s, e in ranges]
+        for i, out in backend.map(_fit_task, tasks):
+            s, e = ranges[i]
+            for d in dets:
+                r = out[d]
+                for key in ("areas", "sigma", "chi2", "dof"):
+                    results[d][key][s:e] = r[key]
+                valid[d][s:e] &= r["valid"]
+            if progress is not None:
+                progress(e - s)
+        t_fit = time.perf_counter() - t0
+
+        grid = grid_from_positions(scan.positions_mm)
+        per = []
+        for d in dets:
+            plan = plans[d]
+            rep = [plan.column_names[i] for i in plan.reported]
+            r = results[d]
+            v = valid[d]
+            chi2r = r["chi2"] / np.maximum(r["dof"], 1)
+            chi2r[~v] = np.nan
+            elements_fitted = [c for c, k in zip(plan.column_names, plan.column_kinds) if k == "element"]
+            per.append(ElementMaps(
+                elements=elements_fitted, columns=rep, detector=d,
+                point_areas={c: np.ascontiguousarray(r["areas"][:, j]) for j, c in enumerate(rep)},
+                point_sigma={c: np.ascontiguousarray(r["sigma"][:, j]) for j, c in enumerate(rep)},
+                chi2_reduced_points=chi2r, dof=r["dof"], valid=v, live_time_s=lives[d],
+                positions_mm=np.asarray(scan.positions_mm), point_ids=np.asarray(scan.point_ids), grid=grid,
+                sum_fit={d: fits[d]}, config=config, instrument=instrument, source=scan.source))
+        maps = per[0] if len(per) == 1 else _combine(per)
+        maps.timing = {"read_s": t_read, "sum_pass_s": t_sum, "sum_fit_s": t_sumfit, "point_fit_s": t_fit,
+                       "total_s": time.perf_counter() - t_start, "n_points": n, "n_detectors": len(dets),
+                       "chunk_points": chunk_points, "backend": backend.name}
+        return maps
+    finally:
+        if own_backend and backend is not None:
+            backend.close()
+        if owned:
+            opened.close()
