@@ -43,6 +43,9 @@ class FitConfig:
     refine_calibration, refine_resolution, refine_tails, refine_compton : bool
         Which nonlinear parameters are refined (energy offset and gain; noise
         and Fano; tail fraction, tail slope and step; Compton width, shift and tail).
+    refine_quadratic : bool
+        Also refine a quadratic term of the energy calibration (SDDs are
+        linear to a few eV; at ~1e8 counts a few eV show).
     refine_tail_slope : bool
         Also refine the energy dependence of the tail fraction (worth it on
         spectra of ~1e7 counts and more, where one tail fraction cannot serve
@@ -80,6 +83,7 @@ class FitConfig:
     refine_tails: bool = True
     refine_compton: bool = True
     refine_tail_slope: bool = False
+    refine_quadratic: bool = False
     scatter: bool = True
     escape: bool = True
     pileup: bool = True

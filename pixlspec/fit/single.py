@@ -60,6 +60,8 @@ _BOUNDS = {
 #: Allowed change of the energy offset (eV) and relative change of the gain during the fit.
 OFFSET_RANGE_EV = 150.0
 GAIN_RANGE_REL = 0.03
+#: Allowed quadratic calibration term (eV/channel²): 1e-5 moves channel 3000 by 90 eV.
+QUADRATIC_RANGE_EV = 1e-5
 
 
 def snip_background(spectrum: Spectrum, noise_eV: float, fano: float, width_fwhm: float = 2.5,
@@ -604,6 +606,8 @@ def _varied_parameters(config: FitConfig, model: SpectrumModel) -> list[str]:
     varied = []
     if config.refine_calibration:
         varied += ["offset_eV", "gain_eV_per_channel"]
+        if config.refine_quadratic:
+            varied.append("quadratic_eV")
     if config.refine_resolution:
         varied += ["noise_eV", "fano"]
     if config.refine_tails:
@@ -633,6 +637,8 @@ def _minimize(prob: _Problem, p: ShapeParams, config: FitConfig):
         v = getattr(p, name)
         if name == "offset_eV":
             lo, hi = v - OFFSET_RANGE_EV, v + OFFSET_RANGE_EV
+        elif name == "quadratic_eV":
+            lo, hi = v - QUADRATIC_RANGE_EV, v + QUADRATIC_RANGE_EV
         elif name == "gain_eV_per_channel":
             lo, hi = v * (1 - GAIN_RANGE_REL), v * (1 + GAIN_RANGE_REL)
         else:

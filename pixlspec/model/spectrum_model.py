@@ -376,7 +376,7 @@ class SpectrumModel:
     #: Shape parameters with analytic derivatives, in the column order of :meth:`derivatives`.
     DERIVATIVE_NAMES = ("offset_eV", "gain_eV_per_channel", "noise_eV", "fano", "tail_fraction", "tail_beta_fwhm",
                         "step_height", "compton_sigma_eV", "compton_shift_eV", "compton_tail_fraction",
-                        "tail_slope")
+                        "tail_slope", "quadratic_eV")
 
     def derivatives(self, channels: np.ndarray, params: ShapeParams, areas: np.ndarray) -> np.ndarray:
         """Analytic derivatives of the line counts ``A @ areas`` with respect to the shape parameters.
@@ -413,9 +413,10 @@ class SpectrumModel:
         out = np.empty((e.size, len(self.DERIVATIVE_NAMES)))
         out[:, 0] = width * g[:, kernels.GRAD_ENERGY] * de_dlin
         out[:, 1] = dens * de_dlin + width * g[:, kernels.GRAD_ENERGY] * de_dlin * ch
-        out[:, 2:] = width[:, None] * g[:, [kernels.GRAD_NOISE, kernels.GRAD_FANO, kernels.GRAD_TAIL_F,
+        out[:, 2:11] = width[:, None] * g[:, [kernels.GRAD_NOISE, kernels.GRAD_FANO, kernels.GRAD_TAIL_F,
                                              kernels.GRAD_TAIL_B, kernels.GRAD_STEP, kernels.GRAD_C_SIGMA,
                                              kernels.GRAD_C_SHIFT, kernels.GRAD_C_TAIL, kernels.GRAD_TAIL_SLOPE]]
+        out[:, 11] = 2.0 * ch * dens * de_dlin + width * g[:, kernels.GRAD_ENERGY] * de_dlin * ch * ch
         return out
 
     def continuum_basis(self, energies_eV: np.ndarray) -> np.ndarray:
