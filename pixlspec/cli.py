@@ -5,6 +5,7 @@ Commands::
     pixlspec info FILE...                   what scan files / PIXL products hold
     pixlspec convert INPUT... -o scan.h5    PIXL products -> one HDF5 scan file
     pixlspec fit INPUT [--point N]          fit one spectrum (or a scan's sum spectrum)
+    pixlspec batch INPUT... --out DIR       element maps of many scans (resumable, parallel)
 
 Adding a command: write one function decorated with ``@main.command()``
 (and click options), give it a docstring with an ``Example:`` block, and
@@ -411,6 +412,8 @@ def _spectrum_for_fit(path: str, point: int | None, detector: str, instrument):
     from .io.msa import read_msa
 
     if os.path.isfile(path) and path.lower().endswith(".msa"):
+        if point is not None:
+            raise PixlspecError(f"--point selects a point of a scan; {path} is a single MSA spectrum")
         return read_msa(path, detector=None if detector == "auto" else detector, instrument=instrument)
     scan = read_scan(path, instrument=instrument)
     try:
@@ -477,7 +480,7 @@ def fit(input_path: str, point: int | None, detector: str, elements: str | None,
         atomic_write_text(os.path.join(out_dir, "areas.csv"), table)
         fig = result.plot()
         with atomic_path(os.path.join(out_dir, "fit.png"), suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
+            fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
         import matplotlib.pyplot as plt
 
         plt.close(fig)
@@ -498,6 +501,55 @@ def _areas_csv(result) -> str:
         lines.append(f"{name},{area:.6g},{result.sigma[name]:.6g},{area / result.spectrum.live_time_s:.6g},"
                      f"{det.get(name, '')}")
     return "\n".join(lines) + "\n"
+
+
+# --- batch ---------------------------------------------------------------------------
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", "out_dir", required=True, metavar="DIR",
+              help="Folder of the results files (<scan>_maps.h5, written atomically).")
+@click.option("--instrument", "instrument_path", metavar="CONFIG",
+              help="Instrument: PIQUANT configuration .msa, or .json/.toml (default: each scan's own).")
+@click.option("--elements", default=None, metavar="LIST",
+              help="Comma-separated elements or groups (default: the rock elements).")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Local worker processes (default: one per core; 0: in this process).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask distributed scheduler (e.g. tcp://host:8786) to run the chunks on instead.")
+@click.option("--detector", default=None, metavar="A|B|A+B",
+              help="Detector to fit (default: every detector, areas summed as A+B).")
+@click.option("--background", type=click.Choice(["continuum", "snip"]), default="continuum", show_default=True,
+              help="Background: fitted continuum (unbiased) or per-point SNIP (PyMca-like).")
+@click.option("--force", is_flag=True, help="Refit scans whose results are complete.")
+def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, elements: str | None,
+          workers: int | None, scheduler: str | None, detector: str | None, background: str, force: bool) -> None:
+    """Fit the element maps of many scans: one results file per scan, resumable.
+
+    INPUTS are HDF5 scan files or folders of per-point MSA files (any input
+    `pixlspec info` reads). Scans whose results are complete are skipped, so a
+    rerun after a crash resumes; a failing scan is reported and the others go
+    on. The exit code is 0 only when every scan succeeded.
+
+    \b
+    Examples:
+      pixlspec batch scans/*.h5 --out results/ --workers 2
+      pixlspec batch example_data/sol0125_naltsos.h5 --out maps/ --elements Si,S,Cl,K,Ca,Ti,Fe
+      pixlspec batch scans/*.h5 --out results/ --scheduler tcp://host:8786
+    """
+    from rich.console import Console
+
+    from .batch import run_batch_console
+    from .fit.config import FitConfig
+
+    instrument = _load_instrument(instrument_path)
+    els = [e.strip() for e in elements.split(",") if e.strip()] if elements else None
+    console = Console(file=click.get_text_stream("stdout"), highlight=False, soft_wrap=True,
+                      quiet=_state().verbosity < 0)
+    report = run_batch_console(list(inputs), out_dir, console=console, show_progress=_state().verbosity >= 0,
+                               instrument=instrument, elements=els, config=FitConfig(background=background),
+                               workers=workers, scheduler=scheduler, detector=detector, force=force)
+    if not report.ok:
+        click.get_current_context().exit(EXIT_FAILURE)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,13 @@ __all__ = ["plot_fit", "place_labels"]
 
 #: Minimum horizontal gap between element labels, as a fraction of the energy axis.
 LABEL_GAP_FRACTION = 0.018
+#: Components are drawn where they exceed this fraction of their own maximum.
+COMPONENT_MIN_FRACTION = 1e-3
+
+
+def _component_colors():
+    """Matplotlib tab10 colours except blue (background), red (model) and grey (data)."""
+    return [f"C{i}" for i in (1, 2, 4, 5, 6, 8, 9)] * 3
 
 
 def _pyplot():
@@ -76,14 +83,17 @@ def plot_fit(result, ax=None, *, components: int = 8, log: bool = True, markers:
     else:
         fig, axr = ax.figure, None
     floor = 0.5
-    ax.step(e_keV, np.maximum(result.counts, floor), where="mid", color="0.55", lw=0.8, label="data")
-    ax.plot(e_keV, np.maximum(result.model, floor), color="C3", lw=1.2, label=f"model (χ²ᵣ = {result.chi2_reduced:.2f})")
-    ax.plot(e_keV, np.maximum(result.background, floor), color="C0", lw=1, ls="--", label="background")
+    ax.step(e_keV, np.maximum(result.counts, floor), where="mid", color="0.55", lw=0.8, label="data", zorder=1)
     comps = result.components()
     top = sorted(comps, key=lambda k: -result.areas.get(k, 0))[:components]
-    for i, name in enumerate(top):
-        y = comps[name] + result.background
-        ax.plot(e_keV, np.maximum(y, floor), lw=0.7, alpha=0.8, color=f"C{(i + 4) % 10}", label=name)
+    for color, name in zip(_component_colors(), top):
+        comp = comps[name]
+        # draw a component only where it matters (> 0.1 % of its peak), on top of the background
+        y = np.where(comp > COMPONENT_MIN_FRACTION * comp.max(), comp + result.background, np.nan)
+        ax.plot(e_keV, y, lw=0.7, alpha=0.85, color=color, label=name, zorder=2)
+    ax.plot(e_keV, np.maximum(result.background, floor), color="C0", lw=1.1, ls="--", label="background", zorder=3)
+    ax.plot(e_keV, np.maximum(result.model, floor), color="C3", lw=1.2,
+            label=f"model (χ²ᵣ = {result.chi2_reduced:.2f})", zorder=4)
     if log:
         ax.set_yscale("log")
         ax.set_ylim(floor, max(result.counts.max(), 1) * 3)
@@ -111,7 +121,7 @@ def plot_fit(result, ax=None, *, components: int = 8, log: bool = True, markers:
         axr.axhline(0, color="C3", lw=0.8)
         axr.set_ylabel("(data − model)/σ")
         axr.set_xlabel("energy (keV)")
-        lim = max(5.0, float(np.nanpercentile(np.abs(result.residual), 99.5)) * 1.1)
+        lim = max(5.0, float(np.nanmax(np.abs(result.residual))) * 1.05)
         axr.set_ylim(-lim, lim)
     else:
         ax.set_xlabel("energy (keV)")

@@ -31,7 +31,7 @@ class FitConfig:
         "continuum" (default) fits the background together with the peaks: the
         physical continuum shape (tube bremsstrahlung × optic × detector
         efficiency) times cubic B-splines every ``continuum_knot_spacing_eV``,
-        with non-negative coefficients. Its uncertainty enters the area errors,
+        with free coefficients. Its uncertainty enters the area errors,
         and it does not rise under small peaks beside large ones. "snip"
         subtracts a SNIP background (Ryan et al. 1988) before the peak fit.
     continuum_knot_spacing_eV : float
@@ -42,7 +42,9 @@ class FitConfig:
         Half-width of the boxcar smoothing applied before SNIP.
     refine_calibration, refine_resolution, refine_tails, refine_compton : bool
         Which nonlinear parameters are refined (energy offset and gain; noise
-        and Fano; tail fraction, tail slope and step; Compton width, shift and tail).
+        and Fano; tail fraction, tail slope and step; Compton width, shift and tail
+        — the latter only when the Compton peaks hold at least 2e4 counts, as a
+        single 15-s point cannot determine them).
     refine_quadratic : bool
         Also refine a quadratic term of the energy calibration (SDDs are
         linear to a few eV; at ~1e8 counts a few eV show).

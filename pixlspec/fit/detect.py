@@ -25,6 +25,14 @@ __all__ = ["find_elements", "ElementSuggestion", "find_peaks"]
 DEFAULT_MIN_SIGNIFICANCE = 5.0
 #: A peak matches a line within this fraction of the local FWHM.
 MATCH_FWHM_FRACTION = 0.35
+#: A found element whose peak exceeds this multiple of the minimum significance can
+#: have Si-escape and pile-up peaks worth explaining.
+STRONG_PARENT_FACTOR = 20.0
+#: An escape/pile-up position matches a peak within this distance (eV).
+ARTEFACT_TOLERANCE_EV = 70.0
+#: A peak is taken as an escape/pile-up artefact only if its weakest parent is this many times more
+#: significant (Fe Kα+Kα pile-up is ~50 times weaker than Fe Kα, a Si-escape ~30 times).
+ARTEFACT_RATIO = 15.0
 #: Candidates: Na..U; noble gases other than Ar (Mars atmosphere, residual air) left out.
 _SKIP = {"Ne", "Kr", "Xe", "Rn", "Tc", "Pm", "Po", "At", "Fr", "Ra", "Ac", "Pa"}
 
@@ -131,7 +139,9 @@ def find_elements(spectrum: Spectrum, instrument: Instrument | None = None, *,
 
     # 1. tube K-line scatter (high energy, unambiguous); L-line scatter is assigned after the elements
     angle = det_physics.scattering_angle_deg(inst.incidence_deg, det.elevation_deg, det.azimuth_deg)
-    tube_groups = tube_lines(inst.tube.anode, kv)
+    t = inst.tube
+    tube_groups = tube_lines(t.anode, kv, electron_incidence_deg=t.electron_incidence_deg,
+                             takeoff_deg=t.takeoff_deg, window_Be_um=t.window_Be_um)
     scatter_notes = []
 
     def take_scatter(groups):
@@ -166,12 +176,33 @@ def find_elements(spectrum: Spectrum, instrument: Instrument | None = None, *,
             options.append((best[1], el, grp, best))
     options.sort(key=lambda o: -o[0])
     suggestions = []
+    strong_sig = STRONG_PARENT_FACTOR * min_significance
+
+    def artefact_of(peak):
+        """Why ``peak`` is an escape or pile-up peak of a strong element already found, or None."""
+        strong = [s for s in suggestions if s.significance > strong_sig]
+        for s in strong:
+            if abs(peak[0] - (s.energy_eV - det_physics.SI_KA_ESCAPE_EV)) < ARTEFACT_TOLERANCE_EV \
+                    and s.energy_eV > det_physics.SI_K_EDGE_EV and peak[1] < s.significance / ARTEFACT_RATIO:
+                return s, f"Si-escape peak at {peak[0] / 1000:.3f} keV ({peak[1]:.0f} σ)"
+        for a in strong:
+            for b in strong:
+                if a.energy_eV <= b.energy_eV and abs(peak[0] - a.energy_eV - b.energy_eV) < ARTEFACT_TOLERANCE_EV \
+                        and peak[1] < min(a.significance, b.significance) / ARTEFACT_RATIO:
+                    return a, f"pile-up {a.group}+{b.group} at {peak[0] / 1000:.3f} keV ({peak[1]:.0f} σ)"
+        return None
+
     for _, el, grp, peak in options:
         if peak not in unexplained:
             # the peak is already explained by a stronger candidate: report it as an alternative
             for s in suggestions:
                 if abs(s.energy_eV - peak[0]) < 1e-6:
                     s.reasons.append(f"{grp.name} main line {grp.main_energy_eV / 1000:.3f} keV also fits this peak")
+            continue
+        art = artefact_of(peak)
+        if art is not None:
+            unexplained.remove(peak)
+            art[0].reasons.append(art[1] + f"; not {grp.name}")
             continue
         unexplained.remove(peak)
         reasons = [f"{grp.main_family} peak at {peak[0] / 1000:.3f} keV (expected {grp.main_energy_eV / 1000:.3f}), "
@@ -202,16 +233,16 @@ def find_elements(spectrum: Spectrum, instrument: Instrument | None = None, *,
                                              ["tube lines scattered by the sample: " + "; ".join(scatter_notes)]))
 
     # 3. escape and pile-up peaks of what was found
-    strong = [s for s in suggestions if s.significance > 20 * min_significance and s.group != "scatter"]
+    strong = [s for s in suggestions if s.significance > strong_sig and s.group != "scatter"]
     for s in strong:
         for esc in (det_physics.SI_KA_ESCAPE_EV,):
-            hit = take(s.energy_eV - esc, 60.0)
+            hit = take(s.energy_eV - esc, ARTEFACT_TOLERANCE_EV)
             if hit is not None:
                 s.reasons.append(f"Si-escape peak at {hit[0] / 1000:.3f} keV ({hit[1]:.0f} σ)")
     for a in strong:
         for b in strong:
             if a.energy_eV <= b.energy_eV:
-                hit = take(a.energy_eV + b.energy_eV, 80.0)
+                hit = take(a.energy_eV + b.energy_eV, ARTEFACT_TOLERANCE_EV)
                 if hit is not None:
                     a.reasons.append(f"pile-up {a.group}+{b.group} at {hit[0] / 1000:.3f} keV ({hit[1]:.0f} σ)")
     if unexplained:

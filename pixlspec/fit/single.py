@@ -57,6 +57,8 @@ _BOUNDS = {
     "compton_shift_eV": (-400.0, 400.0),
     "compton_tail_fraction": (0.0, 0.8),
 }
+#: Fewest counts in the Compton peaks for their width, shift and tail to be refined.
+MIN_COMPTON_COUNTS_TO_REFINE = 2e4
 #: Allowed change of the energy offset (eV) and relative change of the gain during the fit.
 OFFSET_RANGE_EV = 150.0
 GAIN_RANGE_REL = 0.03
@@ -522,6 +524,17 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
                                   spectrum.gain_eV_per_channel, min_energy_eV=emin)
             prob.pileup = pu_all[sel]
             prob._cache_key = None
+
+    # --- shape parameters a spectrum cannot determine stay at their defaults ---------------------------
+    # The Compton width, shift and tail need a well-filled Compton peak: on a 15-s PIXL point
+    # (~1e3 counts in it) they wander to their bounds and inflate every neighbouring uncertainty.
+    compton_cols = [i for i, col in enumerate(model.columns) if col.kind == "scatter" and "Compton" in col.name]
+    if compton_cols and any(n.startswith("compton_") for n in prob.varied):
+        A, c, _ = prob.solve(p)
+        if sum(c[i] for i in compton_cols) < MIN_COMPTON_COUNTS_TO_REFINE:
+            prob.varied = [n for n in prob.varied if not n.startswith("compton_")]
+            prob._deriv_index = [SpectrumModel.DERIVATIVE_NAMES.index(n) for n in prob.varied]
+            varied = prob.varied
 
     # --- Pearson weights from a first linear solve, then one nonlinear pass (variable projection) ----
     nfev = 0

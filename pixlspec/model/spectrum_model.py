@@ -147,9 +147,10 @@ class SpectrumModel:
     continuum : (min_energy_eV, max_energy_eV, knot_spacing_eV), optional
         Add a continuum basis over this range: the physical continuum shape
         (:func:`continuum_shape`) times cubic B-splines with knots every
-        ``knot_spacing_eV``, fitted linearly with the peaks (non-negative).
-        The splines are far wider than any peak, so they follow the smooth
-        continuum but cannot take counts from peaks.
+        ``knot_spacing_eV``, fitted linearly with the peaks. The splines are
+        far wider than any peak, so they follow the smooth continuum but cannot
+        take counts from peaks; their coefficients are left free (not clipped
+        at zero) so that a small continuum is not biased up.
     """
 
     def __init__(self, elements: Iterable[str], instrument: Instrument, detector: str | None = None, *,
@@ -179,7 +180,8 @@ class SpectrumModel:
             col = len(columns)
             columns.append(Column(grp.name, "element", grp))
             kb_col = None
-            if free_kbeta and grp.shell == "K":
+            has_kb = any(f == "Kb" for f, k in zip(grp.families, keep) if k)
+            if free_kbeta and grp.shell == "K" and has_kb:
                 kb_col = len(columns)
                 columns.append(Column(grp.name + "_Kb", "element", grp))
             for e, i, fam in zip(grp.energies_eV[keep], grp.intensities[keep],
@@ -187,7 +189,9 @@ class SpectrumModel:
                 c = kb_col if (kb_col is not None and fam == "Kb") else col
                 rows.append((e, i, c, FLUORESCENCE))
         if scatter:
-            for tg in tube_lines(instrument.tube.anode, kv):
+            t = instrument.tube
+            for tg in tube_lines(t.anode, kv, electron_incidence_deg=t.electron_incidence_deg,
+                                 takeoff_deg=t.takeoff_deg, window_Be_um=t.window_Be_um):
                 keep = tg.energies_eV <= self.max_energy_eV
                 if tg.shell == "K":
                     c_r = len(columns)

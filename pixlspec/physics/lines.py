@@ -347,12 +347,13 @@ def default_shell(element: str, tube_kV: float = 28.0, max_energy_eV: float | No
                       + (f" below {max_energy_eV} eV" if max_energy_eV is not None else ""), where="lines")
 
 
-def tube_lines(anode: str = "Rh", kV: float = 28.0) -> list[LineGroup]:
+def tube_lines(anode: str = "Rh", kV: float = 28.0, *, electron_incidence_deg: float = 60.0,
+               takeoff_deg: float = 30.0, window_Be_um: float = 152.4) -> list[LineGroup]:
     """Characteristic line groups emitted by the tube anode (for scatter peaks).
 
     Relative intensities inside each group are those of the Ebel tube model
-    (:func:`pixlspec.physics.tube.tube_spectrum` with its default geometry and
-    Be window), i.e. what leaves the tube.
+    (:func:`pixlspec.physics.tube.tube_spectrum` with this geometry and Be
+    window; the defaults are the PIXL flight model's), i.e. what leaves the tube.
 
     Parameters
     ----------
@@ -360,6 +361,8 @@ def tube_lines(anode: str = "Rh", kV: float = 28.0) -> list[LineGroup]:
         Anode element ("Rh").
     kV : float
         Tube voltage.
+    electron_incidence_deg, takeoff_deg, window_Be_um : float
+        Tube geometry and window (negative take-off: transmission anode).
 
     Returns
     -------
@@ -372,14 +375,16 @@ def tube_lines(anode: str = "Rh", kV: float = 28.0) -> list[LineGroup]:
         kv = float(kV)
     except (TypeError, ValueError):
         raise ConfigError(f"kV must be a number, got {kV!r}", where="tube") from None
-    return list(_tube_lines(el, kv))
+    return list(_tube_lines(el, kv, float(electron_incidence_deg), float(takeoff_deg), float(window_Be_um)))
 
 
 @functools.lru_cache(maxsize=None)
-def _tube_lines(el: str, kV: float) -> tuple[LineGroup, ...]:
+def _tube_lines(el: str, kV: float, incidence_deg: float, takeoff_deg: float,
+                window_Be_um: float) -> tuple[LineGroup, ...]:
     from .tube import tube_spectrum  # lazy: tube imports this module
 
-    spec = tube_spectrum(voltage_kV=kV, anode=el)
+    spec = tube_spectrum(voltage_kV=kV, anode=el, electron_incidence_deg=incidence_deg, takeoff_deg=takeoff_deg,
+                         window_Be_um=window_Be_um)
     groups = []
     for shell in _SHELLS:
         sel = np.array([s == shell for s in spec.line_shells], dtype=bool)
