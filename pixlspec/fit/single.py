@@ -16,6 +16,7 @@ removes the low bias of data weights on small peaks (physics.md §12–13).
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -435,10 +436,17 @@ def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, inst
         return _fit_spectrum(spectrum, elements, instrument, config)
 
 
-def _blas_single_thread():
-    from threadpoolctl import threadpool_limits
+@functools.lru_cache(maxsize=1)
+def _threadpool_controller():
+    import scipy.linalg  # noqa: F401 - load scipy's BLAS before the controller scans the libraries
+    from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api="blas")
+    return ThreadpoolController()
+
+
+def _blas_single_thread():
+    # one controller for the process: threadpool_limits() would rescan the libraries on every call (~2 ms)
+    return _threadpool_controller().limit(limits=1, user_api="blas")
 
 
 def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
@@ -485,9 +493,8 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
 
     continuum = ((float(e_all[sel[0]]) - 1.0, float(e_all[sel[-1]]) + 1.0, config.continuum_knot_spacing_eV)
                  if config.background == "continuum" else None)
-    model = SpectrumModel(fit_groups, instrument, det_name, scatter=config.scatter, escape=config.escape,
-                          pileup=config.pileup, free_kbeta=config.free_kbeta, max_energy_eV=emax + 1000.0,
-                          continuum=continuum)
+    model = _spectrum_model(tuple(fit_groups), instrument, det_name, config.scatter, config.escape, config.pileup,
+                            config.free_kbeta, emax + 1000.0, continuum)
     start = ShapeParams(offset_eV=spectrum.offset_eV, gain_eV_per_channel=spectrum.gain_eV_per_channel,
                         quadratic_eV=spectrum.quadratic_eV, noise_eV=det.noise_eV, fano=det.fano)
 
@@ -613,6 +620,13 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
         model=mu, background=background, design=A, column_names=list(model.column_names), skipped=skipped,
         nfev=nfev, elapsed_s=time.perf_counter() - t0, lmfit_result=lm_result, spectrum_model=model)
     return result
+
+
+@functools.lru_cache(maxsize=32)
+def _spectrum_model(groups, instrument, detector, scatter, escape, pileup, free_kbeta, max_energy_eV, continuum):
+    """A cached :class:`SpectrumModel`: fitting many spectra of one instrument builds it once."""
+    return SpectrumModel(groups, instrument, detector, scatter=scatter, escape=escape, pileup=pileup,
+                         free_kbeta=free_kbeta, max_energy_eV=max_energy_eV, continuum=continuum)
 
 
 def _varied_parameters(config: FitConfig, model: SpectrumModel) -> list[str]:
