@@ -11,19 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-__all__ = ["rows_to_float", "row_validity", "nnls_rows_schur", "chi2_block", "count_positive", "fit_rows"]
+__all__ = ["row_validity", "nnls_one", "fit_rows", "column_sums"]
 
 #: Iteration limit of the active-set NNLS, as a multiple of the number of columns.
 NNLS_ITER_FACTOR = 3
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def rows_to_float(raw, lo, hi, out):
-    """``out[p, :] = raw[p, lo:hi]`` as float64 (any numeric ``raw`` dtype)."""
-    n = raw.shape[0]
-    for p in prange(n):
-        for j in range(hi - lo):
-            out[p, j] = raw[p, lo + j]
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -221,61 +212,8 @@ def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded):
     return n_pos
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def nnls_rows_schur(H, Hinv, F, C, scale, tol, n_pos, bounded):
-    """Replace the rows of ``C`` (unconstrained solutions ``F H⁻¹``) that have a
-    negative component by the exact NNLS solution; ``n_pos`` gets the number of
-    positive components of every row."""
-    n, K = C.shape
-    for p in prange(n):
-        neg = False
-        cnt = 0
-        for k in range(K):
-            if bounded[k] and C[p, k] < 0.0:
-                neg = True
-            elif C[p, k] != 0.0:
-                cnt += 1
-        if not neg:
-            n_pos[p] = cnt
-            continue
-        c0 = C[p].copy()
-        c = np.empty(K)
-        n_pos[p] = nnls_one(H, Hinv, F[p], c0, scale, tol, c, bounded)
-        for k in range(K):
-            C[p, k] = c[k]
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def chi2_block(Y, MU, BG, chi2, min_variance):
-    """``chi2[p] += Σ (y − μ − bg)² / max(μ + bg, min_variance)`` over the block's channels.
-
-    ``BG`` may have zero rows (no separate background).
-    """
-    n, m = Y.shape
-    has_bg = BG.shape[0] > 0
-    for p in prange(n):
-        s = 0.0
-        for j in range(m):
-            mu = MU[p, j]
-            if has_bg:
-                mu += BG[p, j]
-            r = Y[p, j] - mu
-            v = mu if mu > min_variance else min_variance
-            s += r * r / v
-        chi2[p] += s
-
-
-@njit(cache=True, nogil=True)
-def count_positive(C):
-    n, K = C.shape
-    out = np.zeros(n, np.int64)
-    for p in range(n):
-        for k in range(K):
-            if C[p, k] > 0.0:
-                out[p] += 1
-    return out
-
-
+#: Floating-point reassociation lets LLVM vectorise the dot products; results
+#: stay deterministic (the same compiled loop for every point, chunk and backend).
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
@@ -288,25 +226,6 @@ def _dot_range(y, a, lo, hi):
     for jj in range(uint64(hi) - ulo):
         j = ulo + jj
         s += y[j] * a[j]
-    return s
-
-
-@njit(cache=True, nogil=True, fastmath=_FAST)
-def _axpy_range(alpha, a, out, lo, hi):
-    ulo = uint64(lo)
-    for jj in range(uint64(hi) - ulo):
-        j = ulo + jj
-        out[j] += alpha * a[j]
-
-
-@njit(cache=True, nogil=True, fastmath=_FAST)
-def _chi2_row(y, mu, bg, has_bg, min_variance):
-    s = 0.0
-    for j in range(y.size):
-        m = mu[j] + bg[j] if has_bg else mu[j]
-        r = y[j] - m
-        v = m if m > min_variance else min_variance
-        s += r * r / v
     return s
 
 
@@ -524,3 +443,81 @@ def column_sums(raw, valid, out):
                     acc[j] += raw[p, uint64(lo) + uint64(j)]
         for j in range(hi - lo):
             out[lo + j] += acc[j]
+
+
+@njit(cache=True, nogil=True)
+def shared_matrices(A, w):
+    """The per-scan matrices of the map fit, with plain sequential loops (no BLAS).
+
+    BLAS results may depend on threads and memory alignment in the last bits;
+    these loops give the same bits in every process, so every backend fits
+    with identical matrices. Returns ``(H, Hinv, G, M)``: ``H = AᵀWA`` (with a
+    1e-12 relative ridge), ``H⁻¹`` (Cholesky), ``G = H⁻¹AᵀW`` (K × m) and
+    ``M = (G∘G) A`` (K × K).
+    """
+    m, K = A.shape
+    H = np.zeros((K, K))
+    for a in range(K):
+        for b in range(a + 1):
+            s = 0.0
+            for j in range(m):
+                s += A[j, a] * w[j] * A[j, b]
+            H[a, b] = s
+            H[b, a] = s
+    for a in range(K):
+        if H[a, a] <= 0.0:
+            H[a, a] = 1.0
+    d = np.empty(K)
+    for a in range(K):
+        d[a] = np.sqrt(H[a, a])
+    # scaled matrix, ridge, Cholesky
+    L = np.zeros((K, K))
+    for i in range(K):
+        for j in range(i + 1):
+            s = H[i, j] / (d[i] * d[j])
+            if i == j:
+                s += 1e-12
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            if i == j:
+                L[i, i] = np.sqrt(max(s, 1e-300))
+            else:
+                L[i, j] = s / L[j, j]
+    # inverse of the scaled matrix from L: solve L Lᵀ X = I column by column
+    Hs_inv = np.zeros((K, K))
+    y = np.empty(K)
+    x = np.empty(K)
+    for col in range(K):
+        for i in range(K):
+            s = 1.0 if i == col else 0.0
+            for k in range(i):
+                s -= L[i, k] * y[k]
+            y[i] = s / L[i, i]
+        for i in range(K - 1, -1, -1):
+            s = y[i]
+            for k in range(i + 1, K):
+                s -= L[k, i] * x[k]
+            x[i] = s / L[i, i]
+        for i in range(K):
+            Hs_inv[i, col] = x[i]
+    Hinv = np.empty((K, K))
+    Hout = np.empty((K, K))
+    for a in range(K):
+        for b in range(K):
+            Hinv[a, b] = 0.5 * (Hs_inv[a, b] + Hs_inv[b, a]) / (d[a] * d[b])
+            Hout[a, b] = H[a, b] + (1e-12 * H[a, a] if a == b else 0.0)
+    G = np.zeros((K, m))
+    for a in range(K):
+        for j in range(m):
+            s = 0.0
+            for b in range(K):
+                s += Hinv[a, b] * A[j, b]
+            G[a, j] = s * w[j]
+    M = np.zeros((K, K))
+    for a in range(K):
+        for b in range(K):
+            s = 0.0
+            for j in range(m):
+                s += G[a, j] * G[a, j] * A[j, b]
+            M[a, b] = s
+    return Hout, Hinv, G, M

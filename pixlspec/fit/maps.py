@@ -16,12 +16,15 @@ Shared work, once per scan (physics.md §13, "compromise for maps"):
   ``μ_p = A c_p`` is ``diag(G diag(μ_p) Gᵀ) = (G∘G) μ_p = M c_p`` — the exact
   Poisson variance of this linear estimator, for the price of a K×K product.
 
-Per chunk of points (numba and BLAS, no Python loop over points): ``F = Y WA``
-(channel-blocked, skipping the zero blocks of ``A``), the unconstrained
-solutions ``C = F H⁻¹``, the exact NNLS for the few rows with a negative
-component (active set warm-started from ``C``, subproblems through ``H⁻¹``
-by Schur complement), the model ``C Aᵀ`` block by block for the Pearson χ²
-``Σ (y − μ)²/max(μ, 1)`` and ``σ² = C Mᵀ``.
+Per chunk of points, one numba ``prange`` kernel over tiles of 8 points
+(no Python loop over points, no BLAS): ``f = (WA)ᵀ y`` over the channel
+blocks where each column is non-zero, ``c = H⁻¹ f``, the exact NNLS for the
+points with a negative component (active set warm-started from ``c``,
+subproblems through ``H⁻¹`` by Schur complement), the model ``A c`` block by
+block for the Pearson χ² ``Σ (y − μ)²/max(μ, 1)``, and ``σ² = M c``. Only
+peaks, scatter and pile-up are constrained to be >= 0: the continuum
+coefficients are free, which keeps the background unbiased under small
+peaks (clamping a near-zero spline at the low-energy edge biased P by −5 %).
 
 With ``FitConfig(background="snip")`` each point's SNIP background is
 subtracted first (PyMca-like; slower and biased under small peaks — see
@@ -32,10 +35,10 @@ in ``ElementMaps.valid`` and left out of the sum spectrum and of the fit.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
-import math
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FitError, PixlspecError, SpectrumError
+from ..errors import FitError, SpectrumError
 from ..instrument import Instrument
 from ..parallel import Backend, Lazy, get_backend
 from ..spectrum import Scan, Spectrum
@@ -57,7 +60,9 @@ __all__ = ["fit_map", "ElementMaps", "Grid", "grid_from_positions", "DetectorPla
 DEFAULT_MAP_CHUNK_POINTS = 2048
 #: Channels per block of the per-point products (a tile of 8 spectra × 128 channels stays in L1).
 BLOCK_CHANNELS = 128
-#: Floor of the variance (counts) in the weights and in χ², as in the single fit.
+#: Floor of the variance (counts) in the shared weights and in the per-point χ². Higher than the single
+#: fit's 0.1: a 15-s point has ~0.1-1 count per channel over most of the spectrum, and the shared
+#: weights come from the mean point model.
 MIN_VARIANCE = 1.0
 #: NNLS stops when the scaled gradient of every zero component is below this fraction of the largest.
 NNLS_TOL = 1e-10
@@ -79,7 +84,7 @@ class DetectorPlan:
     """Everything a worker needs to fit chunks of one detector (picklable, a few MB).
 
     The derived matrices (``H⁻¹``, ``M``, the channel blocks) are computed once,
-    where the plan is made (single-threaded BLAS, see :func:`_sum_fit_task`), and
+    where the plan is made (sequential loops, :func:`shared_matrices`), and
     travel with it: every worker then uses bit-identical matrices.
     """
 
@@ -112,26 +117,14 @@ class DetectorPlan:
 
 
 def _derive(plan: DetectorPlan) -> dict:
-    A, w = plan.A, plan.w
-    WA = A * w[:, None]
-    H = A.T @ WA
-    H = 0.5 * (H + H.T)
-    d = np.sqrt(np.diag(H))
-    d[d <= 0] = 1.0
-    Hs = H / d[:, None] / d[None, :]
-    Hs[np.diag_indices_from(Hs)] += 1e-12
-    try:
-        from scipy.linalg import cho_factor, cho_solve
+    from ._map_kernels import shared_matrices
 
-        Hs_inv = cho_solve(cho_factor(Hs), np.eye(Hs.shape[0]))
-    except np.linalg.LinAlgError:  # pragma: no cover - degenerate design
-        Hs_inv = np.linalg.pinv(Hs)
-    Hinv = Hs_inv / d[:, None] / d[None, :]
-    Hinv = 0.5 * (Hinv + Hinv.T)
-    H = Hs * d[:, None] * d[None, :]
-    G = Hinv @ WA.T                  # (K, m)
+    A = np.ascontiguousarray(plan.A, dtype=np.float64)
+    w = np.ascontiguousarray(plan.w, dtype=np.float64)
+    H, Hinv, G, M = shared_matrices(A, w)
+    WA = A * w[:, None]
+    d = np.sqrt(np.maximum(np.diag(H), 1e-300))
     Gsq = G * G
-    M = Gsq @ A                      # (K, K): σ² = M c
     nonzero = A != 0
     m = A.shape[0]
     starts = list(range(0, m, BLOCK_CHANNELS)) + [m]
@@ -340,15 +333,40 @@ def _sum_fit_task(spectrum: Spectrum, elements, instrument, config, n_points: in
     return _portable_fit(fit), plan
 
 
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_LIMITER = None
+
+
+@contextlib.contextmanager
 def _single_threaded_blas():
+    """BLAS limited to one thread while any thread of this process is inside.
+
+    ``threadpoolctl`` limits are process-wide: with plain nested contexts, the
+    first of two concurrent tasks (two Dask threads) to finish would restore
+    multithreaded BLAS under the other, whose results would then differ in
+    the last bits from a single-threaded worker's. A reference count keeps
+    the limit until the last user leaves.
+    """
+    global _BLAS_USERS, _BLAS_LIMITER
     try:
         from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(1, user_api="blas")
     except ImportError:  # pragma: no cover
-        import contextlib
-
-        return contextlib.nullcontext()
+        yield
+        return
+    import scipy.linalg  # noqa: F401  (loads SciPy's own OpenBLAS now, so that the limit covers it too)
+    with _BLAS_LOCK:
+        if _BLAS_USERS == 0:
+            _BLAS_LIMITER = threadpool_limits(1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0 and _BLAS_LIMITER is not None:
+                _BLAS_LIMITER.restore_original_limits()
+                _BLAS_LIMITER = None
 
 
 def _portable_fit(fit):
@@ -809,7 +827,7 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
                 valid[d][s:e] = out[d][1]
         t_sum = time.perf_counter() - t0 + t_read
 
-        # the sum-spectrum fits (one task per detector)
+        # the sum-spectrum fits
         t0 = time.perf_counter()
         plans, fits = {}, {}
         todo = []
@@ -830,9 +848,11 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
                             live_time_s=float(lives[d][valid[d]].sum()), detector=d, instrument=instrument,
                             metadata={"n_summed": nv}, source=scan.source)
             todo.append((d, (spec, elements, instrument, config, nv)))
-        for i, (fit, plan) in backend.map(_sum_fit_task, [t[1] for t in todo]):
-            d = todo[i][0]
-            fits[d], plans[d] = fit, plan
+        # in this process, whatever the backend: a nonlinear fit is not bit-reproducible across
+        # processes (BLAS/LAPACK paths depend on threads and memory alignment), and the plans
+        # made here then give every backend identical results
+        for d, args in todo:
+            fits[d], plans[d] = _sum_fit_task(*args)
         t_sumfit = time.perf_counter() - t0
 
         # pass 2: the points

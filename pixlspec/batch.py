@@ -1,0 +1,322 @@
+"""Batch map fitting of many scans: resumable, parallel, one results file per scan.
+
+:func:`run_batch` is what ``pixlspec batch`` runs. For each input (HDF5 scan
+file, folder of per-point MSA files, PIXL RFS CSV or product folder) it fits
+the element maps (:func:`pixlspec.fit_map`) and writes
+``<out>/<name>_maps.h5`` atomically. A results file is *complete* when its
+completion mark (written last) is present and it records the same input
+(size and modification time) and the same settings; a rerun skips complete
+scans and redoes the others, so a batch interrupted by a crash resumes where
+it stopped. A scan that fails (corrupt file, wrong channel count, ...) is
+reported and the others go on; :attr:`BatchReport.ok` says whether all succeeded.
+
+The chunks of points of every scan run on one backend (:mod:`pixlspec.parallel`):
+a local process pool by default, or a Dask cluster. Several scans are in
+flight at once so small scans keep every worker busy.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
+import glob
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import PixlspecError
+from .fit.config import FitConfig
+from .fit.maps import DEFAULT_MAP_CHUNK_POINTS, fit_map
+from .instrument import Instrument
+from .io.results import read_results_info, results_complete
+from .parallel import Backend, ProcessBackend, SerialBackend, get_backend
+
+__all__ = ["run_batch", "BatchReport", "ScanOutcome", "results_path", "input_identity"]
+
+#: Suffix of results files.
+RESULTS_SUFFIX = "_maps.h5"
+
+
+@dataclass
+class ScanOutcome:
+    """What happened to one input of a batch."""
+
+    input: str
+    output: str | None
+    status: str                 # "done", "skipped" or "failed"
+    n_points: int = 0
+    n_valid: int = 0
+    detector: str = ""
+    median_chi2_reduced: float = float("nan")
+    elapsed_s: float = 0.0
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass
+class BatchReport:
+    outcomes: list[ScanOutcome] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"done": 0, "skipped": 0, "failed": 0}
+        for o in self.outcomes:
+            out[o.status] = out.get(o.status, 0) + 1
+        return out
+
+
+def _scan_name(path: str) -> str:
+    base = os.path.basename(os.path.normpath(path))
+    stem, ext = os.path.splitext(base)
+    return stem if ext.lower() in (".h5", ".hdf5", ".nxs", ".csv", ".msa") else base
+
+
+def results_path(inputs: Sequence[str], out_dir: str) -> dict[str, str]:
+    """Output file of each input: ``<out_dir>/<name>_maps.h5`` (a short hash tells apart equal names)."""
+    names: dict[str, list[str]] = {}
+    for p in inputs:
+        names.setdefault(_scan_name(p), []).append(p)
+    out = {}
+    for name, paths in names.items():
+        for p in paths:
+            tag = name if len(paths) == 1 else \
+                f"{name}-{hashlib.sha1(os.path.abspath(p).encode()).hexdigest()[:8]}"
+            out[p] = os.path.join(out_dir, tag + RESULTS_SUFFIX)
+    return out
+
+
+def input_identity(path: str) -> dict:
+    """Size and modification time of an input file (or of the files of an input folder)."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        files = sorted(f for f in glob.glob(os.path.join(path, "**", "*"), recursive=True) if os.path.isfile(f))
+        sts = [os.stat(f) for f in files]
+        return {"path": path, "files": len(files), "size": int(sum(s.st_size for s in sts)),
+                "mtime_ns": int(max((s.st_mtime_ns for s in sts), default=0))}
+    st = os.stat(path)
+    return {"path": path, "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+def _job_key(identity: dict, settings: dict) -> str:
+    return hashlib.sha256(json.dumps([identity, settings], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _is_done(output: str, key: str) -> bool:
+    if not results_complete(output):
+        return False
+    try:
+        prov = read_results_info(output).get("provenance") or {}
+    except PixlspecError:
+        return False
+    return prov.get("batch_key") == key
+
+
+def _remove_stale_parts(output: str) -> None:
+    """Temporary files a killed run left for ``output`` (``.<name>.*.part``)."""
+    d, base = os.path.split(os.path.abspath(output))
+    for p in glob.glob(os.path.join(glob.escape(d), "." + glob.escape(base) + ".*.part")):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
+def _process_one(path: str, output: str, key: str, *, instrument, elements, config, backend, detector,
+                 chunk_points, progress) -> ScanOutcome:
+    from .io.convert import read_scan
+
+    t0 = time.perf_counter()
+    scan = read_scan(path, instrument=instrument)
+    try:
+        maps = fit_map(scan, elements=elements, instrument=instrument, config=config, backend=backend,
+                       detector=detector, chunk_points=chunk_points, progress=progress)
+    finally:
+        scan.close()
+    _remove_stale_parts(output)
+    maps.to_hdf5(output, provenance={"input": os.path.abspath(path), "input_identity": input_identity(path),
+                                     "batch_key": key, "command": "pixlspec batch"})
+    return ScanOutcome(input=path, output=output, status="done", n_points=maps.n_points,
+                       n_valid=int(maps.valid.sum()), detector=maps.detector,
+                       median_chi2_reduced=maps.median_chi2_reduced, elapsed_s=time.perf_counter() - t0)
+
+
+def _message(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if isinstance(e, PixlspecError) else f"{type(e).__name__}: {text}"
+
+
+def run_batch(inputs: Sequence[str], out_dir: str, *, instrument: Instrument | None = None,
+              elements: Sequence[str] | None = None, config: FitConfig | None = None, workers: int | None = None,
+              scheduler=None, backend: Backend | None = None, detector=None,
+              chunk_points: int = DEFAULT_MAP_CHUNK_POINTS, force: bool = False,
+              on_result: Callable[[ScanOutcome], None] | None = None,
+              on_points: Callable[[int], None] | None = None) -> BatchReport:
+    """Fit the maps of every input scan and write one results file each.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        Scan files or folders (see :func:`pixlspec.read_scan`).
+    out_dir : str
+        Folder of the results files (created if needed).
+    instrument, elements, config, detector, chunk_points
+        As for :func:`pixlspec.fit_map`.
+    workers : int, optional
+        Local worker processes (default: one per core); 0 = in this process.
+    scheduler : str or distributed.Client, optional
+        Dask scheduler address or client (overrides ``workers``).
+    backend : Backend, optional
+        An existing backend (not closed here).
+    force : bool
+        Refit scans whose results are complete.
+    on_result : callable, optional
+        Called with each :class:`ScanOutcome` as it is known (skipped, done or failed).
+    on_points : callable, optional
+        Called with the number of points just fitted (for progress bars).
+
+    Returns
+    -------
+    BatchReport
+    """
+    t0 = time.perf_counter()
+    config = config or FitConfig()
+    os.makedirs(out_dir, exist_ok=True)
+    inputs = list(dict.fromkeys(str(p) for p in inputs))
+    outputs = results_path(inputs, out_dir)
+    settings = {"elements": list(elements) if elements is not None else None, "config": config.to_dict(),
+                "instrument": instrument.to_dict() if instrument is not None else None,
+                "detector": detector if isinstance(detector, (str, type(None))) else list(detector)}
+    report = BatchReport()
+    lock = threading.Lock()
+
+    def record(outcome: ScanOutcome) -> None:
+        with lock:
+            report.outcomes.append(outcome)
+        if on_result is not None:
+            on_result(outcome)
+
+    todo = []
+    for p in inputs:
+        try:
+            key = _job_key(input_identity(p), settings)
+        except OSError as e:
+            record(ScanOutcome(p, None, "failed", message=f"{p}: cannot read ({e.strerror or e})"))
+            continue
+        if not force and _is_done(outputs[p], key):
+            record(ScanOutcome(p, outputs[p], "skipped", message="results complete"))
+            continue
+        todo.append((p, key))
+
+    own = backend is None and todo
+    if own:
+        backend = get_backend(os.cpu_count() if workers is None else workers, scheduler)
+    try:
+        n_threads = 1 if isinstance(backend, SerialBackend) or backend is None else max(1, backend.n_workers)
+        backend_lock = threading.Lock()
+
+        def job(item):
+            nonlocal backend
+            p, key = item
+            t_job = time.perf_counter()
+            try:
+                return _process_one(p, outputs[p], key, instrument=instrument, elements=elements, config=config,
+                                    backend=backend, detector=detector, chunk_points=chunk_points,
+                                    progress=on_points)
+            except BrokenProcessPool as e:
+                with backend_lock:  # a worker died (out of memory, killed): start a new pool for the rest
+                    if isinstance(backend, ProcessBackend) and own:
+                        backend.close()
+                        backend = ProcessBackend(backend.n_workers)
+                return ScanOutcome(p, None, "failed", message=f"a worker process died ({e})",
+                                   elapsed_s=time.perf_counter() - t_job)
+            except Exception as e:  # noqa: BLE001 - one bad scan must not stop the batch
+                return ScanOutcome(p, None, "failed", message=_message(e), elapsed_s=time.perf_counter() - t_job)
+
+        if todo:
+            with cf.ThreadPoolExecutor(min(n_threads, len(todo)), thread_name_prefix="pixlspec-batch") as pool:
+                for outcome in pool.map(job, todo):
+                    record(outcome)
+    finally:
+        if own and backend is not None:
+            backend.close()
+    order = {p: i for i, p in enumerate(inputs)}
+    report.outcomes.sort(key=lambda o: order.get(o.input, math.inf))
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+# --- console front end (used by ``pixlspec batch``) --------------------------------------------
+def _fmt_chi2(v: float) -> str:
+    return "-" if not np.isfinite(v) else f"{v:.3g}"
+
+
+def summary_line(o: ScanOutcome) -> str:
+    if o.status == "done":
+        return (f"done     {o.input}: {o.n_points} points ({o.n_valid} valid), detector {o.detector}, median "
+                f"χ²ᵣ {_fmt_chi2(o.median_chi2_reduced)}, {o.elapsed_s:.1f} s -> {o.output}")
+    if o.status == "skipped":
+        return f"skipped  {o.input}: results complete in {o.output}"
+    return f"FAILED   {o.message if o.input in o.message else f'{o.input}: {o.message}'}"
+
+
+def run_batch_console(inputs: Sequence[str], out_dir: str, *, console=None, show_progress: bool = True,
+                      **kwargs) -> BatchReport:
+    """:func:`run_batch` with a rich progress bar, a line per scan and a final table."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = console or Console()
+    styles = {"done": "green", "skipped": "cyan", "failed": "bold red"}
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("scans"), TextColumn("{task.fields[points]:,} points"), TimeElapsedColumn(),
+                  console=console, disable=not show_progress, transient=False) as progress:
+        task = progress.add_task("fitting maps", total=len(list(dict.fromkeys(inputs))), points=0)
+        lock = threading.Lock()
+        points = [0]
+
+        def on_points(n):
+            with lock:
+                points[0] += n
+                progress.update(task, points=points[0])
+
+        def on_result(o):
+            progress.console.print(summary_line(o), style=styles.get(o.status), highlight=False, markup=False,
+                                   soft_wrap=True)
+            progress.advance(task)
+
+        report = run_batch(inputs, out_dir, on_result=on_result, on_points=on_points, **kwargs)
+    table = Table(title=f"pixlspec batch: {len(report.outcomes)} scans in {report.elapsed_s:.1f} s", title_justify="left")
+    for col, just in (("scan", "left"), ("status", "left"), ("points", "right"), ("valid", "right"),
+                      ("detector", "left"), ("median χ²ᵣ", "right"), ("time s", "right"), ("result / error", "left")):
+        table.add_column(col, justify=just, overflow="ellipsis", no_wrap=True, min_width=len(col),
+                         max_width=40 if col.startswith("result") else 24 if col == "scan" else None,
+                         ratio=1 if col.startswith("result") else None)
+    for o in report.outcomes:
+        if o.status == "failed":
+            last = o.message.replace(o.input + ": ", "")
+        else:
+            last = os.path.basename(o.output or "")
+        table.add_row(os.path.basename(os.path.normpath(o.input)), f"[{styles[o.status]}]{o.status}[/]",
+                      str(o.n_points) if o.n_points else "-", str(o.n_valid) if o.n_points else "-",
+                      o.detector or "-", _fmt_chi2(o.median_chi2_reduced),
+                      f"{o.elapsed_s:.1f}" if o.status != "skipped" else "-", last)
+    console.print(table)
+    c = report.counts
+    console.print(f"{c['done']} fitted, {c['skipped']} skipped (complete), {c['failed']} failed",
+                  style="bold red" if c["failed"] else "bold green", highlight=False)
+    return report

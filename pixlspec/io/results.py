@@ -1,0 +1,302 @@
+"""Results files of the map fit: NeXus ``/entry/maps`` plus the MAPS (XRF-Maps) layout.
+
+Layout (DESIGN.md, "HDF5 layout")::
+
+    /                                  @default="entry", @pixlspec_complete=True (written last)
+    /entry                             NXentry, @default="maps"
+      maps/                            NXdata, @signal="counts_per_sec", @axes=[".", "y", "x"]
+        counts_per_sec     [n_columns, ny, nx]  areas / live time (NaN: no valid point)
+        counts_per_sec_errors          1σ
+        element_names      [n_columns] elements, then tube scatter and pile-up
+        element_units      [n_columns] "cts/s"
+        x [nx], y [ny]                 @units="mm" (line scans: distance along the line)
+        chi2_reduced       [ny, nx]
+      results/                         NXcollection, per point (acquisition order)
+        areas, sigma       [n_columns, n_points]  counts
+        chi2_reduced, dof, valid, live_time_s, grid_index [n_points]
+        positions          [n_points, 3] mm;  point_ids [n_points]
+        grid               JSON (kind, shape, step_mm, line origin/direction)
+        detector_<X>/      the same per detector when detectors were combined
+      sum_fit/detector_<X>/            the sum-spectrum fit: energy_eV, counts, model,
+                                       background [fit channels], summary (JSON)
+      process/                         NXprocess: program, version, date, source, config,
+                                       instrument, provenance, timing (JSON), library versions
+    /MAPS/XRF_Analyzed/NNLS/{Counts_Per_Sec, Channel_Names, Channel_Units}   hard links
+    /MAPS/x_axis, /MAPS/y_axis                                               hard links
+
+The file is written to a temporary file beside the target and renamed into
+place only when complete; the root attribute ``pixlspec_complete`` is the
+last thing written, so :func:`results_complete` tells a finished file from a
+partial one (e.g. copied by hand or written by an older version).
+"""
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..errors import HDF5FormatError, PixlspecError
+from ._atomic import atomic_path
+
+__all__ = ["write_maps", "read_maps", "results_complete", "read_results_info", "COMPLETE_ATTR"]
+
+#: Root attribute written last: the file is complete.
+COMPLETE_ATTR = "pixlspec_complete"
+UNITS = "cts/s"
+JSON_CONTENT_TYPE = "application/json"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)
+
+
+def _json(group: h5py.Group, name: str, obj) -> None:
+    ds = group.create_dataset(name, data=json.dumps(obj, default=_json_default, allow_nan=True))
+    ds.attrs["content_type"] = JSON_CONTENT_TYPE
+
+
+def _strings(group: h5py.Group, name: str, values) -> h5py.Dataset:
+    return group.create_dataset(name, data=np.array([str(v) for v in values], dtype=object),
+                                dtype=h5py.string_dtype())
+
+
+def _per_point(group: h5py.Group, m) -> None:
+    cols = list(m.columns)
+    group.create_dataset("areas", data=np.array([m.point_areas[c] for c in cols]).reshape(len(cols), -1))
+    group["areas"].attrs["units"] = "counts"
+    group.create_dataset("sigma", data=np.array([m.point_sigma[c] for c in cols]).reshape(len(cols), -1))
+    group["sigma"].attrs["units"] = "counts"
+    _strings(group, "column_names", cols)
+    _strings(group, "elements", m.elements)
+    group.create_dataset("chi2_reduced", data=np.asarray(m.chi2_reduced_points, dtype=np.float64))
+    group.create_dataset("dof", data=np.asarray(m.dof, dtype=np.int64))
+    group.create_dataset("valid", data=np.asarray(m.valid, dtype=bool))
+    lt = group.create_dataset("live_time_s", data=np.asarray(m.live_time_s, dtype=np.float64))
+    lt.attrs["units"] = "s"
+    group.attrs["detector"] = m.detector
+
+
+def write_maps(maps, path, *, provenance: Mapping[str, Any] | None = None) -> None:
+    """Write :class:`~pixlspec.fit.maps.ElementMaps` to ``path`` atomically (see the module docstring)."""
+    from .. import __version__
+
+    cols = list(maps.columns)
+    grid = maps.grid
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            f.attrs["default"] = "entry"
+            f.attrs["NX_class"] = "NXroot"
+            f.attrs["creator"] = "pixlspec"
+            f.attrs["file_time"] = _now()
+            entry = f.create_group("entry")
+            entry.attrs["NX_class"] = "NXentry"
+            entry.attrs["default"] = "maps"
+            entry.create_dataset("title", data=f"element maps of {os.path.basename(str(maps.source or 'scan'))}")
+
+            g = entry.create_group("maps")
+            g.attrs["NX_class"] = "NXdata"
+            g.attrs["signal"] = "counts_per_sec"
+            g.attrs["axes"] = [".", "y", "x"]
+            g.attrs["y_indices"] = 1
+            g.attrs["x_indices"] = 2
+            cps = np.array([maps.counts_per_sec(c) for c in cols]).reshape((len(cols),) + grid.shape)
+            err = np.array([maps.counts_per_sec_sigma(c) for c in cols]).reshape((len(cols),) + grid.shape)
+            d = g.create_dataset("counts_per_sec", data=cps)
+            d.attrs["units"] = UNITS
+            d.attrs["long_name"] = f"line-group counts per live second, detector {maps.detector}"
+            d.attrs["interpretation"] = "image"
+            g.create_dataset("counts_per_sec_errors", data=err).attrs["units"] = UNITS
+            _strings(g, "element_names", cols)
+            _strings(g, "element_units", [UNITS] * len(cols))
+            x = g.create_dataset("x", data=np.asarray(grid.x, dtype=np.float64))
+            x.attrs["units"] = "mm"
+            x.attrs["long_name"] = "distance along the line (mm)" if grid.kind == "line" else "x (mm)"
+            y = g.create_dataset("y", data=np.asarray(grid.y, dtype=np.float64))
+            y.attrs["units"] = "mm"
+            g.create_dataset("chi2_reduced", data=maps.chi2_reduced)
+
+            r = entry.create_group("results")
+            r.attrs["NX_class"] = "NXcollection"
+            _per_point(r, maps)
+            pos = r.create_dataset("positions", data=np.asarray(maps.positions_mm, dtype=np.float64))
+            pos.attrs["units"] = "mm"
+            ids = np.asarray(maps.point_ids)
+            if ids.dtype.kind in "UO":
+                _strings(r, "point_ids", ids)
+            else:
+                r.create_dataset("point_ids", data=ids)
+            r.create_dataset("grid_index", data=np.asarray(grid.index, dtype=np.int64))
+            _json(r, "grid", grid.to_dict())
+            for det, m in (maps.per_detector or {}).items():
+                _per_point(r.create_group(f"detector_{det}"), m)
+
+            s = entry.create_group("sum_fit")
+            s.attrs["NX_class"] = "NXcollection"
+            for det, fit in (maps.sum_fit or {}).items():
+                sg = s.create_group(f"detector_{det}")
+                if isinstance(fit, dict):
+                    _json(sg, "summary", fit)
+                    continue
+                for name in ("energy_eV", "counts", "model", "background"):
+                    sg.create_dataset(name, data=np.asarray(getattr(fit, name), dtype=np.float64))
+                sg["energy_eV"].attrs["units"] = "eV"
+                _json(sg, "summary", fit.to_dict())
+
+            p = entry.create_group("process")
+            p.attrs["NX_class"] = "NXprocess"
+            p.create_dataset("program", data="pixlspec")
+            p.create_dataset("version", data=__version__)
+            p.create_dataset("date", data=_now())
+            p.create_dataset("source", data=str(maps.source or ""))
+            p.create_dataset("detector", data=maps.detector)
+            if maps.config is not None:
+                _json(p, "config", maps.config.to_dict())
+            if maps.instrument is not None:
+                p.create_dataset("instrument", data=maps.instrument.to_json()).attrs["content_type"] = \
+                    JSON_CONTENT_TYPE
+            _json(p, "timing", maps.timing or {})
+            _json(p, "provenance", dict(provenance or {}))
+            for pkg in ("xraydb", "numpy", "numba", "h5py", "lmfit"):
+                v = _version(pkg)
+                if v is not None:
+                    p.create_dataset(f"{pkg}_version", data=v)
+
+            nn = f.create_group("MAPS/XRF_Analyzed/NNLS")
+            nn["Counts_Per_Sec"] = d                       # hard links, no copies
+            nn["Channel_Names"] = g["element_names"]
+            nn["Channel_Units"] = g["element_units"]
+            f["MAPS/x_axis"] = x
+            f["MAPS/y_axis"] = y
+            f.attrs[COMPLETE_ATTR] = True               # last: the file is complete
+
+
+def results_complete(path) -> bool:
+    """True when ``path`` is a complete pixlspec results file (written to the end)."""
+    try:
+        if not os.path.isfile(path) or not h5py.is_hdf5(path):
+            return False
+        with h5py.File(path, "r") as f:
+            return bool(f.attrs.get(COMPLETE_ATTR, False)) and "entry/maps/counts_per_sec" in f \
+                and "entry/results/areas" in f
+    except (OSError, KeyError):
+        return False
+
+
+def read_results_info(path) -> dict[str, Any]:
+    """The provenance of a results file (``source``, ``provenance``, ``timing``, ``date``, ...)."""
+    with _open(path) as f:
+        p = f.get("entry/process")
+        out: dict[str, Any] = {}
+        if isinstance(p, h5py.Group):
+            for key, ds in p.items():
+                if not isinstance(ds, h5py.Dataset):
+                    continue
+                v = ds[()]
+                v = v.decode() if isinstance(v, bytes) else v
+                if ds.attrs.get("content_type") == JSON_CONTENT_TYPE:
+                    try:
+                        v = json.loads(v)
+                    except (TypeError, json.JSONDecodeError):
+                        pass
+                out[key] = v
+        return out
+
+
+def _open(path):
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise PixlspecError("no such file", path=name)
+    try:
+        return h5py.File(name, "r")
+    except OSError as e:
+        raise HDF5FormatError(f"cannot open as HDF5 (truncated or damaged file?): {e}", path=name) from None
+
+
+def _str_list(ds) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in ds[()]]
+
+
+def _maps_from_group(g: h5py.Group, common: dict):
+    from ..fit.maps import ElementMaps
+
+    cols = _str_list(g["column_names"])
+    areas = g["areas"][()]
+    sigma = g["sigma"][()]
+    return ElementMaps(elements=_str_list(g["elements"]), columns=cols, detector=str(g.attrs.get("detector", "")),
+                       point_areas={c: areas[i].copy() for i, c in enumerate(cols)},
+                       point_sigma={c: sigma[i].copy() for i, c in enumerate(cols)},
+                       chi2_reduced_points=g["chi2_reduced"][()], dof=g["dof"][()], valid=g["valid"][()].astype(bool),
+                       live_time_s=g["live_time_s"][()], **common)
+
+
+def read_maps(path):
+    """Read a results file written by :func:`write_maps` back into :class:`ElementMaps`.
+
+    ``sum_fit`` holds each detector's fit summary (dict), ``config`` the
+    :class:`FitConfig`, ``instrument`` the :class:`Instrument`.
+    """
+    from ..fit.config import FitConfig
+    from ..fit.maps import Grid
+    from ..instrument import Instrument
+
+    name = os.fspath(path)
+    with _open(name) as f:
+        if not f.attrs.get(COMPLETE_ATTR, False):
+            raise HDF5FormatError("not a complete pixlspec results file (the completion mark "
+                                  f"@{COMPLETE_ATTR} is missing: interrupted or foreign file)", path=name)
+        try:
+            r = f["entry/results"]
+            g = f["entry/maps"]
+            gd = json.loads(r["grid"][()])
+            grid = Grid(kind=gd["kind"], shape=tuple(gd["shape"]), x=g["x"][()], y=g["y"][()],
+                        index=r["grid_index"][()], step_mm=float(gd["step_mm"]),
+                        origin_mm=None if gd.get("origin_mm") is None else np.asarray(gd["origin_mm"]),
+                        direction=None if gd.get("direction") is None else np.asarray(gd["direction"]))
+            ids = r["point_ids"]
+            point_ids = np.asarray(_str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
+            p = f["entry/process"]
+            config = FitConfig.from_dict(json.loads(p["config"][()])) if "config" in p else None
+            inst = Instrument.from_json(p["instrument"][()].decode() if isinstance(p["instrument"][()], bytes)
+                                        else p["instrument"][()]) if "instrument" in p else None
+            source = p["source"][()]
+            source = (source.decode() if isinstance(source, bytes) else str(source)) or None
+            timing = json.loads(p["timing"][()]) if "timing" in p else {}
+            sum_fit = {}
+            for key, sg in f.get("entry/sum_fit", {}).items():
+                sum_fit[key.removeprefix("detector_")] = json.loads(sg["summary"][()])
+            common = dict(positions_mm=r["positions"][()], point_ids=point_ids, grid=grid, config=config,
+                          instrument=inst, source=source)
+            maps = _maps_from_group(r, common)
+            maps.sum_fit = sum_fit
+            maps.timing = timing
+            for key, sub in r.items():
+                if isinstance(sub, h5py.Group) and key.startswith("detector_"):
+                    m = _maps_from_group(sub, common)
+                    m.sum_fit = {m.detector: sum_fit.get(m.detector)} if m.detector in sum_fit else {}
+                    maps.per_detector[m.detector] = m
+        except (KeyError, ValueError, TypeError) as e:
+            raise HDF5FormatError(f"not a pixlspec results file or damaged: {e}", path=name) from None
+    return maps
