@@ -117,7 +117,7 @@ class DetectorPlan:
 
 
 def _derive(plan: DetectorPlan) -> dict:
-    from ._map_kernels import shared_matrices
+    from ..model.map_kernels import shared_matrices
 
     A = np.ascontiguousarray(plan.A, dtype=np.float64)
     w = np.ascontiguousarray(plan.w, dtype=np.float64)
@@ -191,7 +191,7 @@ def build_plan(fit, n_points: int, scan_n_channels: int) -> DetectorPlan:
 # per-chunk work
 # ---------------------------------------------------------------------------------------------
 def _validity(raw: np.ndarray, live: np.ndarray) -> np.ndarray:
-    from ._map_kernels import row_validity
+    from ..model.map_kernels import row_validity
 
     live = np.asarray(live, dtype=np.float64)
     valid = np.isfinite(live) & (live > 0)
@@ -210,7 +210,7 @@ def fit_points(plan: DetectorPlan, raw: np.ndarray, live_time_s: np.ndarray) -> 
     NaN or negative counts) get NaN.
     """
     from ..model.kernels import snip_rows
-    from ._map_kernels import fit_rows
+    from ..model.map_kernels import fit_rows
 
     raw = np.asarray(raw)
     if raw.ndim != 2 or raw.shape[1] != plan.n_channels:
@@ -300,7 +300,7 @@ def _rows(scan: Scan, det: str, start: int, stop: int, remote: bool):
 
 def _sum_task(dets: Sequence[str], raws: Sequence[np.ndarray], lives: Sequence[np.ndarray]):
     """Channel sums over the valid points of a chunk, and the validity of each point."""
-    from ._map_kernels import column_sums
+    from ..model.map_kernels import column_sums
 
     out = {}
     for det, raw, live in zip(dets, raws, lives):
