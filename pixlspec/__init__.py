@@ -42,6 +42,22 @@ _LAZY = {
     "simulate_scan": "pixlspec.simulate",
     "LineGroup": "pixlspec.physics.lines",
     "line_group": "pixlspec.physics.lines",
+    "identify_salts": "pixlspec.minerals.salts",
+    "Detection": "pixlspec.minerals.salts",
+    "SaltDetections": "pixlspec.minerals.salts",
+    "classify_points": "pixlspec.minerals.classify",
+    "PhaseMap": "pixlspec.minerals.classify",
+    "rank_sample_candidates": "pixlspec.minerals.candidates",
+    "Candidate": "pixlspec.minerals.candidates",
+    "cluster_map": "pixlspec.minerals.cluster",
+    "pca_map": "pixlspec.minerals.cluster",
+    "CompositionTable": "pixlspec.minerals.table",
+    "EndMember": "pixlspec.minerals.endmembers",
+    "get_endmember": "pixlspec.minerals.endmembers",
+    "formula_oxides": "pixlspec.minerals.endmembers",
+    "plot_phase_map": "pixlspec.minerals.plots",
+    "plot_ternary": "pixlspec.minerals.plots",
+    "plot_correlation": "pixlspec.minerals.plots",
 }
 
 __all__ = [
