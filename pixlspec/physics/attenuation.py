@@ -188,14 +188,7 @@ def _composition_key(material) -> tuple[tuple[str, float], ...]:
             if not isinstance(key, str):
                 raise CompositionError(f"composition key {key!r} is not an element or formula",
                                        where=f"composition[{key!r}]")
-            try:
-                wt = float(amount)
-            except (TypeError, ValueError):
-                raise CompositionError(f"amount {amount!r} of {key!r} is not a number",
-                                       where=f"composition[{key!r}]") from None
-            if not math.isfinite(wt) or wt < 0:
-                raise CompositionError(f"amount of {key!r} must be a finite non-negative wt%, got {amount!r}",
-                                       where=f"composition[{key!r}]")
+            wt = checked_wt(key, amount)
             try:
                 fractions = _formula_mass_fractions(key)
             except UnknownElementError as exc:
@@ -216,6 +209,19 @@ def _composition_key(material) -> tuple[tuple[str, float], ...]:
         return tuple(sorted((el, f) for el, f in out.items() if f > 0))
     raise CompositionError(f"material must be an element, a formula or a dict of wt%, got {material!r}",
                            where="composition")
+
+
+def checked_wt(key, amount) -> float:
+    """``amount`` (wt%) of composition entry ``key`` as a float; a clear error unless finite and >= 0."""
+    try:
+        wt = float(amount)
+    except (TypeError, ValueError):
+        raise CompositionError(f"amount {amount!r} of {key!r} is not a number",
+                               where=f"composition[{key!r}]") from None
+    if not math.isfinite(wt) or wt < 0:
+        raise CompositionError(f"amount of {key!r} must be a finite non-negative wt%, got {amount!r}",
+                               where=f"composition[{key!r}]")
+    return wt
 
 
 def parse_composition(material) -> dict[str, float]:

@@ -8,11 +8,10 @@ means this F (element -> oxide); element wt% = oxide wt% / F.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping
 
 from ..errors import CompositionError, UnknownElementError
-from .attenuation import parse_composition, parse_formula
+from .attenuation import checked_wt, parse_composition, parse_formula
 from .elements import atomic_mass, check_element
 
 __all__ = ["OXIDES", "FE_OXIDES", "oxide_factor", "oxide_of", "element_of", "oxides_to_elements",
@@ -168,14 +167,7 @@ def elements_to_oxides(element_wt: Mapping[str, float], fe_oxide: str = "FeO") -
         except UnknownElementError as exc:
             raise UnknownElementError(f"key {key!r} is not an element symbol ({exc.message})",
                                       where=f"composition[{key!r}]") from None
-        try:
-            wt = float(amount)
-        except (TypeError, ValueError):
-            raise CompositionError(f"amount {amount!r} of {key!r} is not a number",
-                                   where=f"composition[{key!r}]") from None
-        if not math.isfinite(wt) or wt < 0:
-            raise CompositionError(f"amount of {key!r} must be finite and >= 0, got {amount!r}",
-                                   where=f"composition[{key!r}]")
+        wt = checked_wt(key, amount)
         if el == "O":
             continue
         ox = oxide_of(el, fe_oxide)
