@@ -110,6 +110,7 @@ class _Problem:
     buffer: np.ndarray = field(init=False)
     _cache_key: tuple | None = field(init=False, default=None)
     _cache: tuple | None = field(init=False, default=None)
+    _design_key: tuple | None = field(init=False, default=None)
 
     def __post_init__(self):
         self.buffer = np.zeros((self.y.size, self.model.n_columns))
@@ -128,7 +129,13 @@ class _Problem:
                                  channel_width_eV=width)
 
     def solve(self, p: ShapeParams):
-        A = self.design(p, out=self.buffer)
+        # the design only depends on the shape parameters and the pile-up shape: reweighting
+        # passes at the same parameters reuse it
+        key = (p, id(self.pileup))
+        if key != self._design_key:
+            self.design(p, out=self.buffer)
+            self._design_key = key
+        A = self.buffer
         return (A,) + _solve_areas(A, self.y - self.bg, self.weights, self.free)
 
     def evaluate(self, values):
