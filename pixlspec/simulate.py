@@ -21,7 +21,8 @@ from .model.spectrum_model import PILEUP, ShapeParams, SpectrumModel, pileup_sha
 from .model.spectrum_model import continuum_shape as _continuum_shape
 from .spectrum import Scan, Spectrum, channel_energies_eV
 
-__all__ = ["simulate_spectrum", "simulate_scan", "basalt_areas", "continuum_shape", "expected_counts"]
+__all__ = ["simulate_spectrum", "simulate_scan", "basalt_areas", "continuum_shape", "expected_counts",
+           "composition_areas"]
 
 #: Relative areas (fraction of all recorded counts) of a basalt-like PIXL spectrum at 28 kV.
 #: Shaped after the sol-125 flight spectra: Fe and Ca dominate, Si is strong, Rh K Compton
@@ -96,10 +97,79 @@ def expected_counts(areas: Mapping[str, float], instrument: Instrument, *, detec
             "params": params}
 
 
+def composition_areas(compositions, instrument: Instrument, live_time_s=1.0, *, detector: str | None = None,
+                      secondary: bool = True) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """Net areas of every line group and scatter column for thick samples of given compositions.
+
+    The fundamental-parameter model of :mod:`pixlspec.quant.fp` (primary and
+    secondary fluorescence with the instrument's tube, optic, geometry, gas
+    path and detector) gives the element groups; :mod:`pixlspec.quant.scatter`
+    the Rayleigh/Compton peaks of the tube lines and the scattered continuum.
+
+    Parameters
+    ----------
+    compositions : dict, str or sequence of them
+        Oxide/element wt% dictionaries or formulas (one per point).
+    instrument : Instrument
+    live_time_s : float or array
+    detector : str, optional
+    secondary : bool
+
+    Returns
+    -------
+    (areas, continuum_counts, groups)
+        ``areas``: column name → counts per point (n_points,); ``continuum_counts``
+        (n_points,); ``groups``: the element groups (elements with measurable lines).
+
+    Raises
+    ------
+    CompositionError, UnknownElementError
+        A composition that does not parse or has negative amounts.
+    """
+    from .errors import ConfigError
+    from .physics.attenuation import parse_composition
+    from .physics.elements import atomic_number
+    from .quant.fp import MIN_LINE_Z, fp_model, resolve_group
+    from .quant.scatter import ScatterModel
+
+    if isinstance(compositions, (str, Mapping)):
+        compositions = [compositions]
+    fracs = [parse_composition(c) for c in compositions]
+    elements = sorted({el for f in fracs for el in f}, key=atomic_number)
+    groups = []
+    for el in elements:
+        if atomic_number(el) < MIN_LINE_Z:
+            continue
+        try:
+            groups.append(resolve_group(el, instrument.tube.voltage_kV)[0])
+        except ConfigError:
+            continue  # no line excited at this voltage: it only absorbs
+    C = np.zeros((len(fracs), len(elements)))
+    for i, f in enumerate(fracs):
+        for el, v in f.items():
+            C[i, elements.index(el)] = v
+    live = np.broadcast_to(np.asarray(live_time_s, dtype=float), (len(fracs),))
+    out: dict[str, np.ndarray] = {}
+    if groups:
+        model = fp_model(instrument, groups, detector=detector, elements=tuple(elements), secondary=secondary)
+        Cm = np.zeros((len(fracs), len(model.elements)))
+        for j, el in enumerate(elements):
+            Cm[:, model.elements.index(el)] = C[:, j]
+        rates = model.rates(Cm)
+        for gi, g in enumerate(model.groups):
+            out[g] = rates[:, gi] * live
+    sc = ScatterModel(instrument, elements, detector).rates(C)
+    cont = sc.pop("continuum") * live
+    for k, v in sc.items():
+        out[k] = v * live
+    return out, cont, list(groups)
+
+
 def simulate_spectrum(areas: Mapping[str, float] | None = None, instrument: Instrument | None = None,
                       live_time_s: float = 10.0, *, detector: str | None = None, params: ShapeParams | None = None,
                       continuum_counts: float | None = None, pileup_counts: float | None = None,
-                      seed=None, n_channels: int | None = None) -> Spectrum:
+                      seed=None, n_channels: int | None = None, composition=None,
+                      secondary: bool = True) -> Spectrum:
     """Simulate a spectrum with Poisson noise from net areas per line group.
 
     Parameters
@@ -120,16 +190,33 @@ def simulate_spectrum(areas: Mapping[str, float] | None = None, instrument: Inst
         Counts in pile-up (default from the detector's pulse-pair time and the rate).
     seed : int or numpy Generator, optional
     n_channels : int, optional
+    composition : dict or str, optional
+        Instead of ``areas``: the sample's oxide/element wt% ({"SiO2": 49.9,
+        "FeO": 11.1}) or formula ("CaSO4·2H2O"). Areas then come from the
+        fundamental-parameter model (:func:`composition_areas`) for the
+        instrument and ``live_time_s``, the scatter peaks and (unless given)
+        the continuum counts from the scatter model.
+    secondary : bool
+        Secondary fluorescence in the composition path.
 
     Returns
     -------
     Spectrum
         ``metadata["truth"]`` holds the true areas (incl. "pileup"), the
-        shape parameters and the expected (noiseless) counts.
+        shape parameters and the expected (noiseless) counts; with
+        ``composition``, also ``"composition"`` (as given).
     """
     instrument = instrument or Instrument.pixl()
     if live_time_s <= 0:
         raise SpectrumError(f"live time must be > 0 s, got {live_time_s}")
+    if composition is not None:
+        if areas is not None:
+            raise FitError("give either areas or composition, not both", where="simulate_spectrum")
+        comp_areas, cont, _ = composition_areas(composition, instrument, live_time_s, detector=detector,
+                                                secondary=secondary)
+        areas = {k: float(v[0]) for k, v in comp_areas.items()}
+        if continuum_counts is None:
+            continuum_counts = float(cont[0])
     areas = dict(areas) if areas is not None else basalt_areas()
     if pileup_counts is None and PILEUP in areas:
         pileup_counts = areas[PILEUP]
@@ -140,19 +227,21 @@ def simulate_spectrum(areas: Mapping[str, float] | None = None, instrument: Inst
     rng = np.random.default_rng(seed)
     counts = rng.poisson(truth["total"]).astype(np.float64)
     p = truth["params"]
+    meta_truth = {"areas": truth["areas"], "params": p.to_dict(), "expected": truth["total"],
+                  "continuum": truth["continuum"]}
+    if composition is not None:
+        meta_truth["composition"] = composition if isinstance(composition, str) else dict(composition)
     return Spectrum(counts=counts, offset_eV=p.offset_eV, gain_eV_per_channel=p.gain_eV_per_channel,
                     quadratic_eV=p.quadratic_eV, live_time_s=live_time_s, real_time_s=live_time_s,
                     detector=det.name, instrument=instrument,
-                    metadata={"simulated": True,
-                              "truth": {"areas": truth["areas"], "params": p.to_dict(),
-                                        "expected": truth["total"], "continuum": truth["continuum"]}})
+                    metadata={"simulated": True, "truth": meta_truth})
 
 
-def simulate_scan(area_maps: Mapping[str, np.ndarray], instrument: Instrument | None = None,
+def simulate_scan(area_maps: Mapping[str, np.ndarray] | None = None, instrument: Instrument | None = None,
                   live_time_s: float | np.ndarray = 10.0, *, detectors: Sequence[str] | None = None,
                   step_mm: float = 0.125, shape: tuple[int, int] | None = None,
                   params: Mapping[str, ShapeParams] | None = None, continuum_fraction: float = DEFAULT_CONTINUUM_FRACTION,
-                  seed=None) -> Scan:
+                  seed=None, compositions=None, secondary: bool = True) -> Scan:
     """Simulate a raster scan whose areas vary from point to point.
 
     Parameters
@@ -172,8 +261,15 @@ def simulate_scan(area_maps: Mapping[str, np.ndarray], instrument: Instrument | 
         Grid shape; default square-ish from the number of points.
     params : mapping of detector → ShapeParams, optional
     continuum_fraction : float
-        Continuum counts as a fraction of each point's peak counts.
+        Continuum counts as a fraction of each point's peak counts (area maps
+        only; with ``compositions`` the continuum comes from the scatter model).
     seed : int, optional
+    compositions : sequence of dict or str, optional
+        Instead of ``area_maps``: one composition per point (oxide/element wt%
+        or formula); the areas come from the FP model (:func:`composition_areas`,
+        first detector) and the live time of each point.
+    secondary : bool
+        Secondary fluorescence in the composition path.
 
     Returns
     -------
@@ -181,6 +277,17 @@ def simulate_scan(area_maps: Mapping[str, np.ndarray], instrument: Instrument | 
         ``point_metadata["truth_<name>"]`` holds the true areas per point.
     """
     instrument = instrument or Instrument.pixl()
+    cont_counts = None
+    if compositions is not None:
+        if area_maps is not None:
+            raise FitError("give either area_maps or compositions, not both", where="simulate_scan")
+        comps = list(compositions) if not isinstance(compositions, (str, Mapping)) else [compositions]
+        lt0 = np.broadcast_to(np.asarray(live_time_s, dtype=float), (len(comps),))
+        area_maps, cont_counts, _ = composition_areas(comps, instrument, lt0,
+                                                      detector=(detectors or instrument.detector_names)[0],
+                                                      secondary=secondary)
+    if area_maps is None:
+        raise SpectrumError("simulate_scan needs area_maps or compositions")
     maps = {k: np.asarray(v, dtype=float).ravel() for k, v in area_maps.items()}
     if not maps:
         raise SpectrumError("area_maps is empty")
@@ -213,12 +320,13 @@ def simulate_scan(area_maps: Mapping[str, np.ndarray], instrument: Instrument | 
         peaks = C @ A.T
         cont_shape = continuum_shape(e, instrument, d)
         peak_tot = C.sum(axis=1)
-        cont = np.outer(continuum_fraction * peak_tot, cont_shape)
+        cont_tot = continuum_fraction * peak_tot if cont_counts is None else cont_counts
+        cont = np.outer(cont_tot, cont_shape)
         expected = peaks + cont
         # pile-up: shape from the scan's mean spectrum, amplitude τ N²/T per point
         pu_shape = pileup_shape(expected.mean(axis=0), p.offset_eV, p.gain_eV_per_channel,
                                 min_energy_eV=instrument.min_energy_eV)
-        n_ev = peak_tot * (1 + continuum_fraction)
+        n_ev = peak_tot + cont_tot
         pu_counts = det.pileup_time_s * n_ev ** 2 / lt
         expected += np.outer(pu_counts, pu_shape)
         counts[d] = rng.poisson(expected).astype(np.uint32)

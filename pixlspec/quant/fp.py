@@ -1,0 +1,669 @@
+"""Fundamental-parameter (FP) forward model: composition -> net line intensities.
+
+For a thick, flat, homogeneous sample and an :class:`~pixlspec.instrument.Instrument`,
+:class:`FPModel` predicts the net area (counts) of every element line group as
+the fit reports it (:mod:`pixlspec.model.spectrum_model`: every recorded
+photon of the group, full-energy peak + tail + escape):
+
+    area_g = live_time x sum_{lines l of g} det_l x (P_l + S_l)
+
+* **Excitation** S(E) (photons/s on the sample): the Ebel tube spectrum
+  (continuum and Rh K/L lines, anode self-absorption or the transmission
+  anode of a negative take-off angle, tube Be window; physics.md §8,
+  :func:`pixlspec.physics.tube.tube_spectrum`) x source solid angle
+  (``##INCSR``) x geometry factor x optic transmission table x gas path to
+  the sample (``path_in_cm``).
+* **Primary fluorescence** P_l (Sherman 1955; physics.md §9): photo-absorption
+  tau_i(E) of the analyte, shared among its subshells by jump-ratio peeling
+  with Coster–Kronig transfers for L lines (:func:`subshell_vacancy_shares`),
+  fluorescence yield, line fraction (xraydb/Elam), and absorption of the
+  incident and emergent beams by the whole sample (total mu/rho).
+* **Secondary fluorescence** S_l (Shiraiwa & Fujino 1966; de Boer 1990):
+  every line of every element of the sample whose energy lies above an
+  analyte edge enhances it (K and L lines of enhancers; tertiary neglected).
+* **Detection** det_l: detector solid angle / 4 pi x Be window x dead layer x
+  Si absorption x gas path to the detector (the efficiency the fit uses).
+
+All tables are built once per (instrument, detector, groups, elements) and
+evaluated by the numba kernels of :mod:`pixlspec.quant.kernels`, vectorised
+over many compositions (map points) at once.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import CompositionError, ConfigError, UnknownElementError
+from ..instrument import Instrument
+from ..physics import detector as det_physics
+from ..physics.attenuation import mass_attenuation, parse_composition
+from ..physics.edges import coster_kronig, edge
+from ..physics.elements import atomic_number, check_element
+from ..physics.lines import default_shell, line_group, parse_group_name
+from ..physics.tube import tube_spectrum
+from . import kernels
+
+__all__ = ["FPModel", "Excitation", "excitation_spectrum", "fp_intensities", "fp_model", "subshell_vacancy_shares",
+           "resolve_group", "recorded_fraction", "EXCITATION_STEP_EV", "EXCITATION_MIN_EV", "MIN_FIT_LINE_FRACTION",
+           "ENHANCER_MIN_LINE_FRACTION", "MIN_LINE_Z", "AIR_COMPOSITION_WT", "GAS_LINE_ELEMENT"]
+
+#: Width (eV) of the excitation bins. The integrand S(E) tau(E) / mu(E) is smooth between
+#: edges; 50 eV bins integrate it to ~0.1 % (checked against 10 eV bins in the tests).
+EXCITATION_STEP_EV: float = 50.0
+#: Width (eV) of the coarser excitation bins of the secondary fluorescence (a ~1-15 %
+#: correction, so 0.5 % of it is negligible; checked against the fine grid in the tests).
+SECONDARY_STEP_EV: float = 250.0
+#: Lines of one subshell closer than this (eV) are merged into one (Ka1+Ka2, Kb1+Kb3): they
+#: share their production and differ in absorption by < 0.1 %.
+LINE_MERGE_EV: float = 30.0
+#: Lowest excitation energy (eV): just below the Na K edge (1070.8 eV), the lightest analyte.
+EXCITATION_MIN_EV: float = 1000.0
+#: Lines weaker than this fraction of their group are left out, as in the fit's model
+#: (:data:`pixlspec.model.spectrum_model.MIN_LINE_FRACTION`), so areas mean the same thing.
+MIN_FIT_LINE_FRACTION: float = 1e-3
+#: Enhancer lines weaker than this fraction of their subshell's emission are neglected in the
+#: secondary fluorescence (they carry < 2 % of an already ~10 % correction).
+ENHANCER_MIN_LINE_FRACTION: float = 0.01
+#: Lightest element with lines (Na); lighter elements (H..Ne) only absorb.
+MIN_LINE_Z: int = 11
+#: Dry air by mass (NIST XCOM "Air, dry (near sea level)"), as in
+#: :data:`pixlspec.physics.detector.ATMOSPHERES`; Ar is 1.2827 wt%.
+AIR_COMPOSITION_WT: dict[str, float] = {"C": 0.0124, "N": 75.5268, "O": 23.1781, "Ar": 1.2827}
+#: The path-gas line that measures air in a He path: Ar K, from the 1.28 wt% Ar of air.
+GAS_LINE_ELEMENT: str = "Ar"
+_SUBSHELLS = {"K": ("K",), "L": ("L1", "L2", "L3")}
+_ALL_EDGES = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
+_FOUR_PI = 4.0 * math.pi
+
+
+# --------------------------------------------------------------------------- atomic data
+@functools.lru_cache(maxsize=None)
+def _lines_of(element: str) -> dict:
+    import xraydb  # lazy
+
+    return {name: (float(ln.energy), float(ln.intensity), ln.initial_level)
+            for name, ln in xraydb.xray_lines(element).items()}
+
+
+def subshell_vacancy_shares(element: str, subshell: str, energy_eV) -> np.ndarray:
+    """Vacancies in ``subshell`` per photo-absorption event of ``element``, vectorised over energy.
+
+    Jump-ratio peeling from the deepest excited edge outwards, then Coster–Kronig
+    transfers towards shallower subshells of the same shell (physics.md §9, the
+    vectorised form of :func:`pixlspec.physics.edges.subshell_vacancies`).
+
+    Parameters
+    ----------
+    element : str
+    subshell : {"K", "L1", "L2", "L3"}
+    energy_eV : array_like
+        Photon energies.
+
+    Returns
+    -------
+    ndarray
+        Share (0..1) at each energy; 0 below the subshell's edge.
+    """
+    el = check_element(element)
+    e = np.atleast_1d(np.asarray(energy_eV, dtype=np.float64))
+    remaining = np.ones_like(e)
+    created = {}
+    for name in _ALL_EDGES:
+        try:
+            ed = edge(el, name)
+        except UnknownElementError:
+            created[name] = np.zeros_like(e)
+            continue
+        if ed.jump_ratio <= 1.0:
+            created[name] = np.zeros_like(e)
+            continue
+        above = e > ed.energy_eV
+        created[name] = np.where(above, remaining * (1.0 - 1.0 / ed.jump_ratio), 0.0)
+        remaining = np.where(above, remaining / ed.jump_ratio, remaining)
+    shell = subshell[0]
+    subs = _SUBSHELLS.get(shell)
+    if subs is None or subshell not in subs:
+        raise UnknownElementError(f"FP vacancies are modelled for K and L subshells, got {subshell!r}",
+                                  where="fp")
+    j = subs.index(subshell)
+    out = created[subshell].copy()
+    for initial in subs[:j]:
+        out += coster_kronig(el, initial, subshell) * created[initial]
+    return out
+
+
+def resolve_group(name: str, tube_kV: float) -> tuple[str, str, str]:
+    """(group name, element, shell) for an element ("Fe": default shell) or group name ("Pb_L").
+
+    Raises
+    ------
+    UnknownElementError
+        Unknown element or group.
+    ConfigError
+        The group has no lines excited at ``tube_kV`` or is an M group (not modelled).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise UnknownElementError(f"element or group names are strings like 'Fe' or 'Pb_L', got {name!r}",
+                                  where="fp")
+    if "_" in name:
+        el, shell = parse_group_name(name)
+    else:
+        el = check_element(name)
+        if atomic_number(el) < MIN_LINE_Z:
+            raise ConfigError(f"{el} (Z={atomic_number(el)}) has no lines PIXL can measure; elements "
+                              f"lighter than Na only absorb", where="fp")
+        shell = default_shell(el, tube_kV=tube_kV)
+    if shell not in _SUBSHELLS:
+        raise ConfigError(f"{el} {shell} lines are not modelled by the FP model (K and L only)", where="fp")
+    grp = line_group(el, shell, excitation_eV=tube_kV * 1000.0)
+    if grp.edge_eV >= tube_kV * 1000.0:
+        raise ConfigError(f"{grp.name}: the {shell} edge ({grp.edge_eV:.0f} eV) is not excited at "
+                          f"{tube_kV:g} kV", where="fp")
+    return grp.name, el, shell
+
+
+# --------------------------------------------------------------------------- excitation
+@dataclass(frozen=True, eq=False)
+class Excitation:
+    """Photons per second incident on the sample, per excitation bin and per tube line.
+
+    Attributes
+    ----------
+    energy_eV : ndarray
+        Bin centres of the continuum followed by the tube-line energies.
+    photons_per_s : ndarray
+        Photons/s reaching the sample in each bin (continuum x bin width) or
+        line, after tube window, optic, solid angle, geometry and gas path.
+    n_continuum : int
+        Number of continuum bins (the first entries).
+    step_eV : float
+    """
+
+    energy_eV: np.ndarray
+    photons_per_s: np.ndarray
+    n_continuum: int
+    step_eV: float
+
+    @property
+    def total_photons_per_s(self) -> float:
+        return float(self.photons_per_s.sum())
+
+    @classmethod
+    def monochromatic(cls, energy_eV: float, photons_per_s: float = 1.0) -> "Excitation":
+        """A single excitation energy (for checks against hand calculations and other codes)."""
+        e = np.array([float(energy_eV)])
+        n = np.array([float(photons_per_s)])
+        for a in (e, n):
+            a.setflags(write=False)
+        return cls(energy_eV=e, photons_per_s=n, n_continuum=0, step_eV=0.0)
+
+
+def excitation_spectrum(instrument: Instrument, step_eV: float = EXCITATION_STEP_EV,
+                        min_energy_eV: float = EXCITATION_MIN_EV) -> Excitation:
+    """The spectrum that excites the sample (see module docstring), cached per instrument.
+
+    Raises
+    ------
+    ConfigError
+        Invalid tube or grid.
+    """
+    return _excitation(instrument, float(step_eV), float(min_energy_eV))
+
+
+@functools.lru_cache(maxsize=32)
+def _excitation(instrument: Instrument, step_eV: float, min_energy_eV: float) -> Excitation:
+    t = instrument.tube
+    ts = tube_spectrum(voltage_kV=t.voltage_kV, anode=t.anode, electron_incidence_deg=t.electron_incidence_deg,
+                       takeoff_deg=t.takeoff_deg, window_Be_um=t.window_Be_um, current_uA=t.current_uA,
+                       energy_step_eV=step_eV, min_energy_eV=min_energy_eV)
+    e = np.concatenate([ts.continuum_energy_eV, ts.line_energies_eV])
+    n = np.concatenate([ts.continuum * ts.energy_step_eV, ts.line_intensities])  # photons/(s sr)
+    optic = np.asarray(instrument.optic.transmission_at(e), dtype=np.float64)
+    gas = np.asarray(det_physics.gas_transmission(e, instrument.atmosphere, instrument.path_in_cm,
+                                                  pressure_Pa=instrument.gas_pressure_Pa,
+                                                  temperature_K=instrument.gas_temperature_K), dtype=np.float64)
+    n = n * optic * gas * instrument.source_solid_angle_sr * instrument.geometry_factor
+    keep = n > 0
+    e, n = e[keep], n[keep]
+    for a in (e, n):
+        a.setflags(write=False)
+    return Excitation(energy_eV=e, photons_per_s=n, n_continuum=int(keep[:ts.continuum.size].sum()),
+                      step_eV=ts.energy_step_eV)
+
+
+def recorded_fraction(instrument: Instrument, detector: str | None, energy_eV) -> np.ndarray:
+    """Probability that a photon emitted by the sample is recorded: Omega/4pi x efficiency x gas path."""
+    d = instrument.detector(detector)
+    e = np.asarray(energy_eV, dtype=np.float64)
+    eff = det_physics.detector_efficiency(e, d.window_Be_um, d.si_thickness_um, d.dead_layer_um)
+    gas = det_physics.gas_transmission(e, instrument.atmosphere, instrument.path_out_cm,
+                                       pressure_Pa=instrument.gas_pressure_Pa,
+                                       temperature_K=instrument.gas_temperature_K)
+    return d.solid_angle_sr / _FOUR_PI * np.asarray(eff) * np.asarray(gas)
+
+
+# --------------------------------------------------------------------------- the model
+@dataclass(frozen=True)
+class _Line:
+    element: str
+    subshell: str
+    energy_eV: float
+    fraction: float     # emission probability of the line per vacancy in its subshell
+    name: str
+
+
+def _group_lines(el: str, shell: str, tube_kV: float, min_fraction: float) -> list[_Line]:
+    """Lines of a group as the fit models them, with their per-vacancy emission probabilities."""
+    grp = line_group(el, shell, excitation_eV=tube_kV * 1000.0).lines_above(min_fraction)
+    table = _lines_of(el)
+    out = []
+    for name, level in zip(grp.line_names, grp.initial_levels):
+        energy, p, lv = table[name]
+        sub = lv if shell == "K" else lv
+        if sub not in _SUBSHELLS[shell]:
+            continue  # e.g. "M4,5" never happens for K/L groups
+        out.append(_Line(el, sub, energy, p, name))
+    return _merge_lines(out)
+
+
+def _merge_lines(lines: list[_Line]) -> list[_Line]:
+    """Merge lines of the same element and subshell within :data:`LINE_MERGE_EV` (intensity-weighted energy)."""
+    out: list[_Line] = []
+    for ln in sorted(lines, key=lambda x: (x.element, x.subshell, x.energy_eV)):
+        last = out[-1] if out else None
+        if (last is not None and last.element == ln.element and last.subshell == ln.subshell
+                and abs(ln.energy_eV - last.energy_eV) <= LINE_MERGE_EV):
+            f = last.fraction + ln.fraction
+            e = (last.energy_eV * last.fraction + ln.energy_eV * ln.fraction) / f
+            out[-1] = _Line(ln.element, ln.subshell, e, f, f"{last.name}+{ln.name}")
+        else:
+            out.append(ln)
+    return sorted(out, key=lambda x: x.energy_eV)
+
+
+def _enhancer_lines(el: str, tube_kV: float) -> list[_Line]:
+    """K and L lines of an element that can enhance others (relative intensity >= 1 %)."""
+    out = []
+    e0 = tube_kV * 1000.0
+    for shell in ("K", "L"):
+        try:
+            grp = line_group(el, shell, excitation_eV=e0)
+        except (UnknownElementError, ConfigError):
+            continue
+        if grp.edge_eV >= e0:
+            continue
+        table = _lines_of(el)
+        for name, level in zip(grp.line_names, grp.initial_levels):
+            energy, p, lv = table[name]
+            if lv in _SUBSHELLS[shell] and p >= ENHANCER_MIN_LINE_FRACTION:
+                out.append(_Line(el, lv, energy, p, name))
+    return _merge_lines(out)
+
+
+class FPModel:
+    """Fundamental-parameter model of net line-group intensities for one instrument detector.
+
+    Parameters
+    ----------
+    instrument : Instrument
+    groups : sequence of str
+        Line groups to predict: element symbols (default shell at the tube
+        voltage, as the fit chooses it) or group names ("Fe", "Ba_L").
+    detector : str, optional
+        Detector name (default the instrument's first).
+    elements : iterable of str, optional
+        Further elements that may be in the sample (absorb and, with lines,
+        enhance): e.g. "O", "C", "H". The group elements and O are always in.
+    secondary : bool
+        Include secondary (inter-element) fluorescence.
+    step_eV : float
+        Excitation bin width.
+    excitation : Excitation, optional
+        Use this excitation instead of the instrument's tube, optic and path
+        (e.g. :meth:`Excitation.monochromatic`).
+
+    Attributes
+    ----------
+    elements : tuple of str
+        Order of the mass-fraction vectors this model takes.
+    groups : tuple of str
+        Order of the intensity columns it returns.
+    group_elements : tuple of str
+        Element of each group.
+
+    Raises
+    ------
+    ConfigError
+        A group has no lines excited at the tube voltage, or is an M group.
+    UnknownElementError
+        Unknown element or group.
+    """
+
+    def __init__(self, instrument: Instrument, groups: Sequence[str], *, detector: str | None = None,
+                 elements: Iterable[str] = (), secondary: bool = True, step_eV: float = EXCITATION_STEP_EV,
+                 excitation: Excitation | None = None):
+        if not isinstance(instrument, Instrument):
+            raise ConfigError(f"instrument must be an Instrument, got {type(instrument).__name__}", where="fp")
+        self.instrument = instrument
+        self.detector = instrument.detector(detector).name
+        self.secondary = bool(secondary)
+        kv = instrument.tube.voltage_kV
+        resolved = []
+        seen = set()
+        for g in groups:
+            name, el, shell = resolve_group(g, kv)
+            if name in seen:
+                raise ConfigError(f"line group {name} requested twice", where="fp")
+            seen.add(name)
+            resolved.append((name, el, shell))
+        self.groups = tuple(r[0] for r in resolved)
+        self.group_elements = tuple(r[1] for r in resolved)
+        self.group_shells = tuple(r[2] for r in resolved)
+        els = []
+        for el in list(self.group_elements) + ["O"] + [check_element(x) for x in elements]:
+            if el not in els:
+                els.append(el)
+        self.elements = tuple(els)
+        self._index = {el: i for i, el in enumerate(self.elements)}
+        exc = excitation if excitation is not None else excitation_spectrum(instrument, step_eV=step_eV)
+        self.excitation = exc
+        E = exc.energy_eV
+        self._sin1 = math.sin(math.radians(instrument.incidence_deg))
+        self._sin2 = math.sin(math.radians(instrument.detector(self.detector).elevation_deg))
+        self._src = np.ascontiguousarray(exc.photons_per_s / self._sin1)
+        self._mu_exc = np.ascontiguousarray(np.array([mass_attenuation(el, E) for el in self.elements]))
+
+        # analyte lines
+        lines: list[_Line] = []
+        line_group_idx = []
+        for gi, (name, el, shell) in enumerate(resolved):
+            for ln in _group_lines(el, shell, kv, MIN_FIT_LINE_FRACTION):
+                lines.append(ln)
+                line_group_idx.append(gi)
+        self._lines = lines
+        self._line_el = np.array([self._index[ln.element] for ln in lines], dtype=np.int64)
+        self._line_group = np.array(line_group_idx, dtype=np.int64)
+        le = np.array([ln.energy_eV for ln in lines], dtype=np.float64)
+        self._line_energy = le
+        self._mu_line = np.ascontiguousarray(np.array([mass_attenuation(el, le) for el in self.elements])
+                                             .reshape(len(self.elements), le.size))
+        self._det = np.asarray(recorded_fraction(instrument, self.detector, le), dtype=np.float64).reshape(-1)
+        self._q, self._q_start = self._production(lines, E)
+        self._init_gas(E, le)
+
+        # enhancers (every line of every element that may be in the sample) and the pairs they excite
+        enh: list[_Line] = []
+        if self.secondary:
+            for el in self.elements:
+                if atomic_number(el) >= MIN_LINE_Z:
+                    enh.extend(_enhancer_lines(el, kv))
+        self._enh = enh
+        pairs_l, pairs_m, pairs_qa = [], [], []
+        if enh:
+            ee = np.array([m.energy_eV for m in enh])
+            for li, ln in enumerate(lines):
+                if ln.fraction < ENHANCER_MIN_LINE_FRACTION:
+                    continue  # its secondary is < 1 % of a < 15 % correction
+                tau = np.asarray(mass_attenuation(ln.element, ee, kind="photo"), dtype=np.float64).reshape(-1)
+                share = subshell_vacancy_shares(ln.element, ln.subshell, ee)
+                omega = edge(ln.element, ln.subshell).fluorescence_yield
+                qa = tau * share * omega * ln.fraction
+                for mi, m in enumerate(enh):
+                    if m.element != ln.element and qa[mi] > 0:
+                        pairs_l.append(li), pairs_m.append(mi), pairs_qa.append(qa[mi])
+            self._enh_el = np.array([self._index[m.element] for m in enh], dtype=np.int64)
+            self._mu_enh = np.ascontiguousarray(np.array([mass_attenuation(el, ee) for el in self.elements])
+                                                .reshape(len(self.elements), ee.size))
+        else:
+            self._enh_el = np.zeros(0, dtype=np.int64)
+            self._mu_enh = np.zeros((len(self.elements), 0))
+        self._pair_line = np.array(pairs_l, dtype=np.int64)
+        self._pair_enh = np.array(pairs_m, dtype=np.int64)
+        self._pair_qa = np.array(pairs_qa, dtype=np.float64)
+        # the secondary integral on a coarser excitation grid
+        E2, src2, groups2 = _coarsen(E, exc.photons_per_s, exc.n_continuum, SECONDARY_STEP_EV)
+        self._src2 = np.ascontiguousarray(src2 / self._sin1)
+        self._mu_exc2 = np.ascontiguousarray(np.array([mass_attenuation(el, E2) for el in self.elements])
+                                             .reshape(len(self.elements), E2.size))
+        if enh:
+            self._q_enh, self._q_enh_start = self._production(enh, E2)
+        else:
+            self._q_enh, self._q_enh_start = np.zeros((0, E2.size)), np.zeros(0, dtype=np.int64)
+        self._gas_in2 = np.bincount(groups2, weights=self._gas_in * exc.photons_per_s, minlength=E2.size) / \
+            np.maximum(src2, 1e-300)
+
+    def _init_gas(self, E: np.ndarray, line_E: np.ndarray) -> None:
+        """Air in a He path: extra attenuation per unit air fraction, and the Ar K lines of that air.
+
+        A He-flushed path holds some air (the Ar K line in the spectrum shows it). With a
+        mole fraction x of air in the gas (same pressure and temperature), the attenuation of
+        the path changes by ``x (mu_air rho_air - mu_He rho_He) L`` on each leg (``path_in_cm``
+        to the sample, ``path_out_cm`` to the detector). Ar fluorescence of that air comes from
+        the incident beam in the gas: thin-gas emission over a beam length equal to
+        ``path_in_cm`` seen with the detector's solid angle (the simplest geometry: the detector
+        views the whole incident column), i.e. per unit x
+        ``rho_Ar(air) L_in sum_E S(E) tau_ArK(E) omega p`` x recorded fraction.
+        """
+        inst = self.instrument
+        self.gas_correctable = inst.atmosphere == "He"
+        n_l = line_E.size
+        self._gas_in = np.zeros(E.size)
+        self._gas_out = np.zeros(n_l)
+        if not self.gas_correctable:
+            return
+        rho_air = det_physics.gas_density_g_cm3("Air", inst.gas_pressure_Pa, inst.gas_temperature_K)
+        rho_he = det_physics.gas_density_g_cm3("He", inst.gas_pressure_Pa, inst.gas_temperature_K)
+
+        def coeff(energy):
+            return (np.asarray(mass_attenuation(AIR_COMPOSITION_WT, energy)) * rho_air
+                    - np.asarray(mass_attenuation("He", energy)) * rho_he)
+
+        self._gas_in = coeff(E) * inst.path_in_cm
+        self._gas_out = coeff(line_E).reshape(-1) * inst.path_out_cm
+        ar = _group_lines(GAS_LINE_ELEMENT, "K", inst.tube.voltage_kV, MIN_FIT_LINE_FRACTION)
+        rho_ar = rho_air * AIR_COMPOSITION_WT[GAS_LINE_ELEMENT] / 100.0
+        q_all, _ = self._production(ar, E)
+        ar_E = np.array([ln.energy_eV for ln in ar])
+        rec = np.asarray(recorded_fraction(inst, self.detector, ar_E)).reshape(-1)
+        out_coeff = coeff(ar_E).reshape(-1) * inst.path_out_cm
+        self._gas_ar = (q_all, rec, out_coeff)
+        self._gas_rho_len = rho_ar * inst.path_in_cm
+
+    def gas_line_rate(self, air_fraction: float) -> float:
+        """Counts per second of the Ar K group emitted by air (mole fraction ``air_fraction``) in a He path."""
+        if not self.gas_correctable or air_fraction <= 0:
+            return 0.0
+        q_all, rec, out_coeff = self._gas_ar
+        src = self.excitation.photons_per_s * np.exp(-air_fraction * self._gas_in)
+        return float(air_fraction * self._gas_rho_len * np.sum((q_all @ src) * rec * np.exp(-air_fraction * out_coeff)))
+
+    @staticmethod
+    def _production(lines: Sequence[_Line], E: np.ndarray):
+        q = np.zeros((len(lines), E.size))
+        start = np.zeros(len(lines), dtype=np.int64)
+        for i, ln in enumerate(lines):
+            tau = np.asarray(mass_attenuation(ln.element, E, kind="photo"), dtype=np.float64)
+            share = subshell_vacancy_shares(ln.element, ln.subshell, E)
+            omega = edge(ln.element, ln.subshell).fluorescence_yield
+            q[i] = tau * share * omega * ln.fraction
+            nz = np.flatnonzero(q[i] > 0)
+            start[i] = nz[0] if nz.size else E.size
+        return np.ascontiguousarray(q), start
+
+    # --- compositions ---------------------------------------------------------------
+    def mass_fractions(self, composition) -> np.ndarray:
+        """Mass-fraction vector (in :attr:`elements` order) of a composition.
+
+        Parameters
+        ----------
+        composition : dict or str
+            Oxide/compound/element wt% ({"SiO2": 49.9} or {"Si": 23.3}) or a
+            formula ("CaSO4(H2O)2"); see :func:`pixlspec.physics.parse_composition`.
+
+        Raises
+        ------
+        CompositionError
+            Unparsable, negative or unphysical composition, or an element this
+            model was not built for.
+        """
+        fr = parse_composition(composition)
+        missing = sorted(set(fr) - set(self.elements))
+        if missing:
+            raise CompositionError(f"elements {missing} are not in this FP model (built for "
+                                   f"{', '.join(self.elements)}); pass them as elements=", where="fp")
+        v = np.zeros(len(self.elements))
+        for el, f in fr.items():
+            v[self._index[el]] = f
+        return v
+
+    # --- evaluation -----------------------------------------------------------------
+    def rates(self, C, secondary: bool | None = None, split: bool = False, air_fraction: float = 0.0):
+        """Counts per live second of every group for mass-fraction rows ``C``.
+
+        Parameters
+        ----------
+        C : (n_elements,) or (n_points, n_elements) array
+            Mass fractions in :attr:`elements` order (not normalised).
+        secondary : bool, optional
+            Override the model's setting (False: primary only).
+        split : bool
+            Return ``(primary, secondary)`` instead of their sum.
+        air_fraction : float
+            Mole fraction of air in a He path (see :meth:`_init_gas`); ignored otherwise.
+
+        Returns
+        -------
+        ndarray (n_groups,) or (n_points, n_groups)
+        """
+        C = np.asarray(C, dtype=np.float64)
+        single = C.ndim == 1
+        C2 = np.ascontiguousarray(np.atleast_2d(C))
+        if C2.shape[1] != len(self.elements):
+            raise CompositionError(f"expected {len(self.elements)} mass fractions ({', '.join(self.elements)}), "
+                                   f"got {C2.shape[1]}", where="fp")
+        if not np.all(np.isfinite(C2)) or np.any(C2 < 0):
+            raise CompositionError("mass fractions must be finite and >= 0", where="fp")
+        src, det, src2 = self._src, self._det, self._src2
+        x = float(air_fraction)
+        if not (math.isfinite(x) and 0.0 <= x <= 1.0):
+            raise ConfigError(f"air_fraction must be in [0, 1], got {air_fraction!r}", where="fp")
+        if x > 0 and self.gas_correctable:
+            src = np.ascontiguousarray(src * np.exp(-x * self._gas_in))
+            src2 = np.ascontiguousarray(src2 * np.exp(-x * self._gas_in2))
+            det = np.ascontiguousarray(det * np.exp(-x * self._gas_out))
+        prim = np.zeros((C2.shape[0], len(self.groups)))
+        kernels.fp_primary(C2, self._mu_exc, self._mu_line, src, self._q, self._q_start, self._line_el,
+                           self._line_group, det, self._sin1, self._sin2, prim)
+        sec = np.zeros_like(prim)
+        use_sec = self.secondary if secondary is None else (bool(secondary) and self.secondary)
+        if use_sec and self._pair_line.size:
+            kernels.fp_secondary(C2, self._mu_exc2, self._mu_line, self._mu_enh, src2, self._q_enh,
+                                 self._q_enh_start, self._enh_el, self._pair_line, self._pair_enh, self._pair_qa,
+                                 self._line_el, self._line_group, det, self._sin1, self._sin2, sec)
+        if single:
+            prim, sec = prim[0], sec[0]
+        return (prim, sec) if split else prim + sec
+
+    def intensities(self, composition, live_time_s: float = 1.0, secondary: bool | None = None,
+                    air_fraction: float = 0.0) -> dict[str, float]:
+        """Predicted net areas (counts in ``live_time_s``) of every group for a composition."""
+        r = self.rates(self.mass_fractions(composition), secondary=secondary, air_fraction=air_fraction)
+        return {g: float(v) * float(live_time_s) for g, v in zip(self.groups, r)}
+
+    def pure_rates(self) -> np.ndarray:
+        """Counts per second of each group from its pure element (sensitivity for a first guess)."""
+        out = np.zeros(len(self.groups))
+        C = np.zeros((len(self.groups), len(self.elements)))
+        for gi, el in enumerate(self.group_elements):
+            C[gi, self._index[el]] = 1.0
+        r = self.rates(C, secondary=False)
+        for gi in range(len(self.groups)):
+            out[gi] = r[gi, gi]
+        return out
+
+    def line_table(self) -> list[dict]:
+        """The analyte lines: group, line, energy, recorded fraction (for reports and tests)."""
+        return [{"group": self.groups[g], "line": ln.name, "subshell": ln.subshell, "energy_eV": ln.energy_eV,
+                 "fraction": ln.fraction, "recorded_fraction": float(d)}
+                for ln, g, d in zip(self._lines, self._line_group, self._det)]
+
+    def __repr__(self) -> str:
+        return (f"FPModel({self.instrument.name!r}, detector {self.detector}, groups {list(self.groups)}, "
+                f"elements {list(self.elements)}, secondary={self.secondary})")
+
+
+def _coarsen(E: np.ndarray, n: np.ndarray, n_continuum: int, step_eV: float):
+    """Rebin continuum bins to ``step_eV`` (photon-weighted energies); tube lines stay as they are.
+
+    Returns (energies, photons, index of the coarse bin of every fine entry).
+    """
+    idx = np.empty(E.size, dtype=np.int64)
+    if n_continuum > 0:
+        e_c = E[:n_continuum]
+        b = np.floor((e_c - e_c[0]) / step_eV).astype(np.int64)
+        _, b = np.unique(b, return_inverse=True)
+        idx[:n_continuum] = b
+        nb = int(b.max()) + 1
+    else:
+        nb = 0
+    idx[n_continuum:] = nb + np.arange(E.size - n_continuum)
+    m = int(idx.max()) + 1 if E.size else 0
+    photons = np.bincount(idx, weights=n, minlength=m)
+    energy = np.bincount(idx, weights=n * E, minlength=m) / np.maximum(photons, 1e-300)
+    empty = photons <= 0
+    if empty.any():  # keep bins without photons at their plain mean energy
+        energy[empty] = (np.bincount(idx, weights=E, minlength=m) / np.bincount(idx, minlength=m))[empty]
+    return energy, photons, idx
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_model(instrument: Instrument, groups: tuple, detector, elements: tuple, secondary: bool) -> FPModel:
+    return FPModel(instrument, groups, detector=detector, elements=elements, secondary=secondary)
+
+
+def fp_model(instrument: Instrument, groups: Sequence[str], *, detector: str | None = None,
+             elements: Iterable[str] = (), secondary: bool = True) -> FPModel:
+    """A cached :class:`FPModel` (tables are built once per argument set)."""
+    return _cached_model(instrument, tuple(groups), detector, tuple(sorted(set(elements))), bool(secondary))
+
+
+def fp_intensities(composition, instrument: Instrument | None = None, groups: Sequence[str] | None = None, *,
+                   live_time_s: float = 1.0, detector: str | None = None, secondary: bool = True
+                   ) -> dict[str, float]:
+    """Predicted net line-group areas (counts) of a thick sample of ``composition``.
+
+    Parameters
+    ----------
+    composition : dict or str
+        Oxide or element wt% ({"SiO2": 49.9, "FeO": 11.1}) or a formula ("CaCO3").
+    instrument : Instrument, optional
+        Default :meth:`Instrument.pixl`.
+    groups : sequence of str, optional
+        Default: every element of the composition with measurable lines.
+    live_time_s : float
+    detector : str, optional
+    secondary : bool
+        Include secondary fluorescence.
+
+    Returns
+    -------
+    dict
+        group -> counts.
+    """
+    instrument = instrument or Instrument.pixl()
+    fr = parse_composition(composition)
+    if groups is None:
+        groups = []
+        for el in sorted(fr, key=atomic_number):
+            if atomic_number(el) < MIN_LINE_Z:
+                continue
+            try:
+                groups.append(resolve_group(el, instrument.tube.voltage_kV)[0])
+            except ConfigError:
+                continue
+    model = fp_model(instrument, groups, detector=detector, elements=fr.keys(), secondary=secondary)
+    return model.intensities(composition, live_time_s=live_time_s)

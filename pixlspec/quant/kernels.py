@@ -1,0 +1,135 @@
+"""Numba kernels of the fundamental-parameter (FP) model.
+
+Plain functions over arrays, compiled on first call and cached on disk
+(``cache=True``); each has a numpy reference in ``tests/test_quant_kernels.py``.
+Nothing here knows about elements or instruments: :mod:`pixlspec.quant.fp`
+builds the tables.
+
+Notation (physics.md §9): ``C[p, k]`` mass fraction of element k at point p;
+``mu_exc[k, e]`` total mass attenuation (cm²/g) of element k at excitation
+energy e; ``mu_line[k, l]`` at the energy of emission line l; ``src[e]``
+photons per second incident on the sample in excitation bin e, already
+divided by sin(psi1); ``q[l, e]`` the fluorescence production of line l per
+unit mass fraction of its element (photo-absorption x subshell vacancy share
+x fluorescence yield x line fraction, cm²/g); ``det[l]`` the probability that
+a photon of line l emitted in the sample is recorded (Omega/4pi x detector
+efficiency x gas path).
+
+Primary intensity (Sherman 1955)::
+
+    P_l = det_l C_i sum_e src_e q_le / (mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2)
+
+Secondary intensity of analyte line l excited by enhancer line m (Shiraiwa &
+Fujino 1966; de Boer 1990)::
+
+    S_lm = det_l C_i C_j qa_lm / 2 sum_e src_e q_me L_lme / (mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2)
+    L = sin psi1/mu_s(E_e) ln(1 + mu_s(E_e)/(sin psi1 mu_s(E_m)))
+        + sin psi2/mu_s(E_l) ln(1 + mu_s(E_l)/(sin psi2 mu_s(E_m)))
+
+with ``qa_lm`` the production of line l by photons of energy E_m.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True)
+def _mix(C_row, table, col):
+    """sum_k C_k table[k, col]."""
+    s = 0.0
+    for k in range(C_row.size):
+        s += C_row[k] * table[k, col]
+    return s
+
+
+@njit(cache=True, parallel=True)
+def fp_primary(C, mu_exc, mu_line, src, q, q_start, line_el, line_group, det, sin1, sin2, out):
+    """Primary fluorescence, accumulated into ``out[p, line_group[l]]`` (counts per second).
+
+    Parameters
+    ----------
+    C : (P, K) mass fractions
+    mu_exc : (K, E) ; mu_line : (K, L)
+    src : (E,) photons/s per excitation bin divided by sin(psi1)
+    q : (L, E) ; q_start : (L,) first excitation bin where q may be non-zero
+    line_el, line_group : (L,) int element index and output column of each line
+    det : (L,) ; sin1, sin2 : float
+    out : (P, G) zeroed by the caller
+    """
+    n_p = C.shape[0]
+    n_e = src.size
+    n_l = q.shape[0]
+    for p in prange(n_p):
+        mus = np.empty(n_e)
+        for e in range(n_e):
+            mus[e] = _mix(C[p], mu_exc, e) / sin1
+        for ln in range(n_l):
+            c = C[p, line_el[ln]]
+            if c <= 0.0:
+                continue
+            mul = _mix(C[p], mu_line, ln) / sin2
+            acc = 0.0
+            for e in range(q_start[ln], n_e):
+                acc += src[e] * q[ln, e] / (mus[e] + mul)
+            out[p, line_group[ln]] += det[ln] * c * acc
+
+
+#: Enhancers below this mass fraction are skipped in the secondary fluorescence (their
+#: contribution is below ~0.1 % of the analyte's intensity).
+SECONDARY_MIN_ENHANCER_FRACTION = 1e-3
+
+
+@njit(cache=True, parallel=True)
+def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pair_line, pair_enh, pair_qa,
+                 line_el, line_group, det, sin1, sin2, out):
+    """Secondary fluorescence for the (analyte line, enhancer line) pairs, into ``out[p, group]``.
+
+    Parameters
+    ----------
+    mu_enh : (K, M) attenuation at the enhancer line energies
+    q_enh : (M, E), q_enh_start : (M,) production of each enhancer line
+    enh_el : (M,) element of each enhancer line
+    pair_line, pair_enh : (N,) analyte line and enhancer line of each pair
+    pair_qa : (N,) production of the analyte line by photons of the enhancer line
+    other arguments as :func:`fp_primary`
+
+    Notes
+    -----
+    The first log term of L depends only on the enhancer and the excitation
+    energy, so it is tabulated once per point and enhancer. Enhancers below
+    :data:`SECONDARY_MIN_ENHANCER_FRACTION` are skipped.
+    """
+    n_p = C.shape[0]
+    n_e = src.size
+    n_m = q_enh.shape[0]
+    n_pair = pair_line.size
+    for p in prange(n_p):
+        mu0 = np.empty(n_e)
+        for e in range(n_e):
+            mu0[e] = _mix(C[p], mu_exc, e)
+        mum = np.empty(n_m)
+        la = np.zeros((n_m, n_e))
+        for m in range(n_m):
+            mum[m] = _mix(C[p], mu_enh, m)
+            if C[p, enh_el[m]] < SECONDARY_MIN_ENHANCER_FRACTION:
+                continue
+            for e in range(q_enh_start[m], n_e):
+                a = mu0[e]
+                la[m, e] = src[e] * q_enh[m, e] * sin1 / a * math.log(1.0 + a / (sin1 * mum[m]))
+        for k in range(n_pair):
+            ln = pair_line[k]
+            m = pair_enh[k]
+            ci = C[p, line_el[ln]]
+            cj = C[p, enh_el[m]]
+            if ci <= 0.0 or cj < SECONDARY_MIN_ENHANCER_FRACTION:
+                continue
+            mul = _mix(C[p], mu_line, ln)
+            b = sin2 / mul * math.log(1.0 + mul / (sin2 * mum[m]))
+            mul_s = mul / sin2
+            acc = 0.0
+            for e in range(q_enh_start[m], n_e):
+                acc += (la[m, e] + src[e] * q_enh[m, e] * b) / (mu0[e] / sin1 + mul_s)
+            out[p, line_group[ln]] += 0.5 * det[ln] * ci * cj * pair_qa[k] * acc

@@ -1,0 +1,1032 @@
+"""Inverse FP: fitted line-group areas -> oxide wt%, 1σ, detection limits, analytical total.
+
+:func:`quantify` takes a :class:`~pixlspec.fit.single.FitResult`,
+:func:`quantify_map` an :class:`~pixlspec.fit.maps.ElementMaps` (or any object
+with ``point_areas``/``areas``, ``point_sigma``/``sigma``, ``live_time_s`` and
+``instrument``). Both solve ``area_g = live_time x k_g x rate_g(C)`` for the
+mass fractions C of the analysed elements (physics.md §9, "Solving for
+composition"):
+
+* ``rate_g`` is the FP model (:class:`~pixlspec.quant.fp.FPModel`): primary +
+  secondary fluorescence of a thick sample whose composition is the analysed
+  elements with **O by stoichiometry** (oxide table, Fe as FeO total by default
+  or Fe₂O₃). By default the matrix is those oxides normalised to 100 % and the
+  intensities scale with the analytical total (PIQUANT-like; the total is the
+  sum of the analysed oxides, not normalised: a QC number). With
+  ``balance="CO2"`` (or "H2O") a total below 100 % is filled with that
+  invisible compound instead (C, H, O absorb but are not seen), so a
+  carbonate's or a hydrated salt's total comes out low by its volatiles.
+  ``normalise=True`` scales the reported oxides to 100 %.
+* ``k_g`` are the element calibration factors of a
+  :class:`~pixlspec.quant.calibration.Calibration` (measured / FP-calculated
+  area on standards); without one, ``k = 1``: the absolute FP from the
+  instrument constants (tube current, source and detector solid angles).
+* A He path is corrected for the air it holds, measured by the Ar K line of
+  the fit (:meth:`~pixlspec.quant.fp.FPModel.gas_line_rate`).
+
+Iteration: fixed point ``C <- C x area / predicted`` (Criss & Birks 1968),
+to 1e-7 relative. Uncertainties: the sensitivity matrix ``D = (d area/dC)^-1``
+(finite differences at the solution) propagates the fit covariance of the
+areas (counting) and the calibration-factor uncertainties (calibration);
+they are reported separately and in quadrature. Limits of detection:
+``3 sqrt(B) / S`` with B the fitted background counts within ±1 FWHM of the
+group's main line and S the counts per wt% in that window (physics.md §11).
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import CompositionError, ConfigError, FitError
+from ..instrument import Instrument
+from ..physics.attenuation import parse_composition
+from ..physics.detector import fwhm_eV
+from ..physics.elements import atomic_mass
+from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
+from .fp import GAS_LINE_ELEMENT, fp_model, resolve_group
+
+__all__ = ["Composition", "CompositionMap", "quantify", "quantify_map", "DEFAULT_BALANCE", "GAS_GROUPS",
+           "MATRIX_ELEMENTS", "LOD_SIGMAS", "MAX_ITERATIONS", "TOLERANCE"]
+
+#: Default invisible balance. None: the sample is the analysed oxides (normalised in the matrix
+#: correction) and the analytical total measures the absolute intensities — robust, PIQUANT-like.
+#: A formula ("CO2", "H2O") fills a total below 100 % with that invisible compound in the
+#: absorption (C, H, O are not seen by PIXL): right for carbonates and hydrated salts, but then
+#: the total depends on the absorption contrast between balance and rock, so a 1 % calibration
+#: error moves the total by several %. CO2 and H2O absorb alike above 1 keV (O dominates).
+DEFAULT_BALANCE: str | None = None
+#: Groups that come from the gas path, not the sample: never quantified as sample elements.
+GAS_GROUPS: tuple[str, ...] = ("Ar",)
+#: Elements whose absorption dominates rocks and salts: a fit without one of them cannot close
+#: the matrix, and the result is flagged (``Composition.ok`` False).
+MATRIX_ELEMENTS: tuple[str, ...] = ("Na", "Mg", "Al", "Si", "S", "Cl", "K", "Ca", "Fe")
+#: Detection limit in standard deviations of the background (physics.md §11).
+LOD_SIGMAS: float = 3.0
+#: Half-width of the LOD window in units of the detector FWHM at the main line.
+LOD_WINDOW_FWHM: float = 1.0
+#: Fraction of a Gaussian within ±1 FWHM (erf(2 sqrt(ln 2))).
+_GAUSS_IN_FWHM = math.erf(2.0 * math.sqrt(math.log(2.0)))
+#: Halogens reported as elements and charge-balanced by cations that the oxide table gives O:
+#: the O they replace (O equivalent, 1/2 O per Cl or Br: 0.2256 g O per g Cl) is removed from
+#: the matrix and from the total (as in microprobe practice; physics.md §10).
+O_EQUIVALENT_ELEMENTS: tuple[str, ...] = ("Cl", "Br")
+MAX_ITERATIONS: int = 300
+#: Iterations between recomputations of the secondary fluorescence (held as a ratio to the
+#: primary in between; the solution is always confirmed with a fresh secondary).
+SECONDARY_EVERY: int = 5
+TOLERANCE: float = 1e-7
+#: Relative step of the finite-difference sensitivity matrix.
+_FD_STEP = 1e-4
+#: Smallest mass fraction used as a finite-difference base for absent elements.
+_FD_FLOOR = 1e-6
+#: Totals outside this range (wt%) flag the result: the matrix or the calibration is wrong.
+TOTAL_RANGE_WT: tuple[float, float] = (70.0, 115.0)
+
+
+# =========================================================================================
+# results
+# =========================================================================================
+@dataclass
+class Composition:
+    """Quantification of one spectrum.
+
+    Attributes
+    ----------
+    oxide_wt, sigma, lod : dict of str to float
+        Oxide (or element, for Cl, Br, ...) wt%, its 1σ (counting and
+        calibration in quadrature) and its 3σ limit of detection, keyed by oxide
+        formula ("SiO2", "FeO", "Cl").
+    sigma_counting, sigma_calibration : dict of str to float
+        The two parts of ``sigma``.
+    element_wt, element_sigma : dict of str to float
+        Element wt% ("Si") and 1σ.
+    total : float
+        Analytical total: sum of ``oxide_wt`` before any normalisation, less the O
+        equivalent of Cl and Br (0.2256 x Cl: the O the oxide table gives their cations).
+    normalised : bool
+        True when ``oxide_wt`` was scaled to 100 %.
+    oxygen_wt : float
+        Oxygen by stoichiometry (wt%).
+    balance : str or None
+        Formula of the invisible balance; ``balance_wt`` its amount (wt%).
+    air_fraction : float
+        Air mole fraction in a He path, from the Ar line (0 otherwise).
+    groups : list of str
+        Line groups used (one per element).
+    areas, predicted : dict of str to float
+        Measured areas and the FP areas at the solution (counts).
+    calibrated : bool
+        Whether element calibration factors were applied.
+    fe_oxide : str
+    iterations : int
+    converged : bool
+    detected : dict of str to bool
+        Element above its LOD.
+    flags : list of str
+        Everything that makes a number less trustworthy (empty = clean).
+    detector : str
+    live_time_s : float
+    source : str or None
+    """
+
+    oxide_wt: dict[str, float]
+    sigma: dict[str, float]
+    lod: dict[str, float]
+    sigma_counting: dict[str, float]
+    sigma_calibration: dict[str, float]
+    element_wt: dict[str, float]
+    element_sigma: dict[str, float]
+    total: float
+    normalised: bool
+    oxygen_wt: float
+    balance: str | None
+    balance_wt: float
+    air_fraction: float
+    groups: list[str]
+    areas: dict[str, float]
+    predicted: dict[str, float]
+    calibrated: bool
+    fe_oxide: str
+    iterations: int
+    converged: bool
+    detected: dict[str, bool]
+    flags: list[str] = field(default_factory=list)
+    detector: str = ""
+    live_time_s: float = float("nan")
+    source: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was flagged."""
+        return not self.flags
+
+    @property
+    def oxides(self) -> list[str]:
+        return list(self.oxide_wt)
+
+    def relative_error(self, reference: Mapping[str, float], fe_oxide: str | None = None) -> dict[str, float]:
+        """(measured − reference)/reference per oxide of ``reference`` (element or oxide wt%)."""
+        ref = reference_oxides(reference, fe_oxide or self.fe_oxide)
+        return {ox: (self.oxide_wt[ox] - v) / v for ox, v in ref.items() if ox in self.oxide_wt and v > 0}
+
+    def report(self, reference: Mapping[str, float] | None = None) -> str:
+        """A readable table: oxide, wt%, 1σ (counting, calibration), LOD (and a reference)."""
+        ref = reference_oxides(reference, self.fe_oxide) if reference is not None else {}
+        head = [f"[[pixlspec quantification]] {self.source or '(in memory)'} detector {self.detector}",
+                f"    live time {self.live_time_s:.4g} s, {'calibrated' if self.calibrated else 'uncalibrated FP'}"
+                f", {'converged' if self.converged else 'NOT converged'} in {self.iterations} iterations",
+                f"    total {self.total:.2f} wt% ({'normalised to 100' if self.normalised else 'not normalised'}); "
+                f"O by stoichiometry {self.oxygen_wt:.2f} wt%"
+                + (f"; balance {self.balance} {self.balance_wt:.2f} wt%" if self.balance else "")
+                + (f"; air in He path {100 * self.air_fraction:.2f} %" if self.air_fraction > 0 else ""),
+                f"    {'oxide':<8}{'wt%':>10}{'1σ':>9}{'count':>9}{'calib':>9}{'LOD':>9}"
+                + (f"{'ref':>9}{'rel err':>9}" if ref else "")]
+        for ox, v in self.oxide_wt.items():
+            line = (f"    {ox:<8}{v:>10.4f}{self.sigma[ox]:>9.4f}{self.sigma_counting[ox]:>9.4f}"
+                    f"{self.sigma_calibration[ox]:>9.4f}{self.lod[ox]:>9.4f}")
+            if ref:
+                r = ref.get(ox)
+                line += f"{r:>9.4f}{100 * (v - r) / r:>8.1f}%" if r else f"{'':>9}{'':>9}"
+            if not self.detected.get(ox, True):
+                line += "  < LOD"
+            head.append(line)
+        if self.flags:
+            head.append("[[flags]]")
+            head += [f"    {f}" for f in self.flags]
+        return "\n".join(head)
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dictionary of every attribute."""
+        return {
+            "oxide_wt": dict(self.oxide_wt), "sigma": dict(self.sigma), "lod": dict(self.lod),
+            "sigma_counting": dict(self.sigma_counting), "sigma_calibration": dict(self.sigma_calibration),
+            "element_wt": dict(self.element_wt), "element_sigma": dict(self.element_sigma),
+            "total": self.total, "normalised": self.normalised, "oxygen_wt": self.oxygen_wt,
+            "balance": self.balance, "balance_wt": self.balance_wt, "air_fraction": self.air_fraction,
+            "groups": list(self.groups), "areas": dict(self.areas), "predicted": dict(self.predicted),
+            "calibrated": self.calibrated, "fe_oxide": self.fe_oxide, "iterations": self.iterations,
+            "converged": self.converged, "detected": dict(self.detected), "flags": list(self.flags),
+            "detector": self.detector, "live_time_s": self.live_time_s, "source": self.source, "ok": self.ok,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+@dataclass
+class CompositionMap:
+    """Quantification of every point of a map.
+
+    Attributes
+    ----------
+    point_oxide_wt, point_sigma, point_lod : dict of str to ndarray
+        Oxide → wt%, 1σ and LOD per point (n_points,); NaN at invalid points.
+    point_element_wt : dict of str to ndarray
+    point_total : ndarray
+        Analytical total per point (not normalised).
+    valid : ndarray of bool
+    normalised : bool
+    balance : str or None ; point_balance_wt : ndarray
+    air_fraction : float
+    calibrated : bool
+    fe_oxide : str
+    converged : ndarray of bool
+    groups : list of str
+    flags : list of str
+        Map-wide flags; ``point_flags`` counts flagged points per reason.
+    point_flags : dict of str to ndarray of bool
+    grid : object or None
+        The element maps' grid (``to_grid``), when they have one.
+    detector : str
+    live_time_s : ndarray
+    """
+
+    point_oxide_wt: dict[str, np.ndarray]
+    point_sigma: dict[str, np.ndarray]
+    point_lod: dict[str, np.ndarray]
+    point_element_wt: dict[str, np.ndarray]
+    point_total: np.ndarray
+    valid: np.ndarray
+    normalised: bool
+    balance: str | None
+    point_balance_wt: np.ndarray
+    air_fraction: float
+    calibrated: bool
+    fe_oxide: str
+    converged: np.ndarray
+    groups: list[str]
+    flags: list[str]
+    point_flags: dict[str, np.ndarray]
+    grid: Any = None
+    detector: str = ""
+    live_time_s: np.ndarray | None = None
+    source: str | None = None
+
+    @property
+    def n_points(self) -> int:
+        return int(self.valid.size)
+
+    @property
+    def oxides(self) -> list[str]:
+        return list(self.point_oxide_wt)
+
+    def _to_grid(self, v):
+        return self.grid.to_grid(v) if self.grid is not None and hasattr(self.grid, "to_grid") else v
+
+    @property
+    def oxide_wt(self) -> dict[str, np.ndarray]:
+        """Oxide → wt% on the map grid (per point when there is no grid)."""
+        return {k: self._to_grid(v) for k, v in self.point_oxide_wt.items()}
+
+    @property
+    def sigma(self) -> dict[str, np.ndarray]:
+        return {k: self._to_grid(v) for k, v in self.point_sigma.items()}
+
+    @property
+    def lod(self) -> dict[str, np.ndarray]:
+        return {k: self._to_grid(v) for k, v in self.point_lod.items()}
+
+    @property
+    def total(self) -> np.ndarray:
+        return self._to_grid(self.point_total)
+
+    def point(self, i: int) -> dict[str, float]:
+        """Oxide wt% of point ``i``."""
+        return {k: float(v[i]) for k, v in self.point_oxide_wt.items()}
+
+    def summary_table(self) -> dict[str, dict[str, float]]:
+        """Per oxide: min, median, max over valid points, and the median 1σ and LOD."""
+        out = {}
+        ok = self.valid
+        for ox, v in self.point_oxide_wt.items():
+            x = v[ok]
+            if not x.size:
+                continue
+            out[ox] = {"min": float(np.nanmin(x)), "median": float(np.nanmedian(x)), "max": float(np.nanmax(x)),
+                       "sigma_median": float(np.nanmedian(self.point_sigma[ox][ok])),
+                       "lod_median": float(np.nanmedian(self.point_lod[ox][ok]))}
+        t = self.point_total[ok]
+        if t.size:
+            out["total"] = {"min": float(np.nanmin(t)), "median": float(np.nanmedian(t)), "max": float(np.nanmax(t))}
+        return out
+
+    def report(self) -> str:
+        t = self.summary_table()
+        lines = [f"[[pixlspec composition map]] {self.source or '(in memory)'} detector {self.detector}: "
+                 f"{int(self.valid.sum())}/{self.n_points} points, "
+                 f"{'calibrated' if self.calibrated else 'uncalibrated FP'}, "
+                 f"{'normalised' if self.normalised else 'not normalised'}",
+                 f"    {'oxide':<8}{'min':>9}{'median':>9}{'max':>9}{'1σ med':>9}{'LOD med':>9}"]
+        for ox, s in t.items():
+            if ox == "total":
+                continue
+            lines.append(f"    {ox:<8}{s['min']:>9.3f}{s['median']:>9.3f}{s['max']:>9.3f}"
+                         f"{s['sigma_median']:>9.3f}{s['lod_median']:>9.3f}")
+        if "total" in t:
+            s = t["total"]
+            lines.append(f"    {'total':<8}{s['min']:>9.2f}{s['median']:>9.2f}{s['max']:>9.2f}")
+        if self.flags:
+            lines.append("[[flags]]")
+            lines += [f"    {f}" for f in self.flags]
+        for k, v in self.point_flags.items():
+            if v.any():
+                lines.append(f"    {int(v.sum())} points: {k}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dictionary (per-point arrays as lists)."""
+        def lst(d):
+            return {k: np.asarray(v).tolist() for k, v in d.items()}
+        return {"oxide_wt": lst(self.point_oxide_wt), "sigma": lst(self.point_sigma), "lod": lst(self.point_lod),
+                "element_wt": lst(self.point_element_wt), "total": self.point_total.tolist(),
+                "valid": self.valid.tolist(), "normalised": self.normalised, "balance": self.balance,
+                "balance_wt": self.point_balance_wt.tolist(), "air_fraction": self.air_fraction,
+                "calibrated": self.calibrated, "fe_oxide": self.fe_oxide, "converged": self.converged.tolist(),
+                "groups": list(self.groups), "flags": list(self.flags),
+                "point_flags": {k: v.tolist() for k, v in self.point_flags.items()}, "detector": self.detector,
+                "source": self.source}
+
+    def to_hdf5(self, path, group: str = "entry/composition") -> None:
+        """Write ``/entry/composition`` (NXdata: oxide wt%, 1σ, LOD, total per point) into ``path``.
+
+        An existing file (e.g. the results file of :meth:`ElementMaps.to_hdf5`) is
+        copied, extended and renamed into place atomically; otherwise a new file
+        is written. An existing composition group is replaced.
+        """
+        import os
+        import shutil
+
+        import h5py
+
+        from ..io._atomic import atomic_path
+
+        path = os.fspath(path)
+        with atomic_path(path) as tmp:
+            if os.path.exists(path):
+                shutil.copyfile(path, tmp)
+                mode = "a"
+            else:
+                mode = "w"
+            with h5py.File(tmp, mode) as f:
+                if group in f:
+                    del f[group]
+                g = f.require_group(group)
+                if "entry" in f and "NX_class" not in f["entry"].attrs:
+                    f["entry"].attrs["NX_class"] = "NXentry"
+                g.attrs["NX_class"] = "NXdata"
+                g.attrs["signal"] = "oxide_wt"
+                names = list(self.point_oxide_wt)
+                g.create_dataset("oxide_names", data=np.array(names, dtype=h5py.string_dtype()))
+                for key, d in (("oxide_wt", self.point_oxide_wt), ("oxide_wt_errors", self.point_sigma),
+                               ("lod_wt", self.point_lod)):
+                    ds = g.create_dataset(key, data=np.array([d[n] for n in names], dtype=np.float64))
+                    ds.attrs["units"] = "wt%"
+                g.create_dataset("total_wt", data=self.point_total).attrs["units"] = "wt%"
+                g.create_dataset("valid", data=self.valid)
+                g.create_dataset("converged", data=self.converged)
+                g.attrs["normalised"] = self.normalised
+                g.attrs["fe_oxide"] = self.fe_oxide
+                g.attrs["calibrated"] = self.calibrated
+                g.attrs["detector"] = self.detector
+                g.attrs["balance"] = self.balance or ""
+                g.attrs["air_fraction"] = self.air_fraction
+                g.attrs["flags"] = json.dumps(self.flags)
+
+
+def reference_oxides(reference: Mapping[str, float], fe_oxide: str = "FeO") -> dict[str, float]:
+    """Oxide wt% (reporting convention of :func:`quantify`) of an element or oxide wt% dictionary."""
+    fr = parse_composition(dict(reference))
+    out = {}
+    for el, f in fr.items():
+        if el == "O" or el in ("C", "H", "N"):
+            continue
+        ox = oxide_of(el, fe_oxide)
+        out[ox] = out.get(ox, 0.0) + 100.0 * f * oxide_factor(el, ox)
+    return out
+
+
+# =========================================================================================
+# the solver (vectorised over points)
+# =========================================================================================
+class _Solver:
+    """Fixed-point FP inversion for one set of groups, over many points at once."""
+
+    def __init__(self, instrument: Instrument, detectors: Sequence[str], groups: Sequence[str], factors: np.ndarray,
+                 factor_sigma: np.ndarray, fe_oxide: str, balance: str | None, secondary: bool):
+        if fe_oxide not in FE_OXIDES:
+            raise CompositionError(f"fe_oxide must be one of {FE_OXIDES}, got {fe_oxide!r}", where="quantify")
+        self.balance = balance
+        bal = parse_composition(balance) if balance else {}
+        # detectors with the same physics (PIXL A and B) share one model, counted n times
+        sig: dict[tuple, list] = {}
+        for d in detectors:
+            det = instrument.detector(d)
+            key = (det.window_Be_um, det.dead_layer_um, det.si_thickness_um, det.solid_angle_sr,
+                   det.elevation_deg, det.azimuth_deg)
+            sig.setdefault(key, []).append(d)
+        self.models = [fp_model(instrument, groups, detector=ds[0], elements=tuple(bal), secondary=secondary)
+                       for ds in sig.values()]
+        self.multiplicity = [len(ds) for ds in sig.values()]
+        m = self.models[0]
+        self.groups = list(m.groups)
+        self.group_elements = list(m.group_elements)
+        self.n_g = len(self.groups)
+        self.el_index = np.array([m.elements.index(e) for e in self.group_elements], dtype=np.int64)
+        self.o_index = m.elements.index("O")
+        self.factor = np.array([oxide_factor(e, oxide_of(e, fe_oxide)) for e in self.group_elements])
+        self.oxides = [oxide_of(e, fe_oxide) for e in self.group_elements]
+        self.oeq = np.array([atomic_mass("O") / (2.0 * atomic_mass(e)) if e in O_EQUIVALENT_ELEMENTS else 0.0
+                             for e in self.group_elements])
+        self.balance_vec = np.zeros(len(m.elements))
+        for el, f in bal.items():
+            self.balance_vec[m.elements.index(el)] = f
+        s = self.balance_vec.sum()
+        if s > 0:
+            self.balance_vec /= s
+        self.k = np.asarray(factors, dtype=np.float64)
+        self.k_sigma = np.asarray(factor_sigma, dtype=np.float64)
+        self.gas_correctable = m.gas_correctable
+
+    def full(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Matrix of analyte fractions ``c``: (mass-fraction rows, intensity scale, balance fraction).
+
+        Analysed oxides summing to T (mass fraction):
+
+        * with a balance and T <= 1: the sample is the analysed oxides plus (1 - T) of the
+          balance; intensities are those of that sample (scale 1);
+        * otherwise (no balance, or T > 1): the sample is the analysed oxides normalised to
+          T = 1, and intensities scale with T (the analytical total then measures how far the
+          absolute intensities are from those of a 100 % sample).
+        """
+        P = c.shape[0]
+        C = np.zeros((P, len(self.models[0].elements)))
+        C[:, self.el_index] = c
+        C[:, self.o_index] += np.clip(c @ (self.factor - 1.0) - c @ self.oeq, 0.0, None)
+        T = C.sum(axis=1)
+        rest = np.zeros(P)
+        scale = np.ones(P)
+        if self.balance:
+            rest = np.clip(1.0 - T, 0.0, None)
+            C += rest[:, None] * self.balance_vec[None, :]
+        over = (T > 1.0) | (not self.balance)
+        over &= T > 0
+        C[over] /= T[over, None]
+        scale[over] = T[over]
+        return C, scale, rest
+
+    def predict(self, c: np.ndarray, live: np.ndarray, air: float = 0.0, sp: np.ndarray | None = None,
+                return_sp: bool = False):
+        """Predicted areas (P, n_g). With ``sp`` (secondary/primary per point and group) the
+        secondary fluorescence is not recomputed but taken as ``sp`` x primary."""
+        C, scale, _ = self.full(c)
+        prim = np.zeros((c.shape[0], self.n_g))
+        sec = np.zeros_like(prim)
+        for m, mult in zip(self.models, self.multiplicity):
+            if sp is None:
+                p_, s_ = m.rates(C, air_fraction=air, split=True)
+                prim += mult * p_
+                sec += mult * s_
+            else:
+                prim += mult * m.rates(C, air_fraction=air, secondary=False)
+        if sp is None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sp = np.where(prim > 0, sec / np.where(prim > 0, prim, 1.0), 0.0)
+        out = prim * (1.0 + sp) * self.k[None, :] * (live * scale)[:, None]
+        return (out, sp) if return_sp else out
+
+    def gas_rate(self, air: float) -> float:
+        return sum(n * m.gas_line_rate(air) for m, n in zip(self.models, self.multiplicity))
+
+    def pure(self) -> np.ndarray:
+        return sum(n * m.pure_rates() for m, n in zip(self.models, self.multiplicity)) * self.k
+
+    def solve(self, A: np.ndarray, live: np.ndarray, air: float = 0.0, max_iter: int = MAX_ITERATIONS,
+              tol: float = TOLERANCE):
+        """Analyte mass fractions for areas ``A`` (P, n_g); returns (c, predicted, iterations, converged)."""
+        A = np.where(np.isfinite(A), A, 0.0)
+        pos = A > 0
+        c = np.where(pos, A / (live[:, None] * self.pure()[None, :]), 0.0)
+        # start from a total of ~100 % oxides
+        ox = (c * self.factor).sum(axis=1)
+        c = np.where(ox[:, None] > 0, c / np.maximum(ox[:, None], 1e-300), c)
+        converged = np.zeros(A.shape[0], dtype=bool)
+        pred = np.zeros_like(A)
+        it = 0
+        w = np.where(pos, A, 0.0)
+        wsum = np.maximum(w.sum(axis=1), 1e-300)
+        sp = None
+        fresh = False
+        for it in range(1, max_iter + 1):
+            # the secondary/primary ratios change slowly: recompute them every few iterations
+            if sp is None or it % SECONDARY_EVERY == 0 or fresh:
+                pred, sp = self.predict(c, live, air, return_sp=True)
+                full_eval = True
+            else:
+                pred = self.predict(c, live, air, sp)
+                full_eval = False
+            fresh = False
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(pos & (pred > 0), A / pred, 0.0)
+                c_new = np.where(pos, c * ratio, 0.0)
+                if self.balance:
+                    # With an invisible balance the overall scale of c converges slowly (the
+                    # intensities change with the total only through the absorption contrast
+                    # between the balance and the rock): secant step on that one direction.
+                    eps = 1e-3
+                    pred_e = self.predict(c * (1.0 + eps), live, air, sp)
+                    lr = np.where(pos & (pred > 0) & (pred_e > 0), np.log(np.where(pred_e > 0, pred_e, 1.0)
+                                                                          / np.where(pred > 0, pred, 1.0)), 0.0)
+                    g = np.clip((w * lr).sum(axis=1) / wsum / math.log1p(eps), 0.02, 1.0)
+                    rbar = (w * np.log(np.where(ratio > 0, ratio, 1.0))).sum(axis=1) / wsum
+                    c_new = c_new * np.exp(np.clip(rbar * (1.0 / g - 1.0), -2.0, 2.0))[:, None]
+            change = np.max(np.abs(c_new - c) / np.maximum(np.abs(c_new), 1e-12), axis=1, initial=0.0)
+            c = c_new
+            converged = change < tol
+            if converged.all():
+                if full_eval:
+                    pred, sp = self.predict(c, live, air, return_sp=True)
+                    break
+                fresh = True  # confirm with freshly computed secondary fluorescence
+        self._sp = sp
+        return c, pred, it, converged
+
+    def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float, base: np.ndarray) -> np.ndarray:
+        """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j."""
+        P = c.shape[0]
+        J = np.zeros((P, self.n_g, self.n_g))
+        for j in range(self.n_g):
+            h = np.maximum(c[:, j] * _FD_STEP, _FD_FLOOR * _FD_STEP * 100)
+            cj = c.copy()
+            cj[:, j] += h
+            J[:, :, j] = (self.predict(cj, live, air, self._sp) - base) / h[:, None]
+        return J
+
+
+def _analysis_groups(elements: Sequence[str], tube_kV: float, exclude: Sequence[str]) -> tuple[list, dict]:
+    """Sample line groups among the fitted ones (one per element), and the skipped ones with reasons."""
+    groups, skipped, seen = [], {}, {}
+    excluded = set(exclude)
+    for name in elements:
+        if name.endswith("_Kb"):
+            continue
+        if name in excluded or name.split("_")[0] in excluded:
+            skipped[name] = "gas in the beam path, not the sample" if name.split("_")[0] in GAS_GROUPS else "excluded"
+            continue
+        try:
+            g, el, shell = resolve_group(name, tube_kV)
+        except ConfigError as exc:
+            skipped[name] = exc.message
+            continue
+        if el in seen:
+            # one group per element: keep K over L
+            if shell == "K" and seen[el][1] != "K":
+                skipped[seen[el][0]] = f"{el} is quantified from its K lines"
+                groups.remove(seen[el][0])
+            else:
+                skipped[g] = f"{el} is quantified from its {seen[el][1]} lines"
+                continue
+        seen[el] = (g, shell)
+        groups.append(g)
+    return groups, skipped
+
+
+def _factors(calibration, groups, detector) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    flags = []
+    if calibration is None:
+        return np.ones(len(groups)), np.zeros(len(groups)), flags
+    k, s, missing = calibration.factors_for(groups)
+    if missing:
+        flags.append(f"no calibration factor for {', '.join(missing)}: the calibration's global scale is used")
+    if calibration.detector and detector and calibration.detector not in detector.split("+"):
+        flags.append(f"calibration made on detector {calibration.detector}, applied to detector {detector}")
+    return k, s, flags
+
+
+def _matrix_flags(groups: Sequence[str]) -> list[str]:
+    els = {g.split("_")[0] for g in groups}
+    missing = [e for e in MATRIX_ELEMENTS if e not in els]
+    if missing:
+        return [f"matrix not closed: {', '.join(missing)} not fitted, so their absorption is missing and "
+                "the other elements are biased (fit them, even when absent)"]
+    return []
+
+
+def _lod_window_fraction(solver: _Solver, detector_fwhm) -> tuple[np.ndarray, np.ndarray]:
+    """Main-line energy of each group and the fraction of its recorded photons within ±1 FWHM of it."""
+    m = solver.models[0]
+    table = m.line_table()
+    main_e = np.zeros(solver.n_g)
+    frac = np.zeros(solver.n_g)
+    for gi, g in enumerate(solver.groups):
+        rows = [r for r in table if r["group"] == g]
+        w = np.array([r["fraction"] * r["recorded_fraction"] for r in rows])
+        e = np.array([r["energy_eV"] for r in rows])
+        e_main = float(e[np.argmax(w)])
+        # intensity-weighted energy of the lines within 50 eV of the strongest (Ka1 + Ka2)
+        near = np.abs(e - e_main) < 50.0
+        e_main = float(np.sum(w[near] * e[near]) / np.sum(w[near]))
+        fw = float(detector_fwhm(e_main))
+        inside = np.abs(e - e_main) <= LOD_WINDOW_FWHM * fw
+        main_e[gi] = e_main
+        frac[gi] = np.sum(w[inside]) / np.sum(w) * _GAUSS_IN_FWHM
+    return main_e, frac
+
+
+def _propagate(J: np.ndarray, cov_A: np.ndarray, pred: np.ndarray, k_rel: np.ndarray):
+    """Counting and calibration covariance of c: D cov_A D^T and D diag((pred k_rel)^2) D^T."""
+    P, n, _ = J.shape
+    cov_count = np.full((P, n, n), np.nan)
+    cov_cal = np.full((P, n, n), np.nan)
+    for p in range(P):
+        try:
+            D = np.linalg.inv(J[p])
+        except np.linalg.LinAlgError:
+            D = np.linalg.pinv(J[p])
+        bad = ~np.isfinite(np.diag(cov_A[p]))
+        ca = np.where(np.isfinite(cov_A[p]), cov_A[p], 0.0)
+        cov_count[p] = D @ ca @ D.T
+        cov_count[p][bad, bad] = np.nan  # an area without uncertainty gives its element none
+        e = pred[p] * k_rel
+        cov_cal[p] = (D * e[None, :]) @ (D * e[None, :]).T
+    return cov_count, cov_cal
+
+
+def _normalise_cov(x: np.ndarray, cov: np.ndarray, oeq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scale oxide wt% rows ``x`` (P, n) to a total (sum - O equivalent ``oeq @ x``) of 100 and
+    propagate the covariance (P, n, n)."""
+    n = x.shape[1]
+    w = np.ones(n) - (np.zeros(n) if oeq is None else oeq)
+    T = x @ w
+    out = x * (100.0 / T)[:, None]
+    cov_n = np.empty_like(cov)
+    for p in range(x.shape[0]):
+        G = 100.0 / T[p] * (np.eye(n) - np.outer(x[p], w) / T[p])
+        cov_n[p] = G @ cov[p] @ G.T
+    return out, cov_n
+
+
+def _air_fraction(solver, A_gas, live, air_fraction, c_solve) -> float:
+    """Air mole fraction of a He path from the Ar area (or the given value)."""
+    if air_fraction is not None:
+        return float(air_fraction)
+    if not solver.gas_correctable or A_gas is None or not A_gas > 0:
+        return 0.0
+    k_gas = solver.gas_scale
+    x = 0.01
+    for _ in range(30):
+        pred = float(live) * k_gas * solver.gas_rate(x)
+        if not pred > 0:
+            return 0.0
+        x_new = min(x * A_gas / pred, 1.0)
+        if abs(x_new - x) < 1e-9:
+            x = x_new
+            break
+        x = x_new
+    return x
+
+
+# =========================================================================================
+# public functions
+# =========================================================================================
+def quantify(fit_result, instrument: Instrument | None = None, calibration=None, *, fe_oxide: str = "FeO",
+             normalise: bool = False, balance: str | None = DEFAULT_BALANCE, secondary: bool = True,
+             air_fraction: float | None = None, exclude: Sequence[str] = GAS_GROUPS, strict: bool = False
+             ) -> Composition:
+    """Oxide wt% of a fitted spectrum by fundamental parameters.
+
+    Parameters
+    ----------
+    fit_result : FitResult
+        From :func:`pixlspec.fit_spectrum`. Its element groups are quantified
+        (one group per element; K preferred over L).
+    instrument : Instrument, optional
+        Default: the calibration's instrument, else the fit's.
+    calibration : Calibration, optional
+        Element calibration factors (:func:`pixlspec.calibrate`). Without one
+        the FP is absolute (instrument constants), which is only as good as
+        the tube, optic and solid-angle numbers of the instrument.
+    fe_oxide : {"FeO", "Fe2O3"}
+        How total Fe is reported (and how much O it carries).
+    normalise : bool
+        Scale the oxides to 100 wt% (the total is still reported).
+    balance : str or None
+        None (default): the matrix is the analysed oxides normalised to 100 %
+        and the total measures the absolute intensities. A formula ("CO2",
+        "H2O"): a total below 100 % is filled with that invisible compound in
+        the absorption, so volatile-rich targets (carbonates, hydrated salts)
+        get a total low by their volatiles (see :data:`DEFAULT_BALANCE` on the
+        conditioning).
+    secondary : bool
+        Secondary fluorescence (on by default; matters in Fe-rich matrices:
+        Ca by Fe ~+14 % relative in basalt).
+    air_fraction : float, optional
+        Air in a He path (mole fraction); default: from the fitted Ar area.
+    exclude : sequence of str
+        Groups not from the sample (default: Ar of the gas path).
+    strict : bool
+        Raise :class:`FitError` instead of flagging a fit that cannot close the
+        matrix or a solution that does not converge.
+
+    Returns
+    -------
+    Composition
+
+    Raises
+    ------
+    FitError
+        Not a fit result, or no quantifiable element group in it.
+    CompositionError
+        Bad ``fe_oxide`` or ``balance``.
+    """
+    for attr in ("areas", "sigma", "elements", "spectrum"):
+        if not hasattr(fit_result, attr):
+            raise FitError(f"quantify needs a FitResult (from fit_spectrum), got {type(fit_result).__name__}",
+                           where="quantify")
+    if calibration is not None and instrument is None:
+        instrument = calibration.instrument
+    instrument = instrument or fit_result.instrument
+    spec = fit_result.spectrum
+    detector = spec.detector if spec.detector in instrument.detector_names else instrument.detectors[0].name
+    live = float(spec.live_time_s)
+    if not live > 0:
+        raise FitError(f"live time must be > 0 s, got {live}", where="quantify")
+    groups, skipped = _analysis_groups(fit_result.elements, instrument.tube.voltage_kV, exclude)
+    if not groups:
+        raise FitError(f"no quantifiable element group among {list(fit_result.elements)} ({skipped})",
+                       where="quantify")
+    flags = _matrix_flags(groups)
+    if flags and strict:
+        raise FitError(flags[0], where="quantify")
+    k, k_sigma, f2 = _factors(calibration, groups, detector)
+    flags += f2
+    if calibration is None:
+        flags.append("uncalibrated: absolute FP from the instrument constants (calibrate on standards)")
+    solver = _Solver(instrument, [detector], groups, k, k_sigma, fe_oxide, balance, secondary)
+    solver.gas_scale = calibration.scale if calibration is not None else 1.0
+    A = np.array([[float(fit_result.areas.get(g, 0.0)) for g in solver.groups]])
+    liv = np.array([live])
+    a_gas = fit_result.areas.get(GAS_LINE_ELEMENT) if GAS_LINE_ELEMENT in GAS_GROUPS else None
+    x = _air_fraction(solver, a_gas, live, air_fraction, None)
+    c, pred, it, conv = solver.solve(A, liv, x)
+    if air_fraction is None and x > 0:
+        # the Ar line shares the instrument scale of the sample lines: an analytical total T far
+        # from 100 % (e.g. uncalibrated) rescales the air it implies; iterate the two
+        for _ in range(5):
+            total = float((c[0] * solver.factor).sum())
+            solver.gas_scale = (calibration.scale if calibration is not None else 1.0) * max(total, 1e-6)
+            x_new = _air_fraction(solver, a_gas, live, None, None)
+            if abs(x_new - x) < 1e-5:
+                x = x_new
+                break
+            x = x_new
+            c, pred, it, conv = solver.solve(A, liv, x)
+    if x > 0.5:
+        flags.append(f"the Ar line implies {100 * x:.0f} % air in the He path: check the He flush or the "
+                     "calibration scale")
+    if not conv[0]:
+        msg = f"FP iteration did not converge in {it} iterations"
+        if strict:
+            raise FitError(msg, where="quantify")
+        flags.append(msg)
+    # --- covariance of the areas (fit covariance, Kβ columns merged) ---------------------------
+    cov_A = _area_covariance(fit_result, solver.groups)
+    J = solver.sensitivity(c, liv, x, pred)
+    k_rel = np.where(solver.k > 0, solver.k_sigma / np.where(solver.k > 0, solver.k, 1.0), 0.0)
+    cov_cnt, cov_cal = _propagate(J, cov_A[None], pred[0:1], k_rel)
+    F = solver.factor
+    ox = c[0] * 100.0 * F
+    cov_cnt_ox = cov_cnt[0] * np.outer(F, F) * 1e4
+    cov_cal_ox = cov_cal[0] * np.outer(F, F) * 1e4
+    total = float(ox.sum() - ox @ solver.oeq)
+    if normalise:
+        ox_n, cov_cnt_ox = _normalise_cov(ox[None], cov_cnt_ox[None], solver.oeq)
+        _, cov_cal_ox = _normalise_cov(ox[None], cov_cal_ox[None], solver.oeq)
+        ox, cov_cnt_ox, cov_cal_ox = ox_n[0], cov_cnt_ox[0], cov_cal_ox[0]
+    s_cnt = np.sqrt(np.maximum(np.diag(cov_cnt_ox), 0.0))
+    s_cal = np.sqrt(np.maximum(np.diag(cov_cal_ox), 0.0))
+    # --- detection limits ---------------------------------------------------------------------
+    lod_el = _lod_single(fit_result, solver, J[0], instrument, detector)
+    lod_ox = lod_el * F
+    if normalise and total > 0:
+        lod_ox = lod_ox * 100.0 / total
+    _, _, rest = solver.full(c)
+    o_wt = float(max(c[0] @ (F - 1.0) - c[0] @ solver.oeq, 0.0) * 100.0)
+    if not (TOTAL_RANGE_WT[0] <= total <= TOTAL_RANGE_WT[1]):
+        flags.append(f"analytical total {total:.1f} wt% outside {TOTAL_RANGE_WT[0]:g}-{TOTAL_RANGE_WT[1]:g}: "
+                     "check the calibration, the matrix (volatiles, unfitted elements) and the geometry")
+    nan_sigma = [g for g, s in zip(solver.groups, np.diag(cov_A)) if not np.isfinite(s)]
+    if nan_sigma:
+        flags.append(f"fit gives no uncertainty for {', '.join(nan_sigma)} (area at a bound)")
+    oxides = solver.oxides
+    detected = {o: bool(v > l) for o, v, l in zip(oxides, ox, lod_ox)}
+    return Composition(
+        oxide_wt=dict(zip(oxides, map(float, ox))), sigma=dict(zip(oxides, map(float, np.hypot(s_cnt, s_cal)))),
+        lod=dict(zip(oxides, map(float, lod_ox))), sigma_counting=dict(zip(oxides, map(float, s_cnt))),
+        sigma_calibration=dict(zip(oxides, map(float, s_cal))),
+        element_wt={e: float(100 * v) for e, v in zip(solver.group_elements, c[0])},
+        element_sigma={e: float(np.hypot(a, b) / f) for e, a, b, f in zip(solver.group_elements, s_cnt, s_cal, F)},
+        total=total, normalised=bool(normalise), oxygen_wt=o_wt, balance=balance,
+        balance_wt=float(rest[0] * 100.0), air_fraction=float(x), groups=list(solver.groups),
+        areas={g: float(a) for g, a in zip(solver.groups, A[0])},
+        predicted={g: float(p) for g, p in zip(solver.groups, pred[0])}, calibrated=calibration is not None,
+        fe_oxide=fe_oxide, iterations=int(it), converged=bool(conv[0]), detected=detected,
+        flags=flags + [f"{g} not quantified: {why}" for g, why in skipped.items() if not g.startswith("Ar")],
+        detector=detector, live_time_s=live, source=getattr(spec, "source", None))
+
+
+def _area_covariance(fit_result, groups: Sequence[str]) -> np.ndarray:
+    """Covariance of the group areas from the fit (Kβ columns added to their group)."""
+    n = len(groups)
+    names = list(getattr(fit_result, "covariance_names", []) or [])
+    cov = getattr(fit_result, "covariance", None)
+    if cov is None or not names:
+        return np.diag([float(fit_result.sigma.get(g, np.nan)) ** 2 for g in groups])
+    T = np.zeros((n, len(names)))
+    for i, g in enumerate(groups):
+        for suffix in ("", "_Kb"):
+            if g + suffix in names:
+                T[i, names.index(g + suffix)] = 1.0
+    used = T.any(axis=0)
+    sub = np.asarray(cov)[np.ix_(used, used)]
+    Tu = T[:, used]
+    out = Tu @ np.where(np.isfinite(sub), sub, 0.0) @ Tu.T
+    # where the fit has no finite variance, fall back to its sigma (NaN flags it)
+    for i, g in enumerate(groups):
+        s = float(fit_result.sigma.get(g, np.nan))
+        if not np.isfinite(out[i, i]) or out[i, i] <= 0 or not np.isfinite(s):
+            out[i, :] = 0.0
+            out[:, i] = 0.0
+            out[i, i] = s * s if np.isfinite(s) else np.nan
+    return out
+
+
+def _lod_single(fit_result, solver: _Solver, J: np.ndarray, instrument: Instrument, detector: str) -> np.ndarray:
+    """Element LOD (wt%): 3 sqrt(background in ±1 FWHM of the main line) / counts per wt% there."""
+    params = getattr(fit_result, "params", None)
+    det = instrument.detector(detector)
+    if params is not None and hasattr(params, "fwhm_eV"):
+        fw = params.fwhm_eV
+    else:
+        def fw(e):
+            return fwhm_eV(e, det.noise_eV, fano=det.fano)
+    main_e, frac = _lod_window_fraction(solver, fw)
+    e = np.asarray(getattr(fit_result, "energy_eV", []), dtype=float)
+    bg = np.asarray(getattr(fit_result, "background", []), dtype=float)
+    out = np.full(solver.n_g, np.nan)
+    sens = np.diag(J) / 100.0  # counts per wt% of element
+    for i in range(solver.n_g):
+        half = LOD_WINDOW_FWHM * float(fw(main_e[i]))
+        sel = np.abs(e - main_e[i]) <= half
+        if sel.any() and sens[i] > 0:
+            B = float(np.sum(np.maximum(bg[sel], 0.0)))
+            out[i] = LOD_SIGMAS * math.sqrt(max(B, 1.0)) / (sens[i] * frac[i])
+        elif sens[i] > 0:
+            s = float(fit_result.sigma.get(solver.groups[i], np.nan))
+            out[i] = LOD_SIGMAS * s / sens[i]
+    return out
+
+
+def _map_protocol(maps):
+    """(areas, sigma, live_time, instrument, detector, grid, valid) of ElementMaps or a minimal look-alike."""
+    areas = getattr(maps, "point_areas", None)
+    sigma = getattr(maps, "point_sigma", None)
+    if areas is None:
+        areas = getattr(maps, "areas", None)
+        sigma = getattr(maps, "sigma", None)
+    if not isinstance(areas, Mapping) or not areas:
+        raise FitError("quantify_map needs element maps with areas per point (ElementMaps or an object with "
+                       "'areas'/'sigma' dicts of arrays, 'live_time_s' and 'instrument')", where="quantify_map")
+    areas = {k: np.asarray(v, dtype=float).ravel() for k, v in areas.items()}
+    sigma = {k: np.asarray(v, dtype=float).ravel() for k, v in (sigma or {}).items()}
+    n = {v.size for v in areas.values()}
+    if len(n) != 1:
+        raise FitError(f"area maps differ in size: {sorted(n)}", where="quantify_map")
+    n = n.pop()
+    live = np.broadcast_to(np.asarray(getattr(maps, "live_time_s", np.nan), dtype=float), (n,)).copy()
+    valid = np.asarray(getattr(maps, "valid", np.ones(n, bool)), dtype=bool).ravel()
+    valid = valid & np.isfinite(live) & (live > 0)
+    elements = list(getattr(maps, "elements", None) or [k for k in areas if not k.startswith(("Rh_", "pileup"))])
+    return areas, sigma, live, getattr(maps, "instrument", None), str(getattr(maps, "detector", "") or ""), \
+        getattr(maps, "grid", None), valid, elements
+
+
+def quantify_map(element_maps, instrument: Instrument | None = None, calibration=None, *, fe_oxide: str = "FeO",
+                 normalise: bool = False, balance: str | None = DEFAULT_BALANCE, secondary: bool = True,
+                 air_fraction: float | None = None, exclude: Sequence[str] = GAS_GROUPS,
+                 chunk_points: int = 512) -> CompositionMap:
+    """Oxide wt% of every point of a map (vectorised :func:`quantify`).
+
+    Parameters
+    ----------
+    element_maps : ElementMaps or look-alike
+        Per-point areas and 1σ (``point_areas``/``point_sigma`` or
+        ``areas``/``sigma`` dicts of arrays), ``live_time_s`` per point,
+        ``instrument``, optionally ``detector`` ("A", "B" or "A+B": areas
+        summed over detectors), ``valid`` and ``grid``.
+    instrument, calibration, fe_oxide, normalise, balance, secondary, exclude
+        As :func:`quantify`.
+    air_fraction : float, optional
+        Air in a He path; default from the map's total Ar area.
+    chunk_points : int
+        Points solved together (memory bound).
+
+    Returns
+    -------
+    CompositionMap
+        LODs come from the per-point area uncertainty (``3 σ_area / S``,
+        physics.md §11) — the background under each point's peaks is not kept
+        by the map fit.
+    """
+    areas, sigma, live, inst_maps, det_name, grid, valid, elements = _map_protocol(element_maps)
+    if calibration is not None and instrument is None:
+        instrument = calibration.instrument
+    instrument = instrument or inst_maps
+    if instrument is None:
+        raise ConfigError("quantify_map needs an instrument (the maps carry none)", where="quantify_map")
+    dets = [d for d in det_name.replace(",", "+").split("+") if d in instrument.detector_names] or \
+        [instrument.detectors[0].name]
+    groups, skipped = _analysis_groups([e for e in elements if e in areas], instrument.tube.voltage_kV, exclude)
+    if not groups:
+        raise FitError(f"no quantifiable element group among {elements}", where="quantify_map")
+    flags = _matrix_flags(groups)
+    k, k_sigma, f2 = _factors(calibration, groups, "+".join(dets))
+    flags += f2
+    if calibration is None:
+        flags.append("uncalibrated: absolute FP from the instrument constants (calibrate on standards)")
+    flags += [f"{g} not quantified: {why}" for g, why in skipped.items() if not g.startswith("Ar")]
+    solver = _Solver(instrument, dets, groups, k, k_sigma, fe_oxide, balance, secondary)
+    solver.gas_scale = calibration.scale if calibration is not None else 1.0
+    n = live.size
+    A = np.column_stack([areas[g] for g in solver.groups])
+    S = np.column_stack([sigma.get(g, np.full(n, np.nan)) for g in solver.groups])
+    valid = valid & np.all(np.isfinite(A), axis=1)
+    x = 0.0
+    if air_fraction is not None:
+        x = float(air_fraction)
+    elif solver.gas_correctable and GAS_LINE_ELEMENT in areas:
+        a_gas = float(np.nansum(areas[GAS_LINE_ELEMENT][valid]))
+        x = _air_fraction(solver, a_gas, float(np.sum(live[valid])), None, None)
+    F = solver.factor
+    ng = solver.n_g
+    out_ox = np.full((n, ng), np.nan)
+    out_sig = np.full((n, ng), np.nan)
+    out_lod = np.full((n, ng), np.nan)
+    out_c = np.full((n, ng), np.nan)
+    total = np.full(n, np.nan)
+    bal = np.full(n, np.nan)
+    conv = np.zeros(n, bool)
+    k_rel = np.where(solver.k > 0, solver.k_sigma / np.where(solver.k > 0, solver.k, 1.0), 0.0)
+    idx = np.flatnonzero(valid)
+    for start in range(0, idx.size, max(int(chunk_points), 1)):
+        sl = idx[start:start + chunk_points]
+        c, pred, it, cv = solver.solve(A[sl], live[sl], x)
+        J = solver.sensitivity(c, live[sl], x, pred)
+        cov_A = np.zeros((sl.size, ng, ng))
+        cov_A[:, np.arange(ng), np.arange(ng)] = np.where(np.isfinite(S[sl]), S[sl], 0.0) ** 2
+        cov_cnt, cov_cal = _propagate(J, cov_A, pred, k_rel)
+        ox = c * 100.0 * F
+        cov = (cov_cnt + cov_cal) * (np.outer(F, F) * 1e4)[None]
+        tot = ox.sum(axis=1) - ox @ solver.oeq
+        if normalise:
+            ox_n, cov = _normalise_cov(ox, cov, solver.oeq)
+            scale = 100.0 / tot
+            ox = ox_n
+        else:
+            scale = np.ones(sl.size)
+        sens = np.einsum("pii->pi", J) / 100.0  # counts per wt% of element
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lod = LOD_SIGMAS * np.where(np.isfinite(S[sl]), S[sl], np.nan) / sens * F[None, :] * scale[:, None]
+        out_ox[sl] = ox
+        out_sig[sl] = np.sqrt(np.maximum(np.einsum("pii->pi", cov), 0.0))
+        out_lod[sl] = lod
+        out_c[sl] = c
+        total[sl] = tot
+        bal[sl] = solver.full(c)[2] * 100.0
+        conv[sl] = cv
+    oxides = solver.oxides
+    point_flags = {
+        "negative area set to zero": valid & np.any(A < 0, axis=1),
+        "not converged": valid & ~conv,
+        f"total outside {TOTAL_RANGE_WT[0]:g}-{TOTAL_RANGE_WT[1]:g} wt%":
+            valid & ~((total >= TOTAL_RANGE_WT[0]) & (total <= TOTAL_RANGE_WT[1])),
+    }
+    return CompositionMap(
+        point_oxide_wt={o: out_ox[:, i] for i, o in enumerate(oxides)},
+        point_sigma={o: out_sig[:, i] for i, o in enumerate(oxides)},
+        point_lod={o: out_lod[:, i] for i, o in enumerate(oxides)},
+        point_element_wt={e: 100 * out_c[:, i] for i, e in enumerate(solver.group_elements)},
+        point_total=total, valid=valid, normalised=bool(normalise), balance=balance, point_balance_wt=bal,
+        air_fraction=float(x), calibrated=calibration is not None, fe_oxide=fe_oxide, converged=conv,
+        groups=list(solver.groups), flags=flags, point_flags=point_flags, grid=grid, detector="+".join(dets),
+        live_time_s=live, source=getattr(element_maps, "source", None))
