@@ -1,0 +1,871 @@
+"""``pixlspec demo``: the whole path on the shipped example data, with a report.
+
+Two targets:
+
+* **Naltsos** (sol 125): the real Mars scan ``example_data/sol0125_naltsos.h5``
+  (121 points along a 30 mm line);
+* **simulated salts**: a basalt with a Ca-sulfate vein, halite grains and a
+  Mg–Fe carbonate patch, with the truth at every point —
+  ``example_data/simulated_salts.h5`` when it is shipped, else made here with
+  :func:`pixlspec.quant.example_scan.make_scan` (``sim_shape`` points) and
+  written beside the results.
+
+For each: fit the sum spectra and every point (:func:`pixlspec.fit_map`),
+quantify the sum spectrum and every point (:mod:`pixlspec.quant`), classify the
+points and find salts (:func:`pixlspec.identify_salts`); then rank the two
+targets as sample candidates (:func:`pixlspec.rank_sample_candidates`). The
+output folder gets a results HDF5 file per target (element maps and
+composition), the salt detections and the ranking as JSON, PNG figures and a
+short report (``report.md``, ``report.html`` with the figures embedded).
+
+Everything is written into a temporary folder beside the output folder and
+moved into place at the end, so a failure leaves no partial output.
+
+From Python::
+
+    from pixlspec.demo import run_demo
+    result = run_demo("pixlspec-demo", sim_shape=(16, 16))
+    print(result.summary())
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import PixlspecError
+
+__all__ = ["run_demo", "DemoResult", "DemoTarget", "find_example_data", "minerals_input", "read_composition",
+           "REAL_SCAN", "SIM_SCAN", "SIM_TRUTH", "DEFAULT_OUT", "DEFAULT_SIM_SHAPE"]
+
+#: The shipped real scan, the shipped simulated scan and its truth (file names in example_data/).
+REAL_SCAN = "sol0125_naltsos.h5"
+SIM_SCAN = "simulated_salts.h5"
+SIM_TRUTH = "simulated_salts_truth.csv"
+#: Default output folder of ``pixlspec demo``.
+DEFAULT_OUT = "pixlspec-demo"
+#: Size (ny, nx) of the simulated scan made when none is shipped (576 points, ~3 s to simulate).
+DEFAULT_SIM_SHAPE = (24, 24)
+#: Seed of the simulated scan made when none is shipped (the same as example_scan's default).
+DEFAULT_SIM_SEED = 125
+#: Resolution of every figure written.
+FIG_DPI = 110
+#: Invisible balance of the quantification where absolute intensities can be trusted (carbonates and
+#: hydrated salts then get the matrix they have; see pixlspec.quant.quantify).
+VOLATILE_BALANCE = "CO2"
+#: Element panels drawn per target (those present in the maps, in this order).
+PANEL_ELEMENTS = ("Si", "Fe", "Ca", "S", "Cl", "Mg")
+#: Truth phase of the simulated scan → salt family that should find it.
+TRUTH_FAMILY = {"Ca-sulfate": "Ca-sulfate", "halite": "chloride", "carbonate": "carbonate"}
+#: Oxides compared with the truth per simulated phase (pure points).
+TRUTH_OXIDES = {"basalt": ("SiO2", "FeO", "CaO", "MgO"), "Ca-sulfate": ("CaO", "SO3"),
+                "halite": ("Na2O", "Cl"), "carbonate": ("MgO", "FeO")}
+#: A point is "pure" for the truth comparison at this phase fraction, "mostly" at the second.
+PURE_FRACTION, MAJOR_FRACTION = 0.99, 0.5
+
+Progress = Callable[[str, int, int], None]
+
+
+# =========================================================================================
+# results
+# =========================================================================================
+@dataclass
+class DemoTarget:
+    """One target of the demo and everything computed on it.
+
+    Attributes
+    ----------
+    name : str
+        Display name ("Naltsos (sol 125)").
+    key : str
+        File-name stem of its outputs ("naltsos").
+    path : str
+        The scan file read.
+    kind : {"real", "simulated"}
+    maps : ElementMaps
+    bulk : Composition
+        Quantification of the sum spectrum of detector A.
+    composition : CompositionMap
+        Quantification of every point (as computed, not normalised).
+    salts : SaltDetections
+    normalised_for_minerals : bool
+        True when the minerals saw oxides normalised to 100 % (uncalibrated
+        totals out of range); the note says why.
+    truth : dict or None
+        Simulated scan: ``fraction_<phase>`` and ``wt_<oxide>`` per point.
+    notes : list of str
+    files : dict of str to str
+        Role → path relative to the output folder.
+    """
+
+    name: str
+    key: str
+    path: str
+    kind: str
+    rgb: tuple[str, str, str]
+    maps: Any = None
+    bulk: Any = None
+    composition: Any = None
+    salts: Any = None
+    normalised_for_minerals: bool = False
+    truth: dict | None = None
+    notes: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)
+    generated: bool = False
+    balance: str | None = None
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` did: the targets, the ranking, the files and the time spent."""
+
+    out_dir: str
+    targets: list[DemoTarget]
+    ranking: Any
+    timings: dict[str, float]
+    files: list[str]
+    report_md: str
+    report_html: str
+
+    def summary(self) -> str:
+        lines = [f"pixlspec demo: {len(self.targets)} targets in {self.timings.get('total', math.nan):.1f} s "
+                 f"-> {self.out_dir}"]
+        for t in self.targets:
+            found = ", ".join(f"{len(v)} {k}" for k, v in t.salts.by_phase().items()) or "no salts"
+            lines.append(f"  {t.name}: {t.maps.n_points} points, {found}")
+        for c in self.ranking:
+            lines.append(f"  #{c.rank} {c.name}: score {c.score:.2f}")
+        lines.append(f"  report: {self.report_html}")
+        return "\n".join(lines)
+
+
+# =========================================================================================
+# inputs
+# =========================================================================================
+def find_example_data(data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding the example scans.
+
+    ``data_dir`` if given; else ``./example_data`` (the repository root, where
+    the README runs the demo), else the ``example_data`` folder of the
+    source tree this package was installed from (editable installs).
+
+    Raises
+    ------
+    PixlspecError
+        No folder with ``sol0125_naltsos.h5`` was found.
+    """
+    if data_dir is not None:
+        p = Path(data_dir)
+        if not p.is_dir():
+            raise PixlspecError("no such folder (give the folder that holds the example scans)", path=p)
+        if not (p / REAL_SCAN).is_file():
+            raise PixlspecError(f"{REAL_SCAN} is not in this folder", path=p)
+        return p
+    for p in (Path.cwd() / "example_data", Path(__file__).resolve().parents[1] / "example_data"):
+        if (p / REAL_SCAN).is_file():
+            return p
+    raise PixlspecError(f"example_data/{REAL_SCAN} not found: run the demo from the root of the pixlspec "
+                        "repository (where example_data/ is), or give the folder with --data DIR")
+
+
+def _read_truth_csv(path: Path) -> dict[str, np.ndarray]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out: dict[str, np.ndarray] = {}
+    if not rows:
+        return out
+    for key in rows[0]:
+        if key in ("point", "x_mm", "y_mm"):
+            continue
+        vals = [r[key] for r in rows]
+        if key == "phase":
+            out["phase"] = np.asarray(vals)
+            continue
+        name = f"fraction_{key[2:]}" if key.startswith("f_") else f"wt_{key}"
+        out[name] = np.asarray([float(v) if v not in ("", None) else np.nan for v in vals])
+    return out
+
+
+def _truth_of(scan, truth_csv: Path | None) -> dict[str, np.ndarray] | None:
+    """Per-point truth of a simulated scan: from its point metadata, else from the truth CSV."""
+    pm = getattr(scan, "point_metadata", {}) or {}
+    out = {}
+    for k, v in pm.items():
+        if k.startswith("truth_fraction_"):
+            out["fraction_" + k[len("truth_fraction_"):]] = np.asarray(v, dtype=float)
+        elif k.startswith("truth_wt_"):
+            out["wt_" + k[len("truth_wt_"):]] = np.asarray(v, dtype=float)
+    if not any(k.startswith("fraction_") for k in out) and truth_csv is not None and truth_csv.is_file():
+        out = _read_truth_csv(truth_csv)
+    return out or None
+
+
+# =========================================================================================
+# composition helpers (shared with the CLI)
+# =========================================================================================
+def _total_range() -> tuple[float, float]:
+    try:
+        from .quant.quantify import TOTAL_RANGE_WT
+        return tuple(TOTAL_RANGE_WT)
+    except ImportError:  # pragma: no cover - older quant
+        return (70.0, 115.0)
+
+
+def minerals_input(composition, *, normalise: bool | None = None, name: str | None = None):
+    """The composition map the minerals package should read, and a note when it was normalised.
+
+    Quantification without a calibration uses the instrument constants; for the
+    flight-model defaults and Mars data they are ~15x off, so totals come out
+    near 6 wt% and every point would look like a "low total". Then (or with
+    ``normalise=True``) the oxides are scaled to 100 % per point: phases are
+    judged on oxide ratios, and the rules that need the deficit (carbonate,
+    perchlorate) are not evaluated — the minerals package says so.
+
+    Returns
+    -------
+    (table, note)
+        ``table``: a :class:`pixlspec.minerals.CompositionTable`; ``note`` is
+        None when nothing was changed.
+    """
+    from .minerals.table import CompositionTable, as_table
+
+    t = as_table(composition)
+    if name is not None:
+        t = CompositionTable(t.oxide_wt, t.sigma, t.total, t.positions_mm, t.valid, t.point_ids, name)
+    total = np.asarray(t.total, dtype=float)
+    ok = np.isfinite(total) & (total > 0) & (t.valid if t.valid is not None else True)
+    med = float(np.median(total[ok])) if np.any(ok) else math.nan
+    lo, hi = _total_range()
+    calibrated = bool(getattr(composition, "calibrated", True))
+    if normalise is None:
+        normalise = (not calibrated) and math.isfinite(med) and not (lo <= med <= hi)
+    if not normalise:
+        return t, None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(ok, 100.0 / total, np.nan)
+    table = CompositionTable.from_dict({
+        "oxide_wt": {k: np.asarray(v) * scale for k, v in t.oxide_wt.items()},
+        "sigma": {k: np.asarray(v) * scale for k, v in (t.sigma or {}).items()},
+        "total": np.where(ok, 100.0, np.nan), "positions_mm": t.positions_mm,
+        "valid": (np.asarray(t.valid) if t.valid is not None else np.ones(total.size, bool)) & ok,
+        "point_ids": t.point_ids, "name": t.name})
+    why = (f"the median analytical total is {med:.1f} wt% ({'uncalibrated FP' if not calibrated else 'calibrated'})"
+           if math.isfinite(med) else "no finite total")
+    note = (f"{why}, so the oxides were normalised to 100 % per point before classifying: phases are judged "
+            "on oxide ratios and the rules that need the deficit (carbonate, perchlorate) are not evaluated")
+    return table, note
+
+
+def read_composition(path: str | os.PathLike):
+    """The composition stored in a results file (``/entry/composition``), as a composition-map dict.
+
+    Returns None when the file holds no composition. The dict follows the
+    composition-map protocol of :mod:`pixlspec.minerals` (``oxide_wt``,
+    ``sigma``, ``total``, ``positions_mm``, ``valid``, ``point_ids``, ``name``)
+    plus ``calibrated`` and ``normalised``.
+    """
+    import h5py
+
+    from .errors import HDF5FormatError
+
+    name = os.fspath(path)
+    try:
+        with h5py.File(name, "r") as f:
+            g = f.get("entry/composition")
+            if not isinstance(g, h5py.Group):
+                return None
+            oxides = [v.decode() if isinstance(v, bytes) else str(v) for v in g["oxide_names"][()]]
+            wt = g["oxide_wt"][()]
+            err = g["oxide_wt_errors"][()] if "oxide_wt_errors" in g else None
+            r = f["entry/results"]
+            ids = r["point_ids"][()] if "point_ids" in r else None
+            if ids is not None and ids.dtype.kind in "OS":
+                ids = np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in ids])
+            src = f["entry/process/source"][()] if "entry/process/source" in f else b""
+            src = src.decode() if isinstance(src, bytes) else str(src)
+            out = {"oxide_wt": {o: np.asarray(wt[i], dtype=float) for i, o in enumerate(oxides)},
+                   "sigma": ({o: np.asarray(err[i], dtype=float) for i, o in enumerate(oxides)}
+                             if err is not None else {}),
+                   "total": np.asarray(g["total_wt"][()], dtype=float),
+                   "positions_mm": np.asarray(r["positions"][()], dtype=float),
+                   "valid": np.asarray(g["valid"][()], dtype=bool) if "valid" in g else None,
+                   "point_ids": ids, "name": os.path.splitext(os.path.basename(src or name))[0],
+                   "calibrated": bool(g.attrs.get("calibrated", False)),
+                   "normalised": bool(g.attrs.get("normalised", False))}
+    except (OSError, KeyError, ValueError) as e:
+        raise HDF5FormatError(f"cannot read the composition of this results file: {e}", path=name) from None
+    if out["normalised"]:  # keep the deficit: the protocol wants totals as measured
+        s = out["total"] / 100.0
+        out["oxide_wt"] = {k: v * s for k, v in out["oxide_wt"].items()}
+        out["sigma"] = {k: v * s for k, v in out["sigma"].items()}
+    return out
+
+
+class _Namespace(dict):
+    """A dict whose keys are also attributes (composition dicts with ``calibrated``)."""
+
+    __getattr__ = dict.get
+
+
+def as_composition_object(d: Mapping) -> _Namespace:
+    return _Namespace(d)
+
+
+# =========================================================================================
+# figures
+# =========================================================================================
+def _save(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
+
+
+def _element_panel(maps, elements: Sequence[str], title: str):
+    """Several element maps side by side (raster) or stacked profiles (line scan)."""
+    from .plot import _pyplot
+
+    plt = _pyplot()
+    els = list(elements)
+    if maps.grid.kind in ("line", "point"):
+        fig, axes = plt.subplots(len(els), 1, figsize=(8.5, 1.75 * len(els) + 0.6), sharex=True,
+                                 layout="constrained")
+        axes = np.atleast_1d(axes)
+        for ax, el in zip(axes, els):
+            maps.plot(el, ax=ax, title="")
+            ax.set_title("")
+            ax.set_ylabel(f"{el} (cts/s)")
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+            if ax is not axes[-1]:
+                ax.set_xlabel("")
+        fig.suptitle(title, fontsize=11)
+        return fig
+    ncol = 3 if len(els) > 4 else 2
+    nrow = int(math.ceil(len(els) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.3 * ncol, 3.7 * nrow), layout="constrained")
+    axes = np.atleast_1d(axes).ravel()
+    for ax, el in zip(axes, els):
+        maps.plot(el, ax=ax, title=f"{el} (counts/s)")
+    for ax in axes[len(els):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def _candidates_figure(ranking):
+    from .plot import _pyplot
+
+    plt = _pyplot()
+    subs = list(ranking[0].subscores)
+    n = len(ranking)
+    fig, ax = plt.subplots(figsize=(8.0, 0.9 + 0.55 * len(subs) * max(n, 1) / 1.6), layout="constrained")
+    height = 0.8 / max(n, 1)
+    y = np.arange(len(subs))
+    for i, c in enumerate(ranking):
+        vals = [c.subscores[k] for k in subs]
+        yy = y + (i - (n - 1) / 2) * height
+        ax.barh(yy, vals, height=height * 0.95, color=f"C{i}", label=f"#{c.rank} {c.name} (score {c.score:.2f})")
+        for yv, v in zip(yy, vals):
+            ax.text(v + 0.01, yv, f"{v:.2f}", va="center", ha="left", fontsize=8)
+    ax.set_yticks(y, [f"{k.replace('_', ' ')} (w {ranking[0].weights[k]:.2f})" for k in subs])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("sub-score (0–1)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=min(n, 2), fontsize=9, frameon=False)
+    ax.set_title("Sample candidates: sub-scores (score = weighted mean)", fontsize=10)
+    return fig
+
+
+# =========================================================================================
+# the pipeline
+# =========================================================================================
+def _display_path(path: str) -> str:
+    """``path`` relative to the working folder when inside it, else absolute."""
+    rel = os.path.relpath(os.path.abspath(path))
+    return rel if not rel.startswith("..") else os.path.abspath(path)
+
+
+def _fmt(v: float, nd: int = 2) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:.{nd}f}"
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def json_text(obj) -> str:
+    """Strict JSON (NaN → null) of dicts/lists/arrays."""
+    return json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"
+
+
+class _Clock:
+    def __init__(self):
+        self.t: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, key: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.t[key] = self.t.get(key, 0.0) + time.perf_counter() - t0
+
+
+def _truth_check(t: DemoTarget) -> tuple[list[list[str]], list[list[str]]]:
+    """Rows of the salt-recall table and of the composition-accuracy table for a simulated target."""
+    tr = t.truth or {}
+    pm = t.salts.phase_map
+    salt_rows = []
+    for phase, family in TRUTH_FAMILY.items():
+        f = tr.get(f"fraction_{phase}")
+        if f is None:
+            continue
+        major = f >= MAJOR_FRACTION
+        flagged = pm.mask(family) | t.salts.mask(family)
+        n = int(major.sum())
+        rec = 100.0 * (flagged & major).sum() / n if n else math.nan
+        salt_rows.append([phase, family, str(n), str(int(flagged.sum())), _fmt(rec, 0) + " %" if n else "–"])
+    base = tr.get("fraction_basalt")
+    if base is not None:
+        pure = base >= PURE_FRACTION
+        any_salt = np.zeros(pm.n_points, bool)
+        for family in set(TRUTH_FAMILY.values()):
+            any_salt |= pm.mask(family)
+        fp = 100.0 * (any_salt & pure).sum() / max(int(pure.sum()), 1)
+        salt_rows.append(["basalt (pure)", "none", str(int(pure.sum())), str(int((any_salt & pure).sum())),
+                          f"false positives {fp:.1f} %"])
+    comp_rows = []
+    cm = t.composition
+    for phase, oxides in TRUTH_OXIDES.items():
+        f = tr.get(f"fraction_{phase}")
+        if f is None:
+            continue
+        pure = (f >= PURE_FRACTION) & cm.valid
+        if not pure.any():
+            continue
+        for ox in oxides:
+            true = tr.get(f"wt_{ox}")
+            got = cm.point_oxide_wt.get(ox)
+            if true is None or got is None:
+                continue
+            sel = pure & (true > 0.5)
+            if not sel.any():
+                continue
+            rel = (got[sel] - true[sel]) / true[sel]
+            comp_rows.append([phase, ox, str(int(sel.sum())), _fmt(float(np.median(true[sel])), 2),
+                              _fmt(float(np.median(got[sel])), 2), f"{100 * float(np.median(rel)):+.1f} %",
+                              f"{100 * float(np.std(rel)):.1f} %"])
+        tot = cm.point_total[pure]
+        ttrue = sum(v for k, v in tr.items() if k.startswith("wt_") and k not in ("wt_CO2", "wt_H2O"))
+        if np.ndim(ttrue):
+            comp_rows.append([phase, "total", str(int(pure.sum())), _fmt(float(np.median(ttrue[pure])), 1),
+                              _fmt(float(np.nanmedian(tot)), 1), "", ""])
+    return salt_rows, comp_rows
+
+
+def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.PathLike | None = None,
+             sim_shape: tuple[int, int] = DEFAULT_SIM_SHAPE, seed: int = DEFAULT_SIM_SEED, calibration=None,
+             use_shipped_simulation: bool = True, progress: Progress | None = None) -> DemoResult:
+    """Run the demo: fit, map, quantify, classify, find salts, rank; write results, figures and a report.
+
+    Parameters
+    ----------
+    out_dir : str or path
+        Output folder (created; files of the same names are replaced).
+    data_dir : str or path, optional
+        Folder with ``sol0125_naltsos.h5`` (and optionally ``simulated_salts.h5``);
+        default: ``./example_data`` or the source tree's.
+    sim_shape : (int, int)
+        Size of the simulated scan made when none is shipped (or when
+        ``use_shipped_simulation`` is False).
+    seed : int
+        Seed of that simulated scan.
+    calibration : Calibration or str, optional
+        Element calibration factors for the quantification (a
+        :class:`pixlspec.quant.calibration.Calibration` or its JSON file).
+    use_shipped_simulation : bool
+        Use ``simulated_salts.h5`` from the data folder when present.
+    progress : callable, optional
+        ``progress(description, step, n_steps)`` before each step.
+
+    Returns
+    -------
+    DemoResult
+    """
+    from .io.convert import read_scan
+    from .io.hdf5 import write_scan
+
+    t_start = time.perf_counter()
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise PixlspecError("exists and is not a folder", path=out_dir)
+    ny, nx = (int(v) for v in sim_shape)
+    if ny < 4 or nx < 4:
+        raise PixlspecError(f"the simulated scan needs at least 4x4 points, got {ny}x{nx}", where="sim_shape")
+    data = find_example_data(data_dir)
+    if isinstance(calibration, (str, os.PathLike)):
+        from .quant.calibration import Calibration
+
+        calibration = Calibration.load(calibration)
+
+    sim_path = data / SIM_SCAN
+    shipped_sim = use_shipped_simulation and sim_path.is_file()
+    targets = [DemoTarget("Naltsos (sol 125, Mars)", "naltsos", str(data / REAL_SCAN), "real", ("Fe", "Ca", "S")),
+               DemoTarget("Simulated salts", "simulated_salts", str(sim_path) if shipped_sim else "", "simulated",
+                          ("S", "Cl", "Mg"), generated=not shipped_sim)]
+    n_steps = 2 + 5 * len(targets) + (0 if shipped_sim else 1)
+    step = [0]
+
+    def say(desc: str) -> None:
+        if progress is not None:
+            progress(desc, step[0], n_steps)
+        step[0] += 1
+
+    clock = _Clock()
+    from .report import staged_dir
+
+    with staged_dir(out_dir) as tmp:
+        figdir = os.path.join(tmp, "figures")
+        os.makedirs(figdir)
+        if not shipped_sim:
+            say(f"simulating a {ny}x{nx} scan with known truth")
+            with clock("simulate"):
+                from .quant.example_scan import make_scan, write_truth_csv
+
+                scan, truth = make_scan(ny, nx, seed=seed)
+                rel = SIM_SCAN
+                write_scan(scan, os.path.join(tmp, rel), provenance={
+                    "generator": "pixlspec.quant.example_scan.make_scan (pixlspec demo)",
+                    "arguments": {"ny": ny, "nx": nx, "seed": seed}})
+                write_truth_csv(os.path.join(tmp, SIM_TRUTH), scan, truth)
+                targets[1].path = os.path.join(tmp, rel)
+                targets[1].files["simulated scan"] = rel
+                targets[1].files["simulated truth"] = SIM_TRUTH
+                scan.close() if hasattr(scan, "close") else None
+
+        from .fit.maps import fit_map
+        from .minerals.salts import identify_salts
+        from .quant.quantify import quantify, quantify_map
+
+        for t in targets:
+            say(f"{t.name}: fitting the sum spectra and every point")
+            scan = read_scan(t.path)
+            try:
+                if t.kind == "simulated":
+                    truth_csv = data / SIM_TRUTH if shipped_sim else Path(tmp) / SIM_TRUTH
+                    t.truth = _truth_of(scan, truth_csv)
+                with clock("fit_map"):
+                    t.maps = fit_map(scan)
+            finally:
+                scan.close()
+            t.maps.source = t.path if not t.generated else SIM_SCAN
+            say(f"{t.name}: quantifying the sum spectrum and every point")
+            # An invisible CO2 balance gives volatile-rich points (carbonate, hydrated sulfate) the right
+            # matrix, but only when the absolute intensities are right: with a calibration, or for the
+            # simulated scan (made with the same instrument constants). Uncalibrated real data keep the
+            # default (analysed oxides normalised in the matrix).
+            t.balance = VOLATILE_BALANCE if (calibration is not None or t.kind == "simulated") else None
+            with clock("quantify_map"):
+                t.composition = quantify_map(t.maps, calibration=calibration, balance=t.balance)
+            with clock("quantify_sum"):
+                sum_fit = t.maps.sum_fit.get("A") or next(iter(t.maps.sum_fit.values()))
+                t.bulk = quantify(sum_fit, calibration=calibration, balance=t.balance)
+                lo, hi = _total_range()
+                if calibration is None and not (lo <= t.bulk.total <= hi):
+                    t.bulk = quantify(sum_fit, calibration=calibration, balance=t.balance, normalise=True)
+                    t.notes.append(f"The sum spectrum's analytical total is {t.bulk.total:.1f} wt% without a "
+                                   "calibration (the flight-model instrument constants are not an absolute "
+                                   "calibration for these data), so its oxides are shown normalised to 100 %.")
+            say(f"{t.name}: classifying points and finding salts")
+            with clock("salts"):
+                table, note = minerals_input(t.composition, name=t.name)
+                if note:
+                    t.normalised_for_minerals = True
+                    t.notes.append(note[0].upper() + note[1:] + ".")
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t.salts = identify_salts(table)
+            say(f"{t.name}: writing the results file")
+            with clock("files"):
+                res = f"{t.key}_results.h5"
+                t.maps.to_hdf5(os.path.join(tmp, res), provenance={"made_by": "pixlspec demo"})
+                t.composition.to_hdf5(os.path.join(tmp, res))
+                t.files["results (maps + composition)"] = res
+                sj = f"{t.key}_salts.json"
+                from .io._atomic import atomic_write_text
+
+                atomic_write_text(os.path.join(tmp, sj), json_text(t.salts.to_dict()))
+                t.files["salt detections"] = sj
+            say(f"{t.name}: drawing the figures")
+            with clock("figures"):
+                _target_figures(t, figdir)
+
+        say("ranking the targets as sample candidates")
+        from .minerals.candidates import rank_sample_candidates
+
+        with clock("rank"):
+            ranking = rank_sample_candidates({t.name: t.salts for t in targets})
+            from .io._atomic import atomic_write_text
+
+            atomic_write_text(os.path.join(tmp, "candidates.json"), json_text(ranking.to_dict()))
+        with clock("figures"):
+            _save(_candidates_figure(ranking), os.path.join(figdir, "candidates.png"))
+
+        say("writing the report")
+        timings = dict(clock.t)
+        timings["total"] = time.perf_counter() - t_start
+        with clock("report"):
+            report = _build_report(targets, ranking, timings, data, shipped_sim, calibration)
+            report.write(tmp)
+        timings["report"] = clock.t["report"]
+        timings["total"] = time.perf_counter() - t_start
+
+        files = sorted(os.path.relpath(os.path.join(root, nm), tmp)
+                       for root, _, names in os.walk(tmp) for nm in names)
+    for t in targets:
+        if t.generated:
+            t.path = os.path.join(out_dir, SIM_SCAN)
+    return DemoResult(out_dir=out_dir, targets=targets, ranking=ranking, timings=timings, files=files,
+                      report_md=os.path.join(out_dir, "report.md"), report_html=os.path.join(out_dir, "report.html"))
+
+
+def _target_figures(t: DemoTarget, figdir: str) -> None:
+    import warnings
+
+    from .minerals.plots import plot_correlation, plot_phase_map
+
+    m = t.maps
+    rel = f"figures/{t.key}_sum_fit.png"
+    sum_fit = m.sum_fit.get("A") or next(iter(m.sum_fit.values()))
+    fig = sum_fit.plot()
+    fig.axes[0].set_title(f"{t.name}: sum of {m.n_points} spectra, detector {sum_fit.spectrum.detector} "
+                          f"(χ²ᵣ {sum_fit.chi2_reduced:.2f})", fontsize=10)
+    _save(fig, os.path.join(figdir, os.path.basename(rel)))
+    t.files["sum fit"] = rel
+
+    els = [e for e in PANEL_ELEMENTS if e in m.point_areas]
+    rel = f"figures/{t.key}_elements.png"
+    _save(_element_panel(m, els, f"{t.name}: element maps (detectors {m.detector})"),
+          os.path.join(figdir, os.path.basename(rel)))
+    t.files["element maps"] = rel
+
+    rgb = [e for e in t.rgb if e in m.point_areas]
+    if len(rgb) == 3:
+        rel = f"figures/{t.key}_rgb_{'_'.join(rgb)}.png"
+        _save(m.plot_rgb(rgb, title=t.name if m.grid.kind == "raster" else f"{t.name}: {' / '.join(rgb)}"),
+              os.path.join(figdir, os.path.basename(rel)))
+        t.files["RGB composite"] = rel
+
+    rel = f"figures/{t.key}_phases.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig = plot_phase_map(t.salts, title=f"{t.name}: phases (salt detections numbered)")
+    _save(fig, os.path.join(figdir, os.path.basename(rel)))
+    t.files["phase map"] = rel
+
+    if t.kind == "simulated":
+        rel = f"figures/{t.key}_CaO_SO3.png"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig = plot_correlation(t.salts.phase_map, "CaO", "SO3",
+                                   title=f"{t.name}: CaO vs SO3 with mixing lines to Ca-sulfates")
+        _save(fig, os.path.join(figdir, os.path.basename(rel)))
+        t.files["CaO–SO3 correlation"] = rel
+
+
+# =========================================================================================
+# the report
+# =========================================================================================
+def _small(v: float) -> str:
+    """wt% with 2 decimals, small values with 2 significant digits."""
+    if v is None or not np.isfinite(v):
+        return "–"
+    return f"{v:.2f}" if v == 0 or abs(v) >= 0.01 else f"{v:.1g}"
+
+
+def _bulk_rows(comp) -> tuple[list[list[str]], list[str]]:
+    """Rows of the oxides at >= 0.01 wt%, and the names of the others."""
+    rows, minor = [], []
+    for ox, v in comp.oxide_wt.items():
+        if not (v >= 0.01):
+            minor.append(ox)
+            continue
+        rows.append([ox, _small(v), _small(comp.sigma.get(ox, math.nan)), _small(comp.lod.get(ox, math.nan)),
+                     "" if comp.detected.get(ox, True) else "< LOD"])
+    return rows, minor
+
+
+def _build_report(targets, ranking, timings, data: Path, shipped_sim: bool, calibration):
+    from . import __version__
+    from .report import Report
+
+    r = Report("pixlspec demo: from spectra to sample candidates")
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime())
+    r.paragraph(f"Made by `pixlspec demo` (pixlspec {__version__}) on {when} in {timings['total']:.0f} s. "
+                "Two targets go the whole way: the spectra of every point are fitted, the line-group areas "
+                "are turned into oxide wt%, every point is classified, salts are found and grouped in space, "
+                "and the two targets are ranked as sample candidates. Every number below is in the files "
+                "listed at the end.")
+    r.table(["target", "data", "points", "grid", "detectors", "median χ²ᵣ of the point fits"],
+            [[t.name, "real PIXL flight data" if t.kind == "real" else
+              ("simulated with known truth" + (" (shipped)" if shipped_sim else " (made for this run)")),
+              str(t.maps.n_points), f"{t.maps.grid.kind} {t.maps.shape[0]}×{t.maps.shape[1]}", t.maps.detector,
+              _fmt(t.maps.median_chi2_reduced)] for t in targets], align="llrllr")
+    if calibration is None:
+        r.note("Quantification here is **uncalibrated**: the fundamental-parameter model uses the instrument "
+               "constants of the PIXL flight-model configuration, whose absolute intensities are not those "
+               "measured on Mars (they are ~15x higher). Oxide *ratios* are meaningful; absolute wt% and totals "
+               "of the real scan are not until a calibration on standards is given (`--calibration FILE`). "
+               "The simulated scan was made with the same instrument constants, so its absolute numbers are right; "
+               f"it is quantified with an invisible {VOLATILE_BALANCE} balance (the mass PIXL cannot see — CO2 of "
+               "carbonates, H2O of hydrated salts — fills the total up to 100 % in the matrix correction).")
+
+    for i, t in enumerate(targets, start=1):
+        r.heading(f"{i}. {t.name}")
+        m = t.maps
+        sf = m.sum_fit.get("A") or next(iter(m.sum_fit.values()))
+        if t.kind == "real":
+            r.paragraph(f"`{_display_path(t.path)}`: {m.n_points} points along a "
+                        f"{np.ptp(m.grid.x):.1f} mm line, both detectors, ~14 s live per point. "
+                        "Composition unknown (no reference values).")
+        else:
+            src = (f"`{_display_path(t.path)}`" if not t.generated
+                   else f"`{SIM_SCAN}` (made by `pixlspec.quant.example_scan` for this run, truth in `{SIM_TRUTH}`)")
+            r.paragraph(f"{src}: {m.n_points} points on a {m.shape[0]}×{m.shape[1]} raster 0.125 mm apart — "
+                        "a basalt crossed by a Ca-sulfate (gypsum) vein, with halite grains and a Mg–Fe carbonate "
+                        "patch. Spectra from the fundamental-parameter model with Poisson noise.")
+        r.heading("Sum spectrum", 3)
+        p = getattr(sf, "params", None)
+        cal = (f"; fitted calibration {p.offset_eV:.2f} eV + {p.gain_eV_per_channel:.5f} eV/channel"
+               if p is not None and hasattr(p, "offset_eV") else "")
+        r.paragraph(f"Sum of the {m.n_points} spectra of detector {sf.spectrum.detector} "
+                    f"({sf.spectrum.live_time_s:.0f} s live): reduced χ² {sf.chi2_reduced:.2f}{cal}. "
+                    "Its fitted peak shapes and calibration are then fixed for the per-point fits.")
+        r.figure(t.files["sum fit"], f"{t.name}: the sum spectrum (grey), model (red), background (dashed) and "
+                                     "the largest components; normalised residual below.")
+        r.heading("Bulk composition (sum spectrum)", 3)
+        for n in t.notes[:1] if t.notes and "sum spectrum" in t.notes[0] else []:
+            r.note(n)
+        b = t.bulk
+        rows, minor = _bulk_rows(b)
+        r.table(["oxide", "wt%", "1σ", "LOD (3σ)", ""], rows, align="lrrrl",
+                caption=f"Analytical total {b.total:.1f} wt%"
+                        + (f", invisible balance {b.balance} {b.balance_wt:.1f} wt%" if b.balance else "")
+                        + (" (oxides normalised to 100 %)" if b.normalised else "")
+                        + f"; {'calibrated' if b.calibrated else 'uncalibrated FP'}; detector {b.detector}; "
+                          "Fe as FeO (total iron)."
+                        + (f" Below 0.01 wt%: {', '.join(minor)}." if minor else ""))
+        r.heading("Element maps", 3)
+        r.paragraph(f"Every point fitted linearly with the sum spectrum's shapes (detectors {m.detector} summed); "
+                    f"median reduced χ² {m.median_chi2_reduced:.2f}.")
+        r.figure(t.files["element maps"], f"{t.name}: counts per live second of the main element groups"
+                 + (" along the scan line (1σ error bars)." if m.grid.kind == "line" else "."))
+        if "RGB composite" in t.files:
+            r.figure(t.files["RGB composite"], f"{t.name}: {' / '.join(t.rgb)} as red / green / blue, each "
+                                               "stretched between its 1st and 99th percentile.")
+        r.heading("Phases and salts", 3)
+        for n in t.notes:
+            if "normalised to 100 % per point" in n:
+                r.note(n)
+        pm = t.salts.phase_map
+        counts = pm.counts()
+        r.paragraph("Points per phase: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
+        if t.salts:
+            rows = []
+            for k, d in enumerate(t.salts, start=1):
+                main = ", ".join(f"{ox} {v:.1f}" for ox, v in sorted(d.mean_composition.items(),
+                                                                       key=lambda kv: -kv[1])
+                                 if ox != "total" and v >= 5.0)
+                rows.append([str(k), d.phase, d.endmember or "?", str(d.n_points), f"{d.area_mm2:.3f}",
+                             f"({d.centroid_mm[0]:.2f}, {d.centroid_mm[1]:.2f})", f"{d.confidence:.2f}", main])
+            r.table(["#", "salt", "end-member", "points", "area mm²", "centroid mm", "confidence",
+                     "mean oxides ≥ 5 wt%"], rows, align="rllrrlrl")
+            d0 = max(t.salts, key=lambda d: (d.n_points * d.confidence, d.confidence))
+            k0 = list(t.salts).index(d0) + 1
+            r.paragraph(f"Evidence behind detection {k0} ({d0.phase}, {d0.endmember}): {d0.evidence}")
+        else:
+            r.paragraph("No salt detected.")
+        for fam, why in t.salts.not_evaluated.items():
+            r.paragraph(f"*{fam}*: not evaluated — {why}.")
+        r.figure(t.files["phase map"], f"{t.name}: phase of every point; numbers mark the salt detections "
+                                       "of the table.")
+        if t.kind == "simulated" and t.truth:
+            salt_rows, comp_rows = _truth_check(t)
+            r.heading("Against the truth", 3)
+            if salt_rows:
+                r.table(["true phase", "found as", "points ≥ 50 % of it", "points flagged", "recall"], salt_rows,
+                        align="llrrl")
+            if comp_rows:
+                r.table(["phase (pure points)", "oxide", "points", "true wt%", "found wt%", "median error",
+                         "spread"], comp_rows, align="llrrrrr",
+                        caption="Per-point quantification of the pure points against the simulated composition "
+                                "(Fe as FeO; totals without the invisible CO2 and H2O).")
+            if "CaO–SO3 correlation" in t.files:
+                r.figure(t.files["CaO–SO3 correlation"], "CaO against SO3 per point, coloured by phase, with "
+                         "mixing lines from the host basalt to gypsum, bassanite and anhydrite.")
+
+    r.heading("Sample candidates")
+    r.paragraph("Score = weighted mean of the sub-scores; the reasons are those of "
+                "`pixlspec.rank_sample_candidates`. Diversity compares each target with the ones ranked above.")
+    r.table(["rank", "target", "score"] + [k.replace("_", " ") for k in ranking[0].subscores],
+            [[str(c.rank), c.name, f"{c.score:.3f}"] + [f"{v:.2f}" for v in c.subscores.values()] for c in ranking],
+            align="rlr" + "r" * len(ranking[0].subscores))
+    for c in ranking:
+        r.paragraph(f"**#{c.rank} {c.name}**")
+        r.bullets(c.reasons)
+    r.figure("figures/candidates.png", "Sub-scores of the two targets.")
+
+    r.heading("Files")
+    rows = []
+    for t in targets:
+        for role, rel in t.files.items():
+            rows.append([f"`{rel}`", f"{t.name}: {role}"])
+    rows += [["`candidates.json`", "the ranking with sub-scores, weights and reasons"],
+             ["`report.md`, `report.html`", "this report (the HTML has the figures embedded)"]]
+    r.table(["file", "what"], rows)
+    r.paragraph("Results files are HDF5 (NeXus): element maps in `/entry/maps` (counts per second on the grid), "
+                "per-point areas and 1σ in `/entry/results`, the composition in `/entry/composition` "
+                "(oxide wt%, 1σ, LOD, total per point); `pixlspec info`, `h5ls -r` or h5web open them.")
+
+    r.heading("Do the same on your data")
+    r.code("pixlspec info SCAN.h5                       # what the file holds\n"
+           "pixlspec fit SCAN.h5 --out fit/             # sum spectrum fit\n"
+           "pixlspec quant SCAN.h5                      # oxide wt% of the sum spectrum\n"
+           "pixlspec map SCAN.h5 --out maps/ --rgb Fe,Ca,S\n"
+           "pixlspec salts maps/SCAN_maps.h5 --out salts/\n"
+           "pixlspec rank A.h5 B.h5 --weights diversity=0", "bash")
+    r.heading("Time spent")
+    keys = [("simulate", "simulating the scan"), ("fit_map", "sum fits + per-point fits (fit_map)"),
+            ("quantify_map", "per-point quantification (quantify_map)"),
+            ("quantify_sum", "sum-spectrum quantification"),
+            ("salts", "classification and salts"), ("rank", "ranking"), ("files", "results files"),
+            ("figures", "figures")]
+    r.table(["step", "seconds"], [[label, f"{timings[k]:.1f}"] for k, label in keys if k in timings]
+            + [["total (before writing this report)", f"{timings['total']:.1f}"]], align="lr")
+    return r
