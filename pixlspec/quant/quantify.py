@@ -877,7 +877,7 @@ def _area_covariance(fit_result, groups: Sequence[str]) -> np.ndarray:
 
 
 def _lod_single(fit_result, solver: _Solver, J: np.ndarray, instrument: Instrument, detector: str) -> np.ndarray:
-    """Element LOD (wt%): 3 sqrt(background in ±1 FWHM of the main line) / counts per wt% there."""
+    """Element LOD (wt%): 3 sqrt(counts not from the element within ±1 FWHM of its main line) / counts per wt%."""
     params = getattr(fit_result, "params", None)
     det = instrument.detector(detector)
     if params is not None and hasattr(params, "fwhm_eV"):
@@ -888,13 +888,19 @@ def _lod_single(fit_result, solver: _Solver, J: np.ndarray, instrument: Instrume
     main_e, frac = _lod_window_fraction(solver, fw)
     e = np.asarray(getattr(fit_result, "energy_eV", []), dtype=float)
     bg = np.asarray(getattr(fit_result, "background", []), dtype=float)
+    model = np.asarray(getattr(fit_result, "model", bg), dtype=float)
+    comps = fit_result.components() if hasattr(fit_result, "components") else {}
     out = np.full(solver.n_g, np.nan)
     sens = np.diag(J) / 100.0  # counts per wt% of element
     for i in range(solver.n_g):
         half = LOD_WINDOW_FWHM * float(fw(main_e[i]))
         sel = np.abs(e - main_e[i]) <= half
         if sel.any() and sens[i] > 0:
-            B = float(np.sum(np.maximum(bg[sel], 0.0)))
+            # the "background" under the analyte's peak is everything that is not the analyte: the
+            # continuum and the tails, steps, escape and overlapping lines of the other groups
+            own = comps.get(solver.groups[i])
+            under = model - own if own is not None and own.shape == model.shape else bg
+            B = float(np.sum(np.maximum(under[sel], 0.0)))
             out[i] = LOD_SIGMAS * math.sqrt(max(B, 1.0)) / (sens[i] * frac[i])
         elif sens[i] > 0:
             s = float(fit_result.sigma.get(solver.groups[i], np.nan))
