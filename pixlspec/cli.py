@@ -324,7 +324,7 @@ def info(files: tuple[str, ...], fmt: str, instrument_path: str | None) -> None:
     if fmt == "json":
         click.echo(json.dumps(descriptions, indent=2, allow_nan=True))
         return
-    console = Console(file=click.get_text_stream("stdout"), highlight=False, soft_wrap=True)
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     for i, d in enumerate(descriptions):
         if i:
             console.print()
@@ -578,7 +578,7 @@ def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, el
 
     instrument = _load_instrument(instrument_path)
     els = [e.strip() for e in elements.split(",") if e.strip()] if elements else None
-    console = Console(file=click.get_text_stream("stdout"), highlight=False, soft_wrap=True,
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True,
                       quiet=_state().verbosity < 0)
     report = run_batch_console(list(inputs), out_dir, console=console, show_progress=_state().verbosity >= 0,
                                instrument=instrument, elements=els, config=FitConfig(background=background),
@@ -598,7 +598,7 @@ def _stdout_console():
     """Rich console on stdout; wide when piped so table rows stay one line each."""
     from rich.console import Console
 
-    console = Console(file=click.get_text_stream("stdout"), highlight=False, soft_wrap=True)
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     if not console.is_terminal:
         console.width = max(console.width, PIPE_WIDTH)
     return console

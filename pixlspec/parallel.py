@@ -23,6 +23,8 @@ bit-identical results.
 """
 from __future__ import annotations
 
+import abc
+
 import concurrent.futures as cf
 import multiprocessing
 import os
@@ -36,15 +38,16 @@ __all__ = ["Backend", "SerialBackend", "ProcessBackend", "DaskBackend", "get_bac
            "resolve_args"]
 
 
-class Lazy:
+class Lazy(abc.ABC):
     """An argument the worker computes itself before the task runs (e.g. reads rows of a file).
 
     Subclasses implement :meth:`load`. The serial backend loads the next
     task's lazy arguments in a background thread while the current task runs.
     """
 
-    def load(self):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def load(self):
+        """The argument's value."""
 
 
 def resolve(obj):
@@ -70,19 +73,19 @@ def _call(fn: Callable, args: tuple):
     return fn(*resolve_args(args))
 
 
-class Backend:
+class Backend(abc.ABC):
     """Runs tasks; see the module docstring."""
 
     #: True when tasks run in other processes (arguments are pickled, in-memory arrays travel).
     remote: bool = False
     name: str = "backend"
 
+    @abc.abstractmethod
     def map(self, fn: Callable, arg_tuples: Iterable[tuple]) -> Iterator[tuple[int, Any]]:
         """Run ``fn(*args)`` for each tuple; yield ``(index, result)`` as tasks finish.
 
         The first exception raised by a task is raised here (remaining tasks are cancelled).
         """
-        raise NotImplementedError
 
     def share(self, obj):
         """A handle to pass ``obj`` (large, read-only, used by many tasks) to tasks."""

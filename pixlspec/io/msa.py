@@ -31,7 +31,7 @@ Conventions of this reader
 * Metadata keys: ``pmc`` (int), ``rtt``, ``mars_sol`` (raw strings),
   ``rover_sclk`` (int), ``geometry``, ``yellow_piece_temp_C``, ``beam_kV``
   (floats), ``date``, ``time``, ``owner``, ``detector_id`` (raw strings),
-  ``title``/``comment`` (lists, placeholders ``N/A``/``<tbd>`` dropped), the
+  ``title``/``comment`` (lists; the unset values ``N/A``/``<tbd>`` dropped), the
   per-detector pulse counters ``events``, ``triggers``, ``overflows``,
   ``underflows``, ``base_events``, ``resets``, ``over_adcmax``,
   ``live_time_raw_s``, ``calibration_source`` and ``header`` (every raw
@@ -69,7 +69,7 @@ EMSA_VERSION = "1.0"
 #: Column names of PIXL's two detectors, in file order (pixl-formats.md §1.2: A first, then B).
 DETECTOR_NAMES = ("A", "B")
 #: Placeholder values that mean "not given" (pixl-formats.md §6 item 8).
-PLACEHOLDERS = frozenset({"n/a", "<tbd>", ""})
+UNSET_VALUES = frozenset({"n/a", "<tbd>", ""})
 #: Decimal exponents of the unit conversions (applied as exact decimal shifts).
 M_TO_MM_EXP = 3      # metres -> millimetres
 KEV_TO_EV_EXP = 3    # keV -> eV
@@ -384,8 +384,8 @@ def check_magic(header: MSAHeader) -> str:
                          f"(or {EMSA_VERSION!r})", path=header.path, where=header.line("VERSION"))
 
 
-def _placeholder(value: str | None) -> bool:
-    return value is None or value.strip().lower() in PLACEHOLDERS
+def _unset_value(value: str | None) -> bool:
+    return value is None or value.strip().lower() in UNSET_VALUES
 
 
 # --------------------------------------------------------------------------- data
@@ -456,7 +456,7 @@ def _parse_file(path: str | os.PathLike) -> _ParsedMSA:
         names = list(DETECTOR_NAMES)
     else:
         did = header.text("DETECTOR_ID")
-        names = [DETECTOR_NAMES[0] if _placeholder(did) else did.split()[0]]
+        names = [DETECTOR_NAMES[0] if _unset_value(did) else did.split()[0]]
     return _ParsedMSA(p, header, dialect, counts, names, end_line)
 
 
@@ -678,9 +678,9 @@ def _build_spectrum(parsed: _ParsedMSA, col: int, instrument: Instrument | None)
         if kw in ("DATE", "TIME", "OWNER"):
             val = h.text(kw)
             # raw text without a trailing comment (separated by 2+ blanks or a tab)
-            val = None if _placeholder(val) else re.split(r"\s{2,}|\t", val.strip())[0]
+            val = None if _unset_value(val) else re.split(r"\s{2,}|\t", val.strip())[0]
         else:
-            val = toks[0] if toks and not _placeholder(toks[0]) else None
+            val = toks[0] if toks and not _unset_value(toks[0]) else None
         if val is not None:
             meta[key] = val
     if "ROVER_SCLK" in h:
@@ -697,7 +697,7 @@ def _build_spectrum(parsed: _ParsedMSA, col: int, instrument: Instrument | None)
     if "BEAMKV" in h:
         meta["beam_kV"] = h.number("BEAMKV")
     for kw, key in (("TITLE", "title"), ("COMMENT", "comment")):
-        vals = [v for v in (h[kw] if kw in h else []) if not _placeholder(v)]
+        vals = [v for v in (h[kw] if kw in h else []) if not _unset_value(v)]
         if vals:
             meta[key] = vals
     meta["header"] = h.to_dict()

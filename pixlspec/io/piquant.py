@@ -30,7 +30,7 @@ keyword                   field                                            unit 
 ``##DL_SLOPE/DL_OFFSET``  ``energy_correction_slope/offset_eV``
 ``#XPERCHAN/#OFFSET``     one :class:`Detector` per listed value ("A", "B"), keV → eV if ``#XUNITS`` is keV
 ``#NPOINTS`` (> 0)        ``detectors[*].n_channels``
-``#TITLE/#OWNER``         ``name`` ("OWNER: TITLE"; placeholders dropped; else the file stem)
+``#TITLE/#OWNER``         ``name`` ("OWNER: TITLE"; unset values N/A, <tbd> dropped; else the file stem)
 ========================  ===============================================  =================
 
 Absent keywords keep the :meth:`Instrument.pixl` (FM v7) value, except the
@@ -54,7 +54,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, CSVFormatError, MSAFormatError, UnknownElementError
 from ..instrument import Instrument, Optic
-from .msa import (MSAHeader, _is_number, _placeholder, _read_lines, _unit_exp, check_magic,
+from .msa import (MSAHeader, _is_number, _unset_value, _read_lines, _unit_exp, check_magic,
                   parse_msa_header)
 
 __all__ = ["read_piquant_config", "instrument_from_header", "read_optic_file", "StandardElement",
@@ -291,9 +291,9 @@ def instrument_from_header(header: MSAHeader, *, base: Instrument | None = None,
                 inst["path_in_cm"], inst["path_out_cm"] = paths
     if not spectrum:
         owner = header.text("OWNER")
-        owner = None if _placeholder(owner) else re.split(r"\s{2,}|\t", owner.strip())[0]
+        owner = None if _unset_value(owner) else re.split(r"\s{2,}|\t", owner.strip())[0]
         titles = [" ".join(t.split()) for t in (header["TITLE"] if "TITLE" in header else [])
-                  if not _placeholder(t)]
+                  if not _unset_value(t)]
         parts = [p for p in (owner, titles[0] if titles else None) if p]
         inst["name"] = ": ".join(parts) if parts else (Path(header.path).stem if header.path else "PIQUANT")
     if spectrum and not (tube or inst or det) and detectors is base.detectors:
