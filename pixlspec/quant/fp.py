@@ -39,6 +39,7 @@ import numpy as np
 
 from ..errors import CompositionError, ConfigError, UnknownElementError
 from ..instrument import Instrument
+from ..model.spectrum_model import MIN_LINE_FRACTION
 from ..physics import detector as det_physics
 from ..physics.attenuation import mass_attenuation, parse_composition
 from ..physics.edges import coster_kronig, edge
@@ -62,9 +63,9 @@ SECONDARY_STEP_EV: float = 250.0
 LINE_MERGE_EV: float = 30.0
 #: Lowest excitation energy (eV): just below the Na K edge (1070.8 eV), the lightest analyte.
 EXCITATION_MIN_EV: float = 1000.0
-#: Lines weaker than this fraction of their group are left out, as in the fit's model
-#: (:data:`pixlspec.model.spectrum_model.MIN_LINE_FRACTION`), so areas mean the same thing.
-MIN_FIT_LINE_FRACTION: float = 1e-3
+#: Lines weaker than this fraction of their group are left out, as in the fit's model, so areas
+#: mean the same thing (the same constant).
+MIN_FIT_LINE_FRACTION: float = MIN_LINE_FRACTION
 #: Enhancer lines weaker than this fraction of their subshell's emission are neglected in the
 #: secondary fluorescence (they carry < 2 % of an already ~10 % correction).
 ENHANCER_MIN_LINE_FRACTION: float = 0.01
