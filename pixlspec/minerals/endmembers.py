@@ -22,6 +22,7 @@ Solid solutions take their composition as parameters (:func:`olivine`,
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import CompositionError, UnknownElementError
@@ -317,52 +318,24 @@ def _library() -> dict[str, EndMember]:
     return {name: endmember_from_formula(name, formula, family, note) for name, formula, family, note in _LIBRARY}
 
 
-class _LazyLibrary(dict):
-    """dict name -> EndMember filled on first access (keeps ``import pixlspec.minerals`` cheap)."""
-
-    def _fill(self):
-        if not dict.__len__(self):
-            dict.update(self, _library())
+class _LazyLibrary(Mapping):
+    """Read-only mapping name -> EndMember, computed on first access (keeps ``import pixlspec.minerals`` cheap)."""
 
     def __getitem__(self, key):
-        self._fill()
-        return dict.__getitem__(self, key)
+        return _library()[key]
 
     def __iter__(self):
-        self._fill()
-        return dict.__iter__(self)
+        return iter(_library())
 
     def __len__(self):
-        self._fill()
-        return dict.__len__(self)
-
-    def __contains__(self, key):
-        self._fill()
-        return dict.__contains__(self, key)
-
-    def keys(self):
-        self._fill()
-        return dict.keys(self)
-
-    def values(self):
-        self._fill()
-        return dict.values(self)
-
-    def items(self):
-        self._fill()
-        return dict.items(self)
-
-    def get(self, key, default=None):
-        self._fill()
-        return dict.get(self, key, default)
+        return len(_library())
 
     def __repr__(self):
-        self._fill()
         return f"ENDMEMBERS({', '.join(self)})"
 
 
 #: The built-in end-member library: name -> :class:`EndMember` (computed from formulas on first use).
-ENDMEMBERS: dict[str, EndMember] = _LazyLibrary()
+ENDMEMBERS: Mapping[str, EndMember] = _LazyLibrary()
 
 
 def get_endmember(name: str) -> EndMember:
