@@ -254,13 +254,19 @@ def parse_composition(material) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- attenuation
-def _energy_array(energy_eV) -> tuple[np.ndarray, bool]:
+def checked_energies(energy_eV, where: str) -> np.ndarray:
+    """``energy_eV`` as a float64 array; a :class:`ConfigError` (at ``where``) unless numeric and finite."""
     try:
         energy = np.asarray(energy_eV, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ConfigError(f"energy_eV must be numeric, got {energy_eV!r}", where="attenuation") from None
+        raise ConfigError(f"energy_eV must be numeric, got {energy_eV!r}", where=where) from None
     if not np.all(np.isfinite(energy)):
-        raise ConfigError("energy_eV contains NaN or infinite values", where="attenuation")
+        raise ConfigError("energy_eV contains NaN or infinite values", where=where)
+    return energy
+
+
+def _energy_array(energy_eV) -> tuple[np.ndarray, bool]:
+    energy = checked_energies(energy_eV, "attenuation")
     scalar = energy.ndim == 0
     energy = np.array(np.clip(energy, ELAM_MIN_ENERGY_EV, ELAM_MAX_ENERGY_EV), order="C")  # keeps 0-d
     return energy, scalar

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
-from .attenuation import mass_attenuation
+from .attenuation import checked_energies, mass_attenuation
 from .edges import edge
 
 __all__ = [
@@ -74,13 +74,7 @@ def _as_float_or_array(x):
 
 
 def _energy(energy_eV) -> np.ndarray:
-    try:
-        e = np.asarray(energy_eV, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"energy_eV must be numeric, got {energy_eV!r}", where="detector") from None
-    if not np.all(np.isfinite(e)):
-        raise ConfigError("energy_eV contains NaN or infinite values", where="detector")
-    return e
+    return checked_energies(energy_eV, "detector")
 
 
 def _nonneg(name: str, value) -> float:
