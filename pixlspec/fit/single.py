@@ -115,7 +115,6 @@ class _Problem:
     def __post_init__(self):
         self.buffer = np.zeros((self.y.size, self.model.n_columns))
         self.free = np.array([c.kind == "continuum" for c in self.model.columns], dtype=bool)
-        self._deriv_index = [SpectrumModel.DERIVATIVE_NAMES.index(n) for n in self.varied]
 
     def params_from(self, values) -> ShapeParams:
         return replace(self.base, **dict(zip(self.varied, (float(v) for v in values))))
@@ -153,7 +152,8 @@ class _Problem:
 
     def derivatives(self, p: ShapeParams, c: np.ndarray) -> np.ndarray:
         """d(model)/d(varied parameters) at fixed areas (n_channels × n_varied)."""
-        return self.model.derivatives(self.channels, p, c)[:, self._deriv_index]
+        index = [SpectrumModel.DERIVATIVE_NAMES.index(n) for n in self.varied]
+        return self.model.derivatives(self.channels, p, c)[:, index]
 
     def jacobian(self, values) -> np.ndarray:
         """Variable-projection Jacobian (Kaufman 1975): -W^½ P⊥ ∂(A c)/∂θ."""
@@ -547,7 +547,6 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
         A, c, _ = prob.solve(p)
         if sum(c[i] for i in compton_cols) < MIN_COMPTON_COUNTS_TO_REFINE:
             prob.varied = [n for n in prob.varied if not n.startswith("compton_")]
-            prob._deriv_index = [SpectrumModel.DERIVATIVE_NAMES.index(n) for n in prob.varied]
             varied = prob.varied
 
     # --- Pearson weights from a first linear solve, then one nonlinear pass (variable projection) ----
