@@ -75,10 +75,12 @@ def test_local_pool_dask_and_in_process_give_identical_maps(scan_files, pool, da
             np.testing.assert_array_equal(other.point_areas[c], local.point_areas[c])
             np.testing.assert_array_equal(other.point_sigma[c], local.point_sigma[c])
         np.testing.assert_array_equal(other.chi2_reduced_points, local.chi2_reduced_points)
-    # and its own sum fit agrees to rounding
+    # and its own sum fit agrees to rounding: a last-bit change of the sum fit can round the float32
+    # design (map_kernels products) the other way, ~1e-7 relative, far below every 1σ
     inproc = px.fit_map(path, elements=ELEMENTS)
     for c in local.columns:
-        np.testing.assert_allclose(inproc.point_areas[c], local.point_areas[c], rtol=1e-9, atol=1e-9)
+        diff = np.abs(inproc.point_areas[c] - local.point_areas[c])
+        assert np.all(diff <= 1e-4 * local.point_sigma[c] + 1e-6 * np.abs(local.point_areas[c]) + 1e-9), c
 
 
 def test_batch_resumes_and_survives_failing_scans(tmp_path, scan_files, pool):

@@ -60,6 +60,14 @@ __all__ = ["fit_map", "ElementMaps", "Grid", "grid_from_positions", "DetectorPla
 DEFAULT_MAP_CHUNK_POINTS = 2048
 #: Channels per block of the per-point products (a tile of 8 spectra × 128 channels stays in L1).
 BLOCK_CHANNELS = 128
+#: Precision of the per-point products (AᵀWy and the model Ac for χ²): float32 halves the memory
+#: traffic and doubles the SIMD width. Sums run over blocks of BLOCK_CHANNELS channels and are
+#: accumulated in float64, so the relative error (~1e-7) stays far below the Poisson noise; the
+#: normal matrix, its inverse, the NNLS and the variances stay float64.
+PRODUCT_DTYPE = np.float32
+#: Channels per SIMD vector of the per-point products (16 float32 = one 64-byte AVX-512 register or
+#: cache line): column ranges are padded to multiples of it.
+SIMD_CHANNELS = 16
 #: Floor of the variance (counts) in the shared weights and in the per-point χ². Higher than the single
 #: fit's 0.1: a 15-s point has ~0.1-1 count per channel over most of the spectrum, and the shared
 #: weights come from the mean point model.
@@ -125,21 +133,27 @@ def _derive(plan: DetectorPlan) -> dict:
     WA = A * w[:, None]
     d = np.sqrt(np.maximum(np.diag(H), 1e-300))
     Gsq = G * G
-    nonzero = A != 0
-    m = A.shape[0]
-    starts = list(range(0, m, BLOCK_CHANNELS)) + [m]
+    m, K = A.shape
+    # channel ranges of the non-zero columns per block, widened to whole SIMD vectors (the padding
+    # channels hold exact zeros): the vector loops then never run a scalar remainder
+    m_pad = -(-m // SIMD_CHANNELS) * SIMD_CHANNELS
+    starts = list(range(0, m, BLOCK_CHANNELS)) + [m_pad]
+    nz_blocks = np.add.reduceat(A != 0, np.asarray(starts[:-1]), axis=0)  # (n_blocks, K) non-zeros per block
     ptr, cols, clo, chi = [0], [], [], []
-    for s, e in zip(starts[:-1], starts[1:]):
-        blk = nonzero[s:e]
-        for k in np.flatnonzero(blk.any(axis=0)):
-            nz = np.flatnonzero(blk[:, k])
+    for b, (s, e) in enumerate(zip(starts[:-1], starts[1:])):
+        for k in np.flatnonzero(nz_blocks[b]):
+            nz = np.flatnonzero(A[s:e, k])
             cols.append(k)
-            clo.append(s + nz[0])
-            chi.append(s + nz[-1] + 1)
+            clo.append(s + (nz[0] // SIMD_CHANNELS) * SIMD_CHANNELS)
+            chi.append(min(s + -(-(nz[-1] + 1) // SIMD_CHANNELS) * SIMD_CHANNELS, e))
         ptr.append(len(cols))
+    WAT = np.zeros((K, m_pad), PRODUCT_DTYPE)
+    WAT[:, :m] = WA.T
+    AT = np.zeros((K, m_pad), PRODUCT_DTYPE)
+    AT[:, :m] = A.T
     i64 = np.int64
     return {"H": np.ascontiguousarray(H), "Hinv": np.ascontiguousarray(Hinv), "scale": 1.0 / d,
-            "M": np.ascontiguousarray(M), "WAT": np.ascontiguousarray(WA.T), "AT": np.ascontiguousarray(A.T),
+            "M": np.ascontiguousarray(M), "WAT": WAT, "AT": AT,
             "blk_start": np.asarray(starts, i64), "blk_ptr": np.asarray(ptr, i64), "blk_col": np.asarray(cols, i64),
             "blk_lo": np.asarray(clo, i64), "blk_hi": np.asarray(chi, i64),
             "bounded": np.array([k != "continuum" for k in plan.column_kinds], dtype=bool),
@@ -349,15 +363,12 @@ def _single_threaded_blas():
     the limit until the last user leaves.
     """
     global _BLAS_USERS, _BLAS_LIMITER
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    import scipy.linalg  # noqa: F401  (loads SciPy's own OpenBLAS now, so that the limit covers it too)
+    from .single import _blas_single_thread
+
     with _BLAS_LOCK:
         if _BLAS_USERS == 0:
-            _BLAS_LIMITER = threadpool_limits(1, user_api="blas")
+            # the process's one cached controller (a fresh threadpool_limits rescans the libraries, ~3 ms)
+            _BLAS_LIMITER = _blas_single_thread()
         _BLAS_USERS += 1
     try:
         yield

@@ -237,15 +237,21 @@ TILE = 8
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
 def _dot_tile(Y, a, lo, hi, out):
-    """``out[i] = Y[i, lo:hi] · a[lo:hi]`` for the TILE rows of ``Y``."""
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    s4 = 0.0
-    s5 = 0.0
-    s6 = 0.0
-    s7 = 0.0
+    """``out[i] = Y[i, lo:hi] · a[lo:hi]`` for the TILE rows of ``Y``.
+
+    The sums run in the precision of ``a`` (float32 in the map fit: a block is
+    at most a block of channels long (``pixlspec.fit.maps.BLOCK_CHANNELS``), so the relative error stays ~1e-7, far below
+    the Poisson noise of any count) and are returned into ``out``.
+    """
+    zero = a[lo] - a[lo]  # a zero of a's dtype
+    s0 = zero
+    s1 = zero
+    s2 = zero
+    s3 = zero
+    s4 = zero
+    s5 = zero
+    s6 = zero
+    s7 = zero
     ulo = uint64(lo)
     for jj in range(uint64(hi) - ulo):
         j = ulo + jj
@@ -295,19 +301,29 @@ def _axpy_tile(c, a, MU, lo, hi, offset):
         MU[7, jj] += c7 * x
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc):
     """``acc[i] += Σ_j (Y[i, j] − μ)² / max(μ, min_variance)`` over channels s0..e0-1, μ = MU[i, j-s0] (+ BGt[i, j])."""
     us0 = uint64(s0)
+    # every operand in MU's precision (a float64 constant would turn the loop into scalar float64
+    # divisions), the background added outside the loop and numpy's error model (no zero-division
+    # check; the divisor is >= floor > 0): all three keep the loop vectorised
+    cast = np.empty(2, MU.dtype)
+    cast[0] = 0.0
+    cast[1] = min_variance
+    zero = cast[0]
+    floor = cast[1]
+    n_ch = uint64(e0) - us0
+    if has_bg:
+        for i in range(Y.shape[0]):
+            for q in range(n_ch):
+                MU[i, q] += BGt[i, us0 + q]
     for i in range(Y.shape[0]):
-        s = 0.0
-        for q in range(uint64(e0) - us0):
-            j = us0 + q
+        s = zero
+        for q in range(n_ch):
             mu = MU[i, q]
-            if has_bg:
-                mu += BGt[i, j]
-            r = Y[i, j] - mu
-            v = mu if mu > min_variance else min_variance
+            r = Y[i, us0 + q] - mu
+            v = max(mu, floor)
             s += r * r / v
         acc[i] += s
 
@@ -331,7 +347,9 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
     ----------
     raw : (n, n_channels) counts, any numeric dtype.
     valid : (n,) bool; invalid rows are skipped (outputs left untouched).
-    WAT, AT : (K, m) weighted and plain design, transposed, contiguous.
+    WAT, AT : (K, m_pad) weighted and plain design, transposed, contiguous; float32 or float64, the
+        per-point products (and the copies of the counts) run in their precision. ``m_pad >= m``:
+        columns past the fit range are zero (padding to whole SIMD vectors).
     blk_start : (n_blocks + 1,) first channel (0-based in the fit range) of each block.
     blk_ptr : (n_blocks + 1,) the entries ``blk_ptr[b]:blk_ptr[b+1]`` of ``blk_col``,
         ``blk_lo``, ``blk_hi`` are the columns non-zero in block b and their channel range.
@@ -344,6 +362,7 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
     n = raw.shape[0]
     K = WAT.shape[0]
     m = hi - lo
+    m_pad = WAT.shape[1]  # >= m: the design may be padded with zero channels (whole SIMD vectors)
     nb = blk_start.size - 1
     bmax = 0
     for b in range(nb):
@@ -352,8 +371,8 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
     n_tiles = (n + TILE - 1) // TILE
     for t in prange(n_tiles):
         p0 = t * TILE
-        Y = np.empty((TILE, m))
-        BGt = np.zeros((TILE, m)) if has_bg else np.zeros((TILE, 1))
+        Y = np.zeros((TILE, m_pad), WAT.dtype)
+        BGt = np.zeros((TILE, m_pad), WAT.dtype) if has_bg else np.zeros((TILE, 1), WAT.dtype)
         for i in range(TILE):
             p = p0 + i
             if p < n and valid[p]:
@@ -378,6 +397,7 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
                 for i in range(TILE):
                     F[i, k] += Fk[i]
         C = np.zeros((K, TILE))
+        C32 = np.zeros((K, TILE), AT.dtype)  # the amplitudes in the design's precision, for the model
         c = np.empty(K)
         for i in range(TILE):
             p = p0 + i
@@ -403,15 +423,16 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
                 n_pos[p] = cnt
             for k in range(K):
                 C[k, i] = c[k]
+                C32[k, i] = c[k]
         acc = np.zeros(TILE)
-        MU = np.empty((TILE, bmax))
+        MU = np.empty((TILE, bmax), AT.dtype)
         for b in range(nb):
             s0 = blk_start[b]
             e0 = blk_start[b + 1]
             MU[:, :] = 0.0
             for q in range(blk_ptr[b], blk_ptr[b + 1]):
                 k = blk_col[q]
-                _axpy_tile(C[k], AT[k], MU, blk_lo[q], blk_hi[q], s0)
+                _axpy_tile(C32[k], AT[k], MU, blk_lo[q], blk_hi[q], s0)
             _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc)
         for i in range(TILE):
             p = p0 + i
@@ -456,14 +477,17 @@ def shared_matrices(A, w):
     ``M = (G∘G) A`` (K × K).
     """
     m, K = A.shape
+    # channel-outer loops walk A row by row (A is C-ordered); every sum still runs over j in order
     H = np.zeros((K, K))
+    for j in range(m):
+        for a in range(K):
+            aw = A[j, a] * w[j]
+            if aw != 0.0:
+                for b in range(a + 1):
+                    H[a, b] += aw * A[j, b]
     for a in range(K):
-        for b in range(a + 1):
-            s = 0.0
-            for j in range(m):
-                s += A[j, a] * w[j] * A[j, b]
-            H[a, b] = s
-            H[b, a] = s
+        for b in range(a):
+            H[b, a] = H[a, b]
     for a in range(K):
         if H[a, a] <= 0.0:
             H[a, a] = 1.0
@@ -514,10 +538,10 @@ def shared_matrices(A, w):
                 s += Hinv[a, b] * A[j, b]
             G[a, j] = s * w[j]
     M = np.zeros((K, K))
-    for a in range(K):
-        for b in range(K):
-            s = 0.0
-            for j in range(m):
-                s += G[a, j] * G[a, j] * A[j, b]
-            M[a, b] = s
+    for j in range(m):
+        for a in range(K):
+            g2 = G[a, j] * G[a, j]
+            if g2 != 0.0:
+                for b in range(K):
+                    M[a, b] += g2 * A[j, b]
     return Hout, Hinv, G, M
