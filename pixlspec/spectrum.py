@@ -8,7 +8,7 @@ in which case only the points asked for are read.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,6 +260,42 @@ def rebin_counts(counts: np.ndarray, old_edges: np.ndarray, new_edges: np.ndarra
     return np.maximum(np.diff(c_new), 0.0)
 
 
+class PointMetadata(MutableMapping):
+    """Per-point metadata of a scan (key → array over the points), read on first use.
+
+    Values are arrays, or callables returning one (a file-backed scan's columns:
+    reading every column when a scan is opened cost more than opening it). A
+    column is read once, then kept.
+    """
+
+    def __init__(self, columns: Mapping[str, Any] | None = None):
+        self._data: dict[str, Any] = {}
+        for k, v in (columns or {}).items():
+            self[k] = v
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        v = self._data[key]
+        if callable(v):
+            v = np.asarray(v())
+            self._data[key] = v
+        return v
+
+    def __setitem__(self, key: str, value) -> None:
+        self._data[key] = value if callable(value) else np.asarray(value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"PointMetadata({list(self._data)})"
+
+
 class Scan:
     """All spectra of one scan: ``(n_points, n_channels)`` counts per detector.
 
@@ -348,7 +384,7 @@ class Scan:
             raise SpectrumError(f"point_ids must have shape ({self.n_points},), got {ids.shape}", path=source)
         self.point_ids = ids
         self.metadata = dict(metadata or {})
-        self.point_metadata = {k: np.asarray(v) for k, v in (point_metadata or {}).items()}
+        self.point_metadata = PointMetadata(point_metadata)
 
     def _per_point(self, mapping, det, name) -> np.ndarray:
         if mapping is None or det not in mapping:
@@ -449,7 +485,7 @@ class Scan:
         return Scan({d: self.counts(d) for d in self.detectors}, self.live_time_s,
                     positions_mm=self.positions_mm, point_ids=self.point_ids, real_time_s=self.real_time_s,
                     calibration=self.calibration, instrument=self.instrument, metadata=self.metadata,
-                    source=self.source, point_metadata=self.point_metadata)
+                    source=self.source, point_metadata=dict(self.point_metadata))
 
     @property
     def is_lazy(self) -> bool:

@@ -341,3 +341,22 @@ def test_reading_one_point_reads_only_its_chunk(tmp_path):
     finally:
         scan.close()
         fh.close()
+
+
+def test_point_metadata_is_read_on_first_use(scan, scan_file):
+    """An opened scan lists its point-metadata columns but reads a column only when it is used;
+    ``load()`` reads them all; a column first used after ``close()`` is a clear error."""
+    assert scan.point_metadata, "the fixture scan must carry point metadata"
+    key = next(iter(scan.point_metadata))
+    with open_scan(scan_file) as s:
+        assert set(s.point_metadata) == set(scan.point_metadata)
+        assert all(callable(v) for v in s.point_metadata._data.values())  # nothing read yet
+        np.testing.assert_array_equal(s.point_metadata[key], scan.point_metadata[key])
+        assert not callable(s.point_metadata._data[key])  # read once, kept
+        loaded = s.load()
+    for k, v in scan.point_metadata.items():
+        np.testing.assert_array_equal(loaded.point_metadata[k], v)
+    s2 = open_scan(scan_file)
+    s2.close()
+    with pytest.raises(HDF5FormatError, match="point_metadata"):
+        s2.point_metadata[key]

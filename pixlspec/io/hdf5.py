@@ -506,6 +506,19 @@ def _per_point(f, where: str, name: str, n_points: int, required: bool = True) -
     return _read_array(ds)
 
 
+def _lazy_column(ds: h5py.Dataset, name: str):
+    """A loader of one point-metadata column, read when first used (see :class:`PointMetadata`)."""
+    where = ds.name
+
+    def load() -> np.ndarray:
+        try:
+            return _read_array(ds)
+        except (OSError, ValueError, KeyError) as e:
+            raise HDF5FormatError(f"cannot read this point-metadata column ({e}); was the scan closed "
+                                  "before it was used?", path=name, where=where) from None
+    return load
+
+
 def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> Scan:
     _require(f, ENTRY, h5py.Group, name, "an NXentry group (is this a pixlspec scan file?)")
     counts, live, real, calibration = {}, {}, {}, {}
@@ -553,7 +566,7 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
         for key, ds in pm.items():
             if isinstance(ds, h5py.Dataset):
                 k = ds.attrs.get("key", _unescape(key))
-                point_metadata[k.decode() if isinstance(k, bytes) else str(k)] = _read_array(ds)
+                point_metadata[k.decode() if isinstance(k, bytes) else str(k)] = _lazy_column(ds, name)
 
     if instrument is None:
         iwhere = f"{PROCESS}/instrument"

@@ -81,20 +81,41 @@ def _first_at_or_above(energies, e):
 
 
 @njit(cache=True)
-def _add_gaussian(energies, out, col, e0, s, area):
+def _add_gaussian(energies, out, col, e0, s, area, k_lo, k_hi):
+    """Add a Gaussian of ``area`` at ``e0`` to ``out[:, col]``, channels ``k_lo..k_hi-1`` only."""
     if area == 0.0:
         return
-    i0 = _first_at_or_above(energies, e0 - LOW_SIGMAS * s)
-    i1 = _first_at_or_above(energies, e0 + HIGH_SIGMAS * s)
+    i0 = max(_first_at_or_above(energies, e0 - LOW_SIGMAS * s), k_lo)
+    i1 = min(_first_at_or_above(energies, e0 + HIGH_SIGMAS * s), k_hi)
     for k in range(i0, i1):
         out[k, col] += area * gaussian(energies[k] - e0, s)
 
 
+#: Channel ranges the design kernels are split into (run in parallel, each by one thread). A fixed
+#: number, so the arithmetic, and the bits, do not depend on the number of threads.
+N_CHANNEL_PARTS = 32
+#: Parts are handed out in the order ``i * PART_STRIDE mod N_CHANNEL_PARTS`` (a permutation):
+#: numba gives each thread a contiguous run of iterations, and the lines crowd the low channels,
+#: so neighbouring parts go to different threads.
+PART_STRIDE = 17
+
+
 @njit(cache=True)
+def _part_range(i, n):
+    """Channels ``lo..hi-1`` of the i-th of :data:`N_CHANNEL_PARTS` parts of ``n`` channels."""
+    part = (i * PART_STRIDE) % N_CHANNEL_PARTS
+    return part * n // N_CHANNEL_PARTS, (part + 1) * n // N_CHANNEL_PARTS
+
+
+@njit(cache=True, parallel=True)
 def line_responses(energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f,
                    line_tail_beta, line_step_h, line_p_esc, noise_eV, fano_pair_eV,
                    esc_a_eV, esc_b_eV, esc_b_fraction, out):
     """Add the response of every line to its column of ``out`` (n_channels, n_cols).
+
+    The channels are split into :data:`N_CHANNEL_PARTS` ranges filled in parallel
+    (:func:`_line_responses_part`); every channel sums its lines in the same order
+    whatever the number of threads.
 
     Parameters
     ----------
@@ -110,10 +131,24 @@ def line_responses(energies, line_energy, line_weight, line_col, line_extra_var,
     out : (n_ch, n_cols) float64, accumulated in place.
     """
     n = energies.size
+    for i in prange(N_CHANNEL_PARTS):
+        k_lo, k_hi = _part_range(i, n)
+        _line_responses_part(energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f,
+                             line_tail_beta, line_step_h, line_p_esc, noise_eV, fano_pair_eV,
+                             esc_a_eV, esc_b_eV, esc_b_fraction, out, k_lo, k_hi)
+    return out
+
+
+@njit(cache=True)
+def _line_responses_part(energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f,
+                         line_tail_beta, line_step_h, line_p_esc, noise_eV, fano_pair_eV,
+                         esc_a_eV, esc_b_eV, esc_b_fraction, out, k_lo, k_hi):
+    """:func:`line_responses` for the channels ``k_lo..k_hi-1`` of ``out`` only."""
     emin = energies[0]
     ncol = out.shape[1]
-    # steps are flat far below their peak: add their constant part once per column
-    shelf = np.zeros((n + 1, ncol))
+    # steps are flat far below their peak: add their constant part once per column;
+    # shelf[t] holds heights that apply to every channel of the part below k_lo + t
+    shelf = np.zeros((k_hi - k_lo + 1, ncol))
     for j in range(line_energy.size):
         e0 = line_energy[j]
         w = line_weight[j]
@@ -132,8 +167,10 @@ def line_responses(energies, line_energy, line_weight, line_col, line_extra_var,
             lo_e = min(lo_e, e0 - TAIL_BETAS * beta)
         i0 = _first_at_or_above(energies, lo_e)
         i1 = _first_at_or_above(energies, e0 + HIGH_SIGMAS * s)
+        if i1 <= k_lo:
+            continue  # the line (and its escape peaks, lower still) ends below the part
         g = 1.0 - f
-        for k in range(i0, i1):
+        for k in range(max(i0, k_lo), min(i1, k_hi)):
             x = energies[k] - e0
             v = g * gaussian(x, s)
             if f > 0.0:
@@ -141,24 +178,22 @@ def line_responses(energies, line_energy, line_weight, line_col, line_extra_var,
             if h > 0.0:
                 v += step(x, s, h)
             out[k, col] += a * v
-        if h > 0.0 and i0 > 0:
+        if h > 0.0 and i0 > k_lo:
             # below i0 the erfc of the step is 2 to double precision: a flat shelf
-            shelf[i0, col] += a * h / (s * SQRT2PI)
+            shelf[min(i0, k_hi) - k_lo, col] += a * h / (s * SQRT2PI)
         if pe > 0.0 and e0 - esc_a_eV > emin - HIGH_SIGMAS * s:
             ea = e0 - esc_a_eV
             eb = e0 - esc_b_eV
             _add_gaussian(energies, out, col, ea, sigma_eV(ea, noise_eV, fano_pair_eV),
-                          w * pe * (1.0 - esc_b_fraction))
+                          w * pe * (1.0 - esc_b_fraction), k_lo, k_hi)
             _add_gaussian(energies, out, col, eb, sigma_eV(eb, noise_eV, fano_pair_eV),
-                          w * pe * esc_b_fraction)
-    # shelf[i] holds heights that apply to every channel below i
+                          w * pe * esc_b_fraction, k_lo, k_hi)
     for c in range(ncol):
         acc = 0.0
-        for k in range(n, 0, -1):
-            acc += shelf[k, c]
+        for k in range(k_hi, k_lo, -1):
+            acc += shelf[k - k_lo, c]
             if acc != 0.0:
                 out[k - 1, c] += acc
-    return out
 
 
 @njit(cache=True)
@@ -349,7 +384,7 @@ KIND_FLUORESCENCE, KIND_RAYLEIGH, KIND_COMPTON = 0, 1, 2
 FWHM_PER_SIGMA = 2.3548200450309493
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail,
                     line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV, esc_b_fraction,
                     model, grad):
@@ -373,12 +408,26 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, l
         (d/dE, for calibration), noise, fano, tail fraction, tail_b, step_h,
         compton_sigma, compton shift (line energy of Compton lines), compton tail
         fraction, tail slope.
+
+    Filled in :data:`N_CHANNEL_PARTS` channel ranges in parallel, as :func:`line_responses`.
     """
     n = energies.size
-    model[:] = 0.0
-    grad[:, :] = 0.0
-    # shelves below each window: model, d/dnoise, d/dfano, d/dstep
-    shelf = np.zeros((n + 1, 4))
+    for i in prange(N_CHANNEL_PARTS):
+        k_lo, k_hi = _part_range(i, n)
+        _line_model_grad_part(energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail,
+                              line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV,
+                              esc_b_fraction, model, grad, k_lo, k_hi)
+
+
+@njit(cache=True)
+def _line_model_grad_part(energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail,
+                          line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV,
+                          esc_b_fraction, model, grad, k_lo, k_hi):
+    """:func:`line_model_grad` for the channels ``k_lo..k_hi-1`` only."""
+    model[k_lo:k_hi] = 0.0
+    grad[k_lo:k_hi, :] = 0.0
+    # shelves below each window: model, d/dnoise, d/dfano, d/dstep; shelf[t] applies below k_lo + t
+    shelf = np.zeros((k_hi - k_lo + 1, 4))
     K = FWHM_PER_SIGMA
     emin = energies[0]
     for j in range(line_energy.size):
@@ -405,8 +454,10 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, l
             lo_e = min(lo_e, e0 - TAIL_BETAS * beta)
         i0 = _first_at_or_above(energies, lo_e)
         i1 = _first_at_or_above(energies, e0 + HIGH_SIGMAS * s)
+        if i1 <= k_lo:
+            continue  # the line (and its escape peaks, lower still) ends below the part
         inv_s2pi = 1.0 / (s * SQRT2PI)
-        for k in range(i0, i1):
+        for k in range(max(i0, k_lo), min(i1, k_hi)):
             x = energies[k] - e0
             g = math.exp(-0.5 * (x / s) ** 2) * inv_s2pi
             dg_dx = -x / (s * s) * g
@@ -448,12 +499,13 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, l
                 grad[k, GRAD_TAIL_SLOPE] += a * dr_df * line_df_slope[j]
             if kind == KIND_FLUORESCENCE:
                 grad[k, GRAD_STEP] += a * dr_dh
-        if kind == KIND_FLUORESCENCE and i0 > 0:
+        if kind == KIND_FLUORESCENCE and i0 > k_lo:
             # flat shelf below the window: height h/(s sqrt(2 pi))
-            shelf[i0, 0] += a * h * inv_s2pi
-            shelf[i0, 1] += a * h * (-inv_s2pi / s) * ds_dnoise
-            shelf[i0, 2] += a * h * (-inv_s2pi / s) * ds_dfano
-            shelf[i0, 3] += a * inv_s2pi
+            t = min(i0, k_hi) - k_lo
+            shelf[t, 0] += a * h * inv_s2pi
+            shelf[t, 1] += a * h * (-inv_s2pi / s) * ds_dnoise
+            shelf[t, 2] += a * h * (-inv_s2pi / s) * ds_dfano
+            shelf[t, 3] += a * inv_s2pi
         if pe > 0.0 and e0 - esc_a_eV > emin - HIGH_SIGMAS * s:
             for which in range(2):
                 ee = e0 - (esc_a_eV if which == 0 else esc_b_eV)
@@ -466,8 +518,8 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, l
                 dse_dnoise = noise_eV / (K * K * se)
                 dse_dfano = pair_eV * max(ee, 0.0) / (2.0 * se)
                 dse_de0 = fano * pair_eV / (2.0 * se)
-                j0 = _first_at_or_above(energies, ee - LOW_SIGMAS * se)
-                j1 = _first_at_or_above(energies, ee + HIGH_SIGMAS * se)
+                j0 = max(_first_at_or_above(energies, ee - LOW_SIGMAS * se), k_lo)
+                j1 = min(_first_at_or_above(energies, ee + HIGH_SIGMAS * se), k_hi)
                 for k in range(j0, j1):
                     x = energies[k] - ee
                     g = math.exp(-0.5 * (x / se) ** 2) / (se * SQRT2PI)
@@ -480,9 +532,9 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, l
                     if kind == KIND_COMPTON:
                         grad[k, GRAD_C_SHIFT] += ae * (-dg_dx + dg_ds * dse_de0)
     acc = np.zeros(4)
-    for k in range(n, 0, -1):
+    for k in range(k_hi, k_lo, -1):
         for q in range(4):
-            acc[q] += shelf[k, q]
+            acc[q] += shelf[k - k_lo, q]
         if acc[0] != 0.0 or acc[3] != 0.0:
             model[k - 1] += acc[0]
             grad[k - 1, GRAD_NOISE] += acc[1]

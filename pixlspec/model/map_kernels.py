@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-__all__ = ["row_validity", "nnls_one", "fit_rows", "column_sums"]
+__all__ = ["row_validity", "nnls_workspace", "nnls_one", "fit_rows", "column_sums"]
 
 #: Iteration limit of the active-set NNLS, as a multiple of the number of columns.
 NNLS_ITER_FACTOR = 3
@@ -36,10 +36,17 @@ def row_validity(raw, valid):
 
 
 @njit(cache=True, nogil=True)
-def _solve_small(a, b):
-    """Solve the small SPD system ``a x = b`` by Cholesky (falls back to LU)."""
-    q = b.size
-    L = np.zeros((q, q))
+def nnls_workspace(K):
+    """Scratch arrays of :func:`nnls_one` for K components: allocated once and reused for every
+    point (an allocation per subproblem cost as much as the arithmetic)."""
+    return (np.zeros(K, np.bool_), np.empty(K), np.empty(K), np.empty(K, np.int64), np.empty((K, K)),
+            np.empty(K), np.empty((K, K)), np.empty(K), np.empty(K))
+
+
+@njit(cache=True, nogil=True)
+def _solve_small(a, b, q, L, y, x):
+    """Solve the leading q × q SPD system ``a[:q, :q] x = b[:q]`` by Cholesky into ``x[:q]``
+    (``L``, ``y``: scratch of at least that size; falls back to LU)."""
     ok = True
     for i in range(q):
         for j in range(i + 1):
@@ -56,33 +63,35 @@ def _solve_small(a, b):
         if not ok:
             break
     if not ok:
-        return np.linalg.solve(a, b)
-    y = np.empty(q)
+        sol = np.linalg.solve(a[:q, :q].copy(), b[:q].copy())
+        for i in range(q):
+            x[i] = sol[i]
+        return
     for i in range(q):
         s = b[i]
         for k in range(i):
             s -= L[i, k] * y[k]
         y[i] = s / L[i, i]
-    x = np.empty(q)
     for i in range(q - 1, -1, -1):
         s = y[i]
         for k in range(i + 1, q):
             s -= L[k, i] * x[k]
         x[i] = s / L[i, i]
-    return x
 
 
 @njit(cache=True, nogil=True)
-def _constrained(Hinv, c0, fixed, z):
+def _constrained(Hinv, c0, fixed, z, idx, S, r, L, y, lam):
     """Minimiser with the ``fixed`` components held at 0 (Schur complement of ``H⁻¹``).
 
     ``z_P = c0_P - H⁻¹_PQ (H⁻¹_QQ)⁻¹ c0_Q`` with Q the fixed set: only a q×q
     system is solved (q = number of fixed components, usually a few).
+    ``idx``, ``S``, ``r``, ``L``, ``y``, ``lam``: scratch (:func:`nnls_workspace`).
     """
     K = c0.size
     q = 0
     for k in range(K):
         if fixed[k]:
+            idx[q] = k
             q += 1
     if q == 0:
         for k in range(K):
@@ -92,19 +101,11 @@ def _constrained(Hinv, c0, fixed, z):
         for k in range(K):
             z[k] = 0.0
         return
-    idx = np.empty(q, np.int64)
-    j = 0
-    for k in range(K):
-        if fixed[k]:
-            idx[j] = k
-            j += 1
-    S = np.empty((q, q))
-    r = np.empty(q)
     for a in range(q):
         r[a] = c0[idx[a]]
         for b in range(q):
             S[a, b] = Hinv[idx[a], idx[b]]
-    lam = _solve_small(S, r)
+    _solve_small(S, r, q, L, y, lam)
     for k in range(K):
         if fixed[k]:
             z[k] = 0.0
@@ -116,7 +117,7 @@ def _constrained(Hinv, c0, fixed, z):
 
 
 @njit(cache=True, nogil=True)
-def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded):
+def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded, work):
     """Exact NNLS ``min ½cᵀHc − fᵀc, c >= 0`` warm-started from the unconstrained ``c0 = H⁻¹f``.
 
     Lawson–Hanson active set (Lawson & Hanson 1974; Bro & De Jong 1997), but
@@ -128,7 +129,7 @@ def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded):
     and backtracks, ending at the KKT point (scaled gradient of the zero
     components <= ``tol`` × max_k |scale_k f_k|). Only the components with
     ``bounded[k]`` are constrained (the others are free of sign). Returns the
-    number of non-zero components.
+    number of non-zero components. ``work``: scratch arrays from :func:`nnls_workspace`.
     """
     K = f.size
     fmax = 0.0
@@ -137,14 +138,13 @@ def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded):
         if a > fmax:
             fmax = a
     thr = tol * max(fmax, 1e-300)
-    fixed = np.zeros(K, np.bool_)
+    fixed, z, g, idx, S, r, L, y, lam = work
     for k in range(K):
         fixed[k] = bounded[k] and c0[k] <= 0.0
-    z = np.empty(K)
     max_iter = NNLS_ITER_FACTOR * K + 10
     # phase 1: feasible start
     for _ in range(max_iter):
-        _constrained(Hinv, c0, fixed, z)
+        _constrained(Hinv, c0, fixed, z, idx, S, r, L, y, lam)
         changed = False
         for k in range(K):
             if bounded[k] and not fixed[k] and z[k] <= 0.0:
@@ -155,7 +155,6 @@ def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded):
     for k in range(K):
         c[k] = z[k] if not fixed[k] else 0.0
     # phase 2: Lawson-Hanson from the feasible point
-    g = np.empty(K)
     for _outer in range(max_iter):
         for k in range(K):
             s = f[k]
@@ -173,7 +172,7 @@ def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded):
         fixed[best] = False
         stalled = False
         for _inner in range(max_iter):
-            _constrained(Hinv, c0, fixed, z)
+            _constrained(Hinv, c0, fixed, z, idx, S, r, L, y, lam)
             allpos = True
             for k in range(K):
                 if bounded[k] and not fixed[k] and z[k] <= 0.0:
@@ -328,6 +327,24 @@ def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc):
         acc[i] += s
 
 
+@njit(cache=True, nogil=True)
+def _small_matmul(Q, X):
+    """``Q @ X`` for a small square ``Q`` (K × K) and a tile ``X`` (K × :data:`TILE`), in plain loops.
+
+    The innermost loop runs over the tile's columns (vectorised without reordering any sum):
+    every entry is ``Σ_q Q[k, q] X[q, i]`` summed over q in order, the same bits as a
+    per-point dot product.
+    """
+    K = X.shape[0]
+    out = np.zeros((K, TILE))
+    for k in range(K):
+        for q in range(K):
+            h = Q[k, q]
+            for i in range(TILE):  # a compile-time trip count: one vector, no scalar remainder loop
+                out[k, i] += h * X[q, i]
+    return out
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M, tol,
              bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos):
@@ -388,33 +405,38 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
         NET = Y
         if has_bg:
             NET = Y - BGt
-        F = np.zeros((TILE, K))
+        FT = np.zeros((K, TILE))  # (WA)ᵀy of the tile's points, one column per point
         Fk = np.empty(TILE)
         for b in range(nb):
             for q in range(blk_ptr[b], blk_ptr[b + 1]):
                 k = blk_col[q]
                 _dot_tile(NET, WAT[k], blk_lo[q], blk_hi[q], Fk)
                 for i in range(TILE):
-                    F[i, k] += Fk[i]
-        C = np.zeros((K, TILE))
+                    FT[k, i] += Fk[i]
+        # unconstrained c = H⁻¹f for the whole tile: the innermost loop runs over the tile's points
+        # (vectorised), each sum still over q in order
+        C = _small_matmul(Hinv, FT)
         C32 = np.zeros((K, TILE), AT.dtype)  # the amplitudes in the design's precision, for the model
         c = np.empty(K)
+        c0 = np.empty(K)
+        f = np.empty(K)
+        work = nnls_workspace(K)
         for i in range(TILE):
             p = p0 + i
             if p >= n or not valid[p]:
                 continue
-            f = F[i]
             neg = False
             for k in range(K):
-                s = 0.0
-                for q in range(K):
-                    s += Hinv[k, q] * f[q]
-                c[k] = s
-                if s < 0.0 and bounded[k]:
+                c[k] = C[k, i]
+                if c[k] < 0.0 and bounded[k]:
                     neg = True
             if neg:
-                c0 = c.copy()
-                n_pos[p] = nnls_one(H, Hinv, f, c0, scale, tol, c, bounded)
+                for k in range(K):
+                    f[k] = FT[k, i]
+                c0[:] = c
+                n_pos[p] = nnls_one(H, Hinv, f, c0, scale, tol, c, bounded, work)
+                for k in range(K):
+                    C[k, i] = c[k]
             else:
                 cnt = 0
                 for k in range(K):
@@ -422,8 +444,7 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
                         cnt += 1
                 n_pos[p] = cnt
             for k in range(K):
-                C[k, i] = c[k]
-                C32[k, i] = c[k]
+                C32[k, i] = C[k, i]
         acc = np.zeros(TILE)
         MU = np.empty((TILE, bmax), AT.dtype)
         for b in range(nb):
@@ -434,15 +455,14 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
                 k = blk_col[q]
                 _axpy_tile(C32[k], AT[k], MU, blk_lo[q], blk_hi[q], s0)
             _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc)
+        V = _small_matmul(M, C)  # σ² = M c for the tile's points
         for i in range(TILE):
             p = p0 + i
             if p >= n or not valid[p]:
                 continue
             chi2[p] = acc[i]
             for k in range(K):
-                s = 0.0
-                for q in range(K):
-                    s += M[k, q] * C[q, i]
+                s = V[k, i]
                 if has_bg:
                     s += _dot_range(BGt[i], Gsq[k], 0, m)
                 var[p, k] = s
@@ -477,14 +497,24 @@ def shared_matrices(A, w):
     ``M = (G∘G) A`` (K × K).
     """
     m, K = A.shape
-    # channel-outer loops walk A row by row (A is C-ordered); every sum still runs over j in order
-    H = np.zeros((K, K))
+    # Channel-outer loops over the non-zero entries of each row (a row of the design has ~10 of
+    # ~50 columns non-zero): every sum still runs over j (and b) in ascending order, skipping
+    # exact zeros only, so the bits are those of the dense triple loops.
+    nz = np.empty((m, K), np.int64)
+    n_nz = np.zeros(m, np.int64)
     for j in range(m):
         for a in range(K):
+            if A[j, a] != 0.0:
+                nz[j, n_nz[j]] = a
+                n_nz[j] += 1
+    H = np.zeros((K, K))
+    for j in range(m):
+        for qa in range(n_nz[j]):
+            a = nz[j, qa]
             aw = A[j, a] * w[j]
-            if aw != 0.0:
-                for b in range(a + 1):
-                    H[a, b] += aw * A[j, b]
+            for qb in range(qa + 1):
+                b = nz[j, qb]
+                H[a, b] += aw * A[j, b]
     for a in range(K):
         for b in range(a):
             H[b, a] = H[a, b]
@@ -530,18 +560,25 @@ def shared_matrices(A, w):
         for b in range(K):
             Hinv[a, b] = 0.5 * (Hs_inv[a, b] + Hs_inv[b, a]) / (d[a] * d[b])
             Hout[a, b] = H[a, b] + (1e-12 * H[a, a] if a == b else 0.0)
+    # G[a, j] = w_j Σ_b H⁻¹[a, b] A[j, b], summed over the non-zero b of row j (H⁻¹ is symmetric:
+    # its row b is read contiguously)
     G = np.zeros((K, m))
-    for a in range(K):
-        for j in range(m):
-            s = 0.0
-            for b in range(K):
-                s += Hinv[a, b] * A[j, b]
-            G[a, j] = s * w[j]
+    s_row = np.empty(K)
+    for j in range(m):
+        s_row[:] = 0.0
+        for qb in range(n_nz[j]):
+            b = nz[j, qb]
+            ajb = A[j, b]
+            for a in range(K):
+                s_row[a] += Hinv[b, a] * ajb
+        for a in range(K):
+            G[a, j] = s_row[a] * w[j]
     M = np.zeros((K, K))
     for j in range(m):
         for a in range(K):
             g2 = G[a, j] * G[a, j]
             if g2 != 0.0:
-                for b in range(K):
+                for qb in range(n_nz[j]):
+                    b = nz[j, qb]
                     M[a, b] += g2 * A[j, b]
     return Hout, Hinv, G, M
