@@ -370,3 +370,17 @@ def test_model_derivatives_match_finite_differences():
         fd = (counts(replace(p, **{name: v + h})) - counts(replace(p, **{name: v - h}))) / (2 * h)
         err = np.max(np.abs(fd - D[:, i])) / np.max(np.abs(fd))
         assert err < 1e-4, (name, err)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 12), st.floats(0.0, 0.95), st.integers(0, 2**32 - 1))
+def test_weighted_gram_matches_numpy(m, k, sparsity, seed):
+    """The sparse-row Gram ``AᵀWA`` equals the dense numpy product (any sparsity, zero rows/columns)."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(m, k))
+    A[rng.random((m, k)) < sparsity] = 0.0
+    w = rng.uniform(0.0, 3.0, m)
+    ref = A.T @ (A * w[:, None])
+    got = kernels.weighted_gram(np.ascontiguousarray(A), w)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(ref).max()))
+    np.testing.assert_array_equal(got, got.T)

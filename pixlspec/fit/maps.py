@@ -138,15 +138,20 @@ def _derive(plan: DetectorPlan) -> dict:
     # channels hold exact zeros): the vector loops then never run a scalar remainder
     m_pad = -(-m // SIMD_CHANNELS) * SIMD_CHANNELS
     starts = list(range(0, m, BLOCK_CHANNELS)) + [m_pad]
-    nz_blocks = np.add.reduceat(A != 0, np.asarray(starts[:-1]), axis=0)  # (n_blocks, K) non-zeros per block
-    ptr, cols, clo, chi = [0], [], [], []
-    for b, (s, e) in enumerate(zip(starts[:-1], starts[1:])):
-        for k in np.flatnonzero(nz_blocks[b]):
-            nz = np.flatnonzero(A[s:e, k])
-            cols.append(k)
-            clo.append(s + (nz[0] // SIMD_CHANNELS) * SIMD_CHANNELS)
-            chi.append(min(s + -(-(nz[-1] + 1) // SIMD_CHANNELS) * SIMD_CHANNELS, e))
-        ptr.append(len(cols))
+    nb = len(starts) - 1
+    # first and last non-zero channel of every column in every block, all blocks at once
+    nz = np.zeros((nb * BLOCK_CHANNELS, K), bool)
+    nz[:m] = A != 0
+    nz = nz.reshape(nb, BLOCK_CHANNELS, K)
+    present = nz.any(axis=1)                                              # (nb, K)
+    first = nz.argmax(axis=1)                                             # (nb, K)
+    last = BLOCK_CHANNELS - 1 - nz[:, ::-1, :].argmax(axis=1)
+    blk, cols = np.nonzero(present)                                       # block-major, columns ascending
+    block_start = np.asarray(starts[:-1])[blk]
+    clo = block_start + (first[blk, cols] // SIMD_CHANNELS) * SIMD_CHANNELS
+    chi = np.minimum(block_start + -(-(last[blk, cols] + 1) // SIMD_CHANNELS) * SIMD_CHANNELS,
+                     np.asarray(starts[1:])[blk])
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(blk, minlength=nb))])
     WAT = np.zeros((K, m_pad), PRODUCT_DTYPE)
     WAT[:, :m] = WA.T
     AT = np.zeros((K, m_pad), PRODUCT_DTYPE)

@@ -111,6 +111,7 @@ class _Problem:
     _cache_key: tuple | None = field(init=False, default=None)
     _cache: tuple | None = field(init=False, default=None)
     _design_key: tuple | None = field(init=False, default=None)
+    _gram: tuple | None = field(init=False, default=None)
 
     def __post_init__(self):
         self.buffer = np.zeros((self.y.size, self.model.n_columns))
@@ -134,8 +135,16 @@ class _Problem:
         if key != self._design_key:
             self.design(p, out=self.buffer)
             self._design_key = key
+            self._gram = None
         A = self.buffer
-        return (A,) + _solve_areas(A, self.y - self.bg, self.weights, self.free)
+        return (A,) + _solve_areas(A, self.y - self.bg, self.weights, self.free, H=self.gram())
+
+    def gram(self) -> np.ndarray:
+        """``AᵀWA`` of the current design and weights (kept until either changes)."""
+        if self._gram is None or self._gram[0] is not self.weights:
+            # the weights object itself is the key (kept alive with the matrix: no id reuse)
+            self._gram = (self.weights, kernels.weighted_gram(self.buffer, self.weights))
+        return self._gram[1]
 
     def evaluate(self, values):
         """(params, A, areas, passive) at ``values``, cached for the Jacobian call that follows."""
@@ -162,14 +171,15 @@ class _Problem:
         Ap = A[:, passive]
         w = self.weights
         if Ap.shape[1]:
-            H = Ap.T @ (Ap * w[:, None])
+            H = self.gram()[np.ix_(passive, passive)]
             H[np.diag_indices_from(H)] *= 1.0 + 1e-12
             X = np.linalg.lstsq(H, Ap.T @ (D * w[:, None]), rcond=None)[0]
             D = D - Ap @ X
         return -np.sqrt(w)[:, None] * D
 
 
-def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray, free: np.ndarray | None = None):
+def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray, free: np.ndarray | None = None,
+                 H: np.ndarray | None = None):
     """Weighted least squares for the column amplitudes, non-negative except where ``free``.
 
     Peak areas are constrained to be >= 0; the background (continuum) columns
@@ -178,14 +188,15 @@ def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray, free: np.ndarray
     are eliminated exactly (Schur complement) before the non-negative solve.
     Columns are scaled to unit weighted norm first, so peak, continuum and
     pile-up columns (whose magnitudes differ by orders) are equally conditioned.
+    ``H``, when given, is ``AᵀWA`` (else computed here).
 
     Returns
     -------
     (amplitudes, passive): passive is True where an amplitude is not held at 0.
     """
-    Aw = A * w[:, None]
-    H = A.T @ Aw
-    f = Aw.T @ net
+    if H is None:
+        H = kernels.weighted_gram(A, w)
+    f = A.T @ (w * net)
     d = np.diag(H).copy()
     empty = d <= 1e-300
     scale = 1.0 / np.sqrt(np.where(empty, 1.0, d))

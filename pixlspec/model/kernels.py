@@ -277,6 +277,37 @@ def snip_rows(Y, width, decreasing=True, use_lls=True, smooth_half_width=0):
     return out
 
 
+@njit(cache=True, nogil=True)
+def weighted_gram(A, w):
+    """``AᵀWA`` (W = diag w) of a sparse design, over the non-zero entries of each row.
+
+    A row of a spectrum's design has ~10 non-zero columns of ~50 (peaks are local), so
+    the products skip ~95 % of a dense Gram's work. Plain sequential loops: the result
+    does not depend on threads or memory alignment. Every entry is summed over the rows
+    in order.
+    """
+    m, K = A.shape
+    H = np.zeros((K, K))
+    nz = np.empty(K, np.int64)
+    for j in range(m):
+        q = 0
+        for a in range(K):
+            if A[j, a] != 0.0:
+                nz[q] = a
+                q += 1
+        wj = w[j]
+        for qa in range(q):
+            a = nz[qa]
+            aw = A[j, a] * wj
+            for qb in range(qa + 1):
+                b = nz[qb]
+                H[a, b] += aw * A[j, b]
+    for a in range(K):
+        for b in range(a):
+            H[b, a] = H[a, b]
+    return H
+
+
 @njit(cache=True)
 def nnls_gram(H, f, max_iter=0, tol=1e-10):
     """Non-negative least squares in Gram form: min ½cᵀHc − fᵀc subject to c >= 0.

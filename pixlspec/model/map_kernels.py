@@ -562,7 +562,8 @@ def shared_matrices(A, w):
             Hout[a, b] = H[a, b] + (1e-12 * H[a, a] if a == b else 0.0)
     # G[a, j] = w_j Σ_b H⁻¹[a, b] A[j, b], summed over the non-zero b of row j (H⁻¹ is symmetric:
     # its row b is read contiguously)
-    G = np.zeros((K, m))
+    # (rows of Gᵀ and of Mᵀ are filled with unit stride: the loops over a vectorise)
+    GT = np.zeros((m, K))
     s_row = np.empty(K)
     for j in range(m):
         s_row[:] = 0.0
@@ -572,13 +573,18 @@ def shared_matrices(A, w):
             for a in range(K):
                 s_row[a] += Hinv[b, a] * ajb
         for a in range(K):
-            G[a, j] = s_row[a] * w[j]
-    M = np.zeros((K, K))
+            GT[j, a] = s_row[a] * w[j]
+    # M[a, b] = Σ_j G[a, j]² A[j, b], accumulated as Mᵀ
+    MT = np.zeros((K, K))
+    g2 = np.empty(K)
     for j in range(m):
         for a in range(K):
-            g2 = G[a, j] * G[a, j]
-            if g2 != 0.0:
-                for qb in range(n_nz[j]):
-                    b = nz[j, qb]
-                    M[a, b] += g2 * A[j, b]
+            g2[a] = GT[j, a] * GT[j, a]
+        for qb in range(n_nz[j]):
+            b = nz[j, qb]
+            ajb = A[j, b]
+            for a in range(K):
+                MT[b, a] += g2[a] * ajb
+    G = GT.T
+    M = np.ascontiguousarray(MT.T)
     return Hout, Hinv, G, M
