@@ -325,6 +325,102 @@ def test_reference_materials_are_shipped_with_citations():
         reference_material("unobtainium")
 
 
+# =========================================================================== He path: Ar line geometry
+def _he_path_instrument(elevation_deg=70.0, pressure_Pa=100.0):
+    """Breadboard-like He path (2.0 cm in, 3.2 cm out, normal incidence) at a low pressure, so that the
+    He attenuation (< 1e-5 here) does not blur the geometry checks."""
+    inst = px.Instrument.pixl()
+    det = replace(inst.detectors[0], elevation_deg=elevation_deg, azimuth_deg=180.0)
+    return replace(inst, atmosphere="He", path_in_cm=2.0, path_out_cm=3.2, incidence_deg=90.0,
+                   gas_pressure_Pa=pressure_Pa, detectors=(det,))
+
+
+def test_gas_column_view_length_hand_computation():
+    """Detector 3.2 cm from the spot at 70° elevation, beam column 2.0 cm along the normal: the detector
+    is 1.487 cm from the top of the column, so the column seen with the spot's solid angle is
+    L d / rho(L) = 2.0 x 3.2 / 1.4873 = 4.3032 cm (not 2.0 cm)."""
+    from pixlspec.quant.fp import detector_view_ratio, gas_column_view_length_cm, sample_gas_kernel_cm
+
+    inst = _he_path_instrument()
+    c = math.sin(math.radians(70.0))
+    rho_top = math.sqrt(3.2 ** 2 - 2 * 2.0 * 3.2 * c + 2.0 ** 2)
+    assert rho_top == pytest.approx(1.48725, abs=1e-5)
+    assert gas_column_view_length_cm(inst) == pytest.approx(2.0 * 3.2 / rho_top, rel=1e-12)
+    assert gas_column_view_length_cm(inst) == pytest.approx(4.3032, abs=1e-4)
+    # solid angle ratios: 1 at the spot, 4 half way to the detector, 0 behind the detector plane
+    u = np.array([-math.cos(math.radians(70.0)) * math.cos(math.pi), 0.0, c])
+    got = detector_view_ratio(inst, np.array([[0.0, 0.0, 0.0], 1.6 * u, 4.0 * u]))
+    assert got == pytest.approx([1.0, 4.0, 0.0], abs=1e-12)
+    # kernel of the sample-excited gas line: detector at the zenith -> pi^2 d
+    assert sample_gas_kernel_cm(_he_path_instrument(90.0)) == pytest.approx(math.pi ** 2 * 3.2, rel=1e-3)
+    assert 0.9 * math.pi ** 2 * 3.2 < sample_gas_kernel_cm(inst) < math.pi ** 2 * 3.2
+
+
+def test_gas_line_rate_hand_computation():
+    """Ar K counts per unit air fraction, monochromatic 10 keV beam, x -> 0: rho_Ar N sum_l tau_Ar
+    (1 - 1/J) omega p_l rec(E_l) x L d/rho(L), every factor from xraydb and the ideal gas law."""
+    import xraydb
+
+    from pixlspec.model.spectrum_model import MIN_LINE_FRACTION
+    from pixlspec.quant.fp import recorded_fraction
+
+    inst = _he_path_instrument()
+    model = FPModel(inst, ["Fe"], excitation=Excitation.monochromatic(10000.0, 1.0))
+    rho_air = 100.0 * 0.0289647 / (8.314462618 * 293.15) * 1e-3          # g/cm3, P M / (R T)
+    rho_ar = rho_air * 1.2827 / 100.0                                    # Ar mass fraction of dry air
+    ed = xraydb.xray_edge("Ar", "K")
+    tau = xraydb.mu_elam("Ar", 10000.0, kind="photo")
+    per_vacancy = 0.0
+    for name in px.line_group("Ar").lines_above(MIN_LINE_FRACTION).line_names:
+        ln = xraydb.xray_lines("Ar")[name]
+        per_vacancy += ln.intensity * float(recorded_fraction(inst, None, ln.energy))
+    c = math.sin(math.radians(70.0))
+    view_cm = 2.0 * 3.2 / math.sqrt(3.2 ** 2 - 2 * 2.0 * 3.2 * c + 2.0 ** 2)
+    hand = rho_ar * tau * (1 - 1 / ed.jump_ratio) * ed.fyield * per_vacancy * view_cm
+    x = 1e-6
+    assert model.gas_line_rate(x) / x == pytest.approx(hand, rel=1e-3)
+
+
+def test_sample_excited_gas_line_is_small_and_linear():
+    """Ar excited by the sample's own emission: proportional to the recorded spectrum above the Ar K
+    edge, nothing from below it, a few % of the beam-excited line for a basalt."""
+    inst = replace(_he_path_instrument(), gas_pressure_Pa=None)
+    model = FPModel(inst, ["Fe"])
+    e = np.linspace(1000.0, 20000.0, 2000)
+    flat = np.ones_like(e)
+    r1 = model.sample_gas_rate(e, flat)
+    assert r1 > 0
+    assert model.sample_gas_rate(e, 3.0 * flat) == pytest.approx(3.0 * r1, rel=1e-12)
+    below = np.where(e < 3200.0, 1.0, 0.0)
+    assert model.sample_gas_rate(e, below) == 0.0
+    assert FPModel(replace(inst, atmosphere="Vac"), ["Fe"]).sample_gas_rate(e, flat) == 0.0
+
+
+def test_reference_from_piquant_adds_oxygen_and_fills(tmp_path):
+    """A PIQUANT standard (element wt% + oxide ratios) becomes a complete composition: O by the ratios,
+    missing elements from a fallback material; calibrate uses the same O."""
+    from pixlspec.io.piquant import read_piquant_standards
+    from pixlspec.quant.calibration import _composition_of
+    from pixlspec.quant.standards import reference_from_piquant
+
+    p = tmp_path / "std.csv"
+    p.write_text("Standard,QC,quartz-corundum\r\nSi,,,,23.37%,1,2,1\r\nAl,,,,26.46%,2,1.5,1\r\n"
+                 "Fe,,,,1000ppm,5a,0,1\r\nSPECTRUM,qc.msa\r\n", encoding="utf-8")
+    entry = read_piquant_standards(p)[0]
+    rm = reference_from_piquant(entry, source=str(p))
+    o_hand = 23.37 * 2 * 15.999 / 28.0855 + 26.46 * 1.5 * 15.999 / 26.9815
+    assert rm.composition_wt["O"] == pytest.approx(o_hand, rel=1e-3)
+    ox = rm.oxide_wt()
+    assert ox["SiO2"] == pytest.approx(50.0, rel=2e-3) and ox["Al2O3"] == pytest.approx(50.0, rel=2e-3)
+    assert rm.element_relative_sigma()["Al"] == pytest.approx(0.02)
+    assert "QC" in rm.citation and str(p) in rm.citation and rm.verify == ()
+    filled = reference_from_piquant(entry, fill="BHVO-2G")
+    assert "CaO" in filled.composition_wt and "SiO2" not in filled.composition_wt
+    assert "CaO" in filled.verify and "CaO" in filled.description
+    name, comp, _ = _composition_of(entry)
+    assert name == "QC" and parse_composition(comp)["O"] == pytest.approx(o_hand / 100.0, rel=1e-3)
+
+
 # =========================================================================== maps
 class _Maps:
     """The minimal protocol quantify_map accepts (ElementMaps has more)."""

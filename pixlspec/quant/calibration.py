@@ -9,8 +9,9 @@ inverse-variance weighted mean over the standards (variances from counting
 and the certificate uncertainty); its 1σ is the larger of the formal error
 and the scatter between standards. ``scale`` is the weighted geometric mean
 of the factors of groups above 4 keV (insensitive to the gas path and the
-low-energy response): it stands for any element without a standard and
-normalises the Ar line of a He path.
+low-energy response) of major elements (>= 1 wt% in a standard: Ti, Fe in a
+basalt; traces carry instrumental lines and rounded certificates): it stands
+for any element without a standard and normalises the Ar line of a He path.
 
 Factors far from 1 (or differing between standards beyond their errors) say
 the physics model (tube, optic, detector, geometry) or a certificate is off —
@@ -37,10 +38,15 @@ from ..physics.attenuation import parse_composition
 from .fp import GAS_LINE_ELEMENT, fp_model
 from .quantify import DEFAULT_BALANCE, GAS_GROUPS, _air_fraction, _analysis_groups, _Solver, quantify
 
-__all__ = ["Calibration", "calibrate", "SCALE_MIN_ENERGY_EV", "MIN_RATIO_SIGNIFICANCE"]
+__all__ = ["Calibration", "calibrate", "SCALE_MIN_ENERGY_EV", "SCALE_MIN_WT_PERCENT", "MIN_RATIO_SIGNIFICANCE"]
 
 #: Groups whose main line lies above this energy define the global ``scale``.
 SCALE_MIN_ENERGY_EV: float = 4000.0
+#: ... and whose element is a major element (at least this wt%) of some standard: trace lines carry
+#: instrumental contributions (Cr, Ni, Cu of the breadboard: factors 5-10x those of Fe) and
+#: certificates rounded to 0.01 wt% (the breadboard data set's BHVO-2), which would pull the scale
+#: (and the air fraction the Ar line implies) by 10-25 %.
+SCALE_MIN_WT_PERCENT: float = 1.0
 #: A standard calibrates a group only where its area exceeds this many σ.
 MIN_RATIO_SIGNIFICANCE: float = 5.0
 _FORMAT = "pixlspec-calibration-1"
@@ -227,18 +233,16 @@ def _nan_back(obj):
 
 def _composition_of(item) -> tuple[str, dict[str, float], dict[str, float]]:
     """(name, wt% dict, relative 1σ per element) of a composition, reference-material name or StandardEntry."""
-    from .standards import reference_material
+    from .standards import ReferenceMaterial, reference_from_piquant, reference_material
 
     if isinstance(item, str):
         rm = reference_material(item)
         return rm.name, dict(rm.composition_wt), rm.element_relative_sigma()
-    if hasattr(item, "composition_wt") and hasattr(item, "elements"):  # PIQUANT StandardEntry
-        comp = {k: v for k, v in item.composition_wt.items() if v > 0}
-        rel = {}
-        for e in item.elements:
-            if e.uncertainty_wt_percent and e.wt_percent > 0:
-                rel.setdefault(e.element, e.uncertainty_wt_percent / e.wt_percent)
-        return item.name, comp, rel
+    if isinstance(item, ReferenceMaterial):
+        return item.name, dict(item.composition_wt), item.element_relative_sigma()
+    if hasattr(item, "composition_wt") and hasattr(item, "elements"):  # PIQUANT StandardEntry: O by its oxide ratios
+        rm = reference_from_piquant(item)
+        return rm.name, dict(rm.composition_wt), rm.element_relative_sigma()
     if isinstance(item, Mapping):
         parse_composition(dict(item))  # validates (negative, unparsable -> CompositionError)
         return "", dict(item), {}
@@ -283,9 +287,12 @@ def calibrate(spectra, compositions, instrument: Instrument | None = None, eleme
         and ``elements``) or their fits.
     compositions : sequence
         Certified compositions, one per spectrum: dicts of element or oxide
-        wt% ({"Si": 23.3} or {"SiO2": 49.9}), names of reference materials
-        shipped with pixlspec ("BHVO-2G", see :func:`pixlspec.quant.standards.reference_materials`),
-        or PIQUANT ``StandardEntry`` objects.
+        wt% ({"Si": 23.3} or {"SiO2": 49.9}; a dict is the whole sample, O
+        included), names of reference materials shipped with pixlspec
+        ("BHVO-2G", see :func:`pixlspec.quant.standards.reference_materials`),
+        :class:`~pixlspec.quant.standards.ReferenceMaterial` objects, or PIQUANT
+        ``StandardEntry`` objects (O added by their oxide ratios,
+        :func:`~pixlspec.quant.standards.reference_from_piquant`).
     instrument : Instrument, optional
         Default: the first spectrum's (or fit's) instrument.
     elements : sequence of str, optional
@@ -366,6 +373,7 @@ def calibrate(spectra, compositions, instrument: Instrument | None = None, eleme
             solver.gas_scale = scale
             x = 0.0
             if model.gas_correctable and GAS_LINE_ELEMENT in f.areas:
+                solver.set_sample_emission(f.spectrum)
                 x = _air_fraction(solver, f.areas[GAS_LINE_ELEMENT], live, None, None)
             X[name] = x
             fr = parse_composition(comp)
@@ -401,8 +409,12 @@ def calibrate(spectra, compositions, instrument: Instrument | None = None, eleme
             k[g], ks[g], chi[g] = mean, max(formal, spread), c2
         return k, ks, chi
 
+    majors = {el for _, comp, _ in comps for el, f in parse_composition(comp).items()
+              if 100.0 * f >= SCALE_MIN_WT_PERCENT}
+
     def global_scale(k, ks):
-        sel = [g for g in k if main_e.get(g, (0,))[0] >= SCALE_MIN_ENERGY_EV] or list(k)
+        high = [g for g in k if main_e.get(g, (0,))[0] >= SCALE_MIN_ENERGY_EV]
+        sel = [g for g in high if g.split("_")[0] in majors] or high or list(k)
         lv = np.array([math.log(k[g]) for g in sel])
         w = 1.0 / np.array([max(ks[g] / k[g], 1e-6) for g in sel]) ** 2
         m = float(np.sum(w * lv) / np.sum(w))

@@ -23,6 +23,12 @@ photon of the group, full-energy peak + tail + escape):
   analyte edge enhances it (K and L lines of enhancers; tertiary neglected).
 * **Detection** det_l: detector solid angle / 4 pi x Be window x dead layer x
   Si absorption x gas path to the detector (the efficiency the fit uses).
+* **Air in a He path** (mole fraction x, measured by the Ar K line): extra
+  attenuation of both legs, and the Ar K line of that air, excited along the
+  incident gas column and seen with the detector's solid angle from each point
+  of it (:func:`gas_column_view_length_cm`), plus Ar excited by the sample's own
+  emission (:func:`sample_gas_kernel_cm`). Geometry from the instrument only
+  (path lengths and angles), nothing fitted.
 
 All tables are built once per (instrument, detector, groups, elements) and
 evaluated by the numba kernels of :mod:`pixlspec.quant.kernels`, vectorised
@@ -50,7 +56,9 @@ from . import kernels
 
 __all__ = ["FPModel", "Excitation", "excitation_spectrum", "fp_intensities", "fp_model", "subshell_vacancy_shares",
            "resolve_group", "recorded_fraction", "EXCITATION_STEP_EV", "EXCITATION_MIN_EV", "MIN_FIT_LINE_FRACTION",
-           "ENHANCER_MIN_LINE_FRACTION", "MIN_LINE_Z", "AIR_COMPOSITION_WT", "GAS_LINE_ELEMENT"]
+           "ENHANCER_MIN_LINE_FRACTION", "MIN_LINE_Z", "AIR_COMPOSITION_WT", "GAS_LINE_ELEMENT",
+           "GAS_COLUMN_NODES", "SAMPLE_GAS_KERNEL_NODES", "air_attenuation_per_cm", "detector_view_ratio",
+           "gas_column_view_length_cm", "sample_gas_kernel_cm"]
 
 #: Width (eV) of the excitation bins. The integrand S(E) tau(E) / mu(E) is smooth between
 #: edges; 50 eV bins integrate it to ~0.1 % (checked against 10 eV bins in the tests).
@@ -76,6 +84,14 @@ MIN_LINE_Z: int = 11
 AIR_COMPOSITION_WT: dict[str, float] = {"C": 0.0124, "N": 75.5268, "O": 23.1781, "Ar": 1.2827}
 #: The path-gas line that measures air in a He path: Ar K, from the 1.28 wt% Ar of air.
 GAS_LINE_ELEMENT: str = "Ar"
+#: Gauss–Legendre nodes along the incident gas column for the gas-line emission. The integrand
+#: (detector solid angle x gas attenuation) is smooth on [0, path_in_cm]; 32 nodes reproduce the
+#: closed form of :func:`gas_column_view_length_cm` to < 1e-10 (checked in the tests).
+GAS_COLUMN_NODES: int = 32
+#: Midpoint nodes per angle of the direction integral of :func:`sample_gas_kernel_cm`; the
+#: integrand is bounded and piecewise smooth, 256 nodes give the zenith-detector closed form
+#: (pi^2) to < 1e-4 (checked in the tests).
+SAMPLE_GAS_KERNEL_NODES: int = 256
 _SUBSHELLS = {"K": ("K",), "L": ("L1", "L2", "L3")}
 _ALL_EDGES = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
 _FOUR_PI = 4.0 * math.pi
@@ -245,6 +261,130 @@ def recorded_fraction(instrument: Instrument, detector: str | None, energy_eV) -
                                        pressure_Pa=instrument.gas_pressure_Pa,
                                        temperature_K=instrument.gas_temperature_K)
     return d.solid_angle_sr / _FOUR_PI * np.asarray(eff) * np.asarray(gas)
+
+
+# --------------------------------------------------------------------------- gas-path geometry
+def air_attenuation_per_cm(instrument: Instrument, energy_eV) -> np.ndarray:
+    """Extra attenuation (1/cm) of a He path per unit mole fraction of air in it.
+
+    ``mu_air rho_air - mu_He rho_He`` at the path's pressure and temperature (air replaces He
+    molecule for molecule); zero for any other atmosphere.
+    """
+    e = np.asarray(energy_eV, dtype=np.float64)
+    if instrument.atmosphere != "He":
+        return np.zeros_like(e)
+    rho_air = det_physics.gas_density_g_cm3("Air", instrument.gas_pressure_Pa, instrument.gas_temperature_K)
+    rho_he = det_physics.gas_density_g_cm3("He", instrument.gas_pressure_Pa, instrument.gas_temperature_K)
+    return (np.asarray(mass_attenuation(AIR_COMPOSITION_WT, e)) * rho_air
+            - np.asarray(mass_attenuation("He", e)) * rho_he)
+
+
+def _view_vectors(instrument: Instrument, detector: str | None):
+    """(distance to the detector d (cm), unit vector to the detector, unit vector to the source).
+
+    Sample surface = xy plane, normal +z, beam spot at the origin; directions as in
+    :func:`pixlspec.physics.detector.scattering_angle_deg` (the source side is +x).
+    """
+    d = instrument.detector(detector)
+    p1, p2, az = (math.radians(float(v)) for v in (instrument.incidence_deg, d.elevation_deg, d.azimuth_deg))
+    to_det = np.array([-math.cos(p2) * math.cos(az), -math.cos(p2) * math.sin(az), math.sin(p2)])
+    to_src = np.array([-math.cos(p1), 0.0, math.sin(p1)])  # minus the beam's propagation direction
+    return float(instrument.path_out_cm), to_det, to_src
+
+
+def detector_view_ratio(instrument: Instrument, points_cm, detector: str | None = None) -> np.ndarray:
+    """Solid angle of the detector seen from points of the gas, relative to that from the beam spot.
+
+    The detector is small and flat, at ``path_out_cm`` from the spot in the direction of its
+    elevation and azimuth, its face normal to the line to the spot (the geometry of the
+    instrument's ``solid_angle_sr``). From a point Q at distance rho from the detector centre
+    D, its solid angle is ``Omega0 d^2 cos(theta)/rho^2`` with ``cos(theta) = (d - Q.u)/rho``
+    (u the unit vector to the detector); zero behind the detector plane.
+
+    Parameters
+    ----------
+    instrument : Instrument
+    points_cm : (..., 3) array_like
+        Points (cm), beam spot at the origin, sample surface z = 0.
+    detector : str, optional
+
+    Returns
+    -------
+    ndarray
+        ``Omega(Q)/Omega(spot)``, shape ``points_cm.shape[:-1]``.
+    """
+    d, u, _ = _view_vectors(instrument, detector)
+    q = np.asarray(points_cm, dtype=np.float64)
+    rel = d * u - q
+    rho = np.sqrt(np.sum(rel * rel, axis=-1))
+    cos_t = (d - q @ u) / np.maximum(rho, 1e-300)
+    return np.where(cos_t > 0.0, d * d * cos_t / np.maximum(rho, 1e-300) ** 2, 0.0)
+
+
+def gas_column_view_length_cm(instrument: Instrument, detector: str | None = None) -> float:
+    """Length of the incident gas column weighted by the detector solid angle it sees (cm).
+
+    ``integral_0^L Omega(s)/Omega(spot) ds`` along the beam (``L = path_in_cm``, s measured
+    from the spot towards the source) for the small flat detector of
+    :func:`detector_view_ratio`. With ``c`` the cosine of the angle between the beam axis
+    and the line to the detector, ``rho(s)^2 = d^2 - 2 s d c + s^2`` and the integrand
+    ``d^2 (d - s c)/rho^3`` has the antiderivative ``d s / rho(s)``, so the view length is
+    ``L d / rho(L)`` (the column above the detector plane, s > d/c, is not seen). The
+    simpler picture of the whole column seen with the spot's solid angle gives ``L``.
+
+    Returns
+    -------
+    float
+        View length (cm); 0 for a vacuum path or ``path_in_cm = 0``.
+    """
+    d, u, b = _view_vectors(instrument, detector)
+    c = float(u @ b)
+    s_end = float(instrument.path_in_cm)
+    if c > 0.0:
+        s_end = min(s_end, d / c)
+    if s_end <= 0.0:
+        return 0.0
+    rho = math.sqrt(max(d * d - 2.0 * s_end * d * c + s_end * s_end, 0.0))
+    if rho <= 0.0:
+        raise ConfigError("the incident beam axis passes through the detector: the gas-line geometry is "
+                          "undefined", where="fp")
+    return s_end * d / rho
+
+
+def sample_gas_kernel_cm(instrument: Instrument, detector: str | None = None,
+                         nodes: int = SAMPLE_GAS_KERNEL_NODES) -> float:
+    """Geometric kernel (cm) of the gas fluorescence excited by the sample's own emission.
+
+    A sample emitting N photons/s per steradian (the same in every direction above the
+    surface: an upper bound, since a thick sample emits less at grazing angles) excites the
+    gas at Q with a fluence N/s^2 (s = |Q|); the detector sees that gas with
+    ``Omega(Q)/4 pi``. Per unit (density x cross section) the recorded gas line is N x
+    ``Omega0/(4 pi)`` x K with ``K = integral dOmega_u integral_0^{s1} ds Omega(s u)/Omega0``
+    over directions u above the surface. Along one ray, with the antiderivative of
+    :func:`gas_column_view_length_cm`, the inner integral is ``d s1/rho(s1)``: ``d/sin(alpha)``
+    for rays towards the detector side (cos alpha = u.u_det > 0, ending on the detector plane
+    s1 = d/cos alpha) and ``d`` for the others (s1 -> infinity). So
+    ``K = d integral [u_z > 0] (1 if cos alpha > 0 else sin alpha) dalpha dphi``, computed
+    on a midpoint grid in (alpha, phi) about the detector direction. Detector at the zenith:
+    ``K = pi^2 d`` exactly.
+
+    Returns
+    -------
+    float
+        K (cm).
+    """
+    d, u, _ = _view_vectors(instrument, detector)
+    # orthonormal frame about the detector direction
+    e1 = np.cross(u, [0.0, 1.0, 0.0]) if abs(u[1]) < 0.9 else np.cross(u, [1.0, 0.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(u, e1)
+    n = int(nodes)
+    alpha = (np.arange(n) + 0.5) * (math.pi / n)
+    phi = (np.arange(2 * n) + 0.5) * (math.pi / n)
+    a, p = np.meshgrid(alpha, phi, indexing="ij")
+    uz = np.cos(a) * u[2] + np.sin(a) * (np.cos(p) * e1[2] + np.sin(p) * e2[2])
+    w = np.where(np.cos(a) > 0.0, 1.0, np.sin(a)) * (uz > 0.0)
+    return float(d * w.sum() * (math.pi / n) ** 2)
 
 
 # --------------------------------------------------------------------------- the model
@@ -443,11 +583,18 @@ class FPModel:
         A He-flushed path holds some air (the Ar K line in the spectrum shows it). With a
         mole fraction x of air in the gas (same pressure and temperature), the attenuation of
         the path changes by ``x (mu_air rho_air - mu_He rho_He) L`` on each leg (``path_in_cm``
-        to the sample, ``path_out_cm`` to the detector). Ar fluorescence of that air comes from
-        the incident beam in the gas: thin-gas emission over a beam length equal to
-        ``path_in_cm`` seen with the detector's solid angle (the simplest geometry: the detector
-        views the whole incident column), i.e. per unit x
-        ``rho_Ar(air) L_in sum_E S(E) tau_ArK(E) omega p`` x recorded fraction.
+        to the sample, ``path_out_cm`` to the detector).
+
+        Ar fluorescence of that air excited by the incident beam (thin gas, physics.md §9
+        primary production per unit length ``rho_Ar tau_ArK(E) omega p``) is integrated along
+        the beam from the spot (s = 0) to the end of the gas column (s = ``path_in_cm``) on
+        :data:`GAS_COLUMN_NODES` Gauss–Legendre nodes. At each node: the beam has crossed
+        ``path_in_cm - s`` of gas; the detector is seen with the solid angle of
+        :func:`detector_view_ratio` (closer to the upper column than to the spot); the Ar line
+        crosses the distance rho(s) to the detector. For x -> 0 this is the spot's recorded
+        fraction x :func:`gas_column_view_length_cm` (``L d/rho(L)``, 4.30 cm for the
+        breadboard instead of the 2 cm of a column seen with the spot's solid angle).
+        Ar excited by the sample's own emission is :meth:`sample_gas_rate`.
         """
         inst = self.instrument
         self.gas_correctable = inst.atmosphere == "He"
@@ -460,27 +607,85 @@ class FPModel:
         rho_he = det_physics.gas_density_g_cm3("He", inst.gas_pressure_Pa, inst.gas_temperature_K)
 
         def coeff(energy):
-            return (np.asarray(mass_attenuation(AIR_COMPOSITION_WT, energy)) * rho_air
-                    - np.asarray(mass_attenuation("He", energy)) * rho_he)
+            return air_attenuation_per_cm(inst, energy)
+
+        def he(energy):
+            return np.asarray(mass_attenuation("He", energy)).reshape(-1) * rho_he
 
         self._gas_in = coeff(E) * inst.path_in_cm
         self._gas_out = coeff(line_E).reshape(-1) * inst.path_out_cm
         ar = _group_lines(GAS_LINE_ELEMENT, "K", inst.tube.voltage_kV, MIN_FIT_LINE_FRACTION)
-        rho_ar = rho_air * AIR_COMPOSITION_WT[GAS_LINE_ELEMENT] / 100.0
+        self._gas_rho_ar = rho_air * AIR_COMPOSITION_WT[GAS_LINE_ELEMENT] / 100.0
+        self._gas_lines = ar
         q_all, _ = self._production(ar, E)
         ar_E = np.array([ln.energy_eV for ln in ar])
         rec = np.asarray(recorded_fraction(inst, self.detector, ar_E)).reshape(-1)
-        out_coeff = coeff(ar_E).reshape(-1) * inst.path_out_cm
-        self._gas_ar = (q_all, rec, out_coeff)
-        self._gas_rho_len = rho_ar * inst.path_in_cm
+        # nodes along the beam, from the spot towards the source
+        x_n, w_n = np.polynomial.legendre.leggauss(GAS_COLUMN_NODES)
+        length = float(inst.path_in_cm)
+        s_n = 0.5 * length * (x_n + 1.0)
+        w_n = 0.5 * length * w_n
+        d, u, b = _view_vectors(inst, self.detector)
+        pts = s_n[:, None] * b[None, :]
+        view = detector_view_ratio(inst, pts, self.detector)
+        rho_n = np.linalg.norm(d * u[None, :] - pts, axis=1)
+        # beam at node s relative to the beam at the spot: He over s less (the air part is x-dependent)
+        he_gain = np.exp(he(E)[None, :] * s_n[:, None])                     # (nodes, E)
+        # Ar line from node s: recorded fraction of the spot x view x He path rho(s) instead of path_out
+        det_n = rec[:, None] * view[None, :] * np.exp(he(ar_E)[:, None] * (inst.path_out_cm - rho_n)[None, :])
+        self._gas_col = dict(q=q_all, he_gain=he_gain, coeff_E=coeff(E).reshape(-1), coeff_ar=coeff(ar_E).reshape(-1),
+                             s=s_n, w=w_n, rho=rho_n, det=det_n, length=length, rec=rec)
 
     def gas_line_rate(self, air_fraction: float) -> float:
-        """Counts per second of the Ar K group emitted by air (mole fraction ``air_fraction``) in a He path."""
+        """Counts per second of the Ar K group emitted by air (mole fraction ``air_fraction``) in a He
+        path and excited by the incident beam (see :meth:`_init_gas`), in the model's units."""
         if not self.gas_correctable or air_fraction <= 0:
             return 0.0
-        q_all, rec, out_coeff = self._gas_ar
-        src = self.excitation.photons_per_s * np.exp(-air_fraction * self._gas_in)
-        return float(air_fraction * self._gas_rho_len * np.sum((q_all @ src) * rec * np.exp(-air_fraction * out_coeff)))
+        g = self._gas_col
+        x = float(air_fraction)
+        # photons at node s: the spot's excitation (He over the full path) x He gain x air over path_in - s
+        src = self.excitation.photons_per_s[None, :] * g["he_gain"] * \
+            np.exp(-x * g["coeff_E"][None, :] * (g["length"] - g["s"])[:, None])    # (nodes, E)
+        prod = g["q"] @ src.T                                                          # (lines, nodes)
+        out = np.exp(-x * g["coeff_ar"][:, None] * g["rho"][None, :])
+        return float(x * self._gas_rho_ar * np.sum(prod * g["det"] * out * g["w"][None, :]))
+
+    def sample_gas_rate(self, energy_eV, counts_per_s) -> float:
+        """Ar K counts/s per unit air fraction excited by the sample's own emission (first order in x).
+
+        The recorded spectrum R(E) (counts/s per channel) is turned into the photons the sample
+        sends per steradian, ``R / (4 pi recorded_fraction(E))``, taken as the same in every
+        direction above the surface (an upper bound); their Ar K vacancies in the air of the
+        path are seen with the kernel of :func:`sample_gas_kernel_cm`:
+        ``rho_Ar d J sum_l rec_l sum_E q_l(E) R(E) / (4 pi rec(E))`` with ``K = d J``. The result
+        is in the units of ``counts_per_s`` (measured, not the model's), first order in the air
+        fraction (the air's attenuation of this ~3 % part of the Ar line is neglected).
+
+        Parameters
+        ----------
+        energy_eV, counts_per_s : array_like
+            Channel energies and recorded count rates (e.g. ``spectrum.counts / live_time_s``).
+
+        Returns
+        -------
+        float
+            Counts/s of the Ar K group per unit air mole fraction (0 without a He path).
+        """
+        if not self.gas_correctable:
+            return 0.0
+        e = np.asarray(energy_eV, dtype=np.float64).reshape(-1)
+        r = np.asarray(counts_per_s, dtype=np.float64).reshape(-1)
+        ar = self._gas_lines
+        edge_eV = edge(GAS_LINE_ELEMENT, "K").energy_eV
+        keep = (e > edge_eV) & np.isfinite(r) & (r > 0) & (e <= self.instrument.tube.voltage_kV * 1000.0)
+        if not keep.any():
+            return 0.0
+        e, r = e[keep], r[keep]
+        rec_e = np.asarray(recorded_fraction(self.instrument, self.detector, e)).reshape(-1)
+        n_sr = r / (_FOUR_PI * rec_e)
+        q, _ = self._production(ar, e)
+        kernel = sample_gas_kernel_cm(self.instrument, self.detector)
+        return float(self._gas_rho_ar * kernel * np.sum(self._gas_col["rec"] * (q @ n_sr)))
 
     @staticmethod
     def _production(lines: Sequence[_Line], E: np.ndarray):

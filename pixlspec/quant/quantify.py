@@ -22,7 +22,11 @@ composition"):
   area on standards); without one, ``k = 1``: the absolute FP from the
   instrument constants (tube current, source and detector solid angles).
 * A He path is corrected for the air it holds, measured by the Ar K line of
-  the fit (:meth:`~pixlspec.quant.fp.FPModel.gas_line_rate`).
+  the fit: Ar excited by the incident beam along the gas column, seen with the
+  detector's solid angle from each point of it
+  (:meth:`~pixlspec.quant.fp.FPModel.gas_line_rate`), plus Ar excited by the
+  sample's own emission (:meth:`~pixlspec.quant.fp.FPModel.sample_gas_rate`,
+  from the spectrum; single spectra only, ~3 % of the line).
 
 Iteration: fixed point ``C <- C x area / predicted`` (Criss & Birks 1968),
 to 1e-7 relative. Uncertainties: the sensitivity matrix ``D = (d area/dC)^-1``
@@ -462,6 +466,17 @@ class _Solver:
         self.k = np.asarray(factors, dtype=np.float64)
         self.k_sigma = np.asarray(factor_sigma, dtype=np.float64)
         self.gas_correctable = m.gas_correctable
+        #: Ar K counts/s per unit air fraction excited by the sample's own emission (measured units,
+        #: not scaled by the calibration); set from a spectrum by :meth:`set_sample_emission`.
+        self.gas_sample_cps_per_x = 0.0
+
+    def set_sample_emission(self, spectrum) -> None:
+        """Ar excited in the He path by the sample's recorded emission (:meth:`FPModel.sample_gas_rate`)."""
+        self.gas_sample_cps_per_x = 0.0
+        live = float(getattr(spectrum, "live_time_s", 0.0) or 0.0)
+        if self.gas_correctable and live > 0:
+            self.gas_sample_cps_per_x = self.models[0].sample_gas_rate(
+                spectrum.energy_eV, np.asarray(spectrum.counts, dtype=np.float64) / live)
 
     def full(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Matrix of analyte fractions ``c``: (mass-fraction rows, intensity scale, balance fraction).
@@ -690,7 +705,7 @@ def _air_fraction(solver, A_gas, live, air_fraction, c_solve) -> float:
     k_gas = solver.gas_scale
     x = 0.01
     for _ in range(30):
-        pred = float(live) * k_gas * solver.gas_rate(x)
+        pred = float(live) * (k_gas * solver.gas_rate(x) + x * solver.gas_sample_cps_per_x)
         if not pred > 0:
             return 0.0
         x_new = min(x * A_gas / pred, 1.0)
@@ -782,6 +797,8 @@ def quantify(fit_result, instrument: Instrument | None = None, calibration=None,
     A = np.array([[float(fit_result.areas.get(g, 0.0)) for g in solver.groups]])
     liv = np.array([live])
     a_gas = fit_result.areas.get(GAS_LINE_ELEMENT) if GAS_LINE_ELEMENT in GAS_GROUPS else None
+    if air_fraction is None and a_gas is not None:
+        solver.set_sample_emission(spec)
     x = _air_fraction(solver, a_gas, live, air_fraction, None)
     c, pred, it, conv = solver.solve(A, liv, x)
     if air_fraction is None and x > 0:

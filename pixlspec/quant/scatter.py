@@ -26,7 +26,7 @@ from ..physics import detector as det_physics
 from ..physics.attenuation import mass_attenuation, parse_composition
 from ..physics.elements import atomic_mass, atomic_number
 from ..physics.tube import tube_spectrum
-from .fp import EXCITATION_MIN_EV, EXCITATION_STEP_EV, recorded_fraction
+from .fp import EXCITATION_MIN_EV, EXCITATION_STEP_EV, air_attenuation_per_cm, recorded_fraction
 
 __all__ = ["scatter_intensities", "ScatterModel", "CLASSICAL_ELECTRON_RADIUS_CM", "AVOGADRO", "HC_KEV_ANGSTROM"]
 
@@ -113,20 +113,26 @@ class ScatterModel:
         # 4 pi x recorded fraction = Omega x efficiency x gas path
         self._rec0 = 4.0 * math.pi * np.asarray(recorded_fraction(instrument, d.name, e))
         self._recc = 4.0 * math.pi * np.asarray(recorded_fraction(instrument, d.name, e_c))
+        # air in a He path (per unit mole fraction): incident leg at E, emergent leg at E or E'
+        a_in = np.asarray(air_attenuation_per_cm(instrument, e)) * instrument.path_in_cm
+        self._air0 = a_in + np.asarray(air_attenuation_per_cm(instrument, e)) * instrument.path_out_cm
+        self._airc = a_in + np.asarray(air_attenuation_per_cm(instrument, e_c)) * instrument.path_out_cm
 
-    def rates(self, C) -> dict[str, np.ndarray]:
+    def rates(self, C, air_fraction: float = 0.0) -> dict[str, np.ndarray]:
         """Counts per second per point: K Rayleigh, K Compton, L scatter and the scattered continuum.
 
-        ``C`` (n_points, n_elements) mass fractions (normalised per row here).
+        ``C`` (n_points, n_elements) mass fractions (normalised per row here); ``air_fraction``:
+        mole fraction of air in a He path (attenuates both legs; see :mod:`pixlspec.quant.fp`).
         """
         C = np.atleast_2d(np.asarray(C, dtype=np.float64))
+        x = float(air_fraction)
         C = C / C.sum(axis=1, keepdims=True)
         mu0 = C @ self._mu0
         muc = C @ self._muc
         ray = C @ self._ray
         comp = C @ self._comp
-        r = self._n * ray / self._sin1 / (mu0 / self._sin1 + mu0 / self._sin2) * self._rec0
-        c = self._n * comp / self._sin1 / (mu0 / self._sin1 + muc / self._sin2) * self._recc
+        r = self._n * ray / self._sin1 / (mu0 / self._sin1 + mu0 / self._sin2) * self._rec0 * np.exp(-x * self._air0)
+        c = self._n * comp / self._sin1 / (mu0 / self._sin1 + muc / self._sin2) * self._recc * np.exp(-x * self._airc)
         a = self.anode
         k = self._kind == 0
         lines_l = self._kind == 2
@@ -137,7 +143,7 @@ class ScatterModel:
 
 
 def scatter_intensities(composition, instrument: Instrument, detector: str | None = None,
-                        live_time_s: float = 1.0) -> dict[str, float]:
+                        live_time_s: float = 1.0, air_fraction: float = 0.0) -> dict[str, float]:
     """Scatter areas (counts) as the fit defines them, and the scattered continuum.
 
     Parameters
@@ -147,6 +153,8 @@ def scatter_intensities(composition, instrument: Instrument, detector: str | Non
     instrument : Instrument
     detector : str, optional
     live_time_s : float
+    air_fraction : float
+        Mole fraction of air in a He path.
 
     Returns
     -------
@@ -157,5 +165,5 @@ def scatter_intensities(composition, instrument: Instrument, detector: str | Non
     """
     fr = parse_composition(composition)
     model = ScatterModel(instrument, list(fr), detector)
-    r = model.rates(np.array([list(fr.values())]))
+    r = model.rates(np.array([list(fr.values())]), air_fraction=air_fraction)
     return {k: float(v[0]) * float(live_time_s) for k, v in r.items()}

@@ -5,6 +5,10 @@ analysis), the USGS basalt glasses BHVO-2G and BCR-2G (GeoReM preferred
 values, Jochum et al. 2005) and stoichiometric pure phases (gypsum,
 anhydrite, calcite, halite). Each entry cites its source; values entered
 from memory of the source are listed in ``verify``.
+
+:func:`reference_from_piquant` turns a standard of a PIQUANT standards file
+(the certificate a data set ships with its spectra) into a
+:class:`ReferenceMaterial`, with O by the file's oxide ratios.
 """
 from __future__ import annotations
 
@@ -15,8 +19,9 @@ from importlib import resources
 
 from ..errors import CompositionError
 from ..physics.attenuation import parse_composition
+from ..physics.elements import atomic_mass
 
-__all__ = ["ReferenceMaterial", "reference_material", "reference_materials", "oxide_table"]
+__all__ = ["ReferenceMaterial", "reference_material", "reference_materials", "oxide_table", "reference_from_piquant"]
 
 _FORMAT = "pixlspec-standards-1"
 
@@ -113,3 +118,87 @@ def oxide_table(name: str, fe_oxide: str = "FeO") -> dict[str, float]:
     """Shortcut: oxide wt% of a reference material."""
     return reference_material(name).oxide_wt(fe_oxide)
 
+
+
+#: PIQUANT oxide-ratio code for "the default oxide" (pixl-formats.md §4).
+_PIQUANT_DEFAULT_OXIDE = -1.0
+#: PIQUANT qualifier of an element fitted but left out of the composition (pixl-formats.md §4).
+_PIQUANT_IGNORE = "I"
+
+
+def reference_from_piquant(entry, fill: "ReferenceMaterial | str | None" = None, *, source: str = "",
+                           fe_oxide: str = "FeO") -> ReferenceMaterial:
+    """A :class:`ReferenceMaterial` from one standard of a PIQUANT standards file.
+
+    Element amounts are taken as written (wt%; ppm converted by the reader) with
+    their uncertainties; O is added by each element's oxide ratio (O atoms per
+    cation: ``SiO2`` -> 2, ``Fe2O3`` -> 1.5; 0 = element; -1 = pixlspec's default
+    oxide with Fe as ``fe_oxide``), so the matrix of the certificate is complete.
+    Elements with the "I" qualifier (ignored in the composition) are left out.
+
+    Parameters
+    ----------
+    entry : pixlspec.io.piquant.StandardEntry
+        From :func:`pixlspec.io.read_piquant_standards`.
+    fill : ReferenceMaterial or str, optional
+        Values for elements the file does not list (e.g. a shipped reference
+        material); the keys taken from it are named in ``description`` and keep
+        its ``verify`` marks.
+    source : str
+        Where the file comes from (cited).
+    fe_oxide : {"FeO", "Fe2O3"}
+        Oxide of Fe for a -1 (default oxide) ratio.
+
+    Returns
+    -------
+    ReferenceMaterial
+        ``composition_wt``: element wt% plus "O" (and the filled oxides),
+        ``sigma_wt``: absolute 1σ of the listed elements.
+
+    Raises
+    ------
+    CompositionError
+        Not a standards entry, or a negative oxide ratio other than -1.
+    """
+    from ..physics.oxides import oxide_factor, oxide_of
+
+    if not hasattr(entry, "elements") or not hasattr(entry, "name"):
+        raise CompositionError(f"expected a PIQUANT StandardEntry, got {type(entry).__name__}", where="standards")
+    comp: dict[str, float] = {}
+    sigma: dict[str, float] = {}
+    oxygen = 0.0
+    for e in entry.elements:
+        if e.type != "element" or e.qualifier == _PIQUANT_IGNORE or not e.wt_percent > 0 or e.element in comp:
+            continue
+        comp[e.element] = float(e.wt_percent)
+        if e.uncertainty_wt_percent:
+            sigma[e.element] = float(e.uncertainty_wt_percent)
+        ratio = float(e.oxide_ratio)
+        if ratio == _PIQUANT_DEFAULT_OXIDE:
+            oxygen += e.wt_percent * (oxide_factor(e.element, oxide_of(e.element, fe_oxide)) - 1.0)
+        elif ratio > 0:
+            oxygen += e.wt_percent * ratio * atomic_mass("O") / atomic_mass(e.element)
+        elif ratio < 0:
+            raise CompositionError(f"{entry.name} {e.element}: oxide ratio {ratio:g} (expected >= 0 or -1)",
+                                   where="standards")
+    filled: list[str] = []
+    verify: list[str] = []
+    if fill is not None:
+        rm = fill if isinstance(fill, ReferenceMaterial) else reference_material(fill)
+        for key, v in rm.composition_wt.items():
+            cations = [el for el in parse_composition(key) if el != "O"]
+            if cations and not any(el in comp for el in cations):
+                comp[key] = float(v)
+                if key in rm.sigma_wt:
+                    sigma[key] = float(rm.sigma_wt[key])
+                filled.append(key)
+                if key in rm.verify:
+                    verify.append(key)
+    if oxygen > 0:
+        comp["O"] = comp.get("O", 0.0) + oxygen
+    desc = entry.description or entry.name
+    if filled:
+        desc += f"; not in the file, taken from {rm.name}: {', '.join(filled)}"
+    cite = f"PIQUANT standards file{(' ' + source) if source else ''}, standard {entry.name!r}"
+    return ReferenceMaterial(name=entry.name, description=desc, kind="certificate of a data set", citation=cite,
+                             composition_wt=comp, sigma_wt=sigma, verify=tuple(verify))
