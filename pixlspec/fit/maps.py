@@ -317,19 +317,27 @@ def _rows(scan: Scan, det: str, start: int, stop: int, remote: bool):
     return ArrayRows(src, start, stop, path=scan.source)
 
 
+def _sum_rows(raw: np.ndarray, live: np.ndarray, total: np.ndarray, parallel: bool = True) -> np.ndarray:
+    """Add the valid rows of ``raw`` to ``total`` (channel sums); returns the validity of each row.
+    ``parallel=False`` for small blocks of rows (one HDF5 chunk)."""
+    from ..model.map_kernels import column_sums, column_sums_serial
+
+    raw = np.asarray(raw)
+    valid = _validity(raw, live)
+    if raw.dtype in _KERNEL_DTYPES and raw.flags.c_contiguous:
+        (column_sums if parallel else column_sums_serial)(raw, valid, total)
+    else:
+        total += raw[valid].sum(axis=0, dtype=np.float64)
+    return valid
+
+
 def _sum_task(dets: Sequence[str], raws: Sequence[np.ndarray], lives: Sequence[np.ndarray]):
     """Channel sums over the valid points of a chunk, and the validity of each point."""
-    from ..model.map_kernels import column_sums
-
     out = {}
     for det, raw, live in zip(dets, raws, lives):
         raw = np.asarray(raw)
-        valid = _validity(raw, live)
         total = np.zeros(raw.shape[1])
-        if raw.dtype in _KERNEL_DTYPES and raw.flags.c_contiguous:
-            column_sums(raw, valid, total)
-        else:
-            total = raw[valid].sum(axis=0, dtype=np.float64)
+        valid = _sum_rows(raw, live, total)
         out[det] = (total, valid)
     return out
 
@@ -723,19 +731,40 @@ def _raw_bytes(scan: Scan, dets) -> int:
     return sum(int(np.prod(scan.raw_counts(d).shape)) * np.dtype(scan.raw_counts(d).dtype).itemsize for d in dets)
 
 
-def _in_memory(scan: Scan, dets) -> Scan:
-    counts = {}
+def _in_memory(scan: Scan, dets, lives: Mapping[str, np.ndarray]):
+    """Read a file-backed scan into memory, summing the valid spectra on the way.
+
+    Returns ``(scan, sums)``: the in-memory scan and, per detector, ``(channel sums over
+    the valid points, validity of each point)`` — pass 1 of the map fit, done on each
+    block of rows while it is still in the CPU cache.
+    """
+    import h5py
+
+    from ..io.hdf5 import read_rows
+
+    counts, sums = {}, {}
     for d in dets:
         src = scan.raw_counts(d)
+        total = np.zeros(scan.n_channels)
+        valid = np.zeros(scan.n_points, bool)
+
+        def on_rows(start, stop, rows, total=total, valid=valid, live=lives[d]):
+            valid[start:stop] = _sum_rows(rows, live[start:stop], total, parallel=False)
+
         try:
-            counts[d] = np.asarray(src[()])
+            if isinstance(src, h5py.Dataset):
+                counts[d] = read_rows(src, on_rows=on_rows, path=scan.source)
+            else:
+                counts[d] = np.asarray(src[()])
+                on_rows(0, scan.n_points, counts[d])
         except OSError as e:
             raise SpectrumError(f"cannot read the spectra: {e}", path=scan.source, where=f"detector {d}") from None
+        sums[d] = (total, valid)
     out = Scan.__new__(Scan)
     out.__dict__.update(scan.__dict__)
     out._counts = {**scan._counts, **counts}
     out._file = None  # the original scan keeps (and closes) the file
-    return out
+    return out, sums
 
 
 def _detectors(scan: Scan, detector) -> list[str]:
@@ -828,25 +857,31 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
             backend = get_backend(workers, scheduler)
         remote = backend.remote
         n = scan.n_points
-        t_read = time.perf_counter()
-        if not remote and scan.is_lazy and _raw_bytes(scan, dets) <= IN_MEMORY_BYTES:
-            # small file-backed scan, fitted here: read it once (both passes need every spectrum)
-            scan = _in_memory(scan, dets)
-        t_read = time.perf_counter() - t_read
         ranges = [(s, min(s + chunk_points, n)) for s in range(0, n, chunk_points)]
         lives = {d: np.asarray(scan.live_time_s[d], dtype=np.float64) for d in dets}
+        t_read = time.perf_counter()
+        sums = None
+        if not remote and scan.is_lazy and _raw_bytes(scan, dets) <= IN_MEMORY_BYTES:
+            # small file-backed scan, fitted here: read it once (both passes need every spectrum)
+            # and sum it on the way (pass 1)
+            scan, sums = _in_memory(scan, dets, lives)
+        t_read = time.perf_counter() - t_read
 
         # pass 1: sum spectra over the valid points
         t0 = time.perf_counter()
-        totals = {d: np.zeros(scan.n_channels) for d in dets}
-        valid = {d: np.zeros(n, bool) for d in dets}
-        tasks = [(dets, [_rows(scan, d, s, e, remote) for d in dets], [lives[d][s:e] for d in dets])
-                 for s, e in ranges]
-        for i, out in backend.map(_sum_task, tasks):
-            s, e = ranges[i]
-            for d in dets:
-                totals[d] += out[d][0]
-                valid[d][s:e] = out[d][1]
+        if sums is not None:
+            totals = {d: sums[d][0] for d in dets}
+            valid = {d: sums[d][1] for d in dets}
+        else:
+            totals = {d: np.zeros(scan.n_channels) for d in dets}
+            valid = {d: np.zeros(n, bool) for d in dets}
+            tasks = [(dets, [_rows(scan, d, s, e, remote) for d in dets], [lives[d][s:e] for d in dets])
+                     for s, e in ranges]
+            for i, out in backend.map(_sum_task, tasks):
+                s, e = ranges[i]
+                for d in dets:
+                    totals[d] += out[d][0]
+                    valid[d][s:e] = out[d][1]
         t_sum = time.perf_counter() - t0 + t_read
 
         # the sum-spectrum fits

@@ -438,6 +438,82 @@ def open_scan(path, instrument: Instrument | None = None) -> Scan:
         raise
 
 
+#: HDF5 filter id of Blosc (registered by hdf5plugin).
+BLOSC_FILTER_ID = 32001
+
+
+def _blosc_rows_readable(ds: h5py.Dataset):
+    """The blosc2 module when ``ds`` can be read chunk by chunk without the HDF5 filter pipeline:
+    2-D, Blosc its only filter, chunks spanning whole rows; else None."""
+    if ds.ndim != 2 or ds.chunks is None or ds.chunks[1] != ds.shape[1]:
+        return None
+    plist = ds.id.get_create_plist()
+    if plist.get_nfilters() != 1 or plist.get_filter(0)[0] != BLOSC_FILTER_ID:
+        return None
+    try:
+        import blosc2
+    except ImportError:  # pragma: no cover  (optional speed-up)
+        return None
+    return blosc2
+
+
+def read_rows(ds: h5py.Dataset, *, on_rows=None, path: str | None = None) -> np.ndarray:
+    """Every row of a 2-D dataset (a detector's spectra) into one array.
+
+    Blosc-compressed datasets chunked by whole rows (what :func:`write_scan` writes) are
+    read chunk by chunk with ``read_direct_chunk`` and decompressed by ``blosc2`` straight
+    into the result: ~1.3x faster than the HDF5 filter pipeline, which decompresses into
+    its chunk cache and copies. Anything else is read by h5py.
+
+    Parameters
+    ----------
+    ds : h5py.Dataset
+    on_rows : callable, optional
+        ``on_rows(start, stop, rows)`` is called with each block of rows as soon as it is in
+        memory, while it is still in the CPU cache (e.g. to sum the spectra on the way).
+    path : str, optional
+        File name for error messages.
+
+    Returns
+    -------
+    ndarray
+    """
+    blosc2 = _blosc_rows_readable(ds)
+    n = ds.shape[0]
+    try:
+        if blosc2 is None:
+            out = np.asarray(ds[()])
+            if on_rows is not None and n:
+                on_rows(0, n, out)
+            return out
+        # one thread: blosc's own threads gain nothing on chunks of this size, and their
+        # spinning afterwards slows the numba threads that fit the spectra next
+        if blosc2.nthreads != 1:
+            blosc2.set_nthreads(1)
+        out = np.empty(ds.shape, ds.dtype)
+        rows = ds.chunks[0]
+        dsid = ds.id
+        spare = None
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            mask, raw = dsid.read_direct_chunk((start, 0))
+            if mask:  # the filter was skipped for this chunk (stored as is): let HDF5 read it
+                out[start:stop] = ds[start:stop]
+            elif stop - start == rows:
+                blosc2.decompress(raw, dst=out[start:stop])
+            else:  # the last chunk is stored whole: decompress aside, keep its rows
+                if spare is None:
+                    spare = np.empty((rows, ds.shape[1]), ds.dtype)
+                blosc2.decompress(raw, dst=spare)
+                out[start:stop] = spare[:stop - start]
+            if on_rows is not None:
+                on_rows(start, stop, out[start:stop])
+        return out
+    except (OSError, RuntimeError, ValueError) as e:
+        raise HDF5FormatError(f"cannot read the spectra (truncated or damaged file?): {e}", path=path,
+                              where=ds.name) from None
+
+
 def _require(f: h5py.File | h5py.Group, where: str, kind: type, name: str, expected: str):
     obj = f.get(where)
     if obj is None:
@@ -506,12 +582,15 @@ def _per_point(f, where: str, name: str, n_points: int, required: bool = True) -
     return _read_array(ds)
 
 
-def _lazy_column(ds: h5py.Dataset, name: str):
+def _lazy_column(group: h5py.Group, member: str, name: str):
     """A loader of one point-metadata column, read when first used (see :class:`PointMetadata`)."""
-    where = ds.name
+    where = f"{SAMPLE}/point_metadata/{member}"
 
     def load() -> np.ndarray:
         try:
+            ds = group[member]
+            if not isinstance(ds, h5py.Dataset):
+                raise HDF5FormatError("is not a dataset; expected one value per point", path=name, where=where)
             return _read_array(ds)
         except (OSError, ValueError, KeyError) as e:
             raise HDF5FormatError(f"cannot read this point-metadata column ({e}); was the scan closed "
@@ -563,10 +642,10 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
     point_metadata = {}
     pm = f.get(f"{SAMPLE}/point_metadata")
     if isinstance(pm, h5py.Group):
-        for key, ds in pm.items():
-            if isinstance(ds, h5py.Dataset):
-                k = ds.attrs.get("key", _unescape(key))
-                point_metadata[k.decode() if isinstance(k, bytes) else str(k)] = _lazy_column(ds, name)
+        # names only (the "key" attribute of each dataset is the unescaped name): the columns
+        # are opened and read on first use
+        for member in pm:
+            point_metadata[_unescape(member)] = _lazy_column(pm, member, name)
 
     if instrument is None:
         iwhere = f"{PROCESS}/instrument"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-__all__ = ["row_validity", "nnls_workspace", "nnls_one", "fit_rows", "column_sums"]
+__all__ = ["row_validity", "nnls_workspace", "nnls_one", "fit_rows", "column_sums", "column_sums_serial"]
 
 #: Iteration limit of the active-set NNLS, as a multiple of the number of columns.
 NNLS_ITER_FACTOR = 3
@@ -467,6 +467,16 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
                     s += _dot_range(BGt[i], Gsq[k], 0, m)
                 var[p, k] = s
                 areas[p, k] = C[k, i]
+
+
+@njit(cache=True, nogil=True)
+def column_sums_serial(raw, valid, out):
+    """:func:`column_sums` in one thread, for small blocks of rows (a parallel launch costs more)."""
+    n, m = raw.shape
+    for p in range(n):
+        if valid[p]:
+            for j in range(uint64(m)):
+                out[j] += raw[p, j]
 
 
 @njit(cache=True, nogil=True, parallel=True)
