@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 SQRT2 = math.sqrt(2.0)
 SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -255,17 +255,43 @@ def snip(y, width, decreasing=True, use_lls=True, smooth_half_width=0):
     for i in range(n):
         if width[i] > mmax:
             mmax = width[i]
+    # widths that never decrease along the spectrum (a width in FWHM: the resolution grows with
+    # energy): the channels clipped at window m are a suffix, the others need no pass
+    monotone = True
+    for i in range(1, n):
+        if width[i] < width[i - 1]:
+            monotone = False
+            break
     for it in range(mmax):
         m = mmax - it if decreasing else it + 1
-        for i in range(m, n - m):
-            if width[i] >= m:
-                a = 0.5 * (v[i - m] + v[i + m])
-                w[i] = a if a < v[i] else v[i]
-            else:
-                w[i] = v[i]
-        for i in range(m, n - m):
-            v[i] = w[i]
+        if n - m <= m:
+            continue
+        start = m
+        if monotone and decreasing:
+            # first channel with width >= m (the channels below it are left as they are)
+            start = max(m, np.searchsorted(width, m))
+        _clip(v, w, width, start, m, n)
+        if decreasing:
+            # the clipped range [m, n-m) only grows as m decreases: outside it both buffers
+            # still hold the input, so swapping them replaces the copy back
+            v, w = w, v
+        else:
+            v[m:n - m] = w[m:n - m]
     return inverse_lls(v) if use_lls else v
+
+
+@njit(cache=True, nogil=True)
+def _clip(v, w, width, start, m, n):
+    """One SNIP pass: ``w[i] = min(v[i], (v[i-m] + v[i+m])/2)`` where ``width[i] >= m``, else ``v[i]``,
+    for i in start..n-m-1, start >= m (unsigned indices and a select: the loop vectorises)."""
+    um = uint64(m)
+    us = uint64(start)
+    for q in range(uint64(max(n - m - start, 0))):
+        i = us + q
+        a = 0.5 * (v[i - um] + v[i + um])
+        c = v[i]
+        c2 = a if a < c else c
+        w[i] = c2 if width[i] >= m else c
 
 
 @njit(cache=True, parallel=True)
