@@ -276,6 +276,8 @@ class H5Rows(Lazy):
         import h5py
         import hdf5plugin  # noqa: F401  (registers the Blosc/LZ4 filters)
 
+        from ..io.hdf5 import read_rows
+
         try:
             st = os.stat(self.path)
             key = (self.path, st.st_mtime_ns, st.st_size)
@@ -286,7 +288,7 @@ class H5Rows(Lazy):
                         _OPEN_FILES.pop(k).close()
                 f = h5py.File(self.path, "r")
                 _OPEN_FILES[key] = f
-            return f[self.dataset][self.start:self.stop]
+            return read_rows(f[self.dataset], self.start, self.stop, path=self.path)
         except (OSError, KeyError) as e:
             raise SpectrumError(f"cannot read points {self.start}-{self.stop}: {e}", path=self.path,
                                 where=self.dataset) from None
@@ -299,7 +301,13 @@ class ArrayRows(Lazy):
         self.source, self.start, self.stop, self.path = source, int(start), int(stop), path
 
     def load(self) -> np.ndarray:
+        import h5py
+
+        from ..io.hdf5 import read_rows
+
         try:
+            if isinstance(self.source, h5py.Dataset):
+                return read_rows(self.source, self.start, self.stop, path=self.path)
             return np.asarray(self.source[self.start:self.stop])
         except OSError as e:
             raise SpectrumError(f"cannot read points {self.start}-{self.stop}: {e}", path=self.path) from None

@@ -457,8 +457,9 @@ def _blosc_rows_readable(ds: h5py.Dataset):
     return blosc2
 
 
-def read_rows(ds: h5py.Dataset, *, on_rows=None, path: str | None = None) -> np.ndarray:
-    """Every row of a 2-D dataset (a detector's spectra) into one array.
+def read_rows(ds: h5py.Dataset, start: int = 0, stop: int | None = None, *, on_rows=None,
+              path: str | None = None) -> np.ndarray:
+    """Rows ``start:stop`` of a 2-D dataset (a detector's spectra) into one array.
 
     Blosc-compressed datasets chunked by whole rows (what :func:`write_scan` writes) are
     read chunk by chunk with ``read_direct_chunk`` and decompressed by ``blosc2`` straight
@@ -468,46 +469,54 @@ def read_rows(ds: h5py.Dataset, *, on_rows=None, path: str | None = None) -> np.
     Parameters
     ----------
     ds : h5py.Dataset
+    start, stop : int
+        Row range (default: every row).
     on_rows : callable, optional
         ``on_rows(start, stop, rows)`` is called with each block of rows as soon as it is in
         memory, while it is still in the CPU cache (e.g. to sum the spectra on the way).
+        Row numbers are those of the dataset.
     path : str, optional
         File name for error messages.
 
     Returns
     -------
     ndarray
+        ``(stop - start, n_channels)``.
     """
-    blosc2 = _blosc_rows_readable(ds)
     n = ds.shape[0]
+    stop = n if stop is None else min(int(stop), n)
+    start = max(int(start), 0)
+    stop = max(stop, start)
+    blosc2 = _blosc_rows_readable(ds)
     try:
         if blosc2 is None:
-            out = np.asarray(ds[()])
-            if on_rows is not None and n:
-                on_rows(0, n, out)
+            out = np.asarray(ds[start:stop])
+            if on_rows is not None and stop > start:
+                on_rows(start, stop, out)
             return out
         # one thread: blosc's own threads gain nothing on chunks of this size, and their
         # spinning afterwards slows the numba threads that fit the spectra next
         if blosc2.nthreads != 1:
             blosc2.set_nthreads(1)
-        out = np.empty(ds.shape, ds.dtype)
+        out = np.empty((stop - start,) + ds.shape[1:], ds.dtype)
         rows = ds.chunks[0]
         dsid = ds.id
         spare = None
-        for start in range(0, n, rows):
-            stop = min(start + rows, n)
-            mask, raw = dsid.read_direct_chunk((start, 0))
+        for c0 in range((start // rows) * rows, stop, rows):
+            lo, hi = max(c0, start), min(c0 + rows, stop)   # the rows wanted from this chunk
+            dst = out[lo - start:hi - start]
+            mask, raw = dsid.read_direct_chunk((c0, 0))
             if mask:  # the filter was skipped for this chunk (stored as is): let HDF5 read it
-                out[start:stop] = ds[start:stop]
-            elif stop - start == rows:
-                blosc2.decompress(raw, dst=out[start:stop])
-            else:  # the last chunk is stored whole: decompress aside, keep its rows
+                dst[...] = ds[lo:hi]
+            elif lo == c0 and hi == c0 + rows:
+                blosc2.decompress(raw, dst=dst)
+            else:  # part of a chunk (chunks are stored whole): decompress aside, keep the rows
                 if spare is None:
-                    spare = np.empty((rows, ds.shape[1]), ds.dtype)
+                    spare = np.empty((rows,) + ds.shape[1:], ds.dtype)
                 blosc2.decompress(raw, dst=spare)
-                out[start:stop] = spare[:stop - start]
+                dst[...] = spare[lo - c0:hi - c0]
             if on_rows is not None:
-                on_rows(start, stop, out[start:stop])
+                on_rows(lo, hi, dst)
         return out
     except (OSError, RuntimeError, ValueError) as e:
         raise HDF5FormatError(f"cannot read the spectra (truncated or damaged file?): {e}", path=path,
