@@ -37,7 +37,10 @@ def scan_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pool():
+def pool(scan_files):
+    # compile (or load) the kernels here first: the workers then load one numba cache instead of
+    # compiling it at the same time as this process
+    px.fit_map(scan_files[1])
     backend = ProcessBackend(2)
     yield backend
     backend.close()
