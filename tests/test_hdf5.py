@@ -392,3 +392,24 @@ def test_read_rows_equals_h5py_and_visits_every_row_once(tmp_path, compression, 
     np.testing.assert_array_equal(got, counts)
     assert np.all(seen == 1)
     assert [b[0] for b in blocks] == sorted(b[0] for b in blocks)
+
+
+def test_read_rows_falls_back_to_hdf5_when_blosc2_fails(tmp_path, monkeypatch):
+    """A chunk blosc2 cannot decompress is read through the HDF5 filter pipeline instead."""
+    import blosc2
+
+    from pixlspec.io.hdf5 import read_rows
+
+    counts = np.random.default_rng(3).poisson(5.0, (200, 256)).astype(np.uint16)
+    path = tmp_path / "s.h5"
+    write_scan(px.Scan({"A": counts}, {"A": np.full(200, 10.0)}), path, compression="blosc-lz4",
+               chunk_points=64)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("cannot decompress")
+
+    monkeypatch.setattr(blosc2, "decompress", broken)
+    with h5py.File(path, "r") as f:
+        ds = f["entry/instrument/detector_A/spectra"]
+        assert hdf5._blosc_rows_readable(ds) is not None
+        np.testing.assert_array_equal(read_rows(ds, 10, 150), counts[10:150])

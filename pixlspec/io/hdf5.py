@@ -506,15 +506,19 @@ def read_rows(ds: h5py.Dataset, start: int = 0, stop: int | None = None, *, on_r
             lo, hi = max(c0, start), min(c0 + rows, stop)   # the rows wanted from this chunk
             dst = out[lo - start:hi - start]
             mask, raw = dsid.read_direct_chunk((c0, 0))
-            if mask:  # the filter was skipped for this chunk (stored as is): let HDF5 read it
+            try:
+                if mask:  # the filter was skipped for this chunk (stored as is): let HDF5 read it
+                    raise ValueError("unfiltered chunk")
+                if lo == c0 and hi == c0 + rows:
+                    blosc2.decompress(raw, dst=dst)
+                else:  # part of a chunk (chunks are stored whole): decompress aside, keep the rows
+                    if spare is None:
+                        spare = np.empty((rows,) + ds.shape[1:], ds.dtype)
+                    blosc2.decompress(raw, dst=spare)
+                    dst[...] = spare[lo - c0:hi - c0]
+            except (RuntimeError, ValueError, TypeError):
+                # whatever blosc2 cannot take, the HDF5 filter pipeline reads (or reports)
                 dst[...] = ds[lo:hi]
-            elif lo == c0 and hi == c0 + rows:
-                blosc2.decompress(raw, dst=dst)
-            else:  # part of a chunk (chunks are stored whole): decompress aside, keep the rows
-                if spare is None:
-                    spare = np.empty((rows,) + ds.shape[1:], ds.dtype)
-                blosc2.decompress(raw, dst=spare)
-                dst[...] = spare[lo - c0:hi - c0]
             if on_rows is not None:
                 on_rows(lo, hi, dst)
         return out
