@@ -55,7 +55,8 @@ class FitConfig:
     scatter, escape, pileup : bool
         Model the tube-line scatter peaks, Si-escape peaks and pile-up.
     free_kbeta : bool
-        Fit Kβ of K groups with a free amplitude (reported area = Kα + Kβ).
+        Fit Kβ of K groups with a free amplitude (reported area = Kα + Kβ); the
+        Kβ of the path gas (Ar) stays tied to its Kα.
     weights : {"pearson", "neyman", "none"}
         Least-squares weights. "pearson" (default) iterates with the variance
         equal to the model (unbiased for Poisson counts, physics.md §13);

@@ -41,6 +41,13 @@ FLUORESCENCE, RAYLEIGH, COMPTON = 0, 1, 2
 #: Lines weaker than this fraction of their group are dropped from the model
 #: (below 0.1 % of a group they are under the statistical noise of any PIXL spectrum).
 MIN_LINE_FRACTION = 1e-3
+#: Elements whose K lines come from the gas of the beam path (the Ar of air in a He path, or of the
+#: Mars atmosphere), not from the sample. ``free_kbeta`` frees a sample's Kβ because matrix
+#: absorption between Kα and Kβ changes their ratio; a gas line has no matrix, so its Kβ/Kα stays
+#: the atomic ratio. Freed, the weak Ar Kβ (3.19 keV) took the counts of the Rh Lγ scatter and the
+#: K Kα tail beside it: 76,000-78,000 counts on the breadboard glasses, where the atomic ratio allows
+#: 10,000-25,000, inflating the Ar line by 1.4-1.8x.
+PATH_GAS_ELEMENTS = ("Ar",)
 #: Energy (eV) at which ``ShapeParams.tail_fraction`` is quoted (Fe Kα, mid-range of PIXL spectra).
 TAIL_REFERENCE_EV = 6400.0
 #: Largest tail fraction any line may get from the energy dependence.
@@ -141,7 +148,8 @@ class SpectrumModel:
         Reserve a pile-up column (its shape comes from :meth:`pileup_column`).
     free_kbeta : bool
         Fit Kβ of K groups in a column of its own ("Fe_Kb"); the reported area
-        of "Fe" is then the sum.
+        of "Fe" is then the sum. Not for the path-gas lines
+        (:data:`PATH_GAS_ELEMENTS`), whose Kβ/Kα is atomic.
     max_energy_eV : float, optional
         Lines above this energy are left out (default: tube voltage).
     continuum : (min_energy_eV, max_energy_eV, knot_spacing_eV), optional
@@ -181,7 +189,7 @@ class SpectrumModel:
             columns.append(Column(grp.name, "element", grp))
             kb_col = None
             has_kb = any(f == "Kb" for f, k in zip(grp.families, keep) if k)
-            if free_kbeta and grp.shell == "K" and has_kb:
+            if free_kbeta and grp.shell == "K" and has_kb and grp.element not in PATH_GAS_ELEMENTS:
                 kb_col = len(columns)
                 columns.append(Column(grp.name + "_Kb", "element", grp))
             for e, i, fam in zip(grp.energies_eV[keep], grp.intensities[keep],
