@@ -225,8 +225,9 @@ def minerals_input(composition, *, normalise: bool | None = None, name: str | No
     """The composition map the minerals package should read, and a note when it was normalised.
 
     Quantification without a calibration uses the instrument constants; for the
-    flight-model defaults and Mars data they are ~15x off, so totals come out
-    near 6 wt% and every point would look like a "low total". Then (or with
+    flight-model defaults and Mars data they are ~15x off (and the flight optic's
+    transmission curve is missing), so totals come out near 6 wt% and every point
+    would look like a "low total". Then (or with
     ``normalise=True``) the oxides are scaled to 100 % per point: phases are
     judged on oxide ratios, and the rules that need the deficit (carbonate,
     perchlorate) are not evaluated — the minerals package says so.
@@ -740,8 +741,11 @@ def _build_report(targets, ranking, timings, data: Path, shipped_sim: bool, cali
     if calibration is None:
         r.note("Quantification here is **uncalibrated**: the fundamental-parameter model uses the instrument "
                "constants of the PIXL flight-model configuration, whose absolute intensities are not those "
-               "measured on Mars (they are ~15x higher). Oxide *ratios* are meaningful; absolute wt% and totals "
-               "of the real scan are not until a calibration on standards is given (`--calibration FILE`). "
+               "measured on Mars (they are ~15x higher), and the flight optic's transmission curve is not in the "
+               "data set (a flat transmission is used, so the excitation is too hard: Fe, Ca, Ti come out low, "
+               "light elements high). Absolute wt%, totals and oxide ratios of the real scan are therefore not "
+               "compositions until a calibration on standards is given (`--calibration FILE`); the real target "
+               "shows the chain working on flight data and how points compare with each other. "
                "The simulated scan was made with the same instrument constants, so its absolute numbers are right; "
                f"it is quantified with an invisible {VOLATILE_BALANCE} balance (the mass PIXL cannot see — CO2 of "
                "carbonates, H2O of hydrated salts — fills the total up to 100 % in the matrix correction).")
