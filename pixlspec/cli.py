@@ -844,8 +844,9 @@ def quant(input_path: str, point: int | None, detector: str, elements: str | Non
     when below it, then the analytical total (not normalised unless
     --normalise) and any flag that makes the numbers less trustworthy.
     Without --calibration the FP is absolute (instrument constants): for the
-    flight-model defaults and Mars spectra the total comes out ~6 wt%, so
-    read the ratios, or calibrate on standards.
+    flight-model defaults and Mars spectra the total comes out ~6 wt% and,
+    without the flight optic's transmission curve, the oxide ratios are
+    skewed too (Fe, Ca, Ti low): calibrate on standards for compositions.
 
     \\b
     Examples:
