@@ -12,6 +12,8 @@ Not a test: run by hand, ``python benchmarks/bench_map.py`` (a few minutes).
      (read + sum), the nonlinear sum-spectrum fit and the per-point fit
      (read + linear fit of every point); spectra/s for the whole and for the
      map stages (everything but the one nonlinear fit);
+   * the same from an uncompressed copy of the file, and with the per-point
+     SNIP background (``FitConfig(background="snip")``);
    * the same with a local pool of 2 worker processes (warm pool);
    * PyMca 5 ``FastXRFLinearFit`` on the same spectra (read from the same
      file, same channels, same elements, SNIP background like its batch
