@@ -413,3 +413,38 @@ def test_read_rows_falls_back_to_hdf5_when_blosc2_fails(tmp_path, monkeypatch):
         ds = f["entry/instrument/detector_A/spectra"]
         assert hdf5._blosc_rows_readable(ds) is not None
         np.testing.assert_array_equal(read_rows(ds, 10, 150), counts[10:150])
+
+
+def test_point_metadata_ignores_groups_and_unescapes_names(tmp_path, scan):
+    """Members of point_metadata that are not datasets are ignored; keys are the unescaped names."""
+    path = tmp_path / "s.h5"
+    s = px.Scan({"A": np.asarray(scan.raw_counts("A"))}, {"A": scan.live_time_s["A"]},
+                point_metadata={"a/b%": np.arange(scan.n_points)})
+    write_scan(s, path)
+    with h5py.File(path, "a") as f:
+        f["entry/sample/point_metadata"].create_group("extra")
+    with open_scan(path) as s2:
+        assert set(s2.point_metadata) == {"a/b%"}
+        np.testing.assert_array_equal(s2.spectrum(1).metadata["a/b%"], 1)
+        np.testing.assert_array_equal(s2.load().point_metadata["a/b%"], np.arange(scan.n_points))
+
+
+def test_read_rows_never_written_chunks_and_empty_ranges(tmp_path):
+    """Chunks never written read as the fill value (as h5py does); empty and out-of-range row ranges
+    give empty arrays without touching a chunk."""
+    from pixlspec.io.hdf5 import read_rows
+
+    path = tmp_path / "sparse.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("d", shape=(100, 64), chunks=(16, 64), dtype=np.uint16,
+                              **hdf5._compression_kwargs("blosc-lz4"))
+        ds[:40] = 7  # chunks 0-2 written (the third partly), the rest never
+    with h5py.File(path, "r") as f:
+        ds = f["d"]
+        assert hdf5._blosc_rows_readable(ds) is not None
+        np.testing.assert_array_equal(read_rows(ds), ds[()])
+        np.testing.assert_array_equal(read_rows(ds, 30, 70), ds[30:70])
+        calls = []
+        for a, b in ((5, 5), (110, 200), (50, 20)):
+            assert read_rows(ds, a, b, on_rows=lambda *x: calls.append(x)).shape == (0, 64)
+        assert not calls

@@ -331,11 +331,12 @@ def _sum_rows(raw: np.ndarray, live: np.ndarray, total: np.ndarray, parallel: bo
     from ..model.map_kernels import column_sums, column_sums_serial
 
     raw = np.asarray(raw)
+    if raw.dtype not in _KERNEL_DTYPES:
+        raw = raw.astype(np.float64)
+    raw = np.ascontiguousarray(raw)
     valid = _validity(raw, live)
-    if raw.dtype in _KERNEL_DTYPES and raw.flags.c_contiguous:
-        (column_sums if parallel else column_sums_serial)(raw, valid, total)
-    else:
-        total += raw[valid].sum(axis=0, dtype=np.float64)
+    # rows added in order whichever kernel: the same bits for a chunk summed whole or block by block
+    (column_sums if parallel else column_sums_serial)(raw, valid, total)
     return valid
 
 
@@ -739,12 +740,14 @@ def _raw_bytes(scan: Scan, dets) -> int:
     return sum(int(np.prod(scan.raw_counts(d).shape)) * np.dtype(scan.raw_counts(d).dtype).itemsize for d in dets)
 
 
-def _in_memory(scan: Scan, dets, lives: Mapping[str, np.ndarray]):
+def _in_memory(scan: Scan, dets, lives: Mapping[str, np.ndarray], chunk_points: int):
     """Read a file-backed scan into memory, summing the valid spectra on the way.
 
     Returns ``(scan, sums)``: the in-memory scan and, per detector, ``(channel sums over
     the valid points, validity of each point)`` — pass 1 of the map fit, done on each
-    block of rows while it is still in the CPU cache.
+    block of rows while it is still in the CPU cache. The rows of each range of
+    ``chunk_points`` points are summed into their own buffer, then added to the total:
+    the same grouping, and so the same bits, as pass 1 over chunks (:func:`_sum_task`).
     """
     import h5py
 
@@ -754,10 +757,18 @@ def _in_memory(scan: Scan, dets, lives: Mapping[str, np.ndarray]):
     for d in dets:
         src = scan.raw_counts(d)
         total = np.zeros(scan.n_channels)
+        part = np.zeros(scan.n_channels)  # the sum of the current range of chunk_points points
         valid = np.zeros(scan.n_points, bool)
 
-        def on_rows(start, stop, rows, total=total, valid=valid, live=lives[d]):
-            valid[start:stop] = _sum_rows(rows, live[start:stop], total, parallel=False)
+        def on_rows(start, stop, rows, total=total, part=part, valid=valid, live=lives[d]):
+            while start < stop:  # split at the boundaries of the ranges of chunk_points points
+                end = min(stop, (start // chunk_points + 1) * chunk_points)
+                valid[start:end] = _sum_rows(rows[:end - start], live[start:end], part, parallel=False)
+                rows = rows[end - start:]
+                if end % chunk_points == 0 or end == scan.n_points:
+                    total += part
+                    part[:] = 0.0
+                start = end
 
         try:
             if isinstance(src, h5py.Dataset):
@@ -872,7 +883,7 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
         if not remote and scan.is_lazy and _raw_bytes(scan, dets) <= IN_MEMORY_BYTES:
             # small file-backed scan, fitted here: read it once (both passes need every spectrum)
             # and sum it on the way (pass 1)
-            scan, sums = _in_memory(scan, dets, lives)
+            scan, sums = _in_memory(scan, dets, lives, chunk_points)
         t_read = time.perf_counter() - t_read
 
         # pass 1: sum spectra over the valid points

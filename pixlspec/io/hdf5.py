@@ -485,46 +485,53 @@ def read_rows(ds: h5py.Dataset, start: int = 0, stop: int | None = None, *, on_r
     """
     n = ds.shape[0]
     stop = n if stop is None else min(int(stop), n)
-    start = max(int(start), 0)
+    start = min(max(int(start), 0), n)
     stop = max(stop, start)
+    if stop == start:
+        return np.empty((0,) + ds.shape[1:], ds.dtype)
     blosc2 = _blosc_rows_readable(ds)
-    try:
-        if blosc2 is None:
-            out = np.asarray(ds[start:stop])
-            if on_rows is not None and stop > start:
-                on_rows(start, stop, out)
-            return out
-        # one thread: blosc's own threads gain nothing on chunks of this size, and their
-        # spinning afterwards slows the numba threads that fit the spectra next
-        if blosc2.nthreads != 1:
-            blosc2.set_nthreads(1)
-        out = np.empty((stop - start,) + ds.shape[1:], ds.dtype)
-        rows = ds.chunks[0]
-        dsid = ds.id
-        spare = None
-        for c0 in range((start // rows) * rows, stop, rows):
-            lo, hi = max(c0, start), min(c0 + rows, stop)   # the rows wanted from this chunk
-            dst = out[lo - start:hi - start]
-            mask, raw = dsid.read_direct_chunk((c0, 0))
-            try:
-                if mask:  # the filter was skipped for this chunk (stored as is): let HDF5 read it
-                    raise ValueError("unfiltered chunk")
-                if lo == c0 and hi == c0 + rows:
-                    blosc2.decompress(raw, dst=dst)
-                else:  # part of a chunk (chunks are stored whole): decompress aside, keep the rows
-                    if spare is None:
-                        spare = np.empty((rows,) + ds.shape[1:], ds.dtype)
-                    blosc2.decompress(raw, dst=spare)
-                    dst[...] = spare[lo - c0:hi - c0]
-            except (RuntimeError, ValueError, TypeError):
-                # whatever blosc2 cannot take, the HDF5 filter pipeline reads (or reports)
-                dst[...] = ds[lo:hi]
-            if on_rows is not None:
-                on_rows(lo, hi, dst)
+
+    def hdf5_rows(lo: int, hi: int) -> np.ndarray:
+        try:
+            return np.asarray(ds[lo:hi])
+        except (OSError, RuntimeError, ValueError) as e:
+            raise HDF5FormatError(f"cannot read points {lo}-{hi} (truncated or damaged file?): {e}", path=path,
+                                  where=ds.name) from None
+
+    if blosc2 is None:
+        out = hdf5_rows(start, stop)
+        if on_rows is not None:
+            on_rows(start, stop, out)
         return out
-    except (OSError, RuntimeError, ValueError) as e:
-        raise HDF5FormatError(f"cannot read the spectra (truncated or damaged file?): {e}", path=path,
-                              where=ds.name) from None
+    # one thread: blosc's own threads gain nothing on chunks of this size, and their
+    # spinning afterwards slows the numba threads that fit the spectra next
+    if blosc2.nthreads != 1:
+        blosc2.set_nthreads(1)
+    out = np.empty((stop - start,) + ds.shape[1:], ds.dtype)
+    rows = ds.chunks[0]
+    dsid = ds.id
+    spare = None
+    for c0 in range((start // rows) * rows, stop, rows):
+        lo, hi = max(c0, start), min(c0 + rows, stop)   # the rows wanted from this chunk
+        dst = out[lo - start:hi - start]
+        try:
+            mask, raw = dsid.read_direct_chunk((c0, 0))
+            if mask:  # the filter was skipped for this chunk (stored as is): let HDF5 read it
+                raise ValueError("unfiltered chunk")
+            if lo == c0 and hi == c0 + rows:
+                blosc2.decompress(raw, dst=dst)
+            else:  # part of a chunk (chunks are stored whole): decompress aside, keep the rows
+                if spare is None:
+                    spare = np.empty((rows,) + ds.shape[1:], ds.dtype)
+                blosc2.decompress(raw, dst=spare)
+                dst[...] = spare[lo - c0:hi - c0]
+        except (OSError, RuntimeError, ValueError, TypeError):
+            # whatever is not a stored Blosc chunk (never written: the fill value; skipped filter;
+            # a frame blosc2 cannot take), the HDF5 filter pipeline reads, or reports
+            dst[...] = hdf5_rows(lo, hi)
+        if on_rows is not None:
+            on_rows(lo, hi, dst)
+    return out
 
 
 def _require(f: h5py.File | h5py.Group, where: str, kind: type, name: str, expected: str):
@@ -655,10 +662,11 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
     point_metadata = {}
     pm = f.get(f"{SAMPLE}/point_metadata")
     if isinstance(pm, h5py.Group):
-        # names only (the "key" attribute of each dataset is the unescaped name): the columns
-        # are opened and read on first use
+        # the key of a column is its unescaped name (what write_scan stores in its "key"
+        # attribute); members are typed without being opened, datasets read on first use
         for member in pm:
-            point_metadata[_unescape(member)] = _lazy_column(pm, member, name)
+            if pm.get(member, getclass=True) is h5py.Dataset:
+                point_metadata[_unescape(member)] = _lazy_column(pm, member, name)
 
     if instrument is None:
         iwhere = f"{PROCESS}/instrument"

@@ -20,6 +20,7 @@ loses the fraction ``p_esc`` of its counts into two Gaussian escape peaks at
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from numba import njit, prange, uint64
@@ -66,6 +67,25 @@ def step(x, s, h):
     return h / (s * SQRT2PI) * 0.5 * math.erfc(x / (SQRT2 * s))
 
 
+#: True in a process made by fork(): numba's OpenMP threading layer does not survive a fork (a
+#: forked child that launches a parallel kernel is terminated), so there every parallel kernel
+#: runs its serial twin — the same parts in the same order, the same bits.
+_FORKED_CHILD = False
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_CHILD
+    _FORKED_CHILD = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def threads_usable() -> bool:
+    """Whether parallel kernels may run in this process (False in a forked child)."""
+    return not _FORKED_CHILD
+
+
 @njit(cache=True)
 def _first_at_or_above(energies, e):
     """Index of the first channel with energy >= e (energies increasing)."""
@@ -107,7 +127,6 @@ def _part_range(i, n):
     return part * n // N_CHANNEL_PARTS, (part + 1) * n // N_CHANNEL_PARTS
 
 
-@njit(cache=True, parallel=True)
 def line_responses(energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f,
                    line_tail_beta, line_step_h, line_p_esc, noise_eV, fano_pair_eV,
                    esc_a_eV, esc_b_eV, esc_b_fraction, out):
@@ -130,13 +149,34 @@ def line_responses(energies, line_energy, line_weight, line_col, line_extra_var,
     esc_a_eV, esc_b_eV, esc_b_fraction : escape energies and the Kβ share.
     out : (n_ch, n_cols) float64, accumulated in place.
     """
+    (_line_responses_parallel if threads_usable() else _line_responses_serial)(
+        energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f, line_tail_beta, line_step_h,
+        line_p_esc, noise_eV, fano_pair_eV, esc_a_eV, esc_b_eV, esc_b_fraction, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _line_responses_parallel(energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f,
+                             line_tail_beta, line_step_h, line_p_esc, noise_eV, fano_pair_eV,
+                             esc_a_eV, esc_b_eV, esc_b_fraction, out):
     n = energies.size
     for i in prange(N_CHANNEL_PARTS):
         k_lo, k_hi = _part_range(i, n)
         _line_responses_part(energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f,
                              line_tail_beta, line_step_h, line_p_esc, noise_eV, fano_pair_eV,
                              esc_a_eV, esc_b_eV, esc_b_fraction, out, k_lo, k_hi)
-    return out
+
+
+@njit(cache=True)
+def _line_responses_serial(energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f,
+                           line_tail_beta, line_step_h, line_p_esc, noise_eV, fano_pair_eV,
+                           esc_a_eV, esc_b_eV, esc_b_fraction, out):
+    n = energies.size
+    for i in range(N_CHANNEL_PARTS):
+        k_lo, k_hi = _part_range(i, n)
+        _line_responses_part(energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f,
+                             line_tail_beta, line_step_h, line_p_esc, noise_eV, fano_pair_eV,
+                             esc_a_eV, esc_b_eV, esc_b_fraction, out, k_lo, k_hi)
 
 
 @njit(cache=True)
@@ -294,11 +334,25 @@ def _clip(v, w, width, start, m, n):
         w[i] = c2 if width[i] >= m else c
 
 
-@njit(cache=True, parallel=True)
 def snip_rows(Y, width, decreasing=True, use_lls=True, smooth_half_width=0):
-    """:func:`snip` applied to every row of ``Y`` (n_spectra, n_ch), in parallel."""
+    """:func:`snip` applied to every row of ``Y`` (n_spectra, n_ch), in parallel (in a forked
+    child, one row after the other)."""
+    return (_snip_rows_parallel if threads_usable() else _snip_rows_serial)(
+        Y, width, decreasing, use_lls, smooth_half_width)
+
+
+@njit(cache=True, parallel=True)
+def _snip_rows_parallel(Y, width, decreasing, use_lls, smooth_half_width):
     out = np.empty(Y.shape)
     for p in prange(Y.shape[0]):
+        out[p] = snip(Y[p], width, decreasing, use_lls, smooth_half_width)
+    return out
+
+
+@njit(cache=True)
+def _snip_rows_serial(Y, width, decreasing, use_lls, smooth_half_width):
+    out = np.empty(Y.shape)
+    for p in range(Y.shape[0]):
         out[p] = snip(Y[p], width, decreasing, use_lls, smooth_half_width)
     return out
 
@@ -441,10 +495,9 @@ KIND_FLUORESCENCE, KIND_RAYLEIGH, KIND_COMPTON = 0, 1, 2
 FWHM_PER_SIGMA = 2.3548200450309493
 
 
-@njit(cache=True, parallel=True)
 def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail,
-                    line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV, esc_b_fraction,
-                    model, grad):
+                    line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV,
+                    esc_b_fraction, model, grad):
     """Summed line density and its analytic derivatives with respect to the shape parameters.
 
     The density (counts per eV) is ``sum_j amp_j * R_j(E)`` with the line shape
@@ -468,8 +521,29 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, l
 
     Filled in :data:`N_CHANNEL_PARTS` channel ranges in parallel, as :func:`line_responses`.
     """
+    (_line_model_grad_parallel if threads_usable() else _line_model_grad_serial)(
+        energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail, line_df_slope, tail_b,
+        step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV, esc_b_fraction, model, grad)
+
+
+@njit(cache=True, parallel=True)
+def _line_model_grad_parallel(energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail,
+                              line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV,
+                              esc_b_fraction, model, grad):
     n = energies.size
     for i in prange(N_CHANNEL_PARTS):
+        k_lo, k_hi = _part_range(i, n)
+        _line_model_grad_part(energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail,
+                              line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV,
+                              esc_b_fraction, model, grad, k_lo, k_hi)
+
+
+@njit(cache=True)
+def _line_model_grad_serial(energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail,
+                            line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV,
+                            esc_b_fraction, model, grad):
+    n = energies.size
+    for i in range(N_CHANNEL_PARTS):
         k_lo, k_hi = _part_range(i, n)
         _line_model_grad_part(energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail,
                               line_df_slope, tail_b, step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV,

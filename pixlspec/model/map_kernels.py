@@ -11,28 +11,42 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
+from .kernels import threads_usable
+
 __all__ = ["row_validity", "nnls_workspace", "nnls_one", "fit_rows", "column_sums", "column_sums_serial"]
 
 #: Iteration limit of the active-set NNLS, as a multiple of the number of columns.
 NNLS_ITER_FACTOR = 3
 
 
+@njit(cache=True, nogil=True)
+def _row_ok(raw, p):
+    for j in range(raw.shape[1]):
+        v = raw[p, j]
+        if not (v >= 0.0):  # False for NaN and negatives
+            return False
+        if v == np.inf:
+            return False
+    return True
+
+
 @njit(cache=True, nogil=True, parallel=True)
+def _row_validity_parallel(raw, valid):
+    for p in prange(raw.shape[0]):
+        if not _row_ok(raw, p):
+            valid[p] = False
+
+
+@njit(cache=True, nogil=True)
+def _row_validity_serial(raw, valid):
+    for p in range(raw.shape[0]):
+        if not _row_ok(raw, p):
+            valid[p] = False
+
+
 def row_validity(raw, valid):
     """``valid[p] &= all counts of row p finite and >= 0`` (float data may hold NaN)."""
-    n, m = raw.shape
-    for p in prange(n):
-        ok = True
-        for j in range(m):
-            v = raw[p, j]
-            if not (v >= 0.0):  # False for NaN and negatives
-                ok = False
-                break
-            if v == np.inf:
-                ok = False
-                break
-        if not ok:
-            valid[p] = False
+    (_row_validity_parallel if threads_usable() else _row_validity_serial)(raw, valid)
 
 
 @njit(cache=True, nogil=True)
@@ -345,12 +359,131 @@ def _small_matmul(Q, X):
     return out
 
 
+@njit(cache=True, nogil=True)
+def _fit_tile(t, raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M, tol,
+              bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos, bmax):
+    """Tile ``t`` (points ``t*TILE`` … ``t*TILE + TILE - 1``) of :func:`fit_rows`."""
+    n = raw.shape[0]
+    K = WAT.shape[0]
+    m = hi - lo
+    m_pad = WAT.shape[1]  # >= m: the design may be padded with zero channels (whole SIMD vectors)
+    nb = blk_start.size - 1
+    has_bg = BG.shape[0] > 0
+    p0 = t * TILE
+    Y = np.zeros((TILE, m_pad), WAT.dtype)
+    BGt = np.zeros((TILE, m_pad), WAT.dtype) if has_bg else np.zeros((TILE, 1), WAT.dtype)
+    for i in range(TILE):
+        p = p0 + i
+        if p < n and valid[p]:
+            ulo = uint64(lo)
+            for j in range(uint64(m)):
+                Y[i, j] = raw[p, ulo + j]
+            if has_bg:
+                for j in range(m):
+                    BGt[i, j] = BG[p, j]
+        else:
+            for j in range(m):
+                Y[i, j] = 0.0
+    NET = Y
+    if has_bg:
+        NET = Y - BGt
+    FT = np.zeros((K, TILE))  # (WA)ᵀy of the tile's points, one column per point
+    Fk = np.empty(TILE)
+    for b in range(nb):
+        for q in range(blk_ptr[b], blk_ptr[b + 1]):
+            k = blk_col[q]
+            _dot_tile(NET, WAT[k], blk_lo[q], blk_hi[q], Fk)
+            for i in range(TILE):
+                FT[k, i] += Fk[i]
+    # unconstrained c = H⁻¹f for the whole tile: the innermost loop runs over the tile's points
+    # (vectorised), each sum still over q in order
+    C = _small_matmul(Hinv, FT)
+    C32 = np.zeros((K, TILE), AT.dtype)  # the amplitudes in the design's precision, for the model
+    c = np.empty(K)
+    c0 = np.empty(K)
+    f = np.empty(K)
+    work = nnls_workspace(K)
+    for i in range(TILE):
+        p = p0 + i
+        if p >= n or not valid[p]:
+            continue
+        neg = False
+        for k in range(K):
+            c[k] = C[k, i]
+            if c[k] < 0.0 and bounded[k]:
+                neg = True
+        if neg:
+            for k in range(K):
+                f[k] = FT[k, i]
+            c0[:] = c
+            n_pos[p] = nnls_one(H, Hinv, f, c0, scale, tol, c, bounded, work)
+            for k in range(K):
+                C[k, i] = c[k]
+        else:
+            cnt = 0
+            for k in range(K):
+                if c[k] != 0.0:
+                    cnt += 1
+            n_pos[p] = cnt
+        for k in range(K):
+            C32[k, i] = C[k, i]
+    acc = np.zeros(TILE)
+    MU = np.empty((TILE, bmax), AT.dtype)
+    for b in range(nb):
+        s0 = blk_start[b]
+        e0 = blk_start[b + 1]
+        MU[:, :] = 0.0
+        for q in range(blk_ptr[b], blk_ptr[b + 1]):
+            k = blk_col[q]
+            _axpy_tile(C32[k], AT[k], MU, blk_lo[q], blk_hi[q], s0)
+        _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc)
+    V = _small_matmul(M, C)  # σ² = M c for the tile's points
+    for i in range(TILE):
+        p = p0 + i
+        if p >= n or not valid[p]:
+            continue
+        chi2[p] = acc[i]
+        for k in range(K):
+            s = V[k, i]
+            if has_bg:
+                s += _dot_range(BGt[i], Gsq[k], 0, m)
+            var[p, k] = s
+            areas[p, k] = C[k, i]
+
+
+
+@njit(cache=True, nogil=True)
+def _max_block(blk_start):
+    bmax = 0
+    for b in range(blk_start.size - 1):
+        bmax = max(bmax, blk_start[b + 1] - blk_start[b])
+    return bmax
+
+
 @njit(cache=True, nogil=True, parallel=True)
+def _fit_rows_parallel(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M,
+                       tol, bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos):
+    bmax = _max_block(blk_start)
+    for t in prange((raw.shape[0] + TILE - 1) // TILE):
+        _fit_tile(t, raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M,
+                  tol, bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos, bmax)
+
+
+@njit(cache=True, nogil=True)
+def _fit_rows_serial(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M,
+                     tol, bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos):
+    bmax = _max_block(blk_start)
+    for t in range((raw.shape[0] + TILE - 1) // TILE):
+        _fit_tile(t, raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M,
+                  tol, bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos, bmax)
+
+
 def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M, tol,
              bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos):
     """Fit every row of ``raw`` with the fixed design: the per-point loop of the map fit.
 
-    Tiles of :data:`TILE` points run in parallel (``prange``). For each valid
+    Tiles of :data:`TILE` points run in parallel (``prange``; in a forked child, one after the
+    other: :func:`pixlspec.model.kernels.threads_usable`). For each valid
     point: ``y = raw[p, lo:hi]`` (minus ``BG[p]`` when given), ``f = (WA)ᵀ y``,
     ``c = H⁻¹ f``, the exact NNLS (:func:`nnls_one`) when a component is
     negative, the model ``μ = A c`` (+ background) for the Pearson χ²
@@ -376,102 +509,17 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
     BG : (n, m) background per row, or (0, 0).
     areas, var : (n, K) outputs; chi2 : (n,) output; n_pos : (n,) number of non-zero components.
     """
-    n = raw.shape[0]
-    K = WAT.shape[0]
-    m = hi - lo
-    m_pad = WAT.shape[1]  # >= m: the design may be padded with zero channels (whole SIMD vectors)
-    nb = blk_start.size - 1
-    bmax = 0
-    for b in range(nb):
-        bmax = max(bmax, blk_start[b + 1] - blk_start[b])
-    has_bg = BG.shape[0] > 0
-    n_tiles = (n + TILE - 1) // TILE
-    for t in prange(n_tiles):
-        p0 = t * TILE
-        Y = np.zeros((TILE, m_pad), WAT.dtype)
-        BGt = np.zeros((TILE, m_pad), WAT.dtype) if has_bg else np.zeros((TILE, 1), WAT.dtype)
-        for i in range(TILE):
-            p = p0 + i
-            if p < n and valid[p]:
-                ulo = uint64(lo)
-                for j in range(uint64(m)):
-                    Y[i, j] = raw[p, ulo + j]
-                if has_bg:
-                    for j in range(m):
-                        BGt[i, j] = BG[p, j]
-            else:
-                for j in range(m):
-                    Y[i, j] = 0.0
-        NET = Y
-        if has_bg:
-            NET = Y - BGt
-        FT = np.zeros((K, TILE))  # (WA)ᵀy of the tile's points, one column per point
-        Fk = np.empty(TILE)
-        for b in range(nb):
-            for q in range(blk_ptr[b], blk_ptr[b + 1]):
-                k = blk_col[q]
-                _dot_tile(NET, WAT[k], blk_lo[q], blk_hi[q], Fk)
-                for i in range(TILE):
-                    FT[k, i] += Fk[i]
-        # unconstrained c = H⁻¹f for the whole tile: the innermost loop runs over the tile's points
-        # (vectorised), each sum still over q in order
-        C = _small_matmul(Hinv, FT)
-        C32 = np.zeros((K, TILE), AT.dtype)  # the amplitudes in the design's precision, for the model
-        c = np.empty(K)
-        c0 = np.empty(K)
-        f = np.empty(K)
-        work = nnls_workspace(K)
-        for i in range(TILE):
-            p = p0 + i
-            if p >= n or not valid[p]:
-                continue
-            neg = False
-            for k in range(K):
-                c[k] = C[k, i]
-                if c[k] < 0.0 and bounded[k]:
-                    neg = True
-            if neg:
-                for k in range(K):
-                    f[k] = FT[k, i]
-                c0[:] = c
-                n_pos[p] = nnls_one(H, Hinv, f, c0, scale, tol, c, bounded, work)
-                for k in range(K):
-                    C[k, i] = c[k]
-            else:
-                cnt = 0
-                for k in range(K):
-                    if c[k] != 0.0:
-                        cnt += 1
-                n_pos[p] = cnt
-            for k in range(K):
-                C32[k, i] = C[k, i]
-        acc = np.zeros(TILE)
-        MU = np.empty((TILE, bmax), AT.dtype)
-        for b in range(nb):
-            s0 = blk_start[b]
-            e0 = blk_start[b + 1]
-            MU[:, :] = 0.0
-            for q in range(blk_ptr[b], blk_ptr[b + 1]):
-                k = blk_col[q]
-                _axpy_tile(C32[k], AT[k], MU, blk_lo[q], blk_hi[q], s0)
-            _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc)
-        V = _small_matmul(M, C)  # σ² = M c for the tile's points
-        for i in range(TILE):
-            p = p0 + i
-            if p >= n or not valid[p]:
-                continue
-            chi2[p] = acc[i]
-            for k in range(K):
-                s = V[k, i]
-                if has_bg:
-                    s += _dot_range(BGt[i], Gsq[k], 0, m)
-                var[p, k] = s
-                areas[p, k] = C[k, i]
+    (_fit_rows_parallel if threads_usable() else _fit_rows_serial)(
+        raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M, tol, bounded, BG,
+        Gsq, min_variance, areas, var, chi2, n_pos)
 
 
 @njit(cache=True, nogil=True)
 def column_sums_serial(raw, valid, out):
-    """:func:`column_sums` in one thread, for small blocks of rows (a parallel launch costs more)."""
+    """``out[j] += raw[p, j]`` for the rows with ``valid[p]``, one row after the other, in one thread
+    (for blocks of rows read one at a time: a parallel launch costs more than the sum). Adding the
+    blocks of a chunk this way into a zeroed buffer gives the bits of :func:`column_sums` on the
+    whole chunk."""
     n, m = raw.shape
     for p in range(n):
         if valid[p]:
@@ -479,21 +527,39 @@ def column_sums_serial(raw, valid, out):
                 out[j] += raw[p, j]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def column_sums(raw, valid, out):
-    """``out[j] += Σ_p raw[p, j]`` over the rows with ``valid[p]`` (channels split among threads)."""
+#: Channels per block of :func:`column_sums` (one thread sums a block over every row).
+COLUMN_BLOCK = 256
+
+
+@njit(cache=True, nogil=True)
+def _column_block(raw, valid, out, b):
     n, m = raw.shape
-    n_blocks = (m + 255) // 256
-    for b in prange(n_blocks):
-        lo = b * 256
-        hi = min(lo + 256, m)
-        acc = np.zeros(hi - lo)
-        for p in range(n):
-            if valid[p]:
-                for j in range(hi - lo):
-                    acc[j] += raw[p, uint64(lo) + uint64(j)]
-        for j in range(hi - lo):
-            out[lo + j] += acc[j]
+    lo = b * COLUMN_BLOCK
+    hi = min(lo + COLUMN_BLOCK, m)
+    acc = np.zeros(hi - lo)
+    for p in range(n):
+        if valid[p]:
+            for j in range(hi - lo):
+                acc[j] += raw[p, uint64(lo) + uint64(j)]
+    for j in range(hi - lo):
+        out[lo + j] += acc[j]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _column_sums_parallel(raw, valid, out):
+    for b in prange((raw.shape[1] + COLUMN_BLOCK - 1) // COLUMN_BLOCK):
+        _column_block(raw, valid, out, b)
+
+
+@njit(cache=True, nogil=True)
+def _column_sums_serial_blocks(raw, valid, out):
+    for b in range((raw.shape[1] + COLUMN_BLOCK - 1) // COLUMN_BLOCK):
+        _column_block(raw, valid, out, b)
+
+
+def column_sums(raw, valid, out):
+    """``out[j] += Σ_p raw[p, j]`` over the rows with ``valid[p]`` (channel blocks split among threads)."""
+    (_column_sums_parallel if threads_usable() else _column_sums_serial_blocks)(raw, valid, out)
 
 
 @njit(cache=True, nogil=True)
