@@ -62,9 +62,14 @@ DEFAULT_MAP_CHUNK_POINTS = 2048
 BLOCK_CHANNELS = 128
 #: Precision of the per-point products (AᵀWy and the model Ac for χ²): float32 halves the memory
 #: traffic and doubles the SIMD width. Sums run over blocks of BLOCK_CHANNELS channels and are
-#: accumulated in float64, so the relative error (~1e-7) stays far below the Poisson noise; the
-#: normal matrix, its inverse, the NNLS and the variances stay float64.
+#: accumulated in float64, so the relative error (~1e-7) stays far below the Poisson noise up to
+#: PRODUCT_FLOAT32_MAX_COUNTS per channel; the normal matrix, its inverse, the NNLS and the
+#: variances stay float64.
 PRODUCT_DTYPE = np.float32
+#: Largest count per channel for which float32 products are used: integers up to 2**24 are exact in
+#: float32, and below it the products stay ~1e-3 σ of the float64 ones (a chunk with larger counts,
+#: possible only for float input, is fitted with float64 products).
+PRODUCT_FLOAT32_MAX_COUNTS = float(2 ** 24)
 #: Channels per SIMD vector of the per-point products (16 float32 = one 64-byte AVX-512 register or
 #: cache line): column ranges are padded to multiples of it.
 SIMD_CHANNELS = 16
@@ -122,6 +127,20 @@ class DetectorPlan:
         if self._derived is None:
             self._derived = _derive(self)
         return self._derived
+
+    def design_products(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``(WAT, AT)`` in the precision ``dtype`` (float32 as derived, float64 on demand)."""
+        d = self.derived()
+        if np.dtype(dtype) == d["WAT"].dtype:
+            return d["WAT"], d["AT"]
+        key = ("WAT", "AT", np.dtype(dtype).str)
+        if key not in d:
+            d[key] = (d["WAT"].astype(dtype), d["AT"].astype(dtype))
+            m = self.hi - self.lo
+            A = np.ascontiguousarray(self.A, dtype=np.float64)  # exact values, not the float32 copies
+            d[key][0][:, :m] = (A * np.asarray(self.w, dtype=np.float64)[:, None]).T
+            d[key][1][:, :m] = A.T
+        return d[key]
 
 
 def _derive(plan: DetectorPlan) -> dict:
@@ -241,6 +260,9 @@ def fit_points(plan: DetectorPlan, raw: np.ndarray, live_time_s: np.ndarray) -> 
         raw = np.ascontiguousarray(raw)
     n = raw.shape[0]
     d = plan.derived()
+    small = raw.dtype.kind in "ui" and raw.dtype.itemsize <= 2  # uint16 PIXL counts: always below 2**24
+    big = (not small) and raw.size and np.nanmax(np.where(np.isfinite(raw), raw, 0.0)) > PRODUCT_FLOAT32_MAX_COUNTS
+    WAT, AT = plan.design_products(np.float64 if big else PRODUCT_DTYPE)
     K = plan.n_columns
     m = plan.hi - plan.lo
     valid = _validity(raw, live_time_s)
@@ -253,7 +275,7 @@ def fit_points(plan: DetectorPlan, raw: np.ndarray, live_time_s: np.ndarray) -> 
     var = np.full((n, K), np.nan)
     chi2 = np.full(n, np.nan)
     n_pos = np.zeros(n, np.int64)
-    fit_rows(raw, plan.lo, plan.hi, valid, d["WAT"], d["AT"], d["blk_start"], d["blk_ptr"], d["blk_col"],
+    fit_rows(raw, plan.lo, plan.hi, valid, WAT, AT, d["blk_start"], d["blk_ptr"], d["blk_col"],
              d["blk_lo"], d["blk_hi"], d["H"], d["Hinv"], d["scale"], d["M"], NNLS_TOL, d["bounded"], BG, d["Gsq"], MIN_VARIANCE,
              areas, var, chi2, n_pos)
     rep = plan.reported
