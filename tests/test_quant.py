@@ -419,6 +419,11 @@ def test_reference_from_piquant_adds_oxygen_and_fills(tmp_path):
     assert "CaO" in filled.verify and "CaO" in filled.description
     name, comp, _ = _composition_of(entry)
     assert name == "QC" and parse_composition(comp)["O"] == pytest.approx(o_hand / 100.0, rel=1e-3)
+    # an O line in the file is the total oxygen: not added to again
+    p.write_text("Standard,QC,quartz-corundum\r\nSi,,,,23.37%,1,2,1\r\nAl,,,,26.46%,2,1.5,1\r\n"
+                 "O,,,,50.17%,1,0,1\r\nSPECTRUM,qc.msa\r\n", encoding="utf-8")
+    with_o = reference_from_piquant(read_piquant_standards(p)[0])
+    assert with_o.composition_wt["O"] == pytest.approx(50.17)
 
 
 # =========================================================================== maps

@@ -696,6 +696,15 @@ def _normalise_cov(x: np.ndarray, cov: np.ndarray, oeq: np.ndarray | None = None
     return out, cov_n
 
 
+@dataclass(frozen=True)
+class _SummedSpectrum:
+    """What :meth:`_Solver.set_sample_emission` reads of a spectrum."""
+
+    energy_eV: np.ndarray
+    counts: np.ndarray
+    live_time_s: float
+
+
 def _air_fraction(solver, A_gas, live, air_fraction, c_solve) -> float:
     """Air mole fraction of a He path from the Ar area (or the given value)."""
     if air_fraction is not None:
@@ -1007,6 +1016,13 @@ def quantify_map(element_maps, instrument: Instrument | None = None, calibration
     if air_fraction is not None:
         x = float(air_fraction)
     elif solver.gas_correctable and GAS_LINE_ELEMENT in areas:
+        # the Ar the sample's own emission excites, from the scan's sum spectrum (as quantify and
+        # calibrate do from theirs); with detectors combined, the sum of their sum spectra
+        sums = [f.spectrum for f in (getattr(element_maps, "sum_fit", None) or {}).values()
+                if getattr(f, "spectrum", None) is not None]
+        if sums:
+            solver.set_sample_emission(_SummedSpectrum(sums[0].energy_eV, sum(np.asarray(sp.counts) for sp in sums),
+                                                       float(sums[0].live_time_s)))
         a_gas = float(np.nansum(areas[GAS_LINE_ELEMENT][valid]))
         x = _air_fraction(solver, a_gas, float(np.sum(live[valid])), None, None)
     F = solver.factor

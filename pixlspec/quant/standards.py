@@ -133,7 +133,8 @@ def reference_from_piquant(entry, fill: "ReferenceMaterial | str | None" = None,
     Element amounts are taken as written (wt%; ppm converted by the reader) with
     their uncertainties; O is added by each element's oxide ratio (O atoms per
     cation: ``SiO2`` -> 2, ``Fe2O3`` -> 1.5; 0 = element; -1 = pixlspec's default
-    oxide with Fe as ``fe_oxide``), so the matrix of the certificate is complete.
+    oxide with Fe as ``fe_oxide``), so the matrix of the certificate is complete —
+    unless the file lists O itself, which is then taken as the total oxygen.
     Elements with the "I" qualifier (ignored in the composition) are left out.
 
     Parameters
@@ -194,8 +195,8 @@ def reference_from_piquant(entry, fill: "ReferenceMaterial | str | None" = None,
                 filled.append(key)
                 if key in rm.verify:
                     verify.append(key)
-    if oxygen > 0:
-        comp["O"] = comp.get("O", 0.0) + oxygen
+    if oxygen > 0 and "O" not in comp:  # an O line in the file is already the total oxygen
+        comp["O"] = oxygen
     desc = entry.description or entry.name
     if filled:
         desc += f"; not in the file, taken from {rm.name}: {', '.join(filled)}"
