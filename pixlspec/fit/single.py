@@ -554,18 +554,19 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
     # The Compton width, shift and tail need a well-filled Compton peak: on a 15-s PIXL point
     # (~1e3 counts in it) they wander to their bounds and inflate every neighbouring uncertainty.
     compton_cols = [i for i, col in enumerate(model.columns) if col.kind == "scatter" and "Compton" in col.name]
-    if compton_cols and any(n.startswith("compton_") for n in prob.varied):
-        A, c, _ = prob.solve(p)
-        if sum(c[i] for i in compton_cols) < MIN_COMPTON_COUNTS_TO_REFINE:
-            prob.varied = [n for n in prob.varied if not n.startswith("compton_")]
-            varied = prob.varied
+    check_compton = bool(compton_cols) and any(n.startswith("compton_") for n in prob.varied)
+    # one linear solve at the start values serves the Compton check and the first Pearson weights
+    first = prob.solve(p) if (check_compton or config.weights == "pearson") else None
+    if check_compton and sum(first[1][i] for i in compton_cols) < MIN_COMPTON_COUNTS_TO_REFINE:
+        prob.varied = [n for n in prob.varied if not n.startswith("compton_")]
+        varied = prob.varied
 
     # --- Pearson weights from a first linear solve, then one nonlinear pass (variable projection) ----
     nfev = 0
     lm_result = None
     if config.weights == "pearson":
-        for _ in range(max(config.pearson_iterations, 1)):
-            A, c, _ = prob.solve(p)
+        for it in range(max(config.pearson_iterations, 1)):
+            A, c, _ = first if it == 0 else prob.solve(p)
             prob.weights = 1.0 / np.maximum(bg + A @ c, MIN_VARIANCE)
             prob._cache_key = None
     if varied:
@@ -580,23 +581,26 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
 
     # --- final areas and covariance -------------------------------------------------------------
     A, c, passive = prob.solve(p)
+    gram_w = prob.gram()  # AᵀWA at these parameters and weights (kept from the solve)
     A = A.copy()
     mu = bg + A @ c
     w = prob.weights
     jac_names = list(model.column_names) + list(varied)
-    J = np.hstack([A, prob.derivatives(p, c)]) if varied else A
-    keep_cols = np.ones(J.shape[1], bool)
+    D = prob.derivatives(p, c) if varied else np.zeros((A.shape[0], 0))
+    keep_cols = np.ones(model.n_columns + D.shape[1], bool)
     keep_cols[: model.n_columns] = np.any(A != 0, axis=0)
     # a pile-up column held at zero by the constraint is not a free parameter
     nuisance = np.array([col.kind == "pileup" for col in model.columns])
     keep_cols[: model.n_columns] &= passive | ~nuisance
-    Jk = J[:, keep_cols]
-    F = Jk.T @ (Jk * w[:, None])
+    keep_a = np.flatnonzero(keep_cols[: model.n_columns])
+    u = w * w * np.maximum(mu, MIN_VARIANCE)
+    # F = JᵀWJ and M = Jᵀ diag(w²μ) J for J = [A | D], the A blocks by the sparse Gram
+    F = _jacobian_gram(gram_w, A, D, w, keep_a)
     Finv = _safe_inverse(F)
     # sandwich: exact for any weights; equals F⁻¹ for Pearson weights (w = 1/μ)
-    M = Jk.T @ (Jk * (w * w * np.maximum(mu, MIN_VARIANCE))[:, None])
+    M = _jacobian_gram(kernels.weighted_gram(A, u), A, D, u, keep_a)
     cov_k = Finv @ M @ Finv
-    cov = np.full((J.shape[1], J.shape[1]), np.nan)
+    cov = np.full((keep_cols.size, keep_cols.size), np.nan)
     idx = np.flatnonzero(keep_cols)
     cov[np.ix_(idx, idx)] = cov_k
     resid = y - mu
@@ -696,6 +700,14 @@ def _minimize(prob: _Problem, p: ShapeParams, config: FitConfig):
     mini = lmfit.Minimizer(lambda pars: prob.residual(values(pars)), params, scale_covar=False)
     return mini.minimize(method="least_squares", max_nfev=config.max_nfev, x_scale="jac",
                          jac=lambda pars: prob.jacobian(values(pars)), ftol=config.ftol, xtol=config.ftol)
+
+
+def _jacobian_gram(gram_a: np.ndarray, A: np.ndarray, D: np.ndarray, w: np.ndarray, keep_a: np.ndarray) -> np.ndarray:
+    """``JᵀWJ`` for ``J = [A[:, keep_a] | D]`` from the Gram ``AᵀWA`` of the (sparse) design."""
+    Ak = A[:, keep_a]
+    Dw = D * w[:, None]
+    cross = Ak.T @ Dw
+    return np.block([[gram_a[np.ix_(keep_a, keep_a)], cross], [cross.T, D.T @ Dw]])
 
 
 def _safe_inverse(F: np.ndarray) -> np.ndarray:
