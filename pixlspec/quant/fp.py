@@ -606,14 +606,12 @@ class FPModel:
         rho_air = det_physics.gas_density_g_cm3("Air", inst.gas_pressure_Pa, inst.gas_temperature_K)
         rho_he = det_physics.gas_density_g_cm3("He", inst.gas_pressure_Pa, inst.gas_temperature_K)
 
-        def coeff(energy):
-            return air_attenuation_per_cm(inst, energy)
-
         def he(energy):
             return np.asarray(mass_attenuation("He", energy)).reshape(-1) * rho_he
 
-        self._gas_in = coeff(E) * inst.path_in_cm
-        self._gas_out = coeff(line_E).reshape(-1) * inst.path_out_cm
+        air_E = air_attenuation_per_cm(inst, E).reshape(-1)  # per unit air fraction, 1/cm
+        self._gas_in = air_E * inst.path_in_cm
+        self._gas_out = air_attenuation_per_cm(inst, line_E).reshape(-1) * inst.path_out_cm
         ar = _group_lines(GAS_LINE_ELEMENT, "K", inst.tube.voltage_kV, MIN_FIT_LINE_FRACTION)
         self._gas_rho_ar = rho_air * AIR_COMPOSITION_WT[GAS_LINE_ELEMENT] / 100.0
         self._gas_lines = ar
@@ -633,7 +631,8 @@ class FPModel:
         he_gain = np.exp(he(E)[None, :] * s_n[:, None])                     # (nodes, E)
         # Ar line from node s: recorded fraction of the spot x view x He path rho(s) instead of path_out
         det_n = rec[:, None] * view[None, :] * np.exp(he(ar_E)[:, None] * (inst.path_out_cm - rho_n)[None, :])
-        self._gas_col = dict(q=q_all, he_gain=he_gain, coeff_E=coeff(E).reshape(-1), coeff_ar=coeff(ar_E).reshape(-1),
+        self._gas_col = dict(q=q_all, he_gain=he_gain, coeff_E=air_E,
+                             coeff_ar=air_attenuation_per_cm(inst, ar_E).reshape(-1),
                              s=s_n, w=w_n, rho=rho_n, det=det_n, length=length, rec=rec)
 
     def gas_line_rate(self, air_fraction: float) -> float:
