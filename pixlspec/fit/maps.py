@@ -135,12 +135,19 @@ class DetectorPlan:
             return d["WAT"], d["AT"]
         key = ("WAT", "AT", np.dtype(dtype).str)
         if key not in d:
-            d[key] = (d["WAT"].astype(dtype), d["AT"].astype(dtype))
-            m = self.hi - self.lo
-            A = np.ascontiguousarray(self.A, dtype=np.float64)  # exact values, not the float32 copies
-            d[key][0][:, :m] = (A * np.asarray(self.w, dtype=np.float64)[:, None]).T
-            d[key][1][:, :m] = A.T
+            d[key] = _padded_products(np.asarray(self.A, dtype=np.float64), np.asarray(self.w, dtype=np.float64),
+                                      d["WAT"].shape[1], dtype)
         return d[key]
+
+
+def _padded_products(A: np.ndarray, w: np.ndarray, m_pad: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``((WA)ᵀ, Aᵀ)`` in ``dtype``, padded with zero channels to ``m_pad`` (whole SIMD vectors)."""
+    m, K = A.shape
+    WAT = np.zeros((K, m_pad), dtype)
+    WAT[:, :m] = (A * w[:, None]).T
+    AT = np.zeros((K, m_pad), dtype)
+    AT[:, :m] = A.T
+    return WAT, AT
 
 
 def _derive(plan: DetectorPlan) -> dict:
@@ -149,7 +156,6 @@ def _derive(plan: DetectorPlan) -> dict:
     A = np.ascontiguousarray(plan.A, dtype=np.float64)
     w = np.ascontiguousarray(plan.w, dtype=np.float64)
     H, Hinv, G, M = shared_matrices(A, w)
-    WA = A * w[:, None]
     d = np.sqrt(np.maximum(np.diag(H), 1e-300))
     Gsq = G * G
     m, K = A.shape
@@ -171,10 +177,7 @@ def _derive(plan: DetectorPlan) -> dict:
     chi = np.minimum(block_start + -(-(last[blk, cols] + 1) // SIMD_CHANNELS) * SIMD_CHANNELS,
                      np.asarray(starts[1:])[blk])
     ptr = np.concatenate([[0], np.cumsum(np.bincount(blk, minlength=nb))])
-    WAT = np.zeros((K, m_pad), PRODUCT_DTYPE)
-    WAT[:, :m] = WA.T
-    AT = np.zeros((K, m_pad), PRODUCT_DTYPE)
-    AT[:, :m] = A.T
+    WAT, AT = _padded_products(A, w, m_pad, PRODUCT_DTYPE)
     i64 = np.int64
     return {"H": np.ascontiguousarray(H), "Hinv": np.ascontiguousarray(Hinv), "scale": 1.0 / d,
             "M": np.ascontiguousarray(M), "WAT": WAT, "AT": AT,
