@@ -81,6 +81,13 @@ def _solve_small(a, b, q, L, y, x):
         for i in range(q):
             x[i] = sol[i]
         return
+    _cholesky_substitute(L, b, q, y, x)
+
+
+@njit(cache=True, nogil=True)
+def _cholesky_substitute(L, b, q, y, x):
+    """``x[:q]`` solving ``L Lᵀ x = b[:q]`` for the lower Cholesky factor ``L`` (forward then back
+    substitution; ``y``: scratch)."""
     for i in range(q):
         s = b[i]
         for k in range(i):
@@ -615,19 +622,13 @@ def shared_matrices(A, w):
                 L[i, j] = s / L[j, j]
     # inverse of the scaled matrix from L: solve L Lᵀ X = I column by column
     Hs_inv = np.zeros((K, K))
+    e = np.zeros(K)
     y = np.empty(K)
     x = np.empty(K)
     for col in range(K):
-        for i in range(K):
-            s = 1.0 if i == col else 0.0
-            for k in range(i):
-                s -= L[i, k] * y[k]
-            y[i] = s / L[i, i]
-        for i in range(K - 1, -1, -1):
-            s = y[i]
-            for k in range(i + 1, K):
-                s -= L[k, i] * x[k]
-            x[i] = s / L[i, i]
+        e[col] = 1.0
+        _cholesky_substitute(L, e, K, y, x)
+        e[col] = 0.0
         for i in range(K):
             Hs_inv[i, col] = x[i]
     Hinv = np.empty((K, K))
