@@ -65,12 +65,22 @@ def _values(maps, column: str, units: str, points: bool):
 
 
 def _line_axis(maps):
-    """Distance along the line (mm) of every point (NaN if not placed), and the order along it."""
+    """Distance along the line (mm) of every point (NaN if not placed)."""
     g = maps.grid
     x = np.full(maps.n_points, np.nan)
     ok = g.index >= 0
     x[ok] = g.x[g.index[ok]]
     return x
+
+
+def _along_line(maps, *values):
+    """``(x, idx)``: the distance along the line of every point, and the indices of the valid placed
+    points (with finite ``values``, if given) in order along it."""
+    x = _line_axis(maps)
+    ok = maps.valid & np.isfinite(x)
+    for v in values:
+        ok &= np.isfinite(v)
+    return x, np.flatnonzero(ok)[np.argsort(x[ok])]
 
 
 def _new_axes(ax, figsize):
@@ -114,10 +124,8 @@ def plot_map(maps, element: str, *, ax=None, units: str = "cps", errors: bool = 
     if g.kind in ("line", "point"):
         fig, ax = _new_axes(ax, (8, 3.6))
         v, s, label = _values(maps, element, units, points=True)
-        x = _line_axis(maps)
-        ok = maps.valid & np.isfinite(x) & np.isfinite(v)
-        order = np.argsort(x[ok])
-        xs, vs, ss = x[ok][order], v[ok][order], s[ok][order]
+        x, idx = _along_line(maps, v)
+        xs, vs, ss = x[idx], v[idx], s[idx]
         ax.plot(xs, vs, "-", color="0.6", lw=0.8, zorder=1)
         if errors:
             ax.errorbar(xs, vs, yerr=ss, fmt="o", ms=3.5, color="C0", ecolor="C0", elinewidth=0.8, capsize=0,
@@ -181,13 +189,10 @@ def plot_rgb(maps, elements: Sequence[str], *, ax=None, units: str = "cps", titl
     g = maps.grid
     if g.kind in ("line", "point"):
         fig, ax = _new_axes(ax, (8, 3.6))
-        x = _line_axis(maps)
-        ok = maps.valid & np.isfinite(x)
-        order = np.argsort(x[ok])
+        x, idx = _along_line(maps)
         for el, colour in zip(elements, RGB_COLOURS):
             v, _, _ = _values(maps, el, units, points=True)
-            n = _normalise(v[ok])[order]
-            ax.plot(x[ok][order], n, "o-", ms=3, lw=1, color=colour, label=el)
+            ax.plot(x[idx], _normalise(v[idx]), "o-", ms=3, lw=1, color=colour, label=el)
         ax.set_xlabel("distance along the scan line (mm)")
         ax.set_ylabel("normalised (1st–99th percentile)")
         ax.set_ylim(-0.05, 1.05)
@@ -220,10 +225,8 @@ def plot_chi2(maps, *, ax=None, title: str | None = None):
     g = maps.grid
     if g.kind in ("line", "point"):
         fig, ax = _new_axes(ax, (8, 3.2))
-        x = _line_axis(maps)
-        ok = maps.valid & np.isfinite(x)
-        order = np.argsort(x[ok])
-        ax.plot(x[ok][order], maps.chi2_reduced_points[ok][order], "o-", ms=3, lw=0.8)
+        x, idx = _along_line(maps)
+        ax.plot(x[idx], maps.chi2_reduced_points[idx], "o-", ms=3, lw=0.8)
         ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
         ax.set_xlabel("distance along the scan line (mm)")
         ax.set_ylabel("reduced χ²")
