@@ -8,6 +8,7 @@ numba compilation, no X-ray database load at import).
 from __future__ import annotations
 
 import importlib
+import importlib.metadata as _metadata
 import os
 
 #: OpenMP threads of the numba kernels sleep when idle instead of GNU OpenMP's default
@@ -16,12 +17,20 @@ import os
 #: slower on 2 cores). Set before the OpenMP runtime starts; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from .cache import configure_numba_cache
+
+#: Compiled kernels are cached in the user cache directory, never inside the install.
+configure_numba_cache()
+
 from .errors import (CompositionError, ConfigError, CSVFormatError, FitError, FormatError,
                      HDF5FormatError, MSAFormatError, PixlspecError, SpectrumError, UnknownElementError)
 from .instrument import Detector, Instrument, Optic, Tube
 from .spectrum import Scan, Spectrum
 
-__version__ = "0.1.0"
+try:  # one source for the version: the installed distribution's metadata (pyproject.toml)
+    __version__ = _metadata.version("pixlspec")
+except _metadata.PackageNotFoundError:  # a source tree on sys.path without an install
+    __version__ = "0+unknown"
 
 # public name -> module that defines it (imported lazily, PEP 562)
 _LAZY = {

@@ -153,9 +153,11 @@ class DemoResult:
 def find_example_data(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding the example scans.
 
-    ``data_dir`` if given; else ``./example_data`` (the repository root, where
-    the README runs the demo), else the ``example_data`` folder of the
-    source tree this package was installed from (editable installs).
+    ``data_dir`` if given; else the example data installed with the package
+    (``pixlspec/example_data`` of a wheel install), else the ``example_data``
+    folder of the source tree the package runs from (a checkout or an editable
+    install). The current directory plays no part, so the demo runs the same
+    from anywhere.
 
     Raises
     ------
@@ -169,11 +171,13 @@ def find_example_data(data_dir: str | os.PathLike | None = None) -> Path:
         if not (p / REAL_SCAN).is_file():
             raise PixlspecError(f"{REAL_SCAN} is not in this folder", path=p)
         return p
-    for p in (Path.cwd() / "example_data", Path(__file__).resolve().parents[1] / "example_data"):
+    package = Path(__file__).resolve().parent
+    for p in (package / "example_data", package.parent / "example_data"):
         if (p / REAL_SCAN).is_file():
             return p
-    raise PixlspecError(f"example_data/{REAL_SCAN} not found: run the demo from the root of the pixlspec "
-                        "repository (where example_data/ is), or give the folder with --data DIR")
+    raise PixlspecError(f"example data ({REAL_SCAN}) is not installed with this copy of pixlspec "
+                        f"(looked in {package / 'example_data'} and {package.parent / 'example_data'}): "
+                        "reinstall it, or give the folder with --data DIR")
 
 
 def _read_truth_csv(path: Path) -> dict[str, np.ndarray]:
@@ -499,7 +503,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
         Output folder (created; files of the same names are replaced).
     data_dir : str or path, optional
         Folder with ``sol0125_naltsos.h5`` (and optionally ``simulated_salts.h5``);
-        default: ``./example_data`` or the source tree's.
+        default: the example data installed with the package (see :func:`find_example_data`).
     sim_shape : (int, int)
         Size of the simulated scan made when none is shipped (or when
         ``use_shipped_simulation`` is False).

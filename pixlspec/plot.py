@@ -1,7 +1,7 @@
 """Matplotlib figures: spectrum fits (more figures join as maps and minerals land).
 
-Every function returns the matplotlib Figure so users can adjust it; none
-needs a display (the Agg backend is used when no other is set up).
+Every function returns the matplotlib Figure so users can adjust, show or save
+it; none needs a display and none changes matplotlib's backend.
 """
 from __future__ import annotations
 
@@ -21,19 +21,15 @@ def _component_colors():
 
 
 def _pyplot():
-    import matplotlib
+    """``matplotlib.pyplot``, with whatever backend the caller has set up.
 
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo") and not _has_display():
-        matplotlib.use("Agg")
+    The library never selects a backend: headless, matplotlib itself falls
+    back to Agg; in a notebook the inline backend stays in place. The command
+    line chooses Agg for its own process.
+    """
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _has_display() -> bool:
-    import os
-
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt")
 
 
 def place_labels(positions: np.ndarray, min_gap: float, n_levels: int = 4) -> np.ndarray:

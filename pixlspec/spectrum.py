@@ -17,7 +17,7 @@ import numpy as np
 from .errors import SpectrumError
 from .instrument import Instrument
 
-__all__ = ["Spectrum", "Scan", "channel_energies_eV", "validate_counts"]
+__all__ = ["Spectrum", "Scan", "channel_energies_eV", "validate_counts", "as_spectrum", "as_scan"]
 
 #: Default number of points read per chunk when streaming a scan.
 DEFAULT_CHUNK_POINTS = 1024
@@ -509,3 +509,109 @@ class Scan:
     def __repr__(self) -> str:
         return (f"Scan(n_points={self.n_points}, n_channels={self.n_channels}, detectors={self.detectors}, "
                 f"lazy={self.is_lazy}" + (f", source={self.source!r}" if self.source else "") + ")")
+
+
+# --- plain arrays in ---------------------------------------------------------------------------------------
+#: Live time given to a counts array that comes without one (s): areas stay counts, rates are per second.
+DEFAULT_ARRAY_LIVE_TIME_S = 1.0
+#: Beam step given to the points of a (ny, nx, n_channels) array that comes without positions (mm).
+DEFAULT_ARRAY_STEP_MM = 1.0
+
+
+def _array_calibration(instrument: Instrument, detector: str, energy_offset_eV, energy_gain_eV):
+    try:
+        det = instrument.detector(detector)
+    except Exception:  # a detector name the instrument does not know: its first detector's calibration
+        det = instrument.detectors[0]
+    offset = det.offset_eV if energy_offset_eV is None else float(energy_offset_eV)
+    gain = det.gain_eV_per_channel if energy_gain_eV is None else float(energy_gain_eV)
+    return offset, gain
+
+
+def _counts_array(counts, kind: str, dims: tuple[int, ...]) -> np.ndarray:
+    if isinstance(counts, (str, bytes)) or not hasattr(counts, "__len__") and not hasattr(counts, "shape"):
+        raise SpectrumError(f"expected {kind}, got {type(counts).__name__}")
+    try:
+        a = np.asarray(counts)
+    except Exception as e:  # ragged nested lists and the like
+        raise SpectrumError(f"expected {kind}; could not read it as an array ({e})") from None
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise SpectrumError(f"expected {kind} of numbers, got an array of dtype {a.dtype}")
+    if a.ndim not in dims:
+        raise SpectrumError(f"expected {kind}, got an array of shape {a.shape}")
+    return a
+
+
+def as_spectrum(spectrum, *, energy_offset_eV: float | None = None, energy_gain_eV: float | None = None,
+                live_time_s: float | None = None, instrument: Instrument | None = None,
+                detector: str = "A") -> Spectrum:
+    """A :class:`Spectrum` from a Spectrum or a 1-D array of counts per channel.
+
+    A Spectrum is returned unchanged (the keywords must then be left unset).
+    For an array, the energy calibration ``E(ch) = energy_offset_eV +
+    energy_gain_eV * ch`` is taken from the keywords, each missing term from
+    the ``instrument``'s detector (default :meth:`Instrument.pixl`); the live
+    time defaults to :data:`DEFAULT_ARRAY_LIVE_TIME_S`.
+
+    Raises
+    ------
+    SpectrumError
+        Neither a Spectrum nor a 1-D array of finite, non-negative numbers, or
+        keywords given with a Spectrum.
+    """
+    if isinstance(spectrum, Spectrum):
+        given = [k for k, v in (("energy_offset_eV", energy_offset_eV), ("energy_gain_eV", energy_gain_eV),
+                                ("live_time_s", live_time_s)) if v is not None]
+        if given:
+            raise SpectrumError(f"{', '.join(given)} apply to a counts array; a Spectrum carries its own "
+                                "(use spectrum.replace(...) to change them)")
+        return spectrum
+    kind = "a Spectrum or a 1-D array of counts per channel"
+    counts = _counts_array(spectrum, kind, (1,))
+    instrument = instrument if instrument is not None else Instrument.pixl()
+    offset, gain = _array_calibration(instrument, detector, energy_offset_eV, energy_gain_eV)
+    live = DEFAULT_ARRAY_LIVE_TIME_S if live_time_s is None else live_time_s
+    return Spectrum(counts=counts, offset_eV=offset, gain_eV_per_channel=gain, live_time_s=live,
+                    detector=detector, instrument=instrument)
+
+
+def as_scan(scan, *, energy_offset_eV: float | None = None, energy_gain_eV: float | None = None,
+            live_time_s=None, instrument: Instrument | None = None, detector: str = "A",
+            step_mm: float = DEFAULT_ARRAY_STEP_MM) -> Scan:
+    """A :class:`Scan` from a Scan or an array of spectra.
+
+    ``scan`` may be a Scan (returned unchanged), an array ``(n_points,
+    n_channels)`` (points in a line) or ``(ny, nx, n_channels)`` (a raster,
+    row-major, ``step_mm`` apart). The array becomes the counts of one
+    ``detector``; calibration and live time as in :func:`as_spectrum`
+    (``live_time_s`` may also be one value per point).
+
+    Raises
+    ------
+    SpectrumError
+        Neither a Scan nor a 2-D/3-D array of finite, non-negative numbers.
+    """
+    if isinstance(scan, Scan):
+        return scan
+    kind = "a Scan, a scan file path, or an array of spectra (n_points, n_channels) or (ny, nx, n_channels)"
+    counts = _counts_array(scan, kind, (2, 3))
+    if not np.isfinite(step_mm) or step_mm <= 0:
+        raise SpectrumError(f"step_mm must be a finite length > 0 mm, got {step_mm}")
+    positions = None
+    if counts.ndim == 3:
+        ny, nx = counts.shape[:2]
+        iy, ix = np.divmod(np.arange(ny * nx), nx)
+        positions = np.column_stack([ix * step_mm, iy * step_mm, np.zeros(ny * nx)])
+        counts = counts.reshape(ny * nx, counts.shape[2])
+    instrument = instrument if instrument is not None else Instrument.pixl()
+    offset, gain = _array_calibration(instrument, detector, energy_offset_eV, energy_gain_eV)
+    live = DEFAULT_ARRAY_LIVE_TIME_S if live_time_s is None else live_time_s
+    try:
+        live = np.broadcast_to(np.asarray(live, dtype=np.float64), (counts.shape[0],)).copy()
+    except (TypeError, ValueError):
+        raise SpectrumError(f"live_time_s must be one value or one per point ({counts.shape[0]}), got "
+                            f"{np.shape(live_time_s)}") from None
+    if not np.all(np.isfinite(live)) or live.min() <= 0:
+        raise SpectrumError("live_time_s must be finite and > 0 s at every point")
+    return Scan({detector: counts}, {detector: live}, positions_mm=positions,
+                calibration={detector: (offset, gain)}, instrument=instrument)

@@ -49,7 +49,7 @@ import numpy as np
 from ..errors import FitError, SpectrumError
 from ..instrument import Instrument
 from ..parallel import Backend, Lazy, get_backend
-from ..spectrum import Scan, Spectrum
+from ..spectrum import Scan, Spectrum, as_scan
 from .config import FitConfig
 
 __all__ = ["fit_map", "ElementMaps", "Grid", "grid_from_positions", "DetectorPlan", "build_plan",
@@ -750,15 +750,19 @@ def _combine(maps: Sequence[ElementMaps]) -> ElementMaps:
 # ---------------------------------------------------------------------------------------------
 # the driver
 # ---------------------------------------------------------------------------------------------
-def _open_input(scan_or_path, instrument):
-    if isinstance(scan_or_path, Scan):
-        return scan_or_path, False
-    path = os.fspath(scan_or_path)
-    try:
+def _open_input(scan_or_path, instrument, **array_keywords):
+    """``(scan, opened_here)``: a Scan as is, a path opened, an array wrapped (:func:`as_scan`)."""
+    if isinstance(scan_or_path, (str, os.PathLike)):
+        if any(v is not None for v in array_keywords.values()):
+            raise SpectrumError(f"{', '.join(k for k, v in array_keywords.items() if v is not None)} apply "
+                                "to a counts array; a scan file carries its own", path=scan_or_path)
         from ..io.convert import read_scan
-    except ImportError:  # pragma: no cover - older layout
-        from ..io.hdf5 import open_scan as read_scan
-    return read_scan(path, instrument=instrument), True
+
+        return read_scan(os.fspath(scan_or_path), instrument=instrument), True
+    if isinstance(scan_or_path, Scan) and any(v is not None for v in array_keywords.values()):
+        raise SpectrumError(f"{', '.join(k for k, v in array_keywords.items() if v is not None)} apply to a "
+                            "counts array; a Scan carries its own")
+    return as_scan(scan_or_path, instrument=instrument, **array_keywords), False
 
 
 def _raw_bytes(scan: Scan, dets) -> int:
@@ -837,15 +841,19 @@ def _instrument_detector(instrument: Instrument, det: str):
 def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Instrument | None = None,
             config: FitConfig | None = None, workers: int | None = None, *, detector=None,
             scheduler=None, backend: Backend | None = None, chunk_points: int = DEFAULT_MAP_CHUNK_POINTS,
-            progress: Callable[[int], None] | None = None, sum_fits: Mapping[str, Any] | None = None
-            ) -> ElementMaps:
+            progress: Callable[[int], None] | None = None, sum_fits: Mapping[str, Any] | None = None,
+            energy_offset_eV: float | None = None, energy_gain_eV: float | None = None,
+            live_time_s=None) -> ElementMaps:
     """Fit every point of a scan: element areas, 1σ and χ² maps.
 
     Parameters
     ----------
-    scan_or_path : Scan, str or os.PathLike
-        A scan (in memory or file-backed) or a path that :func:`pixlspec.read_scan`
-        opens (HDF5 scan file, folder of per-point MSA files, PIXL RFS CSV).
+    scan_or_path : Scan, str, os.PathLike or array
+        A scan (in memory or file-backed), a path that :func:`pixlspec.read_scan`
+        opens (HDF5 scan file, folder of per-point MSA files, PIXL RFS CSV), or
+        counts as an array ``(n_points, n_channels)`` (a line of points) or
+        ``(ny, nx, n_channels)`` (a raster), fitted as detector "A" (see
+        :func:`pixlspec.spectrum.as_scan`).
     elements : sequence of str, optional
         Default ``config.elements`` or :data:`ROCK_ELEMENTS`.
     instrument : Instrument, optional
@@ -869,6 +877,11 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
         Called with the number of points just fitted.
     sum_fits : mapping of detector to FitResult, optional
         Reuse these sum-spectrum fits instead of fitting the sum spectra.
+    energy_offset_eV, energy_gain_eV : float, optional
+        Energy calibration of a counts array; each missing term comes from the
+        instrument's detector.
+    live_time_s : float or array, optional
+        Live time of a counts array, one value or one per point (default 1 s).
 
     Returns
     -------
@@ -883,7 +896,8 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
     config = config or FitConfig()
     if chunk_points < 1:
         raise FitError(f"chunk_points must be >= 1, got {chunk_points}", where="chunk_points")
-    scan, owned = _open_input(scan_or_path, instrument)
+    scan, owned = _open_input(scan_or_path, instrument, energy_offset_eV=energy_offset_eV,
+                              energy_gain_eV=energy_gain_eV, live_time_s=live_time_s)
     opened = scan
     own_backend = backend is None
     try:

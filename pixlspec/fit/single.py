@@ -31,7 +31,7 @@ from ..model import kernels
 from ..model.spectrum_model import PILEUP, ShapeParams, SpectrumModel, pileup_shape
 from ..physics.detector import MN_KA_EV, fwhm_eV
 from ..physics.lines import default_shell, line_group, parse_group_name
-from ..spectrum import Spectrum
+from ..spectrum import Spectrum, as_spectrum
 from .config import ROCK_ELEMENTS, FitConfig
 
 __all__ = ["fit_spectrum", "FitResult", "snip_background", "resolve_elements"]
@@ -422,13 +422,16 @@ class FitResult:
         return plot_fit(self, ax=ax, components=components, log=log, markers=markers)
 
 
-def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, instrument: Instrument | None = None,
-                 config: FitConfig | None = None) -> FitResult:
+def fit_spectrum(spectrum: Spectrum | np.ndarray, elements: Sequence[str] | None = None,
+                 instrument: Instrument | None = None, config: FitConfig | None = None, *,
+                 energy_offset_eV: float | None = None, energy_gain_eV: float | None = None,
+                 live_time_s: float | None = None) -> FitResult:
     """Fit a spectrum: refine calibration, resolution and shapes; return line-group areas.
 
     Parameters
     ----------
-    spectrum : Spectrum
+    spectrum : Spectrum or 1-D array
+        A spectrum, or counts per channel as an array (see the keywords).
     elements : sequence of str, optional
         Elements ("Fe": K lines at the tube voltage, L or M for heavy
         elements) or groups ("Pb_L"). Default ``config.elements`` or
@@ -436,6 +439,12 @@ def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, inst
     instrument : Instrument, optional
         Default: the spectrum's instrument, else :meth:`Instrument.pixl`.
     config : FitConfig, optional
+    energy_offset_eV, energy_gain_eV : float, optional
+        Energy calibration ``E(ch) = offset + gain*ch`` of a counts array (the
+        start values of the fit's calibration); each missing term comes from the
+        instrument's detector. Not allowed with a Spectrum, which carries its own.
+    live_time_s : float, optional
+        Live time of a counts array (default 1 s: areas are counts either way).
 
     Returns
     -------
@@ -444,12 +453,15 @@ def fit_spectrum(spectrum: Spectrum, elements: Sequence[str] | None = None, inst
     Raises
     ------
     SpectrumError
-        All counts zero or a fit range with too few channels.
+        Neither a Spectrum nor a 1-D array of finite, non-negative counts; all
+        counts zero or a fit range with too few channels.
     UnknownElementError
         An element or group name is not known.
     """
     # The fit works on small matrices (~3000 x 45): BLAS threads only add synchronisation,
     # and under load they cost several times the work itself. Run it single-threaded.
+    spectrum = as_spectrum(spectrum, energy_offset_eV=energy_offset_eV, energy_gain_eV=energy_gain_eV,
+                           live_time_s=live_time_s, instrument=instrument)
     with _blas_single_thread():
         return _fit_spectrum(spectrum, elements, instrument, config)
 
