@@ -133,8 +133,13 @@ def test_running_an_installed_pixlspec_leaves_its_install_unchanged(wheel, tmp_p
                     "from pixlspec.model import kernels\n"
                     "print(sum(kernels.gaussian(x, 1.0) for x in np.linspace(-3.0, 3.0, 7)))\n"
                     "from pixlspec.demo import find_example_data\n"
-                    "print(find_example_data())\n")
+                    "print(find_example_data())\n"
+                    "s = pixlspec.simulate_spectrum(composition={'SiO2': 50, 'CaO': 20, 'FeO': 15}, seed=2)\n"
+                    "fit = pixlspec.fit_spectrum(np.asarray(s.counts), elements=['Si', 'Ca', 'Fe'],\n"
+                    "                            energy_offset_eV=s.offset_eV, energy_gain_eV=s.gain_eV_per_channel)\n"
+                    "print('Fe area', fit.areas['Fe'])\n")
     assert str(package / "example_data") in out
+    assert float(out.split("Fe area")[1]) > 0
     assert _snapshot(package) == before, "running the installed package modified its install"
     cached = list((tmp_path / "user-cache" / "pixlspec" / "numba").rglob("*.nbi"))
     assert cached, "the compiled kernel was not cached in the user cache directory"
