@@ -697,7 +697,7 @@ def _load_calibration(path: str | None):
         return None
     from .quant.calibration import Calibration
 
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise PixlspecError("no such calibration file", path=path)
     return Calibration.load(path)
 

@@ -464,9 +464,9 @@ def seed_hashes(seeds):
 
 
 #: Variants per kind drawn for the API checks (CLI: about a third of them). Slow readers get fewer.
-API_EXAMPLES = {"msa": 90, "config": 50, "instfile": 30, "pqcal": 20, "rfs": 12, "rxl": 12, "h5": 60,
+API_EXAMPLES = {"msa": 90, "config": 50, "instfile": 30, "pqcal": 20, "rfs": 8, "rxl": 12, "h5": 60,
                 "results": 30, "caljson": 30}
-CLI_EXAMPLES = {"msa": 20, "config": 10, "instfile": 8, "rfs": 5, "h5": 16, "results": 6}
+CLI_EXAMPLES = {"msa": 20, "config": 10, "instfile": 8, "rfs": 4, "h5": 16, "results": 3}
 
 
 def _settings(n: int):

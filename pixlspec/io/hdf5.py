@@ -645,7 +645,7 @@ def _times(values: np.ndarray, check, where: str, name: str) -> np.ndarray:
     return a
 
 
-def _lazy_column(group: h5py.Group, member: str, name: str):
+def _lazy_column(group: h5py.Group, member: str, name: str, n_points: int):
     """A loader of one point-metadata column, read when first used (see :class:`PointMetadata`)."""
     where = f"{SAMPLE}/point_metadata/{member}"
 
@@ -654,8 +654,11 @@ def _lazy_column(group: h5py.Group, member: str, name: str):
             ds = group[member]
             if not isinstance(ds, h5py.Dataset):
                 raise HDF5FormatError("is not a dataset; expected one value per point", path=name, where=where)
+            if ds.shape[:1] != (n_points,):
+                raise HDF5FormatError(f"has shape {ds.shape}, expected ({n_points},) (one value per point)",
+                                      path=name, where=where)
             return _read_array(ds)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
             raise HDF5FormatError(f"cannot read this point-metadata column ({e}); was the scan closed "
                                   "before it was used?", path=name, where=where) from None
     return load
@@ -720,7 +723,7 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
         # attribute); members are typed without being opened, datasets read on first use
         for member in pm:
             if pm.get(member, getclass=True) is h5py.Dataset:
-                point_metadata[_unescape(member)] = _lazy_column(pm, member, name)
+                point_metadata[_unescape(member)] = _lazy_column(pm, member, name, n_points)
 
     if instrument is None:
         iwhere = f"{PROCESS}/instrument"
