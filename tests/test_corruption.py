@@ -615,3 +615,185 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         res = survey(n, Path(tmp))
     print(f"TOTAL variants {sum(v[0] for v in res.values())} failures {sum(v[1] for v in res.values())}")
+
+
+# --------------------------------------------------------------------------- targeted cases
+def _msa_with(tmp_path, seeds, pattern: bytes, value: bytes) -> Path:
+    data = seeds["msa"][0].read_bytes()
+    lines = data.splitlines(keepends=True)
+    i = next(k for k, ln in enumerate(lines) if ln.upper().startswith(pattern))
+    key = lines[i].split(b":", 1)[0]
+    lines[i] = key + b": " + value + b"\n"
+    p = tmp_path / "bad.msa"
+    p.write_bytes(b"".join(lines))
+    return p, i + 1
+
+
+@pytest.mark.parametrize("value", [b"1e23, 1e23", b"-5, -5", b"0, 0", b"nan, nan", b"inf, inf"])
+def test_msa_live_time_out_of_range_names_the_line(tmp_path, seeds, value):
+    from pixlspec.errors import MSAFormatError
+
+    p, line = _msa_with(tmp_path, seeds, b"#LIVETIME", value)
+    with pytest.raises(MSAFormatError) as e:
+        _reader("read_msa")(p)
+    assert e.value.where == line and "LIVETIME" in str(e.value)
+
+
+@pytest.mark.parametrize("value", [b"1e308, 1e308", b"nan, nan", b"-7.9, -7.9", b"1e-300, 1e-300"])
+def test_msa_gain_out_of_range_names_the_line(tmp_path, seeds, value):
+    from pixlspec.errors import MSAFormatError
+
+    p, line = _msa_with(tmp_path, seeds, b"#XPERCHAN", value)
+    with pytest.raises(MSAFormatError) as e:
+        _reader("read_msa")(p)
+    assert e.value.where == line
+
+
+@pytest.mark.parametrize("field,value", [("live_time_s", 1e23), ("live_time_s", -1.0), ("live_time_s", 0.0),
+                                         ("live_time_s", math.nan), ("gain_eV_per_channel", 1e308),
+                                         ("gain_eV_per_channel", math.nan), ("offset_eV", math.inf),
+                                         ("real_time_s", -2.0), ("quadratic_eV", -1.0)])
+def test_spectrum_refuses_unphysical_values(field, value):
+    import pixlspec as px
+    from pixlspec.errors import SpectrumError
+
+    kw = dict(counts=np.ones(4096), offset_eV=-18.5, gain_eV_per_channel=7.862, live_time_s=10.0)
+    kw[field] = value
+    with pytest.raises(SpectrumError, match=field.split("_")[0] if field != "quadratic_eV" else "quadratic"):
+        px.Spectrum(**kw)
+
+
+@pytest.mark.parametrize("live", [1e23, -1.0, math.nan, math.inf])
+def test_scan_refuses_unphysical_live_times(live):
+    import pixlspec as px
+    from pixlspec.errors import SpectrumError
+
+    lt = np.full(4, 10.0)
+    lt[2] = live
+    with pytest.raises(SpectrumError, match="point 2"):
+        px.Scan({"A": np.ones((4, 64))}, {"A": lt}, calibration={"A": (0.0, 10.0)})
+
+
+@pytest.mark.parametrize("change,field", [({"tube": {"window_Be_um": 1e9}}, "tube.window_Be_um"),
+                                          ({"tube": {"voltage_kV": math.nan}}, "tube.voltage_kV"),
+                                          ({"tube": {"current_uA": math.inf}}, "tube.current_uA"),
+                                          ({"incidence_deg": 1e300}, "incidence_deg"),
+                                          ({"path_in_cm": -1}, "path_in_cm"),
+                                          ({"detectors": [{"name": "A", "fwhm_MnKa_eV": 1e12}]},
+                                           "detectors[A].fwhm_MnKa_eV"),
+                                          ({"detectors": [{"name": "A", "gain_eV_per_channel": 1e308}]},
+                                           "detectors[A].gain_eV_per_channel"),
+                                          ({"detectors": [{"name": "A", "n_channels": math.nan}]},
+                                           "detectors[A].n_channels")])
+def test_instrument_fields_out_of_range_name_the_field(tmp_path, change, field):
+    import json
+
+    import pixlspec as px
+    from pixlspec.errors import ConfigError
+
+    d = px.Instrument.pixl().to_dict()
+    for k, v in change.items():
+        if k == "detectors":
+            d["detectors"] = [{**d["detectors"][0], **v[0]}]
+        elif isinstance(v, dict):
+            d[k].update(v)
+        else:
+            d[k] = v
+    p = tmp_path / "inst.json"
+    p.write_text(json.dumps(d))
+    with pytest.raises(ConfigError) as e:
+        px.Instrument.load(p)
+    assert e.value.where == field and e.value.path == str(p)
+
+
+def test_piquant_config_huge_tube_window_names_the_line(tmp_path):
+    import pixlspec as px
+    from pixlspec.errors import ConfigError
+
+    p = tmp_path / "cfg.msa"
+    p.write_text(MADE_CONFIG.replace("##TUBEWINDOW : 0.1524", "##TUBEWINDOW : 1e30"))
+    line = 1 + MADE_CONFIG.splitlines().index("##TUBEWINDOW : 0.1524")
+    with pytest.raises(ConfigError, match="tube window") as e:
+        px.read_piquant_config(p)
+    assert e.value.where == line
+
+
+def test_non_utf8_calibration_names_the_line(tmp_path, seeds):
+    from pixlspec.errors import ConfigError
+
+    text = seeds["caljson"][0].read_bytes().replace(b'"FeO"', b'"Fe\xe9O"')
+    p = tmp_path / "cal.json"
+    p.write_bytes(text)
+    with pytest.raises(ConfigError, match="undecodable byte 0xe9") as e:
+        _reader("Calibration.load")(p)
+    assert isinstance(e.value.where, int)
+
+
+def _damaged_chunk_copy(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
+    dst.chmod(0o600)
+    with h5py.File(dst, "r") as f:
+        ds = f["entry/instrument/detector_A/spectra"]
+        offset = ds.id.get_chunk_info(0).byte_offset
+    with open(dst, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(b"\xff" * 64)
+
+
+def test_corrupt_chunk_is_an_hdf5_format_error_naming_the_dataset(tmp_path, seeds):
+    import pixlspec as px
+    from pixlspec.errors import HDF5FormatError
+
+    p = tmp_path / "damaged.h5"
+    _damaged_chunk_copy(seeds["h5"][0], p)
+    with px.open_scan(p) as scan, pytest.raises(HDF5FormatError) as e:
+        scan.counts("A")
+    assert "detector_A/spectra" in str(e.value.where)
+
+
+def test_convert_refuses_nan_live_times_and_writes_nothing(tmp_path, seeds):
+    from click.testing import CliRunner
+
+    from pixlspec.cli import main
+
+    src = tmp_path / "in.h5"
+    shutil.copyfile(seeds["h5"][0], src)
+    src.chmod(0o600)
+    with h5py.File(src, "r+") as f:
+        f["entry/instrument/detector_A/live_time_s"][1] = np.nan
+    out = tmp_path / "out"
+    out.mkdir()
+    res = CliRunner().invoke(main, ["convert", str(src), "-o", str(out / "x.h5")])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+    assert "live_time_s" in res.stderr and not any(out.iterdir())
+
+
+def test_outputs_are_not_overwritten_without_flag(tmp_path, seeds):
+    from click.testing import CliRunner
+
+    from pixlspec.cli import main
+
+    out = tmp_path / "x.h5"
+    out.write_bytes(b"keep me")
+    runner = CliRunner()
+    res = runner.invoke(main, ["convert", str(seeds["h5"][0]), "-o", str(out)])
+    assert res.exit_code == 2 and "--overwrite" in res.stderr and out.read_bytes() == b"keep me"
+    res = runner.invoke(main, ["-q", "simulate", str(out), "--shape", "4x4"])
+    assert res.exit_code == 2 and "--overwrite" in res.stderr and out.read_bytes() == b"keep me"
+    res = runner.invoke(main, ["-q", "convert", str(seeds["h5"][0]), "-o", str(out), "--overwrite"])
+    assert res.exit_code == 0, res.stderr
+    import pixlspec as px
+
+    with px.open_scan(out) as scan:
+        assert scan.n_points > 0
+
+
+def test_strict_json_writes_null_with_reason():
+    import json
+
+    from pixlspec.io.jsontext import NULL_REASONS_KEY, strict_json
+
+    text = strict_json({"a": 1.0, "b": {"c": math.nan, "d": [1.0, -math.inf]}})
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in strict JSON"))
+    assert data["b"]["c"] is None and data["b"]["d"][1] is None
+    assert set(data[NULL_REASONS_KEY]) == {"b.c", "b.d[1]"}
