@@ -582,11 +582,13 @@ def test_cli_fifo_exits_2(tmp_path):
 
 
 # --------------------------------------------------------------------------- survey
-def survey(n_per_kind: int, folder: Path) -> dict[str, tuple[int, int, list[str]]]:
+def survey(n_per_kind: int, folder: Path, kinds=()) -> dict[str, tuple[int, int, list[str]]]:
     """(variants, failures, first messages) per kind, for ``n_per_kind`` variants of each kind."""
     seeds = all_seeds(folder / "seeds")
     out = {}
     for kind, paths in seeds.items():
+        if kinds and kind not in kinds:
+            continue
         n_fail, msgs = 0, []
         for i in range(n_per_kind):
             rng = random.Random(1000 * i + 7)
@@ -613,7 +615,7 @@ def survey(n_per_kind: int, folder: Path) -> dict[str, tuple[int, int, list[str]
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     with tempfile.TemporaryDirectory() as tmp:
-        res = survey(n, Path(tmp))
+        res = survey(n, Path(tmp), kinds=sys.argv[2:])
     print(f"TOTAL variants {sum(v[0] for v in res.values())} failures {sum(v[1] for v in res.values())}")
 
 
