@@ -715,7 +715,7 @@ def _is_results_file(path: str) -> bool:
     try:
         with h5py.File(path, "r") as f:
             return "entry/maps" in f or "entry/results/areas" in f
-    except OSError:
+    except (OSError, RuntimeError, ValueError, KeyError):   # damaged: the scan reader reports it
         return False
 
 
