@@ -160,13 +160,38 @@ class _CLIHandler(logging.StreamHandler):
 
 def _configure_logging(level: int) -> None:
     """Send ``pixlspec`` log records of ``level`` and above to the current stderr."""
-    logger = logging.getLogger("pixlspec")
-    for h in [h for h in logger.handlers if isinstance(h, _CLIHandler)]:
-        logger.removeHandler(h)
-    handler = _CLIHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
+    # Python warnings go through logging too, so -q silences them like the log messages
+    logging.captureWarnings(True)
+    for name in ("pixlspec", "py.warnings"):
+        logger = logging.getLogger(name)
+        for h in [h for h in logger.handlers if isinstance(h, _CLIHandler)]:
+            logger.removeHandler(h)
+        handler = _CLIHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if name == "pixlspec"
+                                               else "%(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        if name == "py.warnings":
+            logger.propagate = False
+
+
+def _json_text(obj) -> str:
+    """Strict JSON (never NaN/Infinity: null, with the reason under ``null_reasons``) and a newline."""
+    from .io.jsontext import strict_json
+
+    return strict_json(obj) + "\n"
+
+
+def _refuse_overwrite(paths, overwrite: bool) -> None:
+    """Bad input (exit 2, nothing written) when an output file exists and ``--overwrite`` is not given."""
+    if overwrite:
+        return
+    for p in paths:
+        if os.path.lexists(p):
+            raise PixlspecError("exists; pass --overwrite to replace it", path=p)
+
+
+OVERWRITE_HELP = "Replace existing output files (default: refuse, exit 2, write nothing)."
 
 
 def _say(message: str) -> None:
@@ -325,7 +350,7 @@ def info(files: tuple[str, ...], fmt: str, instrument_path: str | None) -> None:
         finally:
             scan.close()
     if fmt == "json":
-        click.echo(json.dumps(descriptions, indent=2, allow_nan=True))
+        click.echo(_json_text(descriptions), nl=False)
         return
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     for i, d in enumerate(descriptions):
@@ -368,7 +393,7 @@ def _parse_key_values(items: tuple[str, ...]) -> dict[str, str]:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, metavar="SCAN.h5",
-              help="Scan file to write (.h5, .hdf5 or .nxs); replaced atomically.")
+              help="Scan file to write (.h5, .hdf5 or .nxs), atomically; an existing one only with --overwrite.")
 @click.option("--instrument", "instrument_path", metavar="CONFIG",
               help="Instrument to store: PIQUANT .msa config, .json or .toml "
                    "(default: what the input implies, else the PIXL flight model).")
@@ -379,8 +404,9 @@ def _parse_key_values(items: tuple[str, ...]) -> dict[str, str]:
               help="Points per HDF5 chunk (default: ~1 MiB chunks, 128 points of 4096 uint16 channels).")
 @click.option("--provenance", "provenance_items", multiple=True, metavar="KEY=VALUE",
               help="Extra provenance to record (repeatable), e.g. attribution=... license=...")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 def convert(inputs: tuple[str, ...], output: str, instrument_path: str | None, compression: str | None,
-            chunk_points: int | None, provenance_items: tuple[str, ...]) -> None:
+            chunk_points: int | None, provenance_items: tuple[str, ...], overwrite: bool) -> None:
     """Convert PIXL data into one HDF5 scan file.
 
     INPUTS is a folder of per-point MSA files (or the files themselves), a
@@ -408,6 +434,7 @@ def convert(inputs: tuple[str, ...], output: str, instrument_path: str | None, c
     for src in sources:
         if os.path.abspath(src) == out_abs or (os.path.exists(output) and os.path.samefile(src, output)):
             raise PixlspecError("the output would overwrite an input file; choose another name", path=output)
+    _refuse_overwrite([output], overwrite)
     extra = _parse_key_values(provenance_items)
     instrument = _load_instrument(instrument_path)
     provenance: dict[str, Any] = {
@@ -489,8 +516,9 @@ def _spectrum_for_fit(path: str, point: int | None, detector: str, instrument):
               help="Write fit.png, fit.json and areas.csv into DIR.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True,
               help="What to print: the report, the JSON summary or the areas table.")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 def fit(input_path: str, point: int | None, detector: str, elements: str | None, instrument_path: str | None,
-        background: str, out_dir: str | None, fmt: str) -> None:
+        background: str, out_dir: str | None, fmt: str, overwrite: bool) -> None:
     """Fit one spectrum: calibration, resolution and line-group areas with 1σ.
 
     INPUT is an MSA file, an HDF5 scan, an RFS CSV or a folder of MSA files;
@@ -505,23 +533,28 @@ def fit(input_path: str, point: int | None, detector: str, elements: str | None,
     from .fit.config import FitConfig
     from .fit.single import fit_spectrum
 
+    if out_dir:
+        _refuse_overwrite([os.path.join(out_dir, n) for n in FIT_OUTPUTS], overwrite)
     instrument = _load_instrument(instrument_path)
     spec = _spectrum_for_fit(input_path, point, detector, instrument)
     els = [e.strip() for e in elements.split(",") if e.strip()] if elements else None
     result = fit_spectrum(spec, elements=els, instrument=instrument, config=FitConfig(background=background))
     table = _areas_csv(result)
     if out_dir:
-        from .io._atomic import atomic_path, atomic_write_text
-
-        os.makedirs(out_dir, exist_ok=True)
-        atomic_write_text(os.path.join(out_dir, "fit.json"), result.to_json())
-        atomic_write_text(os.path.join(out_dir, "areas.csv"), table)
-        fig = result.plot()
-        with atomic_path(os.path.join(out_dir, "fit.png"), suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
         import matplotlib.pyplot as plt
 
-        plt.close(fig)
+        from .report import staged_dir
+
+        with staged_dir(out_dir, overwrite=overwrite) as tmp:   # all three files or none
+            with open(os.path.join(tmp, "fit.json"), "w", encoding="utf-8") as fh:
+                fh.write(result.to_json())
+            with open(os.path.join(tmp, "areas.csv"), "w", encoding="utf-8") as fh:
+                fh.write(table)
+            fig = result.plot()
+            try:
+                fig.savefig(os.path.join(tmp, "fit.png"), dpi=110, format="png", bbox_inches="tight")
+            finally:
+                plt.close(fig)
     if fmt == "json":
         click.echo(result.to_json())
     elif fmt == "csv":
@@ -530,6 +563,10 @@ def fit(input_path: str, point: int | None, detector: str, elements: str | None,
         click.echo(result.report())
     if out_dir:
         _say(f"wrote {os.path.join(out_dir, 'fit.png')}, fit.json and areas.csv")
+
+
+#: Files ``fit --out DIR`` writes.
+FIT_OUTPUTS = ("fit.json", "areas.csv", "fit.png")
 
 
 def _areas_csv(result) -> str:
@@ -663,7 +700,7 @@ def _load_calibration(path: str | None):
         return None
     from .quant.calibration import Calibration
 
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise PixlspecError("no such calibration file", path=path)
     return Calibration.load(path)
 
@@ -681,7 +718,7 @@ def _is_results_file(path: str) -> bool:
     try:
         with h5py.File(path, "r") as f:
             return "entry/maps" in f or "entry/results/areas" in f
-    except OSError:
+    except (OSError, RuntimeError, ValueError, KeyError):   # damaged: the scan reader reports it
         return False
 
 
@@ -873,9 +910,7 @@ def quant(input_path: str, point: int | None, detector: str, elements: str | Non
         comp = quantify(fit_result, instrument=instrument, calibration=calibration, fe_oxide=fe_oxide,
                         normalise=normalise, balance=_balance(balance))
     if fmt == "json":
-        from .demo import json_text
-
-        click.echo(json_text(comp.to_dict()), nl=False)
+        click.echo(_json_text(comp.to_dict()), nl=False)
         return
     headers = ["oxide", "wt%", "sigma", "lod", "detected"]
     rows = [[ox, _g(v), _g(comp.sigma[ox]), _g(comp.lod[ox]), comp.detected.get(ox, True)]
@@ -963,9 +998,10 @@ def _map_figure(maps, element: str, units: str, lims: tuple[float, float], log: 
               help="Detector to fit when INPUT is a scan (default: A+B, areas summed).")
 @click.option("--instrument", "instrument_path", metavar="CONFIG",
               help="Instrument when INPUT is a scan: PIQUANT .msa, .json or .toml.")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 def map_(input_path: str, out_dir: str, elements: str | None, rgb: tuple[str, ...], log_scale: bool,
          vmin: float | None, vmax: float | None, percentiles: str, units: str, cmap: str, detector: str | None,
-         instrument_path: str | None) -> None:
+         instrument_path: str | None, overwrite: bool) -> None:
     """Element maps as PNGs: one per element, RGB composites, reduced χ².
 
     INPUT is a scan (fitted here: sum spectrum, then every point, as
@@ -1025,7 +1061,7 @@ def map_(input_path: str, out_dir: str, elements: str | None, rgb: tuple[str, ..
     import matplotlib.pyplot as plt
 
     written = []
-    with staged_dir(out_dir) as tmp:
+    with staged_dir(out_dir, overwrite=overwrite) as tmp:
         if fitted:
             name = f"{_scan_stem(input_path)}_maps.h5"
             maps.to_hdf5(os.path.join(tmp, name), provenance={"made_by": "pixlspec map"})
@@ -1080,8 +1116,10 @@ DETECTION_HEADERS = ["#", "phase", "endmember", "points", "area_mm2", "x_mm", "y
 @click.option("--instrument", "instrument_path", metavar="CONFIG", help="Instrument when INPUT is a scan.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True,
               help="Output: tables, the JSON of the detections, or CSV rows (one per detection).")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 def salts(input_path: str, out_dir: str | None, calibration_path: str | None, balance: str | None,
-          normalise: bool | None, detector: str | None, instrument_path: str | None, fmt: str) -> None:
+          normalise: bool | None, detector: str | None, instrument_path: str | None, fmt: str,
+          overwrite: bool) -> None:
     """Find salts: classify every point and group salt points into detections.
 
     INPUT is a scan (fitted and quantified here) or a results file; a
@@ -1113,22 +1151,20 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
         task = progress.add_task("classifying points", total=None)
         found, notes = _minerals(comp, normalise, name)
         progress.update(task, total=1, completed=1)
-    from .demo import json_text
-
     rows = _detection_rows(found)
     if out_dir:
         import matplotlib.pyplot as plt
 
         from .minerals.plots import plot_phase_map
 
-        with staged_dir(out_dir) as tmp:
+        with staged_dir(out_dir, overwrite=overwrite) as tmp:
             if fitted:
                 res = os.path.join(tmp, f"{name}_results.h5")
                 maps.to_hdf5(res, provenance={"made_by": "pixlspec salts"})
                 comp.to_hdf5(res)
             from .io._atomic import atomic_write_text
 
-            atomic_write_text(os.path.join(tmp, "salts.json"), json_text({**found.to_dict(), "notes_cli": notes}))
+            atomic_write_text(os.path.join(tmp, "salts.json"), _json_text({**found.to_dict(), "notes_cli": notes}))
             atomic_write_text(os.path.join(tmp, "salts.csv"), _csv_text(DETECTION_HEADERS, rows))
             import warnings
 
@@ -1138,7 +1174,7 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
             fig.savefig(os.path.join(tmp, "phase_map.png"), dpi=110, bbox_inches="tight")
             plt.close(fig)
     if fmt == "json":
-        click.echo(json_text({**found.to_dict(), "notes_cli": notes}), nl=False)
+        click.echo(_json_text({**found.to_dict(), "notes_cli": notes}), nl=False)
     elif fmt == "csv":
         click.echo(_csv_text(DETECTION_HEADERS, rows), nl=False)
     else:
@@ -1215,7 +1251,6 @@ def rank(inputs: tuple[str, ...], weights: str | None, collected: tuple[str, ...
       pixlspec rank results/*_maps.h5 --weights aqueous=0.4,diversity=0 --format csv
       pixlspec rank a.h5 b.h5 --collected last_core_maps.h5 --format json
     """
-    from .demo import json_text
     from .minerals.candidates import rank_sample_candidates
 
     w = _parse_weights(weights)
@@ -1244,7 +1279,7 @@ def rank(inputs: tuple[str, ...], weights: str | None, collected: tuple[str, ...
     subs = list(ranking[0].subscores) if ranking else []
     rows = [[c.rank, c.name, f"{c.score:.3f}"] + [f"{c.subscores[k]:.3f}" for k in subs] for c in ranking]
     if fmt == "json":
-        click.echo(json_text(ranking.to_dict()), nl=False)
+        click.echo(_json_text(ranking.to_dict()), nl=False)
         return
     if fmt == "csv":
         click.echo(_csv_text(["rank", "target", "score"] + subs, rows), nl=False)
@@ -1300,8 +1335,9 @@ def _composition_arg(text: str):
 @click.option("--detector", type=click.Choice(["A", "B"]), default="A", show_default=True,
               help="Detector of a single spectrum (scans have both).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (Poisson noise, grains).")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 def simulate(output: str, scene: str, composition: str, shape: str, live_time: float | None, detector: str,
-             seed: int) -> None:
+             seed: int, overwrite: bool) -> None:
     """Simulate a spectrum or a scan with known truth.
 
     OUTPUT ending in .msa: one spectrum (PIXL EMSA) of --composition, with
@@ -1327,8 +1363,8 @@ def simulate(output: str, scene: str, composition: str, shape: str, live_time: f
         raise PixlspecError(f"the output must end in .msa (a spectrum) or {', '.join(SCAN_FILE_SUFFIXES)} "
                             "(a scan)", path=output)
     base = os.path.splitext(output)[0]
+    _refuse_overwrite([output, base + ("_truth.json" if ext == ".msa" else "_truth.csv")], overwrite)
     if ext == ".msa":
-        from .demo import json_text
         from .io.msa import write_msa
         from .simulate import simulate_spectrum
 
@@ -1346,7 +1382,7 @@ def simulate(output: str, scene: str, composition: str, shape: str, live_time: f
         with atomic_path(output) as tmp_out, atomic_path(truth_path) as tmp_truth:
             write_msa(spec, tmp_out)
             with open(tmp_truth, "w", encoding="utf-8") as fh:
-                fh.write(json_text(truth))
+                fh.write(_json_text(truth))
         _say(f"wrote {output} ({spec.counts.sum():.4g} counts, {spec.live_time_s:g} s live, detector "
              f"{spec.detector}) and {truth_path}")
         return

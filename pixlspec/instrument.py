@@ -56,6 +56,66 @@ DEFAULT_PILEUP_TIME_S = 0.3e-6
 
 ATMOSPHERES = ("Vac", "He", "Mars", "Air")
 
+# --- physical ranges of the configuration fields (checked in __post_init__) ----------
+#: Highest tube voltage, kV: XRF tubes run at <= 60-75 kV; 100 kV bounds every X-ray
+#: fluorescence source (and the tabulated cross sections used here).
+MAX_TUBE_KV = 100.0
+#: Highest tube emission current, µA: 100 mA, above the 3-4 kW WDXRF tubes (PIXL: 20 µA).
+MAX_TUBE_CURRENT_UA = 1e5
+#: Thickest Be window (tube or detector), µm: 5 mm, ten times the thickest (0.5 mm) in use;
+#: thicker windows absorb every line below ~10 keV, and huge values left no usable energy.
+MAX_WINDOW_BE_UM = 5000.0
+#: Thickest Si dead layer, µm (physics.md §7: 0.03-0.15 µm; 10 µm is no detector's).
+MAX_DEAD_LAYER_UM = 10.0
+#: Thickest active Si, µm: 10 mm (SDDs 0.3-1 mm, Si(Li) 3-5 mm).
+MAX_SI_THICKNESS_UM = 1e4
+#: Worst resolution at Mn Kα, eV: gas proportional counters are ~900 eV; SDDs 120-180 eV.
+MAX_FWHM_MNKA_EV = 2000.0
+#: Largest Fano factor: Si is ~0.11, every semiconductor is < 0.2; 1 is Poisson statistics.
+MAX_FANO = 1.0
+#: Full sphere, sr: no solid angle exceeds it.
+FULL_SPHERE_SR = 4.0 * 3.141592653589793
+#: Longest pile-up resolving time, s: 1 ms, far above any pulse processor's (0.1-0.5 µs).
+MAX_PILEUP_TIME_S = 1e-3
+#: Most channels per spectrum: 2^18 (PIXL 4096; MCAs offer up to 16384-65536).
+MAX_N_CHANNELS = 1 << 18
+#: Longest gas path, cm: 10 m (PIXL 10.3 cm in, 3.3 cm out).
+MAX_PATH_CM = 1000.0
+#: Gas pressure range, Pa: vacuum to 100 bar (Mars ~600 Pa, Earth 101325 Pa).
+MAX_GAS_PRESSURE_PA = 1e7
+#: Gas temperature range, K: (0, 10,000 K].
+MAX_GAS_TEMPERATURE_K = 1e4
+#: Largest stand-off geometry factor (##GEOMETRY; 1 at nominal stand-off).
+MAX_GEOMETRY_FACTOR = 1e3
+#: Highest energy-axis value accepted in a configuration, eV (100 keV, above the tube voltage).
+MAX_CONFIG_ENERGY_EV = 1e5
+#: Largest |##DL_SLOPE| (eV per keV) of PIQUANT's low-energy correction; real ones are a few eV/keV.
+MAX_ENERGY_CORRECTION_SLOPE = 1e3
+
+
+def check_range(value, where: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+                hi_open: bool = False, what: str | None = None) -> float:
+    """``value`` as a float when finite and within [lo, hi] (open ends as asked), else :class:`ConfigError`.
+
+    ``where`` names the field (``"tube.window_Be_um"``) in the message.
+    """
+    name = what or where.rsplit(".", 1)[-1]
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{name} must be a number, got {value!r}", where=where) from None
+    ok = v == v and abs(v) != float("inf")
+    if ok and lo is not None:
+        ok = v > lo if lo_open else v >= lo
+    if ok and hi is not None:
+        ok = v < hi if hi_open else v <= hi
+    if not ok:
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        rng = f"{'(' if lo_open or lo is None else '['}{lo_s}, {hi_s}{')' if hi_open or hi is None else ']'}"
+        raise ConfigError(f"{name} is {v!r}; expected a finite value in {rng}", where=where)
+    return v
+
 
 @dataclass(frozen=True)
 class Tube:
@@ -86,21 +146,22 @@ class Tube:
     window_Be_um: float = PIXL_TUBE_WINDOW_BE_UM
 
     def __post_init__(self):
-        if not (0 < self.voltage_kV <= 100):
-            raise ConfigError(f"tube voltage must be in (0, 100] kV, got {self.voltage_kV}",
-                              where="tube.voltage_kV")
-        if self.current_uA < 0:
-            raise ConfigError(f"tube current must be >= 0 µA, got {self.current_uA}",
-                              where="tube.current_uA")
-        if not (0 < self.electron_incidence_deg <= 90):
-            raise ConfigError("electron incidence angle must be in (0, 90] degrees, "
-                              f"got {self.electron_incidence_deg}", where="tube.electron_incidence_deg")
-        if self.takeoff_deg == 0 or abs(self.takeoff_deg) > 90:
-            raise ConfigError(f"tube take-off angle must be in [-90, 90] and non-zero, got {self.takeoff_deg}",
+        if not isinstance(self.anode, str) or not self.anode.strip():
+            raise ConfigError(f"tube anode must be an element symbol, got {self.anode!r}", where="tube.anode")
+        set_ = object.__setattr__
+        set_(self, "voltage_kV", check_range(self.voltage_kV, "tube.voltage_kV", 0, MAX_TUBE_KV, lo_open=True,
+                                             what="tube voltage (kV)"))
+        set_(self, "current_uA", check_range(self.current_uA, "tube.current_uA", 0, MAX_TUBE_CURRENT_UA,
+                                             what="tube current (µA)"))
+        set_(self, "electron_incidence_deg", check_range(self.electron_incidence_deg, "tube.electron_incidence_deg",
+                                                         0, 90, lo_open=True, what="electron incidence angle"))
+        set_(self, "takeoff_deg", check_range(self.takeoff_deg, "tube.takeoff_deg", -90, 90,
+                                              what="tube take-off angle"))
+        if self.takeoff_deg == 0:
+            raise ConfigError("tube take-off angle must be non-zero (negative: transmission anode)",
                               where="tube.takeoff_deg")
-        if self.window_Be_um < 0:
-            raise ConfigError(f"tube window must be >= 0 µm, got {self.window_Be_um}",
-                              where="tube.window_Be_um")
+        set_(self, "window_Be_um", check_range(self.window_Be_um, "tube.window_Be_um", 0, MAX_WINDOW_BE_UM,
+                                               what="tube window (µm Be)"))
 
     @property
     def is_transmission(self) -> bool:
@@ -125,8 +186,11 @@ class Optic:
     transmission: tuple[float, ...] = ()
 
     def __post_init__(self):
-        object.__setattr__(self, "energies_keV", tuple(float(e) for e in self.energies_keV))
-        object.__setattr__(self, "transmission", tuple(float(t) for t in self.transmission))
+        object.__setattr__(self, "energies_keV", tuple(
+            check_range(e, "optic.energies_keV", 0, MAX_CONFIG_ENERGY_EV / 1000.0, what="optic energy (keV)")
+            for e in self.energies_keV))
+        object.__setattr__(self, "transmission", tuple(
+            check_range(t, "optic.transmission", 0, None, what="optic transmission") for t in self.transmission))
         if len(self.energies_keV) != len(self.transmission):
             raise ConfigError("optic energies and transmission differ in length "
                               f"({len(self.energies_keV)} vs {len(self.transmission)})", where="optic")
@@ -187,20 +251,32 @@ class Detector:
     pileup_time_s: float = DEFAULT_PILEUP_TIME_S
 
     def __post_init__(self):
-        where = f"detector {self.name}"
-        if self.gain_eV_per_channel <= 0:
-            raise ConfigError(f"gain must be > 0 eV/channel, got {self.gain_eV_per_channel}", where=where)
-        if int(self.n_channels) != self.n_channels or self.n_channels < 2:
-            raise ConfigError(f"n_channels must be an integer >= 2, got {self.n_channels}", where=where)
-        object.__setattr__(self, "n_channels", int(self.n_channels))
-        for name in ("fwhm_MnKa_eV", "fano", "si_thickness_um"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}", where=where)
-        for name in ("window_Be_um", "dead_layer_um", "solid_angle_sr", "pileup_time_s"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}", where=where)
-        if not (0 < self.elevation_deg <= 90):
-            raise ConfigError(f"elevation must be in (0, 90] degrees, got {self.elevation_deg}", where=where)
+        where = f"detectors[{self.name}]"
+        set_ = object.__setattr__
+        n = self.n_channels
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or n != n or n in (float("inf"), float("-inf")) \
+                or int(n) != n or not 2 <= n <= MAX_N_CHANNELS:
+            raise ConfigError(f"n_channels must be an integer in [2, {MAX_N_CHANNELS}], got {n!r}",
+                              where=f"{where}.n_channels")
+        set_(self, "n_channels", int(n))
+        from .spectrum import check_calibration
+
+        try:
+            off, gain, quad = check_calibration(self.offset_eV, self.gain_eV_per_channel, self.quadratic_eV,
+                                                self.n_channels, what="energy calibration", error_cls=ConfigError,
+                                                where=f"{where}.gain_eV_per_channel")
+        except ConfigError as e:
+            raise ConfigError(e.message, where=e.where) from None
+        set_(self, "offset_eV", off)
+        set_(self, "gain_eV_per_channel", gain)
+        set_(self, "quadratic_eV", quad)
+        ranges = {"fwhm_MnKa_eV": (0, MAX_FWHM_MNKA_EV, True), "fano": (0, MAX_FANO, True),
+                  "window_Be_um": (0, MAX_WINDOW_BE_UM, False), "dead_layer_um": (0, MAX_DEAD_LAYER_UM, False),
+                  "si_thickness_um": (0, MAX_SI_THICKNESS_UM, True), "solid_angle_sr": (0, FULL_SPHERE_SR, False),
+                  "elevation_deg": (0, 90, True), "azimuth_deg": (-360, 360, False),
+                  "pileup_time_s": (0, MAX_PILEUP_TIME_S, False)}
+        for name, (lo, hi, lo_open) in ranges.items():
+            set_(self, name, check_range(getattr(self, name), f"{where}.{name}", lo, hi, lo_open=lo_open))
 
     @property
     def noise_eV(self) -> float:
@@ -276,14 +352,32 @@ class Instrument:
             raise ConfigError(f"unknown atmosphere {self.atmosphere!r}; expected one of {ATMOSPHERES}",
                               where="atmosphere")
         object.__setattr__(self, "atmosphere", atm[key])
-        if not (0 < self.incidence_deg <= 90):
-            raise ConfigError(f"incidence angle must be in (0, 90] degrees, got {self.incidence_deg}",
-                              where="incidence_deg")
-        if self.path_in_cm < 0 or self.path_out_cm < 0:
-            raise ConfigError("gas path lengths must be >= 0 cm", where="path_in_cm/path_out_cm")
-        if self.geometry_factor <= 0:
-            raise ConfigError(f"geometry factor must be > 0, got {self.geometry_factor}",
-                              where="geometry_factor")
+        set_ = object.__setattr__
+        set_(self, "incidence_deg", check_range(self.incidence_deg, "incidence_deg", 0, 90, lo_open=True,
+                                                what="incidence angle"))
+        for name in ("path_in_cm", "path_out_cm"):
+            set_(self, name, check_range(getattr(self, name), name, 0, MAX_PATH_CM, what="gas path length (cm)"))
+        if self.gas_pressure_Pa is not None:
+            set_(self, "gas_pressure_Pa", check_range(self.gas_pressure_Pa, "gas_pressure_Pa", 0,
+                                                      MAX_GAS_PRESSURE_PA))
+        if self.gas_temperature_K is not None:
+            set_(self, "gas_temperature_K", check_range(self.gas_temperature_K, "gas_temperature_K", 0,
+                                                        MAX_GAS_TEMPERATURE_K, lo_open=True))
+        set_(self, "source_solid_angle_sr", check_range(self.source_solid_angle_sr, "source_solid_angle_sr", 0,
+                                                        FULL_SPHERE_SR))
+        set_(self, "geometry_factor", check_range(self.geometry_factor, "geometry_factor", 0, MAX_GEOMETRY_FACTOR,
+                                                  lo_open=True))
+        set_(self, "min_energy_eV", check_range(self.min_energy_eV, "min_energy_eV", 0, MAX_CONFIG_ENERGY_EV))
+        set_(self, "energy_correction_slope", check_range(
+            self.energy_correction_slope, "energy_correction_slope", -MAX_ENERGY_CORRECTION_SLOPE,
+            MAX_ENERGY_CORRECTION_SLOPE))
+        set_(self, "energy_correction_offset_eV", check_range(
+            self.energy_correction_offset_eV, "energy_correction_offset_eV", -MAX_CONFIG_ENERGY_EV,
+            MAX_CONFIG_ENERGY_EV))
+        if not all(isinstance(d, Detector) for d in self.detectors):
+            raise ConfigError("detectors must be Detector objects", where="detectors")
+        if not isinstance(self.tube, Tube) or not isinstance(self.optic, Optic):
+            raise ConfigError("tube and optic must be Tube and Optic objects", where="tube/optic")
 
     # --- constructors -------------------------------------------------------
     @classmethod
@@ -366,7 +460,7 @@ class Instrument:
             if e.path is None and source is not None:
                 raise ConfigError(e.message, path=source, where=e.where) from None
             raise
-        except TypeError as e:
+        except (TypeError, ValueError, AttributeError) as e:
             raise ConfigError(f"invalid instrument description: {e}", path=source) from None
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -412,11 +506,11 @@ class Instrument:
         low = p.lower()
         if low.endswith(".msa"):
             return cls.from_piquant_config(p)
-        try:
-            with open(p, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as e:
-            raise ConfigError(f"cannot read instrument file: {e.strerror}", path=p) from None
+        from .io.files import read_text_file
+
+        if not low.endswith((".toml", ".json")):
+            raise ConfigError("instrument files end in .json, .toml or .msa (PIQUANT)", path=p)
+        text = read_text_file(p, kind="config", error_cls=ConfigError)
         if low.endswith(".toml"):
             return cls.from_toml(text, source=p)
         if low.endswith(".json"):

@@ -219,7 +219,7 @@ class Report:
 
 
 @contextlib.contextmanager
-def staged_dir(out_dir: str | os.PathLike) -> Iterator[str]:
+def staged_dir(out_dir: str | os.PathLike, *, overwrite: bool = True) -> Iterator[str]:
     """Yield a temporary folder beside ``out_dir``; on success move its files into ``out_dir``.
 
     Commands that write several files write them into the staging folder;
@@ -227,7 +227,8 @@ def staged_dir(out_dir: str | os.PathLike) -> Iterator[str]:
     into it (``os.replace``, same file system: atomic per file). On any
     exception the staging folder is deleted and ``out_dir`` is left as it
     was, so a failure never leaves partial output. Files of ``out_dir`` with
-    other names are kept.
+    other names are kept. With ``overwrite=False`` a file of ``out_dir`` that
+    would be replaced raises :class:`PixlspecError` and nothing is moved.
     """
     from .errors import PixlspecError
 
@@ -239,12 +240,18 @@ def staged_dir(out_dir: str | os.PathLike) -> Iterator[str]:
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".part-", dir=parent)
     try:
         yield tmp
+        moves = [(os.path.join(root, name), os.path.join(target, os.path.relpath(os.path.join(root, name), tmp)))
+                 for root, _, names in os.walk(tmp) for name in names]
+        if not overwrite:
+            existing = [dst for _, dst in moves if os.path.lexists(dst)]
+            if existing:
+                raise PixlspecError(f"would overwrite {len(existing)} existing file(s) "
+                                    f"({', '.join(os.path.basename(p) for p in existing[:4])}"
+                                    f"{', ...' if len(existing) > 4 else ''}); pass --overwrite to replace them",
+                                    path=os.fspath(out_dir))
         os.makedirs(target, exist_ok=True)
-        for root, _, names in os.walk(tmp):
-            for name in names:
-                src = os.path.join(root, name)
-                dst = os.path.join(target, os.path.relpath(src, tmp))
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                os.replace(src, dst)
+        for src, dst in moves:
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.replace(src, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

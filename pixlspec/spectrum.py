@@ -8,19 +8,38 @@ in which case only the points asked for are read.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .errors import SpectrumError
+from .errors import HDF5FormatError, SpectrumError
 from .instrument import Instrument
 
-__all__ = ["Spectrum", "Scan", "channel_energies_eV", "validate_counts", "as_spectrum", "as_scan"]
+__all__ = ["Spectrum", "Scan", "channel_energies_eV", "validate_counts", "check_live_time",
+           "check_real_time", "check_calibration", "MAX_LIVE_TIME_S", "MAX_COUNTS_PER_CHANNEL",
+           "MIN_GAIN_EV_PER_CHANNEL", "MAX_GAIN_EV_PER_CHANNEL", "MAX_ABS_OFFSET_EV", "as_spectrum", "as_scan"]
 
 #: Default number of points read per chunk when streaming a scan.
 DEFAULT_CHUNK_POINTS = 1024
+
+# --- physical bounds of the data every reader and container accepts -----------
+#: Longest accepted live (or real) time, s: ~3 years. A Rh X-ray tube's rated life is
+#: ~10^4 h = 3.6e7 s, so no measurement, nor any sum of PIXL spectra (a whole scan of
+#: 10^5 points of 10 s is 1e6 s), comes near; 1e23 s is a corrupt field.
+MAX_LIVE_TIME_S = 1e8
+#: Highest accepted count in one channel: a detector at 10^7 counts/s (an order of magnitude
+#: above what any SDD processes) for MAX_LIVE_TIME_S.
+MAX_COUNTS_PER_CHANNEL = 1e7 * MAX_LIVE_TIME_S
+#: Accepted energy gains, eV per channel. Energy-dispersive X-ray detectors run from
+#: ~1 eV/ch (microcalorimeters) to ~40 eV/ch (coarse SDD binning; PIXL 7.9 eV/ch); the
+#: bounds leave three decades of margin on each side and reject 1e308 or 1e-300.
+MIN_GAIN_EV_PER_CHANNEL = 1e-3
+MAX_GAIN_EV_PER_CHANNEL = 1e3
+#: Largest accepted |energy offset|, eV (100 keV: above any X-ray line; PIXL's are ~ -20 eV).
+MAX_ABS_OFFSET_EV = 1e5
 
 
 def channel_energies_eV(n_channels: int, offset_eV: float, gain_eV_per_channel: float,
@@ -30,18 +49,86 @@ def channel_energies_eV(n_channels: int, offset_eV: float, gain_eV_per_channel: 
     return offset_eV + gain_eV_per_channel * ch + quadratic_eV * ch * ch
 
 
-def validate_counts(counts, *, where: str = "counts", path=None) -> np.ndarray:
-    """Return ``counts`` as a float64 array, rejecting NaN, inf and negative values."""
-    a = np.asarray(counts, dtype=np.float64)
+def validate_counts(counts, *, where: str = "counts", path=None, error_cls=SpectrumError) -> np.ndarray:
+    """Return ``counts`` as a float64 array, rejecting NaN, inf, negative and absurdly large values."""
+    try:
+        a = np.asarray(counts, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise error_cls(f"counts must be numbers ({e})", path=path, where=where) from None
     if a.size and not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[0]
-        raise SpectrumError(f"non-finite count at index {tuple(int(i) for i in bad)}; counts must be "
-                            "finite", path=path, where=where)
+        raise error_cls(f"non-finite count at index {tuple(int(i) for i in bad)}; counts must be "
+                        "finite", path=path, where=where)
     if a.size and a.min() < 0:
         bad = np.argwhere(a < 0)[0]
-        raise SpectrumError(f"negative count {a[tuple(bad)]} at index {tuple(int(i) for i in bad)}; "
-                            "counts must be >= 0", path=path, where=where)
+        raise error_cls(f"negative count {a[tuple(bad)]} at index {tuple(int(i) for i in bad)}; "
+                        "counts must be >= 0", path=path, where=where)
+    if a.size and a.max() > MAX_COUNTS_PER_CHANNEL:
+        bad = np.argwhere(a > MAX_COUNTS_PER_CHANNEL)[0]
+        raise error_cls(f"count {a[tuple(bad)]:.6g} at index {tuple(int(i) for i in bad)} exceeds "
+                        f"{MAX_COUNTS_PER_CHANNEL:.0e} (not a physical count)", path=path, where=where)
     return a
+
+
+def _as_float(value, what: str, path, where, error_cls) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise error_cls(f"{what} must be a number, got {value!r}", path=path, where=where) from None
+
+
+def check_live_time(value, *, what: str = "live time", path=None, where=None,
+                    error_cls=SpectrumError) -> float:
+    """``value`` as a float if it is a live time in (0, MAX_LIVE_TIME_S] s, else ``error_cls``."""
+    v = _as_float(value, what, path, where, error_cls)
+    if not (math.isfinite(v) and 0 < v <= MAX_LIVE_TIME_S):
+        raise error_cls(f"{what} is {v!r} s; expected a finite value in (0, {MAX_LIVE_TIME_S:.0e}] s",
+                        path=path, where=where)
+    return v
+
+
+def check_real_time(value, *, what: str = "real time", path=None, where=None,
+                    error_cls=SpectrumError) -> float:
+    """``value`` as a float if it is a real (clock) time in [0, MAX_LIVE_TIME_S] s, else ``error_cls``."""
+    v = _as_float(value, what, path, where, error_cls)
+    if not (math.isfinite(v) and 0 <= v <= MAX_LIVE_TIME_S):
+        raise error_cls(f"{what} is {v!r} s; expected a finite value in [0, {MAX_LIVE_TIME_S:.0e}] s",
+                        path=path, where=where)
+    return v
+
+
+def check_calibration(offset_eV, gain_eV_per_channel, quadratic_eV=0.0, n_channels: int | None = None, *,
+                      what: str = "calibration", path=None, where=None,
+                      error_cls=SpectrumError) -> tuple[float, float, float]:
+    """Check an energy calibration ``E(ch) = offset + gain*ch + quadratic*ch²`` (eV).
+
+    Every term finite, the gain in [MIN_GAIN_EV_PER_CHANNEL, MAX_GAIN_EV_PER_CHANNEL],
+    |offset| <= MAX_ABS_OFFSET_EV and, with ``n_channels``, energies increasing over
+    the channels and the last channel above 0 eV. Returns the three terms as floats.
+    """
+    off = _as_float(offset_eV, f"{what} offset", path, where, error_cls)
+    gain = _as_float(gain_eV_per_channel, f"{what} gain", path, where, error_cls)
+    quad = _as_float(quadratic_eV, f"{what} quadratic term", path, where, error_cls)
+    for name, v in (("offset", off), ("gain", gain), ("quadratic term", quad)):
+        if not math.isfinite(v):
+            raise error_cls(f"{what} {name} is {v!r}; expected a finite number", path=path, where=where)
+    if not MIN_GAIN_EV_PER_CHANNEL <= gain <= MAX_GAIN_EV_PER_CHANNEL:
+        raise error_cls(f"{what} gain is {gain!r} eV/channel; expected {MIN_GAIN_EV_PER_CHANNEL:g} to "
+                        f"{MAX_GAIN_EV_PER_CHANNEL:g} eV/channel", path=path, where=where)
+    if abs(off) > MAX_ABS_OFFSET_EV:
+        raise error_cls(f"{what} offset is {off!r} eV; expected |offset| <= {MAX_ABS_OFFSET_EV:g} eV",
+                        path=path, where=where)
+    if n_channels is not None and n_channels >= 1:
+        last = n_channels - 1
+        slope_last = gain + 2.0 * quad * last
+        e_last = off + gain * last + quad * last * last
+        if not slope_last > 0:
+            raise error_cls(f"{what} quadratic term {quad!r} eV/ch² makes the energy decrease before channel "
+                            f"{last}; expected increasing energies", path=path, where=where)
+        if not (math.isfinite(e_last) and e_last > 0):
+            raise error_cls(f"{what} maps every channel to energies <= 0 eV (last channel {e_last:.1f} eV)",
+                            path=path, where=where)
+    return off, gain, quad
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,30 +180,25 @@ class Spectrum:
         counts = counts.copy() if counts is self.counts or counts.base is not None else counts
         counts.flags.writeable = False
         object.__setattr__(self, "counts", counts)
-        for name in ("offset_eV", "gain_eV_per_channel", "quadratic_eV", "live_time_s"):
-            v = float(getattr(self, name))
-            if not np.isfinite(v):
-                raise SpectrumError(f"{name} must be finite, got {v}", path=self.source, where=where)
-            object.__setattr__(self, name, v)
-        if self.gain_eV_per_channel <= 0:
-            raise SpectrumError(f"gain must be > 0 eV/channel, got {self.gain_eV_per_channel}",
-                                path=self.source, where=where)
-        if self.live_time_s <= 0:
-            raise SpectrumError(f"live time must be > 0 s, got {self.live_time_s}", path=self.source,
-                                where=where)
+        off, gain, quad = check_calibration(self.offset_eV, self.gain_eV_per_channel, self.quadratic_eV,
+                                            counts.size, path=self.source, where=where)
+        object.__setattr__(self, "offset_eV", off)
+        object.__setattr__(self, "gain_eV_per_channel", gain)
+        object.__setattr__(self, "quadratic_eV", quad)
+        object.__setattr__(self, "live_time_s", check_live_time(self.live_time_s, path=self.source, where=where))
         if self.real_time_s is not None:
-            object.__setattr__(self, "real_time_s", float(self.real_time_s))
+            object.__setattr__(self, "real_time_s", check_real_time(self.real_time_s, path=self.source,
+                                                                    where=where))
         if self.position_mm is not None:
             pos = tuple(float(x) for x in self.position_mm)
+            if any(math.isinf(x) for x in pos):     # NaN: a coordinate not known
+                raise SpectrumError(f"position must be finite or NaN (unknown), got {pos}", path=self.source,
+                                    where=where)
             if len(pos) != 3:
                 raise SpectrumError(f"position must have 3 coordinates, got {len(pos)}", path=self.source,
                                     where=where)
             object.__setattr__(self, "position_mm", pos)
         object.__setattr__(self, "metadata", dict(self.metadata))
-        e_last = self.energy_at(self.counts.size - 1)
-        if e_last <= 0:
-            raise SpectrumError(f"calibration maps every channel to energies <= 0 eV (last channel "
-                                f"{e_last:.1f} eV)", path=self.source, where=where)
 
     # --- energy axis --------------------------------------------------------
     @property
@@ -367,10 +449,11 @@ class Scan:
                 cal = (det.offset_eV, det.gain_eV_per_channel, det.quadratic_eV)
             if len(cal) == 2:
                 cal = (*cal, 0.0)
-            if len(cal) != 3 or cal[1] <= 0:
+            if len(cal) != 3:
                 raise SpectrumError(f"calibration of detector {d} must be (offset_eV, gain>0[, quadratic]), "
                                     f"got {cal}", path=source)
-            self.calibration[d] = cal
+            self.calibration[d] = check_calibration(*cal, self.n_channels, what=f"calibration of detector {d}",
+                                                    path=source)
 
         if positions_mm is None:
             positions_mm = np.zeros((self.n_points, 3))
@@ -378,6 +461,9 @@ class Scan:
         if pos.shape != (self.n_points, 3):
             raise SpectrumError(f"positions_mm must have shape ({self.n_points}, 3), got {pos.shape}",
                                 path=source)
+        if np.any(np.isinf(pos)):               # NaN: a position not known (e.g. a PMC missing from the RXL)
+            bad = int(np.argwhere(np.isinf(pos))[0][0])
+            raise SpectrumError(f"positions_mm of point {bad} are infinite: {pos[bad].tolist()}", path=source)
         self.positions_mm = pos
         ids = np.arange(self.n_points) if point_ids is None else np.asarray(point_ids)
         if ids.shape != (self.n_points,):
@@ -395,8 +481,12 @@ class Scan:
         if a.shape != (self.n_points,):
             raise SpectrumError(f"{name} of detector {det} must have shape ({self.n_points},), got {a.shape}",
                                 path=self.source)
-        if not np.all(np.isfinite(a)):
-            raise SpectrumError(f"{name} of detector {det} holds non-finite values", path=self.source)
+        # a zero live time marks a point without data (a dropped point): map fits flag it
+        # invalid and spectrum() refuses it; negative, non-finite or absurd values are errors
+        ok = np.isfinite(a) & (a >= 0) & (a <= MAX_LIVE_TIME_S)
+        if not np.all(ok):
+            bad = int(np.flatnonzero(~ok)[0])
+            check_real_time(a[bad], what=f"{name} of detector {det} at point {bad}", path=self.source)
         return a
 
     # --- access -------------------------------------------------------------
@@ -407,6 +497,19 @@ class Scan:
         """
         det = self._det(detector)
         src = self._counts[det]
+        if isinstance(src, np.ndarray):             # validated by the constructor
+            return self._take(src, points)
+        try:                                        # file-backed: validated as read
+            data = self._take(src, points)
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise HDF5FormatError(f"cannot read the counts of these points (truncated or damaged file?): {e}",
+                                  path=self.source, where=getattr(src, "name", f"counts of detector {det}"))\
+                from None
+        return validate_counts(data, where=getattr(src, "name", f"counts of detector {det}"), path=self.source,
+                               error_cls=HDF5FormatError)
+
+    @staticmethod
+    def _take(src, points) -> np.ndarray:
         if isinstance(points, (list, np.ndarray)):
             idx = np.asarray(points)
             if idx.dtype == bool:

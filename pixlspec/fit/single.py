@@ -17,7 +17,6 @@ removes the low bias of data weights on small peaks (physics.md §12–13).
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -410,7 +409,10 @@ class FitResult:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        """Strict JSON of :meth:`to_dict`: non-finite values are null, with the reason under ``null_reasons``."""
+        from ..io.jsontext import strict_json
+
+        return strict_json(self.to_dict(), indent=indent)
 
     def plot(self, ax=None, *, components: int = 8, log: bool = True, markers: bool = True):
         """Spectrum (log scale), model, background, strongest components and residual.

@@ -26,6 +26,7 @@ import os
 import numpy as np
 
 from ..errors import PixlspecError
+from .files import check_input_file
 from ..instrument import Instrument
 from ..spectrum import Scan
 
@@ -143,6 +144,8 @@ def input_kind(path_or_files) -> str:
     path = os.fspath(path_or_files)
     if not os.path.exists(path):
         raise PixlspecError("no such file or folder", path=path)
+    if not os.path.isdir(path):
+        check_input_file(path, kind="hdf5", error_cls=PixlspecError)   # regular files only: no FIFO
     if os.path.isdir(path):
         rfs_dir = _subfolder(path, RFS_FOLDER)
         if rfs_dir is not None and _files_with_suffix(rfs_dir, CSV_SUFFIX):

@@ -40,6 +40,7 @@ reads through a Scan at ~130,000-170,000 spectra/s. Pass
 """
 from __future__ import annotations
 
+import contextvars
 import datetime
 import importlib.metadata
 import json
@@ -54,8 +55,9 @@ import numpy as np
 
 from ..errors import ConfigError, HDF5FormatError, PixlspecError
 from ..instrument import Instrument
-from ..spectrum import Scan
+from ..spectrum import Scan, check_calibration, check_real_time, validate_counts
 from ._atomic import atomic_path
+from .files import check_input_file
 
 __all__ = ["write_scan", "open_scan", "read_process", "COMPRESSIONS", "DEFAULT_COMPRESSION",
            "CHUNK_CACHE_BYTES", "SCAN_FILE_SUFFIXES"]
@@ -250,6 +252,21 @@ def _chunk_points_for(n_points: int, n_channels: int, itemsize: int, chunk_point
     return max(1, min(int(chunk_points), n_points))
 
 
+def _source_rows(scan: Scan, det: str, src, start: int, stop: int) -> np.ndarray:
+    """Counts ``start:stop`` of the scan being written, read and checked (finite, >= 0, bounded):
+    a scan file never receives counts that no reader would accept."""
+    where = getattr(src, "name", None) or f"counts of detector {det}"
+    try:
+        block = np.asarray(src[start:stop])
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as e:
+        raise HDF5FormatError(f"cannot read points {start}-{stop} (truncated or damaged file?): {e}",
+                              path=scan.source, where=where) from None
+    if block.dtype.kind == "f" or (block.dtype.kind == "i" and block.size and block.min() < 0):
+        validate_counts(block, where=f"{where}, points {start}-{stop}", path=scan.source,
+                        error_cls=HDF5FormatError)
+    return block
+
+
 def _storage_dtype(scan: Scan, det: str, block_points: int) -> np.dtype:
     """Smallest dtype that holds the counts of ``det`` exactly."""
     src = scan.raw_counts(det)
@@ -259,8 +276,7 @@ def _storage_dtype(scan: Scan, det: str, block_points: int) -> np.dtype:
     integer = src_dtype.kind in "iub"
     max_count = 0.0
     for start in range(0, scan.n_points, block_points):
-        block = src[start:start + block_points]
-        block = np.asarray(block)
+        block = _source_rows(scan, det, src, start, start + block_points)
         if block.size == 0:
             continue
         if not integer and not np.array_equal(block, np.floor(block)):
@@ -294,7 +310,7 @@ def _write_detector(f: h5py.File, scan: Scan, det: str, filters: dict, comp_name
     block = cp * WRITE_BLOCK_CHUNKS
     for start in range(0, n, block):
         stop = min(start + block, n)
-        data = np.asarray(src[start:stop])
+        data = _source_rows(scan, det, src, start, stop)
         ds[start:stop] = data if data.dtype == dtype else data.astype(dtype)
 
     off, gain, quad = scan.calibration[det]
@@ -422,6 +438,7 @@ def open_scan(path, instrument: Instrument | None = None) -> Scan:
             raise PixlspecError("no such file", path=name)
         if os.path.isdir(name):
             raise HDF5FormatError("is a folder, expected an HDF5 scan file", path=name)
+        check_input_file(name, kind="hdf5", error_cls=HDF5FormatError)
         if not h5py.is_hdf5(name):
             raise HDF5FormatError("not an HDF5 file (no HDF5 signature); expected a pixlspec scan "
                                   "file (.h5)", path=name)
@@ -433,6 +450,14 @@ def open_scan(path, instrument: Instrument | None = None) -> Scan:
         raise HDF5FormatError(f"cannot open as HDF5 (truncated or damaged file?): {e}", path=name) from None
     try:
         return _scan_from_file(f, name, instrument)
+    except PixlspecError:
+        f.close()
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError, OverflowError) as e:
+        # h5py on a damaged file: corrupt object headers, heaps, B-trees or chunks
+        f.close()
+        raise HDF5FormatError(f"cannot read (damaged file?): {type(e).__name__}: {e}", path=name,
+                              where=_READING.get()) from None
     except BaseException:
         f.close()
         raise
@@ -534,7 +559,12 @@ def read_rows(ds: h5py.Dataset, start: int = 0, stop: int | None = None, *, on_r
     return out
 
 
+#: The dataset or group being read (named by the error when h5py fails on a damaged file).
+_READING: contextvars.ContextVar[str | None] = contextvars.ContextVar("pixlspec_hdf5_reading", default=None)
+
+
 def _require(f: h5py.File | h5py.Group, where: str, kind: type, name: str, expected: str):
+    _READING.set(where)
     obj = f.get(where)
     if obj is None:
         raise HDF5FormatError(f"missing; expected {expected}", path=name, where=where)
@@ -602,7 +632,20 @@ def _per_point(f, where: str, name: str, n_points: int, required: bool = True) -
     return _read_array(ds)
 
 
-def _lazy_column(group: h5py.Group, member: str, name: str):
+def _times(values: np.ndarray, check, where: str, name: str) -> np.ndarray:
+    """Per-point live or real times as float64, each checked by ``check`` (finite, >= 0, bounded)."""
+    if values.dtype.kind not in "iuf":
+        raise HDF5FormatError(f"has dtype {values.dtype}, expected times in s", path=name, where=where)
+    a = np.asarray(values, dtype=np.float64)
+    if a.size:
+        finite = np.isfinite(a)
+        # any bad value is the smallest or the largest one (a non-finite one counts as both)
+        for i in sorted({int(np.argmin(np.where(finite, a, -np.inf))), int(np.argmax(np.where(finite, a, np.inf)))}):
+            check(a[i], what=f"value of point {i}", path=name, where=where, error_cls=HDF5FormatError)
+    return a
+
+
+def _lazy_column(group: h5py.Group, member: str, name: str, n_points: int):
     """A loader of one point-metadata column, read when first used (see :class:`PointMetadata`)."""
     where = f"{SAMPLE}/point_metadata/{member}"
 
@@ -611,8 +654,11 @@ def _lazy_column(group: h5py.Group, member: str, name: str):
             ds = group[member]
             if not isinstance(ds, h5py.Dataset):
                 raise HDF5FormatError("is not a dataset; expected one value per point", path=name, where=where)
+            if ds.shape[:1] != (n_points,):
+                raise HDF5FormatError(f"has shape {ds.shape}, expected ({n_points},) (one value per point)",
+                                      path=name, where=where)
             return _read_array(ds)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
             raise HDF5FormatError(f"cannot read this point-metadata column ({e}); was the scan closed "
                                   "before it was used?", path=name, where=where) from None
     return load
@@ -639,17 +685,22 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
         ref = ref or (det, where, ds.shape)
         n_points = ds.shape[0]
         counts[det] = ds
-        live[det] = _per_point(f, f"{gpath}/live_time_s", name, n_points)
+        # per-point live times may be 0 (a point without data, flagged by the map fit), not < 0
+        live[det] = _times(_per_point(f, f"{gpath}/live_time_s", name, n_points), check_real_time,
+                           f"{gpath}/live_time_s", name)
         rt = _per_point(f, f"{gpath}/real_time_s", name, n_points, required=False)
         if rt is not None:
-            real[det] = rt
+            real[det] = _times(rt, check_real_time, f"{gpath}/real_time_s", name)
         cwhere = f"{gpath}/energy_calibration"
         cal = _require(f, cwhere, h5py.Dataset, name, "a dataset [offset_eV, gain_eV_per_channel, "
                        "quadratic_eV]")
         if cal.shape not in ((2,), (3,)):
             raise HDF5FormatError(f"has shape {cal.shape}, expected (3,) [offset_eV, gain_eV_per_channel, "
                                   "quadratic_eV]", path=name, where=cwhere)
-        calibration[det] = tuple(float(x) for x in cal[()])
+        if cal.dtype.kind not in "iuf":
+            raise HDF5FormatError(f"has dtype {cal.dtype}, expected numbers", path=name, where=cwhere)
+        calibration[det] = check_calibration(*cal[()], ds.shape[1], what="energy calibration", path=name,
+                                             where=cwhere, error_cls=HDF5FormatError)
 
     n_points = ref[2][0]
     pwhere = f"{SAMPLE}/positions"
@@ -657,7 +708,13 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
     if pos.shape != (n_points, 3):
         raise HDF5FormatError(f"has shape {pos.shape}, expected ({n_points}, 3) (x, y, z in mm per point)",
                               path=name, where=pwhere)
+    if pos.dtype.kind not in "iuf":
+        raise HDF5FormatError(f"has dtype {pos.dtype}, expected numbers (mm)", path=name, where=pwhere)
     positions = np.asarray(pos[()], dtype=np.float64)
+    if np.any(np.isinf(positions)):          # NaN is allowed: a position not known
+        bad = int(np.argwhere(np.isinf(positions))[0][0])
+        raise HDF5FormatError(f"position of point {bad} is infinite ({positions[bad].tolist()}); expected "
+                              "x, y, z in mm (NaN where unknown)", path=name, where=pwhere)
     point_ids = _per_point(f, f"{SAMPLE}/point_ids", name, n_points)
     point_metadata = {}
     pm = f.get(f"{SAMPLE}/point_metadata")
@@ -666,7 +723,7 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
         # attribute); members are typed without being opened, datasets read on first use
         for member in pm:
             if pm.get(member, getclass=True) is h5py.Dataset:
-                point_metadata[_unescape(member)] = _lazy_column(pm, member, name)
+                point_metadata[_unescape(member)] = _lazy_column(pm, member, name, n_points)
 
     if instrument is None:
         iwhere = f"{PROCESS}/instrument"
@@ -707,31 +764,42 @@ def read_process(path) -> dict[str, Any]:
     name = os.fspath(path)
     if not os.path.exists(name):
         raise PixlspecError("no such file", path=name)
+    check_input_file(name, kind="hdf5", error_cls=HDF5FormatError)
     if not h5py.is_hdf5(name):
         raise HDF5FormatError("not an HDF5 file", path=name)
-    out: dict[str, Any] = {}
     try:
         f = h5py.File(name, "r")
     except OSError as e:
         raise HDF5FormatError(f"cannot open as HDF5 (truncated or damaged file?): {e}", path=name) from None
-    with f:
-        p = f.get(PROCESS)
-        if isinstance(p, h5py.Group):
-            for key, ds in p.items():
-                if key in ("instrument", "provenance") or not isinstance(ds, h5py.Dataset):
-                    continue
-                if h5py.check_string_dtype(ds.dtype) is not None and ds.shape == ():
-                    out[key] = _read_str(ds)
-            out["provenance"] = _read_json(f, f"{PROCESS}/provenance", name, {})
-        inst = f.get(INSTRUMENT)
-        if isinstance(inst, h5py.Group):
-            comp = {}
-            for key, g in inst.items():
-                ds = g.get("spectra") if isinstance(g, h5py.Group) else None
-                if isinstance(ds, h5py.Dataset):
-                    c = ds.attrs.get("pixlspec_compression")
-                    comp[key[len(DETECTOR_PREFIX):] if key.startswith(DETECTOR_PREFIX) else key] = {
-                        "compression": str(c) if c is not None else (ds.compression or "unknown"),
-                        "dtype": str(ds.dtype), "chunks": list(ds.chunks) if ds.chunks else None}
-            out["storage"] = comp
+    try:
+        with f:
+            return _read_process(f, name)
+    except PixlspecError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+        raise HDF5FormatError(f"cannot read (damaged file?): {type(e).__name__}: {e}", path=name,
+                              where=PROCESS) from None
+
+
+def _read_process(f: h5py.File, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    p = f.get(PROCESS)
+    if isinstance(p, h5py.Group):
+        for key, ds in p.items():
+            if key in ("instrument", "provenance") or not isinstance(ds, h5py.Dataset):
+                continue
+            if h5py.check_string_dtype(ds.dtype) is not None and ds.shape == ():
+                out[key] = _read_str(ds)
+        out["provenance"] = _read_json(f, f"{PROCESS}/provenance", name, {})
+    inst = f.get(INSTRUMENT)
+    if isinstance(inst, h5py.Group):
+        comp = {}
+        for key, g in inst.items():
+            ds = g.get("spectra") if isinstance(g, h5py.Group) else None
+            if isinstance(ds, h5py.Dataset):
+                c = ds.attrs.get("pixlspec_compression")
+                comp[key[len(DETECTOR_PREFIX):] if key.startswith(DETECTOR_PREFIX) else key] = {
+                    "compression": str(c) if c is not None else (ds.compression or "unknown"),
+                    "dtype": str(ds.dtype), "chunks": list(ds.chunks) if ds.chunks else None}
+        out["storage"] = comp
     return out

@@ -54,8 +54,9 @@ import numpy as np
 
 from ..errors import ConfigError, MSAFormatError, PixlspecError, SpectrumError
 from ..instrument import Instrument
-from ..spectrum import Spectrum
+from ..spectrum import Spectrum, check_calibration, check_live_time, check_real_time
 from ._atomic import atomic_path
+from .files import MAX_INPUT_BYTES, check_input_file
 
 __all__ = ["MSAHeader", "parse_msa_header", "read_msa", "read_msa_detectors", "write_msa",
            "FORMAT_MAGIC", "PIXL_VERSION"]
@@ -97,11 +98,15 @@ def _read_lines(path: str | os.PathLike, error_cls: type[PixlspecError] = MSAFor
     undecodable or binary file. Shared by every text reader of :mod:`pixlspec.io`.
     """
     p = os.fspath(path)
+    check_input_file(p, kind="text", error_cls=error_cls)
+    limit = MAX_INPUT_BYTES["text"]
     try:
         with open(p, "rb") as fh:
-            data = fh.read()
+            data = fh.read(limit + 1)
     except OSError as e:
         raise error_cls(f"cannot read file: {e.strerror or e}", path=p) from None
+    if len(data) > limit:
+        raise error_cls(f"file is larger than the {limit}-byte limit for a text input", path=p)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
     if not data.strip():
@@ -702,13 +707,24 @@ def _build_spectrum(parsed: _ParsedMSA, col: int, instrument: Instrument | None)
             meta[key] = vals
     meta["header"] = h.to_dict()
 
+    # the physical ranges Spectrum enforces, checked here to name the keyword's line
+    check_live_time(lt_raw, what=f"#LIVETIME of detector {name}", path=path, where=h.line("LIVETIME"),
+                    error_cls=MSAFormatError)
+    check_live_time(live, what=f"dead-time corrected live time of detector {name}", path=path,
+                    where=h.line("TRIGGERS") or h.line("LIVETIME"), error_cls=MSAFormatError)
+    if real is not None:
+        check_real_time(real, what=f"#REALTIME of detector {name}", path=path, where=h.line("REALTIME"),
+                        error_cls=MSAFormatError)
+    if meta["calibration_source"] == "file":
+        check_calibration(offset, gain, quad, parsed.counts.shape[0], what=f"calibration of detector {name}",
+                          path=path, where=h.line("XPERCHAN"), error_cls=MSAFormatError)
     inst = instrument if instrument is not None else _implied_instrument(parsed)
     try:
         return Spectrum(counts=parsed.counts[:, col], offset_eV=offset, gain_eV_per_channel=gain,
                         quadratic_eV=quad, live_time_s=live, real_time_s=real, detector=name,
                         position_mm=position, instrument=inst, metadata=meta, source=path)
     except SpectrumError as e:
-        raise MSAFormatError(e.message, path=path, where=h.line("XPERCHAN") or h.spectrum_line) from None
+        raise MSAFormatError(e.message, path=path, where=h.spectrum_line) from None
 
 
 def read_msa_detectors(path: str | os.PathLike, instrument: Instrument | None = None) -> dict[str, Spectrum]:

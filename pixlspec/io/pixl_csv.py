@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import CSVFormatError, MSAFormatError
 from ..instrument import Instrument
-from ..spectrum import Scan
+from ..spectrum import Scan, check_calibration, check_live_time, check_real_time
 from .msa import M_TO_MM_EXP, _is_number, _read_lines, _scaled, read_msa_detectors
 
 __all__ = ["read_rfs", "read_rxl", "read_msa_folder"]
@@ -214,10 +214,19 @@ def _rfs_set(meta: _Table, pos: _Table | None, spectra: list[_Table], path: str,
                                  f"{meta.line}) has {n}", path=path, where=t.line)
         counts[det] = _counts_table(t, path)
         live[det] = meta.floats(f"live_time_{det}", path, positive=True)
+        for v, ln in zip(live[det], meta.row_lines):
+            check_live_time(v, what=f"column 'live_time_{det}': live time", path=path, where=ln,
+                            error_cls=CSVFormatError)
         if f"real_time_{det}" in meta.header:
             real[det] = meta.floats(f"real_time_{det}", path, nonneg=True)
+            for v, ln in zip(real[det], meta.row_lines):
+                check_real_time(v, what=f"column 'real_time_{det}': real time", path=path, where=ln,
+                                error_cls=CSVFormatError)
         gain = meta.floats(f"XPERCHAN_{det}", path, positive=True)
         off = meta.floats(f"OFFSET_{det}", path)
+        for g_, o_, ln in zip(gain, off, meta.row_lines):
+            check_calibration(o_, g_, 0.0, counts[det].shape[1], what=f"columns 'OFFSET_{det}', 'XPERCHAN_{det}': "
+                              "calibration", path=path, where=ln, error_cls=CSVFormatError)
         g, o = float(np.median(gain)), float(np.median(off))
         if np.ptp(gain) or np.ptp(off):
             notes.append(f"detector {det}: XPERCHAN/OFFSET vary over points "

@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import HDF5FormatError, PixlspecError
 from ._atomic import atomic_path
+from .files import check_input_file
 
 __all__ = ["write_maps", "read_maps", "results_complete", "read_results_info", "COMPLETE_ATTR"]
 
@@ -201,55 +202,129 @@ def results_complete(path) -> bool:
         with h5py.File(path, "r") as f:
             return bool(f.attrs.get(COMPLETE_ATTR, False)) and "entry/maps/counts_per_sec" in f \
                 and "entry/results/areas" in f
-    except (OSError, KeyError):
+    except (OSError, KeyError, RuntimeError, ValueError):
         return False
 
 
 def read_results_info(path) -> dict[str, Any]:
     """The provenance of a results file (``source``, ``provenance``, ``timing``, ``date``, ...)."""
-    with _open(path) as f:
-        p = f.get("entry/process")
-        out: dict[str, Any] = {}
-        if isinstance(p, h5py.Group):
-            for key, ds in p.items():
-                if not isinstance(ds, h5py.Dataset):
-                    continue
-                v = ds[()]
-                v = v.decode() if isinstance(v, bytes) else v
-                if ds.attrs.get("content_type") == JSON_CONTENT_TYPE:
-                    try:
-                        v = json.loads(v)
-                    except (TypeError, json.JSONDecodeError):
-                        pass
-                out[key] = v
-        return out
+    name = os.fspath(path)
+    with _open(name) as f:
+        try:
+            p = f.get("entry/process")
+            out: dict[str, Any] = {}
+            if isinstance(p, h5py.Group):
+                for key, ds in p.items():
+                    if not isinstance(ds, h5py.Dataset):
+                        continue
+                    v = ds[()]
+                    v = v.decode() if isinstance(v, bytes) else v
+                    if ds.attrs.get("content_type") == JSON_CONTENT_TYPE:
+                        try:
+                            v = json.loads(v)
+                        except (TypeError, json.JSONDecodeError):
+                            pass
+                    out[key] = v
+            return out
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
+            raise HDF5FormatError(f"cannot read (damaged file?): {type(e).__name__}: {e}", path=name,
+                                  where="/entry/process") from None
 
 
 def _open(path):
     name = os.fspath(path)
     if not os.path.exists(name):
         raise PixlspecError("no such file", path=name)
+    check_input_file(name, kind="hdf5", error_cls=HDF5FormatError)
     try:
         return h5py.File(name, "r")
     except OSError as e:
         raise HDF5FormatError(f"cannot open as HDF5 (truncated or damaged file?): {e}", path=name) from None
 
 
+class _Reader:
+    """Reads the datasets of a results file, remembering the one being read for error messages."""
+
+    def __init__(self, f: h5py.File, name: str):
+        self.f = f
+        self.name = name
+        self.where: str | None = None
+
+    def ds(self, group, key: str) -> h5py.Dataset:
+        base = group.name if isinstance(group, h5py.Group) else ""
+        self.where = f"{base}/{key}".replace("//", "/")
+        obj = group[key]
+        if not isinstance(obj, h5py.Dataset):
+            raise HDF5FormatError(f"is a {type(obj).__name__}, expected a dataset", path=self.name, where=self.where)
+        return obj
+
+    def array(self, group, key: str, shape: tuple | None = None, kind: str = "iuf") -> np.ndarray:
+        ds = self.ds(group, key)
+        if ds.dtype.kind not in kind:
+            raise HDF5FormatError(f"has dtype {ds.dtype}, expected numbers", path=self.name, where=self.where)
+        a = np.asarray(ds[()])
+        if shape is not None and a.shape != shape:
+            raise HDF5FormatError(f"has shape {a.shape}, expected {shape}", path=self.name, where=self.where)
+        return a
+
+    def finite(self, a: np.ndarray, what: str, mask=None) -> np.ndarray:
+        b = np.asarray(a, dtype=float)
+        bad = ~np.isfinite(b) if mask is None else (~np.isfinite(b) & mask)
+        if np.any(bad):
+            i = tuple(int(x) for x in np.argwhere(bad)[0])
+            raise HDF5FormatError(f"{what} at index {i} is {b[i]}; expected a finite number", path=self.name,
+                                  where=self.where)
+        return a
+
+    def text(self, group, key: str) -> str:
+        v = self.ds(group, key)[()]
+        if isinstance(v, bytes):
+            return v.decode("utf-8")
+        if not isinstance(v, str):
+            raise HDF5FormatError(f"holds {type(v).__name__}, expected a string", path=self.name, where=self.where)
+        return v
+
+    def json(self, group, key: str):
+        return json.loads(self.text(group, key))
+
+    def strings(self, group, key: str, n: int | None = None) -> list[str]:
+        ds = self.ds(group, key)
+        if h5py.check_string_dtype(ds.dtype) is None or ds.ndim != 1:
+            raise HDF5FormatError(f"has dtype {ds.dtype} and shape {ds.shape}, expected a list of strings",
+                                  path=self.name, where=self.where)
+        out = _str_list(ds)
+        if n is not None and len(out) != n:
+            raise HDF5FormatError(f"has {len(out)} names, expected {n}", path=self.name, where=self.where)
+        return out
+
+
 def _str_list(ds) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in ds[()]]
 
 
-def _maps_from_group(g: h5py.Group, common: dict):
+def _maps_from_group(rd: _Reader, g: h5py.Group, common: dict, n_points: int):
     from ..fit.maps import ElementMaps
+    from ..spectrum import MAX_LIVE_TIME_S, check_real_time
 
-    cols = _str_list(g["column_names"])
-    areas = g["areas"][()]
-    sigma = g["sigma"][()]
-    return ElementMaps(elements=_str_list(g["elements"]), columns=cols, detector=str(g.attrs.get("detector", "")),
+    cols = rd.strings(g, "column_names")
+    elements = rd.strings(g, "elements")
+    areas = rd.array(g, "areas", (len(cols), n_points))
+    sigma = rd.array(g, "sigma", (len(cols), n_points))
+    valid = rd.array(g, "valid", (n_points,), kind="biuf").astype(bool)
+    rd.finite(areas, "area", mask=np.broadcast_to(valid, areas.shape))
+    rd.finite(sigma, "sigma", mask=np.broadcast_to(valid, sigma.shape))
+    chi2 = rd.array(g, "chi2_reduced", (n_points,))
+    dof = rd.array(g, "dof", (n_points,))
+    live = rd.array(g, "live_time_s", (n_points,)).astype(np.float64)
+    bad = ~(np.isfinite(live) & (live >= 0) & (live <= MAX_LIVE_TIME_S))
+    if np.any(bad):     # 0: a point without data, as in scans (flagged invalid)
+        i = int(np.flatnonzero(bad)[0])
+        check_real_time(live[i], what=f"live time of point {i}", path=rd.name, where=rd.where,
+                        error_cls=HDF5FormatError)
+    return ElementMaps(elements=elements, columns=cols, detector=str(g.attrs.get("detector", "")),
                        point_areas={c: areas[i].copy() for i, c in enumerate(cols)},
                        point_sigma={c: sigma[i].copy() for i, c in enumerate(cols)},
-                       chi2_reduced_points=g["chi2_reduced"][()], dof=g["dof"][()], valid=g["valid"][()].astype(bool),
-                       live_time_s=g["live_time_s"][()], **common)
+                       chi2_reduced_points=chi2, dof=dof, valid=valid, live_time_s=live, **common)
 
 
 def read_maps(path):
@@ -257,46 +332,88 @@ def read_maps(path):
 
     ``sum_fit`` holds each detector's fit summary (dict), ``config`` the
     :class:`FitConfig`, ``instrument`` the :class:`Instrument`.
+
+    Every dataset is checked (shape, type, finite values where the fit was valid,
+    live times in range); any departure, and any failure of h5py on a damaged
+    file, raises :class:`HDF5FormatError` naming the file and the dataset.
     """
+    name = os.fspath(path)
+    with _open(name) as f:
+        rd = _Reader(f, name)
+        try:
+            return _read_maps(rd)
+        except PixlspecError as e:
+            if e.path is None:
+                raise HDF5FormatError(e.message, path=name, where=rd.where) from None
+            raise
+        except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError, AttributeError,
+                OverflowError) as e:
+            raise HDF5FormatError(f"not a pixlspec results file or damaged: {type(e).__name__}: {e}", path=name,
+                                  where=rd.where) from None
+
+
+def _read_maps(rd: _Reader):
     from ..fit.config import FitConfig
     from ..fit.maps import Grid
     from ..instrument import Instrument
 
-    name = os.fspath(path)
-    with _open(name) as f:
-        if not f.attrs.get(COMPLETE_ATTR, False):
-            raise HDF5FormatError("not a complete pixlspec results file (the completion mark "
-                                  f"@{COMPLETE_ATTR} is missing: interrupted or foreign file)", path=name)
-        try:
-            r = f["entry/results"]
-            g = f["entry/maps"]
-            gd = json.loads(r["grid"][()])
-            grid = Grid(kind=gd["kind"], shape=tuple(gd["shape"]), x=g["x"][()], y=g["y"][()],
-                        index=r["grid_index"][()], step_mm=float(gd["step_mm"]),
-                        origin_mm=None if gd.get("origin_mm") is None else np.asarray(gd["origin_mm"]),
-                        direction=None if gd.get("direction") is None else np.asarray(gd["direction"]))
-            ids = r["point_ids"]
-            point_ids = np.asarray(_str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
-            p = f["entry/process"]
-            config = FitConfig.from_dict(json.loads(p["config"][()])) if "config" in p else None
-            inst = Instrument.from_json(p["instrument"][()].decode() if isinstance(p["instrument"][()], bytes)
-                                        else p["instrument"][()]) if "instrument" in p else None
-            source = p["source"][()]
-            source = (source.decode() if isinstance(source, bytes) else str(source)) or None
-            timing = json.loads(p["timing"][()]) if "timing" in p else {}
-            sum_fit = {}
-            for key, sg in f.get("entry/sum_fit", {}).items():
-                sum_fit[key.removeprefix("detector_")] = json.loads(sg["summary"][()])
-            common = dict(positions_mm=r["positions"][()], point_ids=point_ids, grid=grid, config=config,
-                          instrument=inst, source=source)
-            maps = _maps_from_group(r, common)
-            maps.sum_fit = sum_fit
-            maps.timing = timing
-            for key, sub in r.items():
-                if isinstance(sub, h5py.Group) and key.startswith("detector_"):
-                    m = _maps_from_group(sub, common)
-                    m.sum_fit = {m.detector: sum_fit.get(m.detector)} if m.detector in sum_fit else {}
-                    maps.per_detector[m.detector] = m
-        except (KeyError, ValueError, TypeError) as e:
-            raise HDF5FormatError(f"not a pixlspec results file or damaged: {e}", path=name) from None
+    f, name = rd.f, rd.name
+    rd.where = "/"
+    if not f.attrs.get(COMPLETE_ATTR, False):
+        raise HDF5FormatError("not a complete pixlspec results file (the completion mark "
+                              f"@{COMPLETE_ATTR} is missing: interrupted or foreign file)", path=name)
+    rd.where = "/entry/results"
+    r = f["entry/results"]
+    rd.where = "/entry/maps"
+    g = f["entry/maps"]
+    positions = rd.array(r, "positions")
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise HDF5FormatError(f"has shape {positions.shape}, expected (n_points, 3)", path=name, where=rd.where)
+    if np.any(np.isinf(positions)):             # NaN: a position not known, as in scans
+        raise HDF5FormatError("holds infinite positions; expected mm (NaN where unknown)", path=name,
+                              where=rd.where)
+    n_points = positions.shape[0]
+    gd = rd.json(r, "grid")
+    if not isinstance(gd, dict):
+        raise HDF5FormatError("expected a JSON object", path=name, where=rd.where)
+    shape = tuple(int(v) for v in gd["shape"])
+    step = float(gd["step_mm"])
+    if len(shape) != 2 or min(shape) < 1 or not (np.isfinite(step) and step > 0):
+        raise HDF5FormatError(f"grid shape {shape} and step {step} mm; expected 2 sizes >= 1 and a step > 0",
+                              path=name, where=rd.where)
+    origin = None if gd.get("origin_mm") is None else rd.finite(np.asarray(gd["origin_mm"], float), "origin")
+    direction = None if gd.get("direction") is None else rd.finite(np.asarray(gd["direction"], float),
+                                                                    "direction")
+    x = rd.finite(rd.array(g, "x", (shape[1],)), "x")
+    y = rd.finite(rd.array(g, "y", (shape[0],)), "y")
+    index = rd.array(r, "grid_index", (n_points,), kind="iu")
+    if index.size and (index.min() < -1 or index.max() >= shape[0] * shape[1]):
+        raise HDF5FormatError(f"grid index outside -1..{shape[0] * shape[1] - 1}", path=name, where=rd.where)
+    grid = Grid(kind=str(gd["kind"]), shape=shape, x=x, y=y, index=index, step_mm=step, origin_mm=origin,
+                direction=direction)
+    ids = rd.ds(r, "point_ids")
+    point_ids = np.asarray(_str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
+    if np.shape(point_ids) != (n_points,):
+        raise HDF5FormatError(f"has shape {np.shape(point_ids)}, expected ({n_points},)", path=name,
+                              where=rd.where)
+    rd.where = "/entry/process"
+    p = f["entry/process"]
+    config = FitConfig.from_dict(rd.json(p, "config")) if "config" in p else None
+    inst = Instrument.from_json(rd.text(p, "instrument")) if "instrument" in p else None
+    source = rd.text(p, "source") or None
+    timing = rd.json(p, "timing") if "timing" in p else {}
+    sum_fit = {}
+    rd.where = "/entry/sum_fit"
+    for key, sg in f.get("entry/sum_fit", {}).items():
+        sum_fit[key.removeprefix("detector_")] = rd.json(sg, "summary")
+    common = dict(positions_mm=positions, point_ids=point_ids, grid=grid, config=config,
+                  instrument=inst, source=source)
+    maps = _maps_from_group(rd, r, common, n_points)
+    maps.sum_fit = sum_fit
+    maps.timing = timing
+    for key, sub in r.items():
+        if isinstance(sub, h5py.Group) and key.startswith("detector_"):
+            m = _maps_from_group(rd, sub, common, n_points)
+            m.sum_fit = {m.detector: sum_fit.get(m.detector)} if m.detector in sum_fit else {}
+            maps.per_detector[m.detector] = m
     return maps

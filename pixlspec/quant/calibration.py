@@ -101,9 +101,23 @@ class Calibration:
             raise ConfigError("a Calibration needs an Instrument", where="calibration")
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ConfigError(f"calibration scale must be > 0, got {self.scale}", where="calibration")
+        if not (math.isfinite(self.scale_sigma) and self.scale_sigma >= 0):
+            raise ConfigError(f"calibration scale 1σ must be finite and >= 0, got {self.scale_sigma}",
+                              where="scale_sigma")
         for g, v in self.factors.items():
             if not (math.isfinite(v) and v > 0):
-                raise ConfigError(f"calibration factor of {g} must be > 0, got {v}", where="calibration")
+                raise ConfigError(f"calibration factor of {g} must be > 0, got {v}", where=f"factors.{g}")
+        for g, v in self.factor_sigma.items():
+            if not (math.isfinite(v) and v >= 0):
+                raise ConfigError(f"1σ of the factor of {g} must be finite and >= 0, got {v}",
+                                  where=f"factor_sigma.{g}")
+        for name in ("fe_oxide", "detector"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string, got {getattr(self, name)!r}", where=name)
+        for name in ("ratios", "ratio_sigma", "consistency", "air_fractions", "residuals"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise ConfigError(f"{name} must be an object, got {type(getattr(self, name)).__name__}",
+                                  where=name)
 
     def factors_for(self, groups: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(factors, 1σ, groups without a factor) for ``groups``; missing ones take ``scale``."""
@@ -180,7 +194,11 @@ class Calibration:
                        balance=data.get("balance", DEFAULT_BALANCE), secondary=bool(data.get("secondary", True)))
         except KeyError as e:
             raise ConfigError(f"calibration lacks {e.args[0]!r}", path=source) from None
-        except (TypeError, ValueError) as e:
+        except ConfigError as e:
+            if e.path is None and source is not None:
+                raise ConfigError(e.message, path=source, where=e.where) from None
+            raise
+        except (TypeError, ValueError, AttributeError, OverflowError) as e:
             raise ConfigError(f"invalid calibration: {e}", path=source) from None
 
     @classmethod
@@ -203,13 +221,10 @@ class Calibration:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Calibration":
         """Read a file written by :meth:`save` (the instrument comes with it)."""
+        from ..io.files import read_text_file
+
         p = os.fspath(path)
-        try:
-            with open(p, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as e:
-            raise ConfigError(f"cannot read calibration file: {e.strerror}", path=p) from None
-        return cls.from_json(text, source=p)
+        return cls.from_json(read_text_file(p, kind="config", error_cls=ConfigError), source=p)
 
 
 def _finite(obj):

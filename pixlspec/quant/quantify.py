@@ -227,7 +227,10 @@ class Composition:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        """Strict JSON of :meth:`to_dict`: non-finite values are null, with the reason under ``null_reasons``."""
+        from ..io.jsontext import strict_json
+
+        return strict_json(self.to_dict(), indent=indent)
 
 
 @dataclass
