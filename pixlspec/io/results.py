@@ -44,7 +44,8 @@ import numpy as np
 from ..errors import HDF5FormatError, PixlspecError
 from ._atomic import atomic_path
 
-__all__ = ["write_maps", "read_maps", "results_complete", "read_results_info", "COMPLETE_ATTR"]
+__all__ = ["write_maps", "read_maps", "results_complete", "read_results_info", "read_composition_map",
+           "read_sum_spectra", "COMPLETE_ATTR"]
 
 #: Root attribute written last: the file is complete.
 COMPLETE_ATTR = "pixlspec_complete"
@@ -300,3 +301,108 @@ def read_maps(path):
         except (KeyError, ValueError, TypeError) as e:
             raise HDF5FormatError(f"not a pixlspec results file or damaged: {e}", path=name) from None
     return maps
+
+
+def _grid_of(f: h5py.File):
+    """The Grid stored in a results file (None when it has none)."""
+    from ..fit.maps import Grid
+
+    r = f.get("entry/results")
+    g = f.get("entry/maps")
+    if r is None or g is None or "grid" not in r:
+        return None
+    gd = json.loads(r["grid"][()])
+    return Grid(kind=gd["kind"], shape=tuple(gd["shape"]), x=g["x"][()], y=g["y"][()],
+                index=r["grid_index"][()], step_mm=float(gd["step_mm"]),
+                origin_mm=None if gd.get("origin_mm") is None else np.asarray(gd["origin_mm"]),
+                direction=None if gd.get("direction") is None else np.asarray(gd["direction"]))
+
+
+def read_composition_map(path, group: str = "entry/composition"):
+    """The composition stored in a results file, as a :class:`~pixlspec.quant.quantify.CompositionMap`.
+
+    Point ids, positions, live times and the grid come from ``/entry/results``
+    of the same file. Per-point iteration counts, element wt% and the balance
+    are not stored and come back empty/NaN.
+
+    Raises
+    ------
+    HDF5FormatError
+        When the file holds no composition or a damaged one.
+    """
+    from ..quant.quantify import CompositionMap
+
+    name = os.fspath(path)
+    with _open(name) as f:
+        g = f.get(group)
+        if not isinstance(g, h5py.Group):
+            raise HDF5FormatError("the file holds no composition (quantify the maps first, e.g. "
+                                  "`pixlspec salts --out` or CompositionMap.to_hdf5)", path=name, where=group)
+        try:
+            oxides = _str_list(g["oxide_names"])
+            n = g["total_wt"].shape[0]
+
+            def per_point(key):
+                if key not in g:
+                    return {o: np.full(n, np.nan) for o in oxides}
+                a = g[key][()]
+                return {o: np.asarray(a[i], dtype=np.float64) for i, o in enumerate(oxides)}
+
+            r = f.get("entry/results")
+            ids = pos = live = None
+            if isinstance(r, h5py.Group):
+                if "point_ids" in r:
+                    ids = r["point_ids"]
+                    ids = np.asarray(_str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
+                pos = r["positions"][()] if "positions" in r else None
+                live = r["live_time_s"][()] if "live_time_s" in r else None
+            src = f["entry/process/source"][()] if "entry/process/source" in f else b""
+            src = (src.decode() if isinstance(src, bytes) else str(src)) or None
+            a = g.attrs
+            flags = json.loads(a.get("flags", "[]"))
+            comp = CompositionMap(
+                point_oxide_wt=per_point("oxide_wt"), point_sigma=per_point("oxide_wt_errors"),
+                point_lod=per_point("lod_wt"), point_element_wt={},
+                point_total=np.asarray(g["total_wt"][()], dtype=np.float64),
+                valid=np.asarray(g["valid"][()], dtype=bool) if "valid" in g else np.ones(n, bool),
+                normalised=bool(a.get("normalised", False)), balance=str(a.get("balance", "")) or None,
+                point_balance_wt=np.full(n, np.nan), air_fraction=float(a.get("air_fraction", 0.0)),
+                calibrated=bool(a.get("calibrated", False)), fe_oxide=str(a.get("fe_oxide", "FeO")),
+                converged=np.asarray(g["converged"][()], dtype=bool) if "converged" in g else np.ones(n, bool),
+                groups=[], flags=list(flags), point_flags={}, grid=_grid_of(f),
+                detector=str(a.get("detector", "")), live_time_s=live, source=src, point_ids=ids,
+                positions_mm=pos)
+        except (KeyError, ValueError, TypeError) as e:
+            raise HDF5FormatError(f"damaged composition: {e}", path=name, where=group) from None
+    return comp
+
+
+def read_sum_spectra(path) -> dict[str, dict[str, Any]]:
+    """Each detector's sum-spectrum fit stored in a results file.
+
+    Returns
+    -------
+    dict
+        Detector → ``{"energy_eV", "counts", "model", "background"}`` (arrays over
+        the fitted channels) and ``"summary"`` (the fit's JSON summary: live
+        time, calibration, resolution). Detectors stored as a summary only are
+        left out.
+    """
+    name = os.fspath(path)
+    out: dict[str, dict[str, Any]] = {}
+    with _open(name) as f:
+        s = f.get("entry/sum_fit")
+        if not isinstance(s, h5py.Group):
+            return out
+        for key, sg in s.items():
+            if not isinstance(sg, h5py.Group) or "counts" not in sg:
+                continue
+            try:
+                d = {k: np.asarray(sg[k][()], dtype=np.float64) for k in ("energy_eV", "counts", "model",
+                                                                          "background")}
+                d["summary"] = json.loads(sg["summary"][()]) if "summary" in sg else {}
+            except (KeyError, ValueError) as e:
+                raise HDF5FormatError(f"damaged sum-spectrum fit: {e}", path=name,
+                                      where=f"entry/sum_fit/{key}") from None
+            out[key.removeprefix("detector_")] = d
+    return out

@@ -256,6 +256,8 @@ class CompositionMap:
         The element maps' grid (``to_grid``), when they have one.
     detector : str
     live_time_s : ndarray
+    point_ids, positions_mm : ndarray or None
+        The points' ids (PMC) and positions (mm), when the maps carry them.
     """
 
     point_oxide_wt: dict[str, np.ndarray]
@@ -278,6 +280,8 @@ class CompositionMap:
     detector: str = ""
     live_time_s: np.ndarray | None = None
     source: str | None = None
+    point_ids: np.ndarray | None = None
+    positions_mm: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
@@ -365,6 +369,12 @@ class CompositionMap:
                 "groups": list(self.groups), "flags": list(self.flags),
                 "point_flags": {k: v.tolist() for k, v in self.point_flags.items()}, "detector": self.detector,
                 "source": self.source}
+
+    def to_piquant_csv(self, path, *, maps=None) -> None:
+        """Write a PIQUANT map CSV (``maps``: the ElementMaps, for areas, χ² and calibration)."""
+        from ..io.export import write_piquant_csv
+
+        write_piquant_csv(self, path, maps=maps)
 
     def to_hdf5(self, path, group: str = "entry/composition") -> None:
         """Write ``/entry/composition`` (NXdata: oxide wt%, 1σ, LOD, total per point) into ``path``.
@@ -1077,4 +1087,5 @@ def quantify_map(element_maps, instrument: Instrument | None = None, calibration
         point_total=total, valid=valid, normalised=bool(normalise), balance=balance, point_balance_wt=bal,
         air_fraction=float(x), calibrated=calibration is not None, fe_oxide=fe_oxide, converged=conv,
         groups=list(solver.groups), flags=flags, point_flags=point_flags, grid=grid, detector="+".join(dets),
-        live_time_s=live, source=getattr(element_maps, "source", None))
+        live_time_s=live, source=getattr(element_maps, "source", None),
+        point_ids=getattr(element_maps, "point_ids", None), positions_mm=getattr(element_maps, "positions_mm", None))
