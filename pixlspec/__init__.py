@@ -50,6 +50,7 @@ _LAZY = {
     "write_piquant_csv": "pixlspec.io.export",
     "compare_compositions": "pixlspec.io.export",
     "export_results": "pixlspec.io.export",
+    "read_pymca_config": "pixlspec.io.pymca_cfg",
     "run_batch": "pixlspec.batch",
     "quantify": "pixlspec.quant.quantify",
     "quantify_map": "pixlspec.quant.quantify",
