@@ -377,50 +377,14 @@ class CompositionMap:
         write_piquant_csv(self, path, maps=maps)
 
     def to_hdf5(self, path, group: str = "entry/composition") -> None:
-        """Write ``/entry/composition`` (NXdata: oxide wt%, 1σ, LOD, total per point) into ``path``.
-
-        An existing file (e.g. the results file of :meth:`ElementMaps.to_hdf5`) is
-        copied, extended and renamed into place atomically; otherwise a new file
-        is written. An existing composition group is replaced.
+        """Write ``/entry/composition`` (NeXus NXdata: oxide wt% on the map grid with axes and units, and
+        oxide wt%, 1σ, LOD, total per point) into ``path`` — the results file of
+        :meth:`ElementMaps.to_hdf5`, extended atomically, or a new file. Layout:
+        :func:`pixlspec.io.results.write_composition`.
         """
-        import os
-        import shutil
+        from ..io.results import write_composition
 
-        import h5py
-
-        from ..io._atomic import atomic_path
-
-        path = os.fspath(path)
-        with atomic_path(path) as tmp:
-            if os.path.exists(path):
-                shutil.copyfile(path, tmp)
-                mode = "a"
-            else:
-                mode = "w"
-            with h5py.File(tmp, mode) as f:
-                if group in f:
-                    del f[group]
-                g = f.require_group(group)
-                if "entry" in f and "NX_class" not in f["entry"].attrs:
-                    f["entry"].attrs["NX_class"] = "NXentry"
-                g.attrs["NX_class"] = "NXdata"
-                g.attrs["signal"] = "oxide_wt"
-                names = list(self.point_oxide_wt)
-                g.create_dataset("oxide_names", data=np.array(names, dtype=h5py.string_dtype()))
-                for key, d in (("oxide_wt", self.point_oxide_wt), ("oxide_wt_errors", self.point_sigma),
-                               ("lod_wt", self.point_lod)):
-                    ds = g.create_dataset(key, data=np.array([d[n] for n in names], dtype=np.float64))
-                    ds.attrs["units"] = "wt%"
-                g.create_dataset("total_wt", data=self.point_total).attrs["units"] = "wt%"
-                g.create_dataset("valid", data=self.valid)
-                g.create_dataset("converged", data=self.converged)
-                g.attrs["normalised"] = self.normalised
-                g.attrs["fe_oxide"] = self.fe_oxide
-                g.attrs["calibrated"] = self.calibrated
-                g.attrs["detector"] = self.detector
-                g.attrs["balance"] = self.balance or ""
-                g.attrs["air_fraction"] = self.air_fraction
-                g.attrs["flags"] = json.dumps(self.flags)
+        write_composition(self, path, group)
 
 
 def reference_oxides(reference: Mapping[str, float], fe_oxide: str = "FeO") -> dict[str, float]:
