@@ -29,7 +29,7 @@ import numpy as np
 
 __all__ = ["PALETTE", "DATA_COLOUR", "MODEL_COLOUR", "BACKGROUND_COLOUR", "MAP_CMAP", "RGB_COLOURS",
            "readable_name", "series_colours", "log_floor", "colourbar_extend", "style", "RC_PARAMS",
-           "nice_length", "format_length_mm"]
+           "nice_length", "format_length_mm", "styled"]
 
 #: Paul Tol's muted scheme, then Okabe & Ito (2008) for more series: colour-blind safe.
 PALETTE = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
@@ -125,3 +125,14 @@ def style():
     rc["axes.prop_cycle"] = cycler(color=list(PALETTE))
     with mpl.rc_context(rc):
         yield
+
+
+def styled(func):
+    """Decorator: draw the figure of ``func`` inside :func:`style`."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with style():
+            return func(*args, **kwargs)
+    return wrapper
