@@ -114,20 +114,27 @@ def _limits(values, vmin, vmax) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------------------
 # over the context image
 # ---------------------------------------------------------------------------------------------
+def _view_box(context, ij: np.ndarray) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) pixels shown: the points in the frame with a margin (the whole image if none)."""
+    h, w = context.shape
+    inside = context.in_frame(ij)
+    if not inside.any():
+        return -0.5, w - 0.5, -0.5, h - 0.5
+    lo = ij[inside].min(axis=0)
+    hi = ij[inside].max(axis=0)
+    pad = max(CONTEXT_MARGIN_FRACTION * float((hi - lo).max()), CONTEXT_MARGIN_PX)
+    return (max(lo[0] - pad, -0.5), min(hi[0] + pad, w - 0.5), max(lo[1] - pad, -0.5),
+            min(hi[1] + pad, h - 0.5))
+
+
 def _context_view(ax, context, ij: np.ndarray) -> None:
     """Grey context image, zoomed on the points with a margin, axes off."""
     h, w = context.shape
     ax.imshow(context.image, cmap="gray", origin="upper", interpolation="bilinear", zorder=0,
               extent=(-0.5, w - 0.5, h - 0.5, -0.5))
-    inside = context.in_frame(ij)
-    if inside.any():
-        lo = ij[inside].min(axis=0)
-        hi = ij[inside].max(axis=0)
-        pad = np.maximum(CONTEXT_MARGIN_FRACTION * (hi - lo).max(), CONTEXT_MARGIN_PX)
-        x0, x1 = max(lo[0] - pad, -0.5), min(hi[0] + pad, w - 0.5)
-        y0, y1 = max(lo[1] - pad, -0.5), min(hi[1] + pad, h - 0.5)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y1, y0)
+    x0, x1, y0, y1 = _view_box(context, ij)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_aspect("equal")
@@ -409,7 +416,7 @@ def plot_chi2(maps, *, ax=None, title: str | None = None):
         return fig
 
 
-def plot_context_maps(maps, elements: Sequence[str], context, *, units: str = "cps", ncols: int = 3,
+def plot_context_maps(maps, elements: Sequence[str], context, *, units: str = "cps", ncols: int | None = None,
                       cmap: str = MAP_CMAP, title: str | None = None, mode: str = "auto"):
     """Several element maps side by side, each over the context image (for reports).
 
@@ -421,7 +428,8 @@ def plot_context_maps(maps, elements: Sequence[str], context, *, units: str = "c
         From :func:`pixlspec.io.context.read_context_image` (e.g. ``read_context_image(folder,
         point_ids=maps.point_ids)``: the image that shows most of the scan).
     units, cmap, mode : as :func:`plot_map`
-    ncols : int
+    ncols : int, optional
+        Panels per row (default: 2 for wide views such as line scans, else 3).
     title : str, optional
 
     Returns
@@ -431,12 +439,17 @@ def plot_context_maps(maps, elements: Sequence[str], context, *, units: str = "c
     els = list(elements)
     if not els:
         raise ValueError("plot_context_maps needs at least one element")
+    x0, x1, y0, y1 = _view_box(context, context.pixels(maps))
+    ratio = (y1 - y0) / max(x1 - x0, 1.0)
+    wide = ratio < 1.0 / WIDE_VIEW_RATIO
+    ncols = ncols or (2 if wide else 3)
     ncols = max(1, min(ncols, len(els)))
     nrows = -(-len(els) // ncols)
+    width = 5.2 if wide else 4.2
     with style():
         plt = _pyplot()
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), layout="constrained",
-                                 squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, (width * ratio + 1.3) * nrows + 0.4),
+                                 layout="constrained", squeeze=False)
         for ax, el in zip(axes.ravel(), els):
             plot_map(maps, el, ax=ax, units=units, cmap=cmap, context=context, mode=mode, title=el)
         for ax in axes.ravel()[len(els):]:
