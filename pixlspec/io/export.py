@@ -372,6 +372,12 @@ def _cps(maps, col: str, units: str) -> tuple[np.ndarray, np.ndarray, str]:
     raise PixlspecError(f"units must be 'cps' or 'counts', got {units!r}")
 
 
+def _column(maps, name: str) -> str:
+    if name not in maps.point_areas:
+        raise PixlspecError(f"no map of {name!r}; the maps hold {', '.join(maps.columns)}")
+    return name
+
+
 def write_maps_csv(maps, path, *, units: str = "cps", columns: Sequence[str] | None = None) -> None:
     """Element maps as one CSV table, one row per point (acquisition order), atomically.
 
@@ -393,7 +399,7 @@ def write_maps_csv(maps, path, *, units: str = "cps", columns: Sequence[str] | N
         ["valid", "live_time_s", "chi2_reduced"]
     vals = []
     for c in cols:
-        v, s, _ = _cps(maps, maps._col(c) if hasattr(maps, "_col") else c, units)
+        v, s, _ = _cps(maps, _column(maps, c), units)
         header += [f"{c}_{unit}", f"{c}_{unit}_sigma"]
         vals.append((v, s))
     rows = [header]
@@ -440,7 +446,7 @@ def write_maps_tiff(maps, directory, *, units: str = "cps", columns: Sequence[st
     stem = os.path.splitext(os.path.basename(str(maps.source)))[0] if maps.source else "maps"
     written = []
     for c in cols:
-        col = maps._col(c) if hasattr(maps, "_col") else c
+        col = _column(maps, c)
         v, _, unit = _cps(maps, col, units)
         img = np.asarray(g.to_grid(v), dtype=np.float32)[::-1]       # top row = largest y
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in c)
