@@ -12,6 +12,8 @@ Commands::
     pixlspec rank INPUT...                  sample-candidate ranking of several scans / results files
     pixlspec simulate OUTPUT                a spectrum or scan with known truth (MSA / HDF5 + truth)
     pixlspec batch INPUT... --out DIR       element maps of many scans (resumable, parallel)
+    pixlspec export RESULTS --format F -o P PIQUANT map CSV, per-point CSV, TIFF images or MSA sum spectra
+    pixlspec compare A B                    per-oxide bias and scatter of two composition maps (by PMC)
 
 Adding a command: write one function decorated with ``@main.command()``
 (and click options), give it a docstring with an ``Example:`` block, and
@@ -1496,6 +1498,110 @@ def demo(out_dir: str, data_dir: str | None, size: str | None, calibration_path:
     console.print(f"results, figures and report in [bold]{out_dir}/[/bold]; open {result.report_html}",
                   highlight=False)
 
+
+
+# --- export / compare -----------------------------------------------------------------------------------
+@main.command()
+@click.argument("results", metavar="RESULTS")
+@click.option("--format", "fmt", type=click.Choice(["piquant-csv", "csv", "tiff", "msa"]), required=True,
+              help="piquant-csv: PIQUANT's map CSV (per-point oxide wt%, PIXLISE loads it); csv: the element "
+                   "maps, one row per point; tiff: one float32 TIFF per element with the pixel size; msa: the "
+                   "sum spectra and their fitted model.")
+@click.option("-o", "--out", "out", required=True, metavar="PATH",
+              help="Output file (piquant-csv, csv) or folder (tiff, msa).")
+@click.option("--units", type=click.Choice(["cps", "counts"]), default="cps", show_default=True,
+              help="Units of the element maps (csv, tiff).")
+@click.option("--per-detector", is_flag=True,
+              help="piquant-csv: also quantify detectors A and B separately and write their rows.")
+def export(results: str, fmt: str, out: str, units: str, per_detector: bool) -> None:
+    """Export a results file for PIXLISE, PyMca/PyXRF, image programs or spreadsheets.
+
+    RESULTS is a results file (`pixlspec batch`, `pixlspec demo`, `salts --out`).
+    piquant-csv needs its stored composition (/entry/composition).
+
+    \b
+    Examples:
+      pixlspec export pixlspec-demo/naltsos_results.h5 --format piquant-csv -o naltsos_quant.csv
+      pixlspec export pixlspec-demo/naltsos_results.h5 --format tiff -o tiffs/
+      pixlspec export results/scan_maps.h5 --format csv -o scan_maps.csv --units counts
+    """
+    from .io.export import export_results
+
+    if not os.path.isfile(results):
+        raise PixlspecError("no such results file", path=results)
+    written = export_results(results, fmt, out, units=units, per_detector=per_detector)
+    _say(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}: " + ", ".join(written[:4])
+         + (" ..." if len(written) > 4 else ""))
+
+
+def _composition_maps(path: str) -> dict:
+    """Detector -> CompositionMap of a PIQUANT map CSV or of a results file's stored composition."""
+    from .io.export import read_piquant_maps
+    from .io.results import read_composition_map
+
+    if not os.path.isfile(path):
+        raise PixlspecError("no such file", path=path)
+    if _is_results_file(path):
+        comp = read_composition_map(path)
+        return {comp.detector: comp}
+    return read_piquant_maps(path)
+
+
+@main.command()
+@click.argument("a_path", metavar="A")
+@click.argument("b_path", metavar="B")
+@click.option("--detector", default=None, metavar="A|B|A+B",
+              help="Detector to compare [default: A+B if both have it, else the one they share].")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True,
+              help="Output: a table, JSON or CSV rows.")
+def compare(a_path: str, b_path: str, detector: str | None, fmt: str) -> None:
+    """Compare two composition maps point by point: per-oxide bias and scatter of B - A.
+
+    A and B are PIQUANT map CSVs (as PIXLISE exports them, or `pixlspec export
+    --format piquant-csv`) or results files with a composition. Points are
+    matched by PMC; bias = mean(B - A), scatter = standard deviation of B - A
+    (wt%), rel. bias = bias / mean(A).
+
+    \b
+    Examples:
+      pixlspec compare piquant_map.csv pixlspec-demo/naltsos_results.h5
+      pixlspec compare a.csv b.csv --detector A --format csv
+    """
+    from .demo import json_text
+    from .io.export import compare_compositions, detector_label
+
+    ca, cb = _composition_maps(a_path), _composition_maps(b_path)
+    if detector is not None:
+        det = detector_label(detector)
+        for path, c in ((a_path, ca), (b_path, cb)):
+            if det not in c:
+                raise PixlspecError(f"no detector {detector!r} (the file holds {', '.join(map(repr, c))})",
+                                    path=path)
+    else:
+        common = [d for d in ca if d in cb]
+        if not common and len(ca) == 1 and len(cb) == 1:
+            common = [None]
+        if not common:
+            raise PixlspecError(f"{a_path} holds detectors {list(ca)}, {b_path} {list(cb)}: none in common; "
+                                "pass --detector")
+        det = "A+B" if "A+B" in common else common[0]
+    a = ca[det] if det is not None else next(iter(ca.values()))
+    b = cb[det] if det is not None else next(iter(cb.values()))
+    rows = compare_compositions(a, b)
+    headers = ["oxide", "n", "mean_A", "mean_B", "bias", "scatter", "rel_bias_pct"]
+    table = [[r.oxide, r.n, _g(r.mean_a), _g(r.mean_b), _g(r.bias), _g(r.scatter), _g(100 * r.rel_bias, 3)]
+             for r in rows]
+    if fmt == "json":
+        click.echo(json_text({"a": a_path, "b": b_path, "detector": det, "rows": [r.to_dict() for r in rows]}),
+                   nl=False)
+    elif fmt == "csv":
+        click.echo(_csv_text(headers, table), nl=False)
+    else:
+        console = _stdout_console()
+        console.print(f"[bold]B - A[/bold] per oxide, detector {det or '?'}: A = {a_path}, B = {b_path}",
+                      highlight=False)
+        console.print(_rich_table(["oxide", "points", "mean A", "mean B", "bias", "scatter", "rel. bias %"],
+                                  table, right="lrrrrrr"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -131,6 +131,18 @@ class FitConfig:
         return json.dumps(self.to_dict())
 
     @classmethod
+    def from_pymca(cls, path) -> "FitConfig":
+        """The fit settings of a PyMca ``.cfg`` (elements, fit range, background, escape, pile-up).
+
+        The detector, attenuators and tube map onto an Instrument, and settings
+        with no pixlspec counterpart are listed: see :func:`pixlspec.io.pymca_cfg.read_pymca_cfg`
+        (``px.read_pymca_config``), which returns all three.
+        """
+        from ..io.pymca_cfg import read_pymca_cfg
+
+        return read_pymca_cfg(path).config
+
+    @classmethod
     def from_dict(cls, data: dict) -> "FitConfig":
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)

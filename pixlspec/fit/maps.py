@@ -723,6 +723,12 @@ class ElementMaps:
 
         return read_maps(path)
 
+    def to_tiff(self, directory, *, units: str = "cps") -> list[str]:
+        """One float32 TIFF per column in ``directory`` with the pixel size in mm (see io.export)."""
+        from ..io.export import write_maps_tiff
+
+        return write_maps_tiff(self, directory, units=units)
+
 
 def _combine(maps: Sequence[ElementMaps]) -> ElementMaps:
     """A+B: areas summed, σ in quadrature, χ² and dof summed, live time averaged."""

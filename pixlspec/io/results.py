@@ -45,7 +45,8 @@ from ..errors import HDF5FormatError, PixlspecError
 from ._atomic import atomic_path
 from .files import check_input_file
 
-__all__ = ["write_maps", "read_maps", "results_complete", "read_results_info", "COMPLETE_ATTR"]
+__all__ = ["write_maps", "read_maps", "results_complete", "read_results_info", "read_composition_map",
+           "read_sum_spectra", "write_composition", "COMPLETE_ATTR", "MAPS_VERSION"]
 
 #: Root attribute written last: the file is complete.
 COMPLETE_ATTR = "pixlspec_complete"
@@ -120,16 +121,24 @@ def write_maps(maps, path, *, provenance: Mapping[str, Any] | None = None) -> No
             g = entry.create_group("maps")
             g.attrs["NX_class"] = "NXdata"
             g.attrs["signal"] = "counts_per_sec"
-            g.attrs["axes"] = [".", "y", "x"]
-            g.attrs["y_indices"] = 1
-            g.attrs["x_indices"] = 2
             cps = np.array([maps.counts_per_sec(c) for c in cols]).reshape((len(cols),) + grid.shape)
             err = np.array([maps.counts_per_sec_sigma(c) for c in cols]).reshape((len(cols),) + grid.shape)
-            d = g.create_dataset("counts_per_sec", data=cps)
+            line = _is_line(grid)
+            if line:
+                # a line scan is a set of profiles against the distance along the line, not a 1×n image
+                g.attrs["axes"] = [".", "x"]
+                g.attrs["x_indices"] = 1
+                cps2, err2 = cps[:, 0, :], err[:, 0, :]
+            else:
+                g.attrs["axes"] = [".", "y", "x"]
+                g.attrs["y_indices"] = 1
+                g.attrs["x_indices"] = 2
+                cps2, err2 = cps, err
+            d = g.create_dataset("counts_per_sec", data=cps2)
             d.attrs["units"] = UNITS
             d.attrs["long_name"] = f"line-group counts per live second, detector {maps.detector}"
-            d.attrs["interpretation"] = "image"
-            g.create_dataset("counts_per_sec_errors", data=err).attrs["units"] = UNITS
+            d.attrs["interpretation"] = "spectrum" if line else "image"
+            g.create_dataset("counts_per_sec_errors", data=err2).attrs["units"] = UNITS
             _strings(g, "element_names", cols)
             _strings(g, "element_units", [UNITS] * len(cols))
             x = g.create_dataset("x", data=np.asarray(grid.x, dtype=np.float64))
@@ -137,7 +146,9 @@ def write_maps(maps, path, *, provenance: Mapping[str, Any] | None = None) -> No
             x.attrs["long_name"] = "distance along the line (mm)" if grid.kind == "line" else "x (mm)"
             y = g.create_dataset("y", data=np.asarray(grid.y, dtype=np.float64))
             y.attrs["units"] = "mm"
-            g.create_dataset("chi2_reduced", data=maps.chi2_reduced)
+            y.attrs["long_name"] = "y (mm)"
+            c2 = g.create_dataset("chi2_reduced", data=maps.chi2_reduced[0] if line else maps.chi2_reduced)
+            c2.attrs["long_name"] = "reduced chi-square of each point's fit"
 
             r = entry.create_group("results")
             r.attrs["NX_class"] = "NXcollection"
@@ -185,13 +196,38 @@ def write_maps(maps, path, *, provenance: Mapping[str, Any] | None = None) -> No
                 if v is not None:
                     p.create_dataset(f"{pkg}_version", data=v)
 
-            nn = f.create_group("MAPS/XRF_Analyzed/NNLS")
-            nn["Counts_Per_Sec"] = d                       # hard links, no copies
-            nn["Channel_Names"] = g["element_names"]
-            nn["Channel_Units"] = g["element_units"]
-            f["MAPS/x_axis"] = x
-            f["MAPS/y_axis"] = y
+            _maps_group(f, d, g, x, y, cps if line else None)
             f.attrs[COMPLETE_ATTR] = True               # last: the file is complete
+
+
+#: Version of the MAPS (XRF-Maps) layout written under /MAPS.
+MAPS_VERSION = 10.0
+
+
+def _is_line(grid) -> bool:
+    return grid.kind in ("line", "point") and grid.shape[0] == 1
+
+
+def _maps_group(f: h5py.File, d, g, x, y, cps3) -> None:
+    """The MAPS layout of XRF-Maps: v10 locations (``/MAPS/Scan/x_axis``, ``/MAPS/version``) and the v9
+    ones (``/MAPS/x_axis``) for older readers, as hard links to the NeXus datasets. MAPS readers want a
+    3-D ``Counts_Per_Sec`` [channels, y, x]: for a line scan (1-D NeXus profiles) it is stored once
+    more with a y axis of length 1 (a line holds a few hundred points: a small copy)."""
+    m = f.create_group("MAPS")
+    m.create_dataset("version", data=MAPS_VERSION)
+    nn = m.create_group("XRF_Analyzed/NNLS")
+    if cps3 is None:
+        nn["Counts_Per_Sec"] = d                        # hard links, no copies
+    else:
+        c = nn.create_dataset("Counts_Per_Sec", data=cps3)
+        c.attrs["units"] = UNITS
+    nn["Channel_Names"] = g["element_names"]
+    nn["Channel_Units"] = g["element_units"]
+    scan = m.create_group("Scan")
+    scan["x_axis"] = x
+    scan["y_axis"] = y
+    m["x_axis"] = x                                     # v9 locations
+    m["y_axis"] = y
 
 
 def results_complete(path) -> bool:
@@ -417,3 +453,199 @@ def _read_maps(rd: _Reader):
             m.sum_fit = {m.detector: sum_fit.get(m.detector)} if m.detector in sum_fit else {}
             maps.per_detector[m.detector] = m
     return maps
+
+
+def _grid_of(f: h5py.File):
+    """The Grid stored in a results file (None when it has none)."""
+    from ..fit.maps import Grid
+
+    r = f.get("entry/results")
+    g = f.get("entry/maps")
+    if r is None or g is None or "grid" not in r:
+        return None
+    gd = json.loads(r["grid"][()])
+    return Grid(kind=gd["kind"], shape=tuple(gd["shape"]), x=g["x"][()], y=g["y"][()],
+                index=r["grid_index"][()], step_mm=float(gd["step_mm"]),
+                origin_mm=None if gd.get("origin_mm") is None else np.asarray(gd["origin_mm"]),
+                direction=None if gd.get("direction") is None else np.asarray(gd["direction"]))
+
+
+def read_composition_map(path, group: str = "entry/composition"):
+    """The composition stored in a results file, as a :class:`~pixlspec.quant.quantify.CompositionMap`.
+
+    Point ids, positions, live times and the grid come from ``/entry/results``
+    of the same file. Per-point iteration counts, element wt% and the balance
+    are not stored and come back empty/NaN.
+
+    Raises
+    ------
+    HDF5FormatError
+        When the file holds no composition or a damaged one.
+    """
+    from ..quant.quantify import CompositionMap
+
+    name = os.fspath(path)
+    with _open(name) as f:
+        g = f.get(group)
+        if not isinstance(g, h5py.Group):
+            raise HDF5FormatError("the file holds no composition (quantify the maps first, e.g. "
+                                  "`pixlspec salts --out` or CompositionMap.to_hdf5)", path=name, where=group)
+        try:
+            oxides = _str_list(g["oxide_names"])
+            n = g["total_wt"].shape[0]
+
+            def per_point(key):
+                if key not in g:
+                    return {o: np.full(n, np.nan) for o in oxides}
+                a = g[key][()]
+                return {o: np.asarray(a[i], dtype=np.float64) for i, o in enumerate(oxides)}
+
+            r = f.get("entry/results")
+            ids = pos = live = None
+            if isinstance(r, h5py.Group):
+                if "point_ids" in r:
+                    ids = r["point_ids"]
+                    ids = np.asarray(_str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
+                pos = r["positions"][()] if "positions" in r else None
+                live = r["live_time_s"][()] if "live_time_s" in r else None
+            src = f["entry/process/source"][()] if "entry/process/source" in f else b""
+            src = (src.decode() if isinstance(src, bytes) else str(src)) or None
+            a = g.attrs
+            flags = json.loads(a.get("flags", "[]"))
+            comp = CompositionMap(
+                point_oxide_wt=per_point("oxide_wt"), point_sigma=per_point("oxide_wt_errors"),
+                point_lod=per_point("lod_wt"), point_element_wt={},
+                point_total=np.asarray(g["total_wt"][()], dtype=np.float64),
+                valid=np.asarray(g["valid"][()], dtype=bool) if "valid" in g else np.ones(n, bool),
+                normalised=bool(a.get("normalised", False)), balance=str(a.get("balance", "")) or None,
+                point_balance_wt=np.full(n, np.nan), air_fraction=float(a.get("air_fraction", 0.0)),
+                calibrated=bool(a.get("calibrated", False)), fe_oxide=str(a.get("fe_oxide", "FeO")),
+                converged=np.asarray(g["converged"][()], dtype=bool) if "converged" in g else np.ones(n, bool),
+                groups=[], flags=list(flags), point_flags={}, grid=_grid_of(f),
+                detector=str(a.get("detector", "")), live_time_s=live, source=src, point_ids=ids,
+                positions_mm=pos)
+        except (KeyError, ValueError, TypeError) as e:
+            raise HDF5FormatError(f"damaged composition: {e}", path=name, where=group) from None
+    return comp
+
+
+def read_sum_spectra(path) -> dict[str, dict[str, Any]]:
+    """Each detector's sum-spectrum fit stored in a results file.
+
+    Returns
+    -------
+    dict
+        Detector → ``{"energy_eV", "counts", "model", "background"}`` (arrays over
+        the fitted channels) and ``"summary"`` (the fit's JSON summary: live
+        time, calibration, resolution). Detectors stored as a summary only are
+        left out.
+    """
+    name = os.fspath(path)
+    out: dict[str, dict[str, Any]] = {}
+    with _open(name) as f:
+        s = f.get("entry/sum_fit")
+        if not isinstance(s, h5py.Group):
+            return out
+        for key, sg in s.items():
+            if not isinstance(sg, h5py.Group) or "counts" not in sg:
+                continue
+            try:
+                d = {k: np.asarray(sg[k][()], dtype=np.float64) for k in ("energy_eV", "counts", "model",
+                                                                          "background")}
+                d["summary"] = json.loads(sg["summary"][()]) if "summary" in sg else {}
+            except (KeyError, ValueError) as e:
+                raise HDF5FormatError(f"damaged sum-spectrum fit: {e}", path=name,
+                                      where=f"entry/sum_fit/{key}") from None
+            out[key.removeprefix("detector_")] = d
+    return out
+
+
+def write_composition(comp, path, group: str = "entry/composition") -> None:
+    """Write a :class:`~pixlspec.quant.quantify.CompositionMap` as NeXus NXdata into ``path``, atomically.
+
+    Layout of ``group`` (NXdata, @signal="oxide_wt_map")::
+
+        oxide_wt_map          [n_oxides, ny, nx] wt% on the map grid (line scans: [n_oxides, n],
+                              axes [".", "x"] with x the distance along the line); NaN: no point
+        oxide_wt_map_errors   1σ, same shape
+        total_wt_map          [ny, nx] (line: [n]) analytical total
+        oxide_names, x, y     (@units="mm")
+        oxide_wt, oxide_wt_errors, lod_wt  [n_oxides, n_points]  per point, acquisition order
+        total_wt, valid, converged         [n_points]
+        @normalised, @fe_oxide, @calibrated, @detector, @balance, @air_fraction, @flags (JSON)
+
+    Without a grid the signal is the per-point ``oxide_wt`` against the point index.
+    An existing file (e.g. the results file) is copied, extended and renamed
+    into place; an existing group of that name is replaced.
+    """
+    import shutil
+
+    name = os.fspath(path)
+    names = list(comp.point_oxide_wt)
+    wt = np.array([comp.point_oxide_wt[n] for n in names], dtype=np.float64).reshape(len(names), -1)
+    sig = np.array([comp.point_sigma[n] for n in names], dtype=np.float64).reshape(len(names), -1)
+    lod = np.array([comp.point_lod[n] for n in names], dtype=np.float64).reshape(len(names), -1)
+    grid = comp.grid if comp.grid is not None and hasattr(comp.grid, "to_grid") else None
+    with atomic_path(name) as tmp:
+        if os.path.exists(name):
+            shutil.copyfile(name, tmp)
+            mode = "a"
+        else:
+            mode = "w"
+        with h5py.File(tmp, mode) as f:
+            if group in f:
+                del f[group]
+            g = f.require_group(group)
+            if "entry" in f and "NX_class" not in f["entry"].attrs:
+                f["entry"].attrs["NX_class"] = "NXentry"
+            g.attrs["NX_class"] = "NXdata"
+            _strings(g, "oxide_names", names)
+            for key, a, what in (("oxide_wt", wt, "oxide wt%"), ("oxide_wt_errors", sig, "1 sigma"),
+                                 ("lod_wt", lod, "3 sigma limit of detection")):
+                ds = g.create_dataset(key, data=a)
+                ds.attrs["units"] = "wt%"
+                ds.attrs["long_name"] = f"{what} per point (acquisition order)"
+            g.create_dataset("total_wt", data=np.asarray(comp.point_total, dtype=np.float64)).attrs["units"] = "wt%"
+            g.create_dataset("valid", data=np.asarray(comp.valid, dtype=bool))
+            g.create_dataset("converged", data=np.asarray(comp.converged, dtype=bool))
+            if grid is not None:
+                line = _is_line(grid)
+                on_grid = np.moveaxis(grid.to_grid(wt.T), -1, 0)          # [n_ox, ny, nx]
+                err_grid = np.moveaxis(grid.to_grid(sig.T), -1, 0)
+                tot_grid = grid.to_grid(np.asarray(comp.point_total, dtype=np.float64))
+                if line:
+                    on_grid, err_grid, tot_grid = on_grid[:, 0, :], err_grid[:, 0, :], tot_grid[0]
+                    g.attrs["axes"] = [".", "x"]
+                    g.attrs["x_indices"] = 1
+                else:
+                    g.attrs["axes"] = [".", "y", "x"]
+                    g.attrs["y_indices"] = 1
+                    g.attrs["x_indices"] = 2
+                d = g.create_dataset("oxide_wt_map", data=on_grid)
+                d.attrs["units"] = "wt%"
+                d.attrs["long_name"] = "oxide wt%"
+                d.attrs["interpretation"] = "spectrum" if line else "image"
+                g.create_dataset("oxide_wt_map_errors", data=err_grid).attrs["units"] = "wt%"
+                t = g.create_dataset("total_wt_map", data=tot_grid)
+                t.attrs["units"] = "wt%"
+                t.attrs["long_name"] = "analytical total (wt%)"
+                x = g.create_dataset("x", data=np.asarray(grid.x, dtype=np.float64))
+                x.attrs["units"] = "mm"
+                x.attrs["long_name"] = "distance along the line (mm)" if grid.kind == "line" else "x (mm)"
+                y = g.create_dataset("y", data=np.asarray(grid.y, dtype=np.float64))
+                y.attrs["units"] = "mm"
+                y.attrs["long_name"] = "y (mm)"
+                g.attrs["signal"] = "oxide_wt_map"
+            else:
+                g.attrs["signal"] = "oxide_wt"
+                g.attrs["axes"] = [".", "point"]
+                g.attrs["point_indices"] = 1
+                g["oxide_wt"].attrs["interpretation"] = "spectrum"
+                g.create_dataset("point", data=np.arange(wt.shape[1]))
+            g.attrs["normalised"] = bool(comp.normalised)
+            g.attrs["fe_oxide"] = comp.fe_oxide
+            g.attrs["calibrated"] = bool(comp.calibrated)
+            g.attrs["detector"] = comp.detector
+            g.attrs["balance"] = comp.balance or ""
+            g.attrs["air_fraction"] = float(comp.air_fraction)
+            g.attrs["flags"] = json.dumps(list(comp.flags))

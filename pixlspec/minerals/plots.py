@@ -13,21 +13,27 @@ import numpy as np
 
 from ..errors import CompositionError
 from ..plot import _pyplot
+from ..plot_style import format_length_mm as _fmt_mm
+from ..plot_style import nice_length as _nice
+from ..plot_style import styled
 from .classify import PhaseMap, classify_points
 from .endmembers import EndMember, get_endmember
 from .spatial import scan_geometry
 from .table import as_table, oxide_mass
 
-__all__ = ["plot_phase_map", "plot_ternary", "plot_correlation", "PHASE_COLOURS", "TERNARY_ENDMEMBERS"]
+__all__ = ["plot_phase_map", "plot_ternary", "plot_correlation", "PHASE_COLOURS", "PHASE_HATCHES",
+           "TERNARY_ENDMEMBERS"]
 
 #: Colour per phase label: salts saturated, silicates muted.
 PHASE_COLOURS: dict[str, str] = {
     "Ca-sulfate": "#2166ac", "Mg-sulfate": "#67a9cf", "Fe-sulfate": "#e6ab02", "chloride": "#e7298a",
     "perchlorate": "#fbb4d9", "carbonate": "#d95f02", "phosphate": "#7570b3",
-    "olivine": "#66a61e", "pyroxene": "#1b7837", "feldspar": "#d0d0d0", "mixed silicate": "#a0a0a0",
+    "olivine": "#66a61e", "pyroxene": "#1b7837", "feldspar": "#e5c494", "mixed silicate": "#999999",
     "oxide": "#252525", "phyllosilicate": "#a6761d", "silica": "#fff2ae", "amphibole": "#8dd3c7",
-    "accessory": "#bc80bd", "low total": "#f7f7f7", "invalid": "#ffffff",
+    "accessory": "#bc80bd", "low total": "#ffffff", "invalid": "#ffffff",
 }
+#: Labels drawn white with a hatch (not another shade of grey): they are not phases.
+PHASE_HATCHES: dict[str, str] = {"low total": "////", "invalid": "xx"}
 _ORDER = list(PHASE_COLOURS)
 #: End-members marked by default on common ternaries (others: those with ≥ 20 % of their visible
 #: mass on the apices).
@@ -43,6 +49,23 @@ def _colour(label: str) -> str:
     return PHASE_COLOURS.get(label, "#17becf")
 
 
+def _add_cells(ax, polys, labels, alpha, edge) -> None:
+    """Cells coloured by phase; labels of :data:`PHASE_HATCHES` as white hatched cells."""
+    import matplotlib.colors as mcolors
+    from matplotlib.collections import PolyCollection
+
+    hatched = np.array([lab in PHASE_HATCHES for lab in labels], dtype=bool)
+    rgba = [(*mcolors.to_rgb(_colour(lab)), float(a)) for lab, a in zip(labels, alpha)]
+    keep = np.flatnonzero(~hatched)
+    ax.add_collection(PolyCollection([polys[i] for i in keep], facecolors=[rgba[i] for i in keep],
+                                     edgecolors=edge, linewidths=0.3))
+    for lab, hatch in PHASE_HATCHES.items():
+        idx = [i for i in np.flatnonzero(hatched) if labels[i] == lab]
+        if idx:
+            ax.add_collection(PolyCollection([polys[i] for i in idx], facecolors="white", edgecolors="0.45",
+                                             hatch=hatch, linewidths=0.3))
+
+
 def _as_phase_map(obj) -> PhaseMap:
     if isinstance(obj, PhaseMap):
         return obj
@@ -51,18 +74,7 @@ def _as_phase_map(obj) -> PhaseMap:
     return classify_points(obj)
 
 
-def _fmt_mm(length: float) -> str:
-    return f"{length:g} mm" if length >= 1 else f"{length * 1000:g} µm"
-
-
-def _nice(target: float) -> float:
-    if not target > 0:
-        return 1.0
-    e = math.floor(math.log10(target))
-    b = target / 10 ** e
-    return (1 if b < 1.5 else 2 if b < 3.5 else 5 if b < 7.5 else 10) * 10 ** e
-
-
+@styled
 def plot_phase_map(phase_map, ax=None, *, detections=None, title: str | None = None, legend: bool = True,
                    min_confidence: float = 0.0):
     """Map of the per-point phase labels, points placed by position.
@@ -84,7 +96,6 @@ def plot_phase_map(phase_map, ax=None, *, detections=None, title: str | None = N
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch
 
     plt = _pyplot()
@@ -114,8 +125,7 @@ def plot_phase_map(phase_map, ax=None, *, detections=None, title: str | None = N
         else:
             d = np.zeros(len(xy))
         polys = [[(x - s / 2, 0), (x + s / 2, 0), (x + s / 2, 1), (x - s / 2, 1)] for x in d[finite]]
-        cols = [_colour(lab) for lab in labels[finite]]
-        ax.add_collection(PolyCollection(polys, facecolors=cols, edgecolors="0.4", linewidths=0.3))
+        _add_cells(ax, polys, labels[finite], np.ones(int(finite.sum())), edge="0.4")
         ax.set_xlim(np.nanmin(d[finite]) - s, np.nanmax(d[finite]) + s)
         ax.set_ylim(0, 1)
         ax.set_yticks([])
@@ -132,14 +142,7 @@ def plot_phase_map(phase_map, ax=None, *, detections=None, title: str | None = N
             fig = ax.figure
         polys = [[(x - s / 2, y - s / 2), (x + s / 2, y - s / 2), (x + s / 2, y + s / 2), (x - s / 2, y + s / 2)]
                  for x, y in xy[finite]]
-        rgba = []
-        import matplotlib.colors as mcolors
-
-        for lab, a in zip(labels[finite], alpha[finite]):
-            c = mcolors.to_rgba(_colour(lab))
-            rgba.append((c[0], c[1], c[2], a))
-        pc = PolyCollection(polys, facecolors=rgba, edgecolors="none")
-        ax.add_collection(pc)
+        _add_cells(ax, polys, labels[finite], alpha[finite], edge="none")
         pad = s
         ax.set_xlim(np.nanmin(xy[finite, 0]) - pad, np.nanmax(xy[finite, 0]) + pad)
         ax.set_ylim(np.nanmin(xy[finite, 1]) - pad, np.nanmax(xy[finite, 1]) + pad)
@@ -160,8 +163,8 @@ def plot_phase_map(phase_map, ax=None, *, detections=None, title: str | None = N
                         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "0.3", "alpha": 0.85})
     counts = pm.counts()
     if legend:
-        handles = [Patch(facecolor=_colour(lab), edgecolor="0.4", label=f"{lab} ({counts.get(lab, 0)})")
-                   for lab in present]
+        handles = [Patch(facecolor=_colour(lab), edgecolor="0.4", hatch=PHASE_HATCHES.get(lab),
+                         label=f"{lab} ({counts.get(lab, 0)})") for lab in present]
         if geom.kind == "raster":
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False,
                       title="phase (points)", title_fontsize=8)
@@ -169,7 +172,12 @@ def plot_phase_map(phase_map, ax=None, *, detections=None, title: str | None = N
             ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5),
                       ncol=1 if len(handles) <= 6 else 2, fontsize=8, frameon=False)
     npts = f"{t.n_points} point{'s' if t.n_points != 1 else ''}"
-    ax.set_title(title or f"Phases — {t.name or 'composition map'} ({geom.kind}, {npts})", fontsize=10)
+    n_det = len(detections) if detections is not None else 0
+    if title and n_det == 0:                 # never promise numbered detections that are not drawn
+        title = title.replace(" (salt detections numbered)", "").replace("(salt detections numbered)", "")
+    note = (f"; {n_det} salt detection{'s' if n_det != 1 else ''} numbered" if n_det else
+            ("; no salt detection" if detections is not None else ""))
+    ax.set_title(title or f"Phases — {t.name or 'composition map'} ({geom.kind}, {npts}{note})", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -200,6 +208,7 @@ def _tern_xy(abc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return c + a / 2.0, a * np.sqrt(3) / 2.0
 
 
+@styled
 def plot_ternary(composition_map, apices: Sequence[str] = ("CaO", "MgO", "FeO"), ax=None, *, basis: str = "wt",
                  color_by=None, endmembers: Sequence | None = None, title: str | None = None):
     """Ternary diagram of three oxides (or sums like "CaO+Na2O") with end-members marked.
@@ -331,6 +340,7 @@ def plot_ternary(composition_map, apices: Sequence[str] = ("CaO", "MgO", "FeO"),
     return fig
 
 
+@styled
 def plot_correlation(composition_map, x: str = "CaO", y: str = "SO3", ax=None, *, color_by=None,
                      endmembers: Sequence | None = ("gypsum", "bassanite", "anhydrite"), host=None,
                      title: str | None = None):

@@ -259,6 +259,8 @@ class CompositionMap:
         The element maps' grid (``to_grid``), when they have one.
     detector : str
     live_time_s : ndarray
+    point_ids, positions_mm : ndarray or None
+        The points' ids (PMC) and positions (mm), when the maps carry them.
     """
 
     point_oxide_wt: dict[str, np.ndarray]
@@ -281,6 +283,8 @@ class CompositionMap:
     detector: str = ""
     live_time_s: np.ndarray | None = None
     source: str | None = None
+    point_ids: np.ndarray | None = None
+    positions_mm: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
@@ -369,51 +373,21 @@ class CompositionMap:
                 "point_flags": {k: v.tolist() for k, v in self.point_flags.items()}, "detector": self.detector,
                 "source": self.source}
 
+    def to_piquant_csv(self, path, *, maps=None) -> None:
+        """Write a PIQUANT map CSV (``maps``: the ElementMaps, for areas, χ² and calibration)."""
+        from ..io.export import write_piquant_csv
+
+        write_piquant_csv(self, path, maps=maps)
+
     def to_hdf5(self, path, group: str = "entry/composition") -> None:
-        """Write ``/entry/composition`` (NXdata: oxide wt%, 1σ, LOD, total per point) into ``path``.
-
-        An existing file (e.g. the results file of :meth:`ElementMaps.to_hdf5`) is
-        copied, extended and renamed into place atomically; otherwise a new file
-        is written. An existing composition group is replaced.
+        """Write ``/entry/composition`` (NeXus NXdata: oxide wt% on the map grid with axes and units, and
+        oxide wt%, 1σ, LOD, total per point) into ``path`` — the results file of
+        :meth:`ElementMaps.to_hdf5`, extended atomically, or a new file. Layout:
+        :func:`pixlspec.io.results.write_composition`.
         """
-        import os
-        import shutil
+        from ..io.results import write_composition
 
-        import h5py
-
-        from ..io._atomic import atomic_path
-
-        path = os.fspath(path)
-        with atomic_path(path) as tmp:
-            if os.path.exists(path):
-                shutil.copyfile(path, tmp)
-                mode = "a"
-            else:
-                mode = "w"
-            with h5py.File(tmp, mode) as f:
-                if group in f:
-                    del f[group]
-                g = f.require_group(group)
-                if "entry" in f and "NX_class" not in f["entry"].attrs:
-                    f["entry"].attrs["NX_class"] = "NXentry"
-                g.attrs["NX_class"] = "NXdata"
-                g.attrs["signal"] = "oxide_wt"
-                names = list(self.point_oxide_wt)
-                g.create_dataset("oxide_names", data=np.array(names, dtype=h5py.string_dtype()))
-                for key, d in (("oxide_wt", self.point_oxide_wt), ("oxide_wt_errors", self.point_sigma),
-                               ("lod_wt", self.point_lod)):
-                    ds = g.create_dataset(key, data=np.array([d[n] for n in names], dtype=np.float64))
-                    ds.attrs["units"] = "wt%"
-                g.create_dataset("total_wt", data=self.point_total).attrs["units"] = "wt%"
-                g.create_dataset("valid", data=self.valid)
-                g.create_dataset("converged", data=self.converged)
-                g.attrs["normalised"] = self.normalised
-                g.attrs["fe_oxide"] = self.fe_oxide
-                g.attrs["calibrated"] = self.calibrated
-                g.attrs["detector"] = self.detector
-                g.attrs["balance"] = self.balance or ""
-                g.attrs["air_fraction"] = self.air_fraction
-                g.attrs["flags"] = json.dumps(self.flags)
+        write_composition(self, path, group)
 
 
 def reference_oxides(reference: Mapping[str, float], fe_oxide: str = "FeO") -> dict[str, float]:
@@ -1080,4 +1054,5 @@ def quantify_map(element_maps, instrument: Instrument | None = None, calibration
         point_total=total, valid=valid, normalised=bool(normalise), balance=balance, point_balance_wt=bal,
         air_fraction=float(x), calibrated=calibration is not None, fe_oxide=fe_oxide, converged=conv,
         groups=list(solver.groups), flags=flags, point_flags=point_flags, grid=grid, detector="+".join(dets),
-        live_time_s=live, source=getattr(element_maps, "source", None))
+        live_time_s=live, source=getattr(element_maps, "source", None),
+        point_ids=getattr(element_maps, "point_ids", None), positions_mm=getattr(element_maps, "positions_mm", None))
