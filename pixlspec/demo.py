@@ -48,6 +48,8 @@ __all__ = ["run_demo", "DemoResult", "DemoTarget", "find_example_data", "mineral
 
 #: The shipped real scan, the shipped simulated scan and its truth (file names in example_data/).
 REAL_SCAN = "sol0125_naltsos.h5"
+#: Folder (in example_data/) of the real scan's MCC context image and its point → pixel table.
+REAL_CONTEXT = "sol0125_context"
 SIM_SCAN = "simulated_salts.h5"
 SIM_TRUTH = "simulated_salts_truth.csv"
 #: Default output folder of ``pixlspec demo``.
@@ -104,6 +106,8 @@ class DemoTarget:
     notes : list of str
     files : dict of str to str
         Role → path relative to the output folder.
+    context_dir : str
+        Folder of the scan's MCC context image (``RCM/`` and ``RXL/``), if shipped.
     """
 
     name: str
@@ -121,6 +125,7 @@ class DemoTarget:
     files: dict = field(default_factory=dict)
     generated: bool = False
     balance: str | None = None
+    context_dir: str = ""
 
 
 @dataclass
@@ -542,6 +547,8 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
     targets = [DemoTarget("Naltsos (sol 125, Mars)", "naltsos", str(data / REAL_SCAN), "real", ("Fe", "Ca", "S")),
                DemoTarget("Simulated salts", "simulated_salts", str(sim_path) if shipped_sim else "", "simulated",
                           ("S", "Cl", "Mg"), generated=not shipped_sim)]
+    if (data / REAL_CONTEXT).is_dir():
+        targets[0].context_dir = str(data / REAL_CONTEXT)
     n_steps = 2 + 5 * len(targets) + (0 if shipped_sim else 1)
     step = [0]
 
@@ -680,6 +687,16 @@ def _target_figures(t: DemoTarget, figdir: str) -> None:
           os.path.join(figdir, os.path.basename(rel)))
     t.files["element maps"] = rel
 
+    if t.context_dir:
+        from .io.context import read_context_image
+        from .plot_maps import plot_context_maps
+
+        context = read_context_image(t.context_dir, point_ids=m.point_ids)
+        rel = f"figures/{t.key}_context_maps.png"
+        _save(plot_context_maps(m, els[:4], context, title=f"{t.name}: element maps over the MCC context "
+                                f"image (PMC {context.pmc})"), os.path.join(figdir, os.path.basename(rel)))
+        t.files["maps on context image"] = rel
+
     rgb = [e for e in t.rgb if e in m.point_areas]
     if len(rgb) == 3:
         rel = f"figures/{t.key}_rgb_{'_'.join(rgb)}.png"
@@ -794,6 +811,10 @@ def _build_report(targets, ranking, timings, data: Path, shipped_sim: bool, cali
                     f"median reduced χ² {m.median_chi2_reduced:.2f}.")
         r.figure(t.files["element maps"], f"{t.name}: counts per live second of the main element groups"
                  + (" along the scan line (1σ error bars)." if m.grid.kind == "line" else "."))
+        if "maps on context image" in t.files:
+            r.figure(t.files["maps on context image"], f"{t.name}: the same maps drawn at each point's place on "
+                     "the rock, over the image PIXL's Micro Context Camera took at the start of the scan "
+                     "(point positions from the RXL product; scale bar in mm).")
         if "RGB composite" in t.files:
             r.figure(t.files["RGB composite"], f"{t.name}: {' / '.join(t.rgb)} as red / green / blue, each "
                                                "stretched between its 1st and 99th percentile.")

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from pixlspec.cli import EXIT_BAD_INPUT, main
-from pixlspec.demo import REAL_SCAN, SIM_SCAN, SIM_TRUTH, find_example_data, minerals_input, run_demo
+from pixlspec.demo import REAL_CONTEXT, REAL_SCAN, SIM_SCAN, SIM_TRUTH, find_example_data, minerals_input, run_demo
 from pixlspec.errors import PixlspecError
 from pixlspec.report import Report, staged_dir
 
@@ -26,6 +26,7 @@ def data_dir(tmp_path_factory) -> Path:
     """A data folder with the real scan only, so the demo simulates a small scan itself."""
     d = tmp_path_factory.mktemp("data")
     shutil.copy(EXAMPLE_DATA / REAL_SCAN, d / REAL_SCAN)
+    shutil.copytree(EXAMPLE_DATA / REAL_CONTEXT, d / REAL_CONTEXT)
     return d
 
 
@@ -51,6 +52,9 @@ def test_demo_cli_writes_everything(demo_run):
         for kind in ("sum_fit", "elements", "phases"):
             assert f"{key}_{kind}.png" in pngs
     assert "candidates.png" in pngs
+    # the real scan's maps drawn over its MCC context image, and shown in the report
+    assert "naltsos_context_maps.png" in pngs
+    assert "figures/naltsos_context_maps.png" in (out / "report.md").read_text()
     for p in (out / "figures").glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # nothing left of the staging folder

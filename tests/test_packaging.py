@@ -92,7 +92,8 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_holds_example_data_licence_and_typing(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for f in ("sol0125_naltsos.h5", "simulated_salts.h5", "simulated_salts_truth.csv", "README.md"):
+    for f in ("sol0125_naltsos.h5", "simulated_salts.h5", "simulated_salts_truth.csv", "README.md",
+              "sol0125_context/RXL/PE__0125_0678031418_000RXL_N004171204830055100910__J01.CSV"):
         assert f"pixlspec/example_data/{f}" in names
     assert "pixlspec/py.typed" in names
     assert "pixlspec/data/standards.json" in names
