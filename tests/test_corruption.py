@@ -595,6 +595,7 @@ def survey(n_per_kind: int, folder: Path, kinds=()) -> dict[str, tuple[int, int,
             seed = paths[i % len(paths)]
             vdir = Path(tempfile.mkdtemp(dir=folder))
             path, what = make_variant(kind, seed, rng, vdir)
+            print(f"  {kind} {i} {seed.name}: {what}", file=sys.stderr, flush=True)
             try:
                 check_api(kind, path)
                 if i % 4 == 0:
