@@ -800,3 +800,29 @@ def test_strict_json_writes_null_with_reason():
     data = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in strict JSON"))
     assert data["b"]["c"] is None and data["b"]["d"][1] is None
     assert set(data[NULL_REASONS_KEY]) == {"b.c", "b.d[1]"}
+
+
+def test_damaged_global_heap_is_refused_without_hanging(tmp_path, seeds):
+    """A zeroed global heap collection (where the JSON strings live) made HDF5 loop for ever in C."""
+    import struct
+    import subprocess
+
+    p = tmp_path / "maps.h5"
+    shutil.copyfile(seeds["results"][0], p)
+    p.chmod(0o600)
+    with h5py.File(p, "r") as f:
+        ds = f["entry/sum_fit/detector_A/summary"]
+        offset = ds.id.get_offset()
+    with open(p, "r+b") as fh:
+        fh.seek(offset)
+        _, addr, _ = struct.unpack("<IQI", fh.read(16))
+        fh.seek(addr + 16)                    # the objects of the collection, header kept
+        fh.write(bytes(2048))
+    code = ("import pixlspec as px, sys\n"
+            f"try:\n    px.read_maps({str(p)!r})\n"
+            "except px.HDF5FormatError as e:\n    print(e.where); sys.exit(0)\n"
+            "sys.exit(3)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "/entry/sum_fit/detector_A/summary"
