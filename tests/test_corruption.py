@@ -40,7 +40,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = (REPO / ".." / "shared" / "data" / "real").resolve()
+REAL = (REPO / ".." / "shared" / "data" / "real").resolve()   # as conftest.REAL_DATA_DIR
 EXAMPLE_DATA = REPO / "example_data"
 
 #: Seconds one variant may take before it counts as a hang.
@@ -509,10 +509,18 @@ def _cli_test(kind):
     return test
 
 
+#: Kinds whose only seed files are real PIXL products: their tests carry the ``real`` marker.
+REAL_ONLY_KINDS = {"rfs", "rxl", "pqcal"}
+
+
+def _marked(kind, test):
+    return pytest.mark.real(test) if kind in REAL_ONLY_KINDS else test
+
+
 for _k in API_EXAMPLES:
-    globals()[f"test_api_{_k}"] = _api_test(_k)
+    globals()[f"test_api_{_k}"] = _marked(_k, _api_test(_k))
 for _k in CLI_EXAMPLES:
-    globals()[f"test_cli_{_k}"] = _cli_test(_k)
+    globals()[f"test_cli_{_k}"] = _marked(_k, _cli_test(_k))
 
 
 def test_variant_count():
