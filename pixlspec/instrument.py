@@ -67,8 +67,9 @@ MAX_TUBE_CURRENT_UA = 1e5
 MAX_WINDOW_BE_UM = 5000.0
 #: Thickest Si dead layer, µm (physics.md §7: 0.03-0.15 µm; 10 µm is no detector's).
 MAX_DEAD_LAYER_UM = 10.0
-#: Thickest active Si, µm: 10 mm (SDDs 0.3-1 mm, Si(Li) 3-5 mm).
-MAX_SI_THICKNESS_UM = 1e4
+#: Thickest active Si, µm: 1 m. Real detectors have 0.3-1 mm (SDDs) to 3-5 mm (Si(Li)); models
+#: use thicknesses of ~10 cm for a detector that absorbs every photon, which stays accepted.
+MAX_SI_THICKNESS_UM = 1e6
 #: Worst resolution at Mn Kα, eV: gas proportional counters are ~900 eV; SDDs 120-180 eV.
 MAX_FWHM_MNKA_EV = 2000.0
 #: Largest Fano factor: Si is ~0.11, every semiconductor is < 0.2; 1 is Poisson statistics.

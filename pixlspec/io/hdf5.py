@@ -58,6 +58,7 @@ from ..instrument import Instrument
 from ..spectrum import Scan, check_calibration, check_real_time, validate_counts
 from ._atomic import atomic_path
 from .files import check_input_file
+from .h5guard import check_vlen_heap
 
 __all__ = ["write_scan", "open_scan", "read_process", "COMPRESSIONS", "DEFAULT_COMPRESSION",
            "CHUNK_CACHE_BYTES", "SCAN_FILE_SUFFIXES"]
@@ -574,6 +575,7 @@ def _require(f: h5py.File | h5py.Group, where: str, kind: type, name: str, expec
 
 
 def _read_str(ds: h5py.Dataset) -> str:
+    check_vlen_heap(ds, path=ds.file.filename, where=ds.name)
     v = ds[()]
     return v.decode("utf-8") if isinstance(v, bytes) else str(v)
 
@@ -592,6 +594,7 @@ def _read_json(f: h5py.File, where: str, name: str, default):
 
 def _read_array(ds: h5py.Dataset) -> np.ndarray:
     if h5py.check_string_dtype(ds.dtype) is not None:
+        check_vlen_heap(ds, path=ds.file.filename, where=ds.name)
         return np.asarray(ds.asstr()[()], dtype=str)
     return np.asarray(ds[()])
 

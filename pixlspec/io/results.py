@@ -44,6 +44,7 @@ import numpy as np
 from ..errors import HDF5FormatError, PixlspecError
 from ._atomic import atomic_path
 from .files import check_input_file
+from .h5guard import check_vlen_heap
 
 __all__ = ["write_maps", "read_maps", "results_complete", "read_results_info", "read_composition_map",
            "read_sum_spectra", "write_composition", "COMPLETE_ATTR", "MAPS_VERSION"]
@@ -253,6 +254,7 @@ def read_results_info(path) -> dict[str, Any]:
                 for key, ds in p.items():
                     if not isinstance(ds, h5py.Dataset):
                         continue
+                    check_vlen_heap(ds, path=name, where=ds.name)
                     v = ds[()]
                     v = v.decode() if isinstance(v, bytes) else v
                     if ds.attrs.get("content_type") == JSON_CONTENT_TYPE:
@@ -313,7 +315,9 @@ class _Reader:
         return a
 
     def text(self, group, key: str) -> str:
-        v = self.ds(group, key)[()]
+        ds = self.ds(group, key)
+        check_vlen_heap(ds, path=self.name, where=self.where)
+        v = ds[()]
         if isinstance(v, bytes):
             return v.decode("utf-8")
         if not isinstance(v, str):
@@ -325,6 +329,7 @@ class _Reader:
 
     def strings(self, group, key: str, n: int | None = None) -> list[str]:
         ds = self.ds(group, key)
+        check_vlen_heap(ds, path=self.name, where=self.where)
         if h5py.check_string_dtype(ds.dtype) is None or ds.ndim != 1:
             raise HDF5FormatError(f"has dtype {ds.dtype} and shape {ds.shape}, expected a list of strings",
                                   path=self.name, where=self.where)
@@ -428,6 +433,7 @@ def _read_maps(rd: _Reader):
     grid = Grid(kind=str(gd["kind"]), shape=shape, x=x, y=y, index=index, step_mm=step, origin_mm=origin,
                 direction=direction)
     ids = rd.ds(r, "point_ids")
+    check_vlen_heap(ids, path=name, where=rd.where)
     point_ids = np.asarray(_str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
     if np.shape(point_ids) != (n_points,):
         raise HDF5FormatError(f"has shape {np.shape(point_ids)}, expected ({n_points},)", path=name,
