@@ -834,3 +834,19 @@ def test_damaged_global_heap_is_refused_without_hanging(tmp_path, seeds):
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "/entry/sum_fit/detector_A/summary"
+
+
+@pytest.mark.parametrize("quiet", [[], ["-q"], ["-v"]])
+def test_bad_input_is_one_stderr_line_at_any_verbosity(tmp_path, seeds, quiet):
+    from click.testing import CliRunner
+
+    from pixlspec.cli import main
+
+    p, _ = _msa_with(tmp_path, seeds, b"#LIVETIME", b"1e23, 1e23")
+    res = CliRunner().invoke(main, [*quiet, "convert", str(p), "-o", str(tmp_path / "out.h5")])
+    assert res.exit_code == 2 and res.stdout == ""
+    lines = res.stderr.splitlines()
+    if quiet != ["-v"]:                   # -v asks for progress messages before it
+        assert len(lines) == 1
+    assert [ln for ln in lines if ln.startswith("error: ")] == lines[-1:] and "LIVETIME" in lines[-1]
+    assert not (tmp_path / "out.h5").exists()
