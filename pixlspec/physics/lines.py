@@ -5,8 +5,14 @@ of one element, with fixed relative intensities. Names follow the public API:
 the K group of iron is ``"Fe"``, the L group of lead ``"Pb_L"``, the M group
 of uranium ``"U_M"``.
 
-Line energies and within-subshell branching ratios come from xraydb 4.5.8
-(Elam et al. 2002). Groups built from several subshells (L, M) weight each
+Line energies come from xraydb 4.5.8 (Elam et al. 2002); the branching ratios
+within a subshell are xraylib's radiative rates (Schoonjans et al. 2011,
+Spectrochim. Acta B 66:776; K shell after Krause/Scofield). The Elam K rates
+give every element from Mg to Ar a Kβ/Kα of ~0.12-0.13 (Si: 0.127 against
+0.028 measured, Mg a Kβ line that does not exist: no 3p electron in the
+ground state of Mg), which moved counts from Kα into a phantom Kβ. A line
+xraylib does not tabulate is not emitted; M lines, which xraylib tabulates
+sparsely, keep the Elam rates. Groups built from several subshells (L, M) weight each
 subshell by its vacancies at the excitation energy (jump ratios and
 Coster-Kronig transfers, physics.md §9) times its fluorescence yield, so the
 relative intensities inside an L group are physical. Groups are built once per
@@ -25,7 +31,7 @@ from .elements import atomic_number, check_element
 
 __all__ = ["LineGroup", "line_group", "parse_group_name", "group_name", "default_shell", "tube_lines",
            "LINE_INTENSITY_MIN", "K_LINE_NAMES", "MIN_Z_LINES", "MAX_Z_LINES", "K_OVERVOLTAGE_MIN",
-           "DEFAULT_EXCITATION_EV"]
+           "DEFAULT_EXCITATION_EV", "radiative_rate"]
 
 #: Lines weaker than this fraction of their group are dropped (then the rest is renormalised).
 LINE_INTENSITY_MIN: float = 1e-4
@@ -263,12 +269,41 @@ def line_group(name_or_element, shell: str | None = None,
     return _line_group(el, sh, exc)
 
 
+def radiative_rate(element: str, initial: str, final: str) -> float:
+    """xraylib radiative rate of the transition ``initial`` <- ``final`` ("K", "M3" -> Kβ1).
+
+    ``final`` may name several subshells as xraydb does ("N4,5"): the rates are summed.
+    0 where xraylib has no such line.
+    """
+    import xraylib  # lazy
+
+    z = atomic_number(check_element(element))
+    letter, digits = final[:1], final[1:].split(",")
+    total = 0.0
+    for d in digits:
+        code = getattr(xraylib, f"{initial}{letter}{d}_LINE", None)
+        if code is None:
+            continue
+        try:
+            total += float(xraylib.RadRate(z, code))
+        except ValueError:  # not tabulated for this Z
+            pass
+    return total
+
+
 @functools.lru_cache(maxsize=None)
 def _xray_lines(element: str):
+    """name -> (energy eV, relative rate within the initial subshell, initial level)."""
     import xraydb  # lazy
 
-    return {name: (float(ln.energy), float(ln.intensity), ln.initial_level)
-            for name, ln in xraydb.xray_lines(element).items()}
+    out = {}
+    for name, ln in xraydb.xray_lines(element).items():
+        rate = float(ln.intensity)
+        if ln.initial_level[:1] in ("K", "L"):
+            rate = radiative_rate(element, ln.initial_level, ln.final_level)
+        if rate > 0:
+            out[name] = (float(ln.energy), rate, ln.initial_level)
+    return out
 
 
 @functools.lru_cache(maxsize=None)
