@@ -54,6 +54,11 @@ class FitConfig:
         Na to Fe).
     scatter, escape, pileup : bool
         Model the tube-line scatter peaks, Si-escape peaks and pile-up.
+    shelf : bool
+        With the continuum background, also fit the detector's incomplete-charge
+        shelf of all recorded photons (one non-negative column whose shape is
+        the spectrum's own reverse cumulative sum): the background below ~2 keV,
+        where the tube's continuum does not reach the detector.
     free_kbeta : bool
         Fit Kβ of K groups with a free amplitude (reported area = Kα + Kβ); the
         Kβ of the path gas (Ar) stays tied to its Kα.
@@ -90,6 +95,7 @@ class FitConfig:
     scatter: bool = True
     escape: bool = True
     pileup: bool = True
+    shelf: bool = True
     free_kbeta: bool = False
     weights: str = "pearson"
     pearson_iterations: int = 1

@@ -1,0 +1,57 @@
+"""The optic's response outside its table, for the shape of the scattered continuum.
+
+An optic table (PIQUANT's built-in FM optics, or a file such as the breadboard's
+``Efficiency_profile_BB_new_2019_01_14_2020.txt``) gives the polycapillary's
+response on a limited energy range. PIQUANT uses the first tabulated value below
+the table (flat) and 0 above it (science/absolute-scale.md §2). The breadboard
+file starts with explicit zeros from 0 to 1.97 keV: read literally, the optic
+passes nothing below 2.07 keV, and any continuum model multiplied by it is 0
+there — while the recorded spectrum has a continuum there. A polycapillary
+transmits *better* at low energy (the critical angle of total reflection grows
+as 1/E); the zeros mark where the table was not measured, not an opaque optic.
+
+:func:`optic_response_flat_below_table` therefore treats leading zeros as "not
+tabulated" and extends the response flat below the first tabulated positive
+value, the PIQUANT rule applied to the measured part of the table. It never
+returns 0 below the table. Above the table the last value is kept (the tube
+spectrum ends at the tube voltage anyway).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["optic_response_flat_below_table"]
+
+
+def optic_response_flat_below_table(energy_eV, energies_keV: Sequence[float],
+                                    response: Sequence[float]) -> np.ndarray:
+    """Optic response at ``energy_eV``, flat below the first positive tabulated value.
+
+    Parameters
+    ----------
+    energy_eV : array_like
+        Photon energies (eV).
+    energies_keV, response : sequence of float
+        The optic table (energies ascending, keV). An empty table means no
+        optic (response 1).
+
+    Returns
+    -------
+    ndarray
+        Linear interpolation inside the measured part of the table; the first
+        positive value below it; the last value above it. Positive wherever the
+        table has any positive value.
+    """
+    e_keV = np.asarray(energy_eV, dtype=float) / 1000.0
+    x = np.asarray(energies_keV, dtype=float)
+    v = np.asarray(response, dtype=float)
+    if x.size == 0:
+        return np.ones_like(e_keV)
+    positive = np.flatnonzero(v > 0)
+    if positive.size == 0:
+        return np.zeros_like(e_keV)
+    first = positive[0]
+    x, v = x[first:], np.maximum(v[first:], 0.0)
+    return np.interp(e_keV, x, v, left=v[0], right=v[-1])
