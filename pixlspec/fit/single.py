@@ -28,11 +28,11 @@ import numpy as np
 from ..errors import FitError, SpectrumError, UnknownElementError
 from ..instrument import Instrument
 from ..model import kernels
-from ..model.spectrum_model import PILEUP, ShapeParams, SpectrumModel, pileup_shape, shelf_shape
+from ..model.spectrum_model import PILEUP, ROCK_MATRIX_WT, ShapeParams, SpectrumModel, pileup_shape, shelf_shape
 from ..physics.detector import MN_KA_EV, fwhm_eV
 from ..physics.lines import default_shell, line_group, parse_group_name
 from ..spectrum import Spectrum
-from .config import ROCK_ELEMENTS, FitConfig
+from .config import ROCK_ELEMENTS, FitConfig, path_gas_elements
 
 __all__ = ["fit_spectrum", "FitResult", "snip_background", "resolve_elements"]
 
@@ -499,6 +499,8 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
 
     # --- elements: keep those with a line in the fit range -------------------------------
     names = list(elements) if elements is not None else list(config.elements or ROCK_ELEMENTS)
+    # the gas of the beam path belongs to the instrument: fitted whatever the user's list
+    names += [g for g in path_gas_elements(instrument.atmosphere) if g not in names]
     groups = resolve_elements(names, instrument.tube.voltage_kV)
     fit_groups, skipped = [], {}
     for user, g in zip(names, groups):
@@ -516,7 +518,7 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
                  if config.background == "continuum" else None)
     use_shelf = config.background == "continuum" and config.shelf
     model = _spectrum_model(tuple(fit_groups), instrument, det_name, config.scatter, config.escape, config.pileup,
-                            config.free_kbeta, emax + 1000.0, continuum, use_shelf)
+                            config.free_kbeta, emax + 1000.0, continuum, use_shelf, config.matrix_absorption)
     start = ShapeParams(offset_eV=spectrum.offset_eV, gain_eV_per_channel=spectrum.gain_eV_per_channel,
                         quadratic_eV=spectrum.quadratic_eV, noise_eV=det.noise_eV, fano=det.fano)
 
@@ -652,10 +654,11 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
 
 @functools.lru_cache(maxsize=32)
 def _spectrum_model(groups, instrument, detector, scatter, escape, pileup, free_kbeta, max_energy_eV, continuum,
-                    shelf=False):
+                    shelf=False, matrix_absorption=False):
     """A cached :class:`SpectrumModel`: fitting many spectra of one instrument builds it once."""
     return SpectrumModel(groups, instrument, detector, scatter=scatter, escape=escape, pileup=pileup,
-                         free_kbeta=free_kbeta, max_energy_eV=max_energy_eV, continuum=continuum, shelf=shelf)
+                         free_kbeta=free_kbeta, max_energy_eV=max_energy_eV, continuum=continuum, shelf=shelf,
+                         matrix=ROCK_MATRIX_WT if matrix_absorption else None)
 
 
 def _varied_parameters(config: FitConfig, model: SpectrumModel) -> list[str]:

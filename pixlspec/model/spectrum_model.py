@@ -55,6 +55,17 @@ MIN_LINE_FRACTION = 1e-3
 #: K Kα tail beside it: 76,000-78,000 counts on the breadboard glasses, where the atomic ratio allows
 #: 10,000-25,000, inflating the Ar line by 1.4-1.8x.
 PATH_GAS_ELEMENTS = ("Ar",)
+#: The typical rock matrix whose absorption weights the lines of a group (``matrix=``): the basalt of
+#: physics.md §9 (wt%, O by stoichiometry; FeO total). Only ratios between lines of one group depend
+#: on it, and only weakly on the rock type (Kβ/Kα of Mg changes by ~1 % between basalt and a sulfate).
+ROCK_MATRIX_WT: tuple[tuple[str, float], ...] = (
+    ("SiO2", 49.9), ("TiO2", 2.7), ("Al2O3", 13.5), ("FeO", 11.1), ("MnO", 0.17), ("MgO", 7.2), ("CaO", 11.4),
+    ("Na2O", 2.2), ("K2O", 0.5), ("P2O5", 0.27))
+#: Excitation energy (in units of the group's lowest edge) at which the incident-beam absorption of the
+#: matrix is taken for the line weights: photo-absorption falls as ~E⁻³ above the edge, so most
+#: vacancies are made within ~50 % above it (engineering choice; the term is common to all lines of
+#: the group and only damps the emergent-beam contrast between them).
+MATRIX_EXCITATION_PER_EDGE = 1.5
 #: Energy (eV) at which ``ShapeParams.tail_fraction`` is quoted (Fe Kα, mid-range of PIXL spectra).
 TAIL_REFERENCE_EV = 6400.0
 #: Largest tail fraction any line may get from the energy dependence.
@@ -171,12 +182,17 @@ class SpectrumModel:
         recorded photon (:func:`shelf_shape`), whose shape comes from the
         spectrum itself (like the pile-up column). It is the background below
         ~2 keV, where the tube continuum does not reach the detector.
+    matrix : sequence of (formula, wt%), optional
+        A sample matrix (e.g. :data:`ROCK_MATRIX_WT`): each fluorescence line is
+        weighted by ``1 / (μ(E_exc)/sin ψ1 + μ(E_line)/sin ψ2)`` of a thick
+        sample of it, so tied Kβ/Kα (and L-line) ratios include the matrix
+        absorption between the lines. ``None``: no absorption weighting.
     """
 
     def __init__(self, elements: Iterable[str], instrument: Instrument, detector: str | None = None, *,
                  scatter: bool = True, escape: bool = True, pileup: bool = True, free_kbeta: bool = False,
                  max_energy_eV: float | None = None, continuum: tuple[float, float, float] | None = None,
-                 shelf: bool = False):
+                 shelf: bool = False, matrix: Sequence[tuple[str, float]] | None = None):
         self.instrument = instrument
         self.detector = instrument.detector(detector)
         kv = instrument.tube.voltage_kV
@@ -205,10 +221,12 @@ class SpectrumModel:
             if free_kbeta and grp.shell == "K" and has_kb and grp.element not in PATH_GAS_ELEMENTS:
                 kb_col = len(columns)
                 columns.append(Column(grp.name + "_Kb", "element", grp))
-            for e, i, fam in zip(grp.energies_eV[keep], grp.intensities[keep],
-                                 np.array(grp.families)[keep]):
+            absorb = (self._matrix_escape(grp, grp.energies_eV[keep], matrix) if matrix is not None
+                      else np.ones(int(keep.sum())))
+            for e, i, fam, a in zip(grp.energies_eV[keep], grp.intensities[keep],
+                                    np.array(grp.families)[keep], absorb):
                 c = kb_col if (kb_col is not None and fam == "Kb") else col
-                rows.append((e, i, c, FLUORESCENCE))
+                rows.append((e, i * a, c, FLUORESCENCE))
         if scatter:
             t = instrument.tube
             for tg in tube_lines(t.anode, kv, electron_incidence_deg=t.electron_incidence_deg,
@@ -280,6 +298,18 @@ class SpectrumModel:
                        if escape and self._energy0.size else np.zeros(self._energy0.size))
 
     # --- construction helpers -------------------------------------------------
+    def _matrix_escape(self, grp: LineGroup, energies_eV: np.ndarray, matrix) -> np.ndarray:
+        """Relative escape of the lines of ``grp`` from a thick sample of ``matrix`` (max 1)."""
+        from ..physics.attenuation import mass_attenuation
+
+        comp = dict(matrix)
+        sin1 = np.sin(np.radians(self.instrument.incidence_deg))
+        sin2 = np.sin(np.radians(self.detector.elevation_deg))
+        mu_in = float(mass_attenuation(comp, grp.edge_eV * MATRIX_EXCITATION_PER_EDGE))
+        mu_out = np.asarray(mass_attenuation(comp, np.asarray(energies_eV, dtype=float)), dtype=float)
+        chi = mu_in / sin1 + mu_out / sin2
+        return chi.min() / chi
+
     @staticmethod
     def _group(name: str, kv: float) -> LineGroup:
         if "_" in name:
