@@ -22,12 +22,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["optic_response_flat_below_table"]
+__all__ = ["optic_response_flat_below_table", "OPTIC_TABLE_START_FRACTION"]
+
+#: A table's measured part starts at its first value of at least this fraction of the table maximum.
+#: The breadboard file ramps from 0 (1.97 keV) through 0.07 (2.07 keV) and 0.85 (2.17 keV) to its
+#: maximum 11.3 (4.7 keV): the ramp is the edge of the zeros, not a measured response, and a flat
+#: continuation at 0.07 left a 12x step at 2.1 keV in the continuum. Tables that start at their
+#: maximum (PIQUANT's FM optics 7 and 8) are unchanged.
+OPTIC_TABLE_START_FRACTION = 0.1
 
 
 def optic_response_flat_below_table(energy_eV, energies_keV: Sequence[float],
                                     response: Sequence[float]) -> np.ndarray:
-    """Optic response at ``energy_eV``, flat below the first positive tabulated value.
+    """Optic response at ``energy_eV``, flat below the start of its measured part.
 
     Parameters
     ----------
@@ -40,8 +47,8 @@ def optic_response_flat_below_table(energy_eV, energies_keV: Sequence[float],
     Returns
     -------
     ndarray
-        Linear interpolation inside the measured part of the table; the first
-        positive value below it; the last value above it. Positive wherever the
+        Linear interpolation inside the measured part of the table; its first
+        value below it; the last value above it. Positive wherever the
         table has any positive value.
     """
     e_keV = np.asarray(energy_eV, dtype=float) / 1000.0
@@ -49,9 +56,8 @@ def optic_response_flat_below_table(energy_eV, energies_keV: Sequence[float],
     v = np.asarray(response, dtype=float)
     if x.size == 0:
         return np.ones_like(e_keV)
-    positive = np.flatnonzero(v > 0)
-    if positive.size == 0:
+    if not np.any(v > 0):
         return np.zeros_like(e_keV)
-    first = positive[0]
+    first = int(np.flatnonzero(v >= OPTIC_TABLE_START_FRACTION * v.max())[0])
     x, v = x[first:], np.maximum(v[first:], 0.0)
     return np.interp(e_keV, x, v, left=v[0], right=v[-1])
