@@ -29,7 +29,7 @@ from ..physics.lines import LineGroup, default_shell, line_group, parse_group_na
 from . import kernels
 
 __all__ = ["ShapeParams", "SpectrumModel", "Column", "PILEUP", "SHELF", "RAYLEIGH_K", "COMPTON_K", "SCATTER_L",
-           "COMPTON_L", "continuum_shape", "pileup_shape", "shelf_shape"]
+           "SCATTER_L12", "COMPTON_L", "continuum_shape", "pileup_shape", "shelf_shape"]
 
 PILEUP = "pileup"
 SHELF = "shelf"
@@ -37,6 +37,10 @@ RAYLEIGH_K = "Rh_K_Rayleigh"
 COMPTON_K = "Rh_K_Compton"
 #: Rayleigh scatter of the tube's L lines (the name predates the Compton column beside it).
 SCATTER_L = "Rh_L_scatter"
+#: Rayleigh scatter of the tube's L1 and L2 lines (Lβ1, Lβ3, Lβ4, Lγ), in a column of their own: the tube's
+#: L-subshell ratios come from the Ebel model's L-line constants, which are uncertain (physics.md §8);
+#: tied to Lα they left a −73σ/+54σ pair at Lβ1/Lα on the breadboard glasses.
+SCATTER_L12 = "Rh_L12_scatter"
 COMPTON_L = "Rh_L_Compton"
 
 # kinds of line. The Compton peaks of the tube's L lines (column COMPTON_L) sit at the Compton energy
@@ -243,11 +247,18 @@ class SpectrumModel:
                 elif tg.shell == "L":
                     c_r = len(columns)
                     columns.append(Column(SCATTER_L.replace("Rh", tg.element), "scatter", tg))
+                    levels = tg.initial_levels or ("L3",) * len(tg)
+                    c_r12 = None
+                    if any(lv in ("L1", "L2") for lv, k, i in zip(levels, keep, tg.intensities)
+                           if k and i >= MIN_LINE_FRACTION):
+                        c_r12 = len(columns)
+                        columns.append(Column(SCATTER_L12.replace("Rh", tg.element), "scatter", tg))
                     c_c = len(columns)
                     columns.append(Column(COMPTON_L.replace("Rh", tg.element), "scatter", tg))
-                    for e, i in zip(tg.energies_eV[keep], tg.intensities[keep]):
+                    for e, i, lv in zip(tg.energies_eV[keep], tg.intensities[keep], np.array(levels)[keep]):
                         if i >= MIN_LINE_FRACTION:
-                            rows.append((e, i, c_r, RAYLEIGH))
+                            c = c_r12 if (c_r12 is not None and lv in ("L1", "L2")) else c_r
+                            rows.append((e, i, c, RAYLEIGH))
                             rows.append((e, i, c_c, COMPTON_NARROW))
         self.continuum_slice = slice(0, 0)
         self._knots = None
