@@ -76,6 +76,10 @@ TAIL_REFERENCE_EV = 6400.0
 MAX_TAIL_FRACTION = 0.5
 #: Degree of the continuum B-splines (cubic: smooth to the second derivative).
 CONTINUUM_SPLINE_DEGREE = 3
+#: Fraction of its maximum below which the physical continuum shape is held flat toward low energies
+#: (:func:`continuum_shape`): the scattered tube continuum vanishes below ~1.5 keV (tube Be window),
+#: the recorded background does not (breadboard glasses: ~1,500 counts/channel at 1.1 keV).
+CONTINUUM_FLOOR_FRACTION = 0.3
 #: Energy step (eV) of the grid on which the continuum shape is tabulated once.
 CONTINUUM_GRID_EV = 20.0
 
@@ -531,7 +535,18 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     response = optic_response_flat_below_table(e, optic.energies_keV, optic.transmission)
     shape = cont * response * model.efficiency(np.maximum(e, 1.0))
     peak = shape.max()
-    return shape / peak if peak > 0 else shape
+    if not peak > 0:
+        return shape
+    shape = shape / peak
+    # Below the energy where the scattered tube continuum reaches CONTINUUM_FLOOR_FRACTION of its maximum
+    # the shape is held flat: what the detector records there (tails and shelves of higher-energy
+    # photons, the sample's own photo-electron bremsstrahlung) does not follow the tube's window cut-off,
+    # and the splines set its level and slope.
+    rising = np.flatnonzero(shape >= CONTINUUM_FLOOR_FRACTION)
+    if rising.size:
+        first = rising[0]
+        shape[:first] = shape[first]
+    return shape
 
 
 def shelf_shape(counts: np.ndarray, energies_eV: np.ndarray, min_energy_eV: float = 0.0) -> np.ndarray:
