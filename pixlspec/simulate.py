@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import FitError, SpectrumError
 from .instrument import Instrument
-from .model.spectrum_model import PILEUP, ShapeParams, SpectrumModel, pileup_shape
+from .model.spectrum_model import PILEUP, ROCK_MATRIX_WT, ShapeParams, SpectrumModel, pileup_shape
 from .model.spectrum_model import continuum_shape as _continuum_shape
 from .spectrum import Scan, Spectrum, channel_energies_eV
 
@@ -68,7 +68,8 @@ def expected_counts(areas: Mapping[str, float], instrument: Instrument, *, detec
     params = params or ShapeParams.from_instrument(instrument, det.name)
     n = int(n_channels or det.n_channels)
     groups = [k for k in areas if k not in (PILEUP,) and not k.startswith(("Rh_K_", "Rh_L_"))]
-    model = SpectrumModel(groups, instrument, det.name, scatter=True, pileup=True)
+    # the lines of a rock leave it through a rock matrix: the same weighting as the fit's default
+    model = SpectrumModel(groups, instrument, det.name, scatter=True, pileup=True, matrix=ROCK_MATRIX_WT)
     e, width = model.channel_energies(np.arange(n), params)
     A = model.design(e, params, channel_width_eV=width)
     c = np.zeros(model.n_columns)
@@ -310,7 +311,7 @@ def simulate_scan(area_maps: Mapping[str, np.ndarray] | None = None, instrument:
         det = instrument.detector(d)
         p = (params or {}).get(d) or ShapeParams.from_instrument(instrument, d)
         groups = [k for k in names if not k.startswith(("Rh_K_", "Rh_L_")) and k != PILEUP]
-        model = SpectrumModel(groups, instrument, d, scatter=True, pileup=True)
+        model = SpectrumModel(groups, instrument, d, scatter=True, pileup=True, matrix=ROCK_MATRIX_WT)
         e, width = model.channel_energies(np.arange(det.n_channels), p)
         A = model.design(e, p, channel_width_eV=width)
         C = np.zeros((n_points, model.n_columns))
