@@ -79,7 +79,7 @@ CONTINUUM_SPLINE_DEGREE = 3
 #: Fraction of its maximum below which the physical continuum shape is held flat toward low energies
 #: (:func:`continuum_shape`): the scattered tube continuum vanishes below ~1.5 keV (tube Be window),
 #: the recorded background does not (breadboard glasses: ~1,500 counts/channel at 1.1 keV).
-CONTINUUM_FLOOR_FRACTION = 0.3
+CONTINUUM_FLOOR_FRACTION = 0.1
 #: Energy step (eV) of the grid on which the continuum shape is tabulated once.
 CONTINUUM_GRID_EV = 20.0
 
@@ -542,10 +542,10 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     # the shape is held flat: what the detector records there (tails and shelves of higher-energy
     # photons, the sample's own photo-electron bremsstrahlung) does not follow the tube's window cut-off,
     # and the splines set its level and slope.
+    # (the level is the fraction itself, so the shape does not depend on the grid it is evaluated on)
     rising = np.flatnonzero(shape >= CONTINUUM_FLOOR_FRACTION)
     if rising.size:
-        first = rising[0]
-        shape[:first] = shape[first]
+        shape[: rising[0]] = CONTINUUM_FLOOR_FRACTION
     return shape
 
 

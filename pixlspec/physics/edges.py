@@ -18,8 +18,20 @@ from typing import NamedTuple
 from ..errors import ConfigError, UnknownElementError
 from .elements import check_element
 
-__all__ = ["Edge", "SHELLS", "edge", "fluorescence_yield", "jump_ratio", "coster_kronig",
+__all__ = ["Edge", "SHELLS", "ATOMIC_DATA_SOURCES", "edge", "fluorescence_yield", "jump_ratio", "coster_kronig",
            "subshell_vacancies"]
+
+#: Sources of yields, jump ratios, Coster-Kronig and radiative rates: "xraylib" (the default, the
+#: evaluated references) or "elam" (xraydb's Elam tables, the values used before; kept so that the FP
+#: quantification can move to the reference data together with its calibration, issue 15).
+ATOMIC_DATA_SOURCES: tuple[str, ...] = ("xraylib", "elam")
+
+
+def _check_source(source: str) -> str:
+    if source not in ATOMIC_DATA_SOURCES:
+        raise ConfigError(f"unknown atomic data source {source!r}; expected one of {ATOMIC_DATA_SOURCES}",
+                          where="edges")
+    return source
 
 #: Subshells this module knows (IUPAC notation, order of increasing binding depth reversed).
 SHELLS: tuple[str, ...] = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
@@ -63,7 +75,7 @@ def _xraylib_value(func, z: int, shell: str, fallback: float) -> float:
 
 
 @functools.lru_cache(maxsize=None)
-def _edges_of(element: str) -> dict[str, Edge]:
+def _edges_of(element: str, source: str = "xraylib") -> dict[str, Edge]:
     import xraydb  # lazy
     import xraylib
 
@@ -72,7 +84,7 @@ def _edges_of(element: str) -> dict[str, Edge]:
     z = atomic_number(element)
     out = {}
     for name, e in xraydb.xray_edges(element).items():
-        if name in _XRAYLIB_SHELL:
+        if name in _XRAYLIB_SHELL and source == "xraylib":
             omega = _xraylib_value(xraylib.FluorYield, z, name, float(e.fyield))
             jump = _xraylib_value(xraylib.JumpFactor, z, name, float(e.jump_ratio))
         else:
@@ -81,7 +93,7 @@ def _edges_of(element: str) -> dict[str, Edge]:
     return out
 
 
-def edge(element: str, shell: str) -> Edge:
+def edge(element: str, shell: str, source: str = "xraylib") -> Edge:
     """Absorption edge of ``element`` for ``shell``.
 
     Parameters
@@ -90,12 +102,14 @@ def edge(element: str, shell: str) -> Edge:
         Element symbol ("Fe").
     shell : str
         "K", "L1", "L2", "L3", "M1" .. "M5".
+    source : {"xraylib", "elam"}
+        Yields and jump ratios from xraylib (default) or xraydb's Elam tables.
 
     Returns
     -------
     Edge
         ``(energy_eV, fluorescence_yield, jump_ratio)``. Fe K -> (7112.0,
-        0.351, 7.89).
+        0.355, 7.89).
 
     Raises
     ------
@@ -105,22 +119,22 @@ def edge(element: str, shell: str) -> Edge:
     el = check_element(element)
     sh = _check_shell(shell)
     try:
-        return _edges_of(el)[sh]
+        return _edges_of(el, _check_source(source))[sh]
     except KeyError:
         raise UnknownElementError(f"{el} has no {sh} edge in xraydb", where="edges") from None
 
 
-def fluorescence_yield(element: str, shell: str) -> float:
+def fluorescence_yield(element: str, shell: str, source: str = "xraylib") -> float:
     """Fluorescence yield omega of ``element``'s ``shell`` (see :func:`edge`)."""
-    return edge(element, shell).fluorescence_yield
+    return edge(element, shell, source).fluorescence_yield
 
 
-def jump_ratio(element: str, shell: str) -> float:
+def jump_ratio(element: str, shell: str, source: str = "xraylib") -> float:
     """Jump ratio J of ``element``'s ``shell`` (see :func:`edge`)."""
-    return edge(element, shell).jump_ratio
+    return edge(element, shell, source).jump_ratio
 
 
-def coster_kronig(element: str, initial: str, final: str) -> float:
+def coster_kronig(element: str, initial: str, final: str, source: str = "xraylib") -> float:
     """Total Coster-Kronig transfer probability from subshell ``initial`` to ``final``.
 
     From xraylib's ``CosKronTransProb`` (Campbell 2003 for L, Krause 1979
@@ -149,10 +163,22 @@ def coster_kronig(element: str, initial: str, final: str) -> float:
     """
     el = check_element(element)
     ini, fin = _check_shell(initial), _check_shell(final)
+    if _check_source(source) == "elam":
+        return _coster_kronig_elam(el, ini, fin)
     if ini[0] != fin[0] or ini == "K" or not ini < fin:
         raise UnknownElementError(f"no Coster-Kronig transition {ini}->{fin}: need two subshells of "
                                   "the same shell, the first one deeper (e.g. L1->L3)", where="edges")
     return _coster_kronig(el, ini, fin)
+
+
+@functools.lru_cache(maxsize=None)
+def _coster_kronig_elam(el: str, ini: str, fin: str) -> float:
+    import xraydb  # lazy
+
+    try:
+        return float(xraydb.ck_probability(el, ini, fin, total=True))
+    except Exception:  # xraydb raises for levels it does not tabulate
+        return 0.0
 
 
 def _ck_direct(z: int, ini: str, fin: str) -> float:
@@ -182,7 +208,7 @@ def _coster_kronig(el: str, ini: str, fin: str) -> float:
     return total
 
 
-def subshell_vacancies(element: str, shell: str, excitation_eV: float) -> dict[str, float]:
+def subshell_vacancies(element: str, shell: str, excitation_eV: float, source: str = "xraylib") -> dict[str, float]:
     """Relative vacancies per subshell after photo-ionisation and Coster-Kronig transfer.
 
     Vacancy creation uses the jump-ratio peeling of physics.md §9 ("L lines
@@ -222,12 +248,13 @@ def subshell_vacancies(element: str, shell: str, excitation_eV: float) -> dict[s
         exc = float(excitation_eV)
     except (TypeError, ValueError):
         raise ConfigError(f"excitation_eV must be a number, got {excitation_eV!r}", where="edges") from None
-    return dict(_subshell_vacancies(el, shell, exc))
+    return dict(_subshell_vacancies(el, shell, exc, _check_source(source)))
 
 
 @functools.lru_cache(maxsize=None)
-def _subshell_vacancies(el: str, shell: str, excitation_eV: float) -> tuple[tuple[str, float], ...]:
-    edges = _edges_of(el)
+def _subshell_vacancies(el: str, shell: str, excitation_eV: float,
+                        source: str = "xraylib") -> tuple[tuple[str, float], ...]:
+    edges = _edges_of(el, source)
     # Peel shells from the inside out: fraction of absorption left for shallower subshells.
     remaining = 1.0
     created: dict[str, float] = {}
@@ -244,6 +271,6 @@ def _subshell_vacancies(el: str, shell: str, excitation_eV: float) -> tuple[tupl
     for j, final in enumerate(subs):
         n = created[final]
         for initial in subs[:j]:
-            n += coster_kronig(el, initial, final) * created[initial]
+            n += coster_kronig(el, initial, final, source) * created[initial]
         out[final] = n
     return tuple(out.items())

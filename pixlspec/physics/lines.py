@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, UnknownElementError
-from .edges import edge, subshell_vacancies
+from .edges import ATOMIC_DATA_SOURCES, edge, subshell_vacancies
 from .elements import atomic_number, check_element
 
 __all__ = ["LineGroup", "line_group", "parse_group_name", "group_name", "default_shell", "tube_lines",
@@ -229,7 +229,7 @@ def _resolve(name_or_element, shell) -> tuple[str, str]:
 
 
 def line_group(name_or_element, shell: str | None = None,
-               excitation_eV: float = DEFAULT_EXCITATION_EV) -> LineGroup:
+               excitation_eV: float = DEFAULT_EXCITATION_EV, source: str = "xraylib") -> LineGroup:
     """The line group of an element and shell (cached).
 
     Parameters
@@ -243,6 +243,9 @@ def line_group(name_or_element, shell: str | None = None,
         Photon energy used to weight the subshells of L and M groups
         (vacancies from jump ratios and Coster-Kronig transfers, physics.md
         §9). Irrelevant for K groups.
+    source : {"xraylib", "elam"}
+        Radiative rates, yields and Coster-Kronig of xraylib (default) or of
+        xraydb's Elam tables (:data:`pixlspec.physics.edges.ATOMIC_DATA_SOURCES`).
 
     Returns
     -------
@@ -266,7 +269,10 @@ def line_group(name_or_element, shell: str | None = None,
         raise ConfigError(f"excitation_eV must be positive and finite, got {excitation_eV!r}", where="lines")
     if sh == "K":
         exc = 0.0  # K group intensities do not depend on the excitation; share one cache entry
-    return _line_group(el, sh, exc)
+    if source not in ATOMIC_DATA_SOURCES:
+        raise ConfigError(f"unknown atomic data source {source!r}; expected one of {ATOMIC_DATA_SOURCES}",
+                          where="lines")
+    return _line_group(el, sh, exc, source)
 
 
 def radiative_rate(element: str, initial: str, final: str) -> float:
@@ -292,14 +298,14 @@ def radiative_rate(element: str, initial: str, final: str) -> float:
 
 
 @functools.lru_cache(maxsize=None)
-def _xray_lines(element: str):
+def _xray_lines(element: str, source: str = "xraylib"):
     """name -> (energy eV, relative rate within the initial subshell, initial level)."""
     import xraydb  # lazy
 
     out = {}
     for name, ln in xraydb.xray_lines(element).items():
         rate = float(ln.intensity)
-        if ln.initial_level[:1] in ("K", "L"):
+        if ln.initial_level[:1] in ("K", "L") and source == "xraylib":
             rate = radiative_rate(element, ln.initial_level, ln.final_level)
         if rate > 0:
             out[name] = (float(ln.energy), rate, ln.initial_level)
@@ -307,14 +313,14 @@ def _xray_lines(element: str):
 
 
 @functools.lru_cache(maxsize=None)
-def _line_group(el: str, shell: str, excitation_eV: float) -> LineGroup:
+def _line_group(el: str, shell: str, excitation_eV: float, source: str = "xraylib") -> LineGroup:
     name = group_name(el, shell)
-    lines = _xray_lines(el)
+    lines = _xray_lines(el, source)
     if shell == "K":
         picked = [(n, e, i, "K") for n, (e, i, lv) in lines.items() if lv == "K" and n in K_LINE_NAMES]
         if not picked:
             raise UnknownElementError(f"xraydb has no K lines for {el}", where="lines")
-        k = edge(el, "K").energy_eV
+        k = edge(el, "K", source).energy_eV
         return _make_group(name, el, "K", [p[0] for p in picked], [p[1] for p in picked],
                            [p[2] for p in picked], [p[3] for p in picked], k, [k], ["K"])
 
@@ -322,7 +328,7 @@ def _line_group(el: str, shell: str, excitation_eV: float) -> LineGroup:
     edges = {}
     for s in subs:
         try:
-            edges[s] = edge(el, s)
+            edges[s] = edge(el, s, source)
         except UnknownElementError:
             pass
     if not edges:
@@ -331,7 +337,7 @@ def _line_group(el: str, shell: str, excitation_eV: float) -> LineGroup:
     if excitation_eV <= edges[lowest].energy_eV:
         raise ConfigError(f"excitation {excitation_eV:.0f} eV is below the {el} {lowest} edge "
                           f"({edges[lowest].energy_eV:.0f} eV): group {name} is not excited", where="lines")
-    vac = subshell_vacancies(el, shell, excitation_eV)
+    vac = subshell_vacancies(el, shell, excitation_eV, source)
     weight = {s: vac.get(s, 0.0) * edges[s].fluorescence_yield for s in edges}
     picked = []
     for n, (e, i, lv) in lines.items():
