@@ -76,10 +76,6 @@ TAIL_REFERENCE_EV = 6400.0
 MAX_TAIL_FRACTION = 0.5
 #: Degree of the continuum B-splines (cubic: smooth to the second derivative).
 CONTINUUM_SPLINE_DEGREE = 3
-#: Fraction of its maximum below which the physical continuum shape is held flat toward low energies
-#: (:func:`continuum_shape`): the scattered tube continuum vanishes below ~1.5 keV (tube Be window),
-#: the recorded background does not (breadboard glasses: ~1,500 counts/channel at 1.1 keV).
-CONTINUUM_FLOOR_FRACTION = 0.1
 #: Energy step (eV) of the grid on which the continuum shape is tabulated once.
 CONTINUUM_GRID_EV = 20.0
 
@@ -523,7 +519,7 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     follows the tube spectrum after its window and the optic, weighted by the
     detector efficiency and the gas path (physics.md §6, "physical continuum").
     """
-    from ..physics.optic import optic_response_flat_below_table
+    from ..physics.optic import optic_response_flat_below_table, optic_table_start_eV
     from ..physics.tube import tube_spectrum
 
     t = instrument.tube
@@ -538,14 +534,14 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     if not peak > 0:
         return shape
     shape = shape / peak
-    # Below the energy where the scattered tube continuum reaches CONTINUUM_FLOOR_FRACTION of its maximum
-    # the shape is held flat: what the detector records there (tails and shelves of higher-energy
-    # photons, the sample's own photo-electron bremsstrahlung) does not follow the tube's window cut-off,
-    # and the splines set its level and slope.
-    # (the level is the fraction itself, so the shape does not depend on the grid it is evaluated on)
-    rising = np.flatnonzero(shape >= CONTINUUM_FLOOR_FRACTION)
-    if rising.size:
-        shape[: rising[0]] = CONTINUUM_FLOOR_FRACTION
+    # Below the measured part of the optic table the continuum shape is held flat at its value there:
+    # the table does not say what the optic passes below, and what the detector records there (tails
+    # and shelves of the photons above, the sample's photo-electron bremsstrahlung) does not follow the
+    # product of a table's zeros and the tube's window cut-off. The splines set its level.
+    start = optic_table_start_eV(optic.energies_keV, optic.transmission)
+    if start is not None:
+        below = e < start
+        shape = np.where(below, float(np.interp(start, e, shape)), shape)
     return shape
 
 

@@ -22,14 +22,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["optic_response_flat_below_table", "OPTIC_TABLE_START_FRACTION"]
+__all__ = ["optic_response_flat_below_table", "optic_table_start_eV", "OPTIC_TABLE_START_FRACTION"]
 
 #: A table's measured part starts at its first value of at least this fraction of the table maximum.
 #: The breadboard file ramps from 0 (1.97 keV) through 0.07 (2.07 keV) and 0.85 (2.17 keV) to its
-#: maximum 11.3 (4.7 keV): the ramp is the edge of the zeros, not a measured response, and a flat
-#: continuation at 0.07 left a 12x step at 2.1 keV in the continuum. Tables that start at their
-#: maximum (PIQUANT's FM optics 7 and 8) are unchanged.
-OPTIC_TABLE_START_FRACTION = 0.1
+#: maximum 11.3 (4.7 keV); its measured part starts at 2.68 keV (4.3). Below, the response is held
+#: flat (a flat continuation at 0.07 left a 12x step at 2.1 keV in the continuum). Tables that start
+#: at their maximum (PIQUANT's FM optics 7 and 8) are unchanged. 0.3 is an engineering choice: with
+#: 0.1 (start 2.27 keV) P on BHVO-2G comes out 38 % above PyMca, with 0.3 and 0.5 within 10 %.
+OPTIC_TABLE_START_FRACTION = 0.3
 
 
 def optic_response_flat_below_table(energy_eV, energies_keV: Sequence[float],
@@ -61,3 +62,16 @@ def optic_response_flat_below_table(energy_eV, energies_keV: Sequence[float],
     first = int(np.flatnonzero(v >= OPTIC_TABLE_START_FRACTION * v.max())[0])
     x, v = x[first:], np.maximum(v[first:], 0.0)
     return np.interp(e_keV, x, v, left=v[0], right=v[-1])
+
+
+def optic_table_start_eV(energies_keV: Sequence[float], response: Sequence[float]) -> float | None:
+    """Lowest energy (eV) of the measured part of an optic table; None without a table.
+
+    The measured part starts at the first value of at least :data:`OPTIC_TABLE_START_FRACTION`
+    of the table maximum (see :func:`optic_response_flat_below_table`).
+    """
+    x = np.asarray(energies_keV, dtype=float)
+    v = np.asarray(response, dtype=float)
+    if x.size == 0 or not np.any(v > 0):
+        return None
+    return float(x[np.flatnonzero(v >= OPTIC_TABLE_START_FRACTION * v.max())[0]] * 1000.0)
