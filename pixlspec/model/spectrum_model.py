@@ -29,21 +29,20 @@ from ..physics.lines import LineGroup, default_shell, line_group, parse_group_na
 from . import kernels
 
 __all__ = ["ShapeParams", "SpectrumModel", "Column", "PILEUP", "SHELF", "RAYLEIGH_K", "COMPTON_K", "SCATTER_L",
-           "SCATTER_L12", "COMPTON_L", "continuum_shape", "pileup_shape", "shelf_shape"]
+           "SCATTER_L12", "continuum_shape", "pileup_shape", "shelf_shape"]
 
 PILEUP = "pileup"
 SHELF = "shelf"
 RAYLEIGH_K = "Rh_K_Rayleigh"
 COMPTON_K = "Rh_K_Compton"
-#: Rayleigh scatter of the tube's L lines (the name predates the Compton column beside it).
+#: Scatter of the tube's L3 lines: Rayleigh, with the Compton peak of each line tied to it.
 SCATTER_L = "Rh_L_scatter"
 #: Rayleigh scatter of the tube's L1 and L2 lines (Lβ1, Lβ3, Lβ4, Lγ), in a column of their own: the tube's
 #: L-subshell ratios come from the Ebel model's L-line constants, which are uncertain (physics.md §8);
 #: tied to Lα they left a −73σ/+54σ pair at Lβ1/Lα on the breadboard glasses.
 SCATTER_L12 = "Rh_L12_scatter"
-COMPTON_L = "Rh_L_Compton"
 
-# kinds of line. The Compton peaks of the tube's L lines (column COMPTON_L) sit at the Compton energy
+# kinds of line. The Compton peaks of the tube's L lines (in the L scatter columns) sit at the Compton energy
 # (Rh Lα: 27 eV below it at 160°) but their Doppler broadening, which scales with the momentum
 # transfer (∝ E at a fixed angle), is ~1/7.5 of that of the K lines: σ ≈ 27 eV at 2.7 keV for
 # compton_sigma_eV = 200 eV at 20.2 keV, against a detector σ of 55-70 eV there. The kernels treat
@@ -253,13 +252,11 @@ class SpectrumModel:
                            if k and i >= MIN_LINE_FRACTION):
                         c_r12 = len(columns)
                         columns.append(Column(SCATTER_L12.replace("Rh", tg.element), "scatter", tg))
-                    c_c = len(columns)
-                    columns.append(Column(COMPTON_L.replace("Rh", tg.element), "scatter", tg))
                     for e, i, lv in zip(tg.energies_eV[keep], tg.intensities[keep], np.array(levels)[keep]):
                         if i >= MIN_LINE_FRACTION:
                             c = c_r12 if (c_r12 is not None and lv in ("L1", "L2")) else c_r
                             rows.append((e, i, c, RAYLEIGH))
-                            rows.append((e, i, c_c, COMPTON_NARROW))
+                            rows.append((e, i * _compton_per_rayleigh(e), c, COMPTON_NARROW))
         self.continuum_slice = slice(0, 0)
         self._knots = None
         if continuum is not None:
@@ -543,6 +540,19 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
         below = e < start
         shape = np.where(below, float(np.interp(start, e, shape)), shape)
     return shape
+
+
+def _compton_per_rayleigh(energy_eV: float) -> float:
+    """Compton/Rayleigh ratio of a tube L line scattered by :data:`ROCK_MATRIX_WT` (angle-integrated).
+
+    Ratio of the incoherent to the coherent mass attenuation (xraydb/Elam) at the line energy: 0.025
+    at Rh Lα. The Compton peak of an L line lies 27 eV below it, between Cl Kα and Rh Lα: with an
+    amplitude of its own it took Cl's counts (σ of Cl ×3 in maps), so it is tied to its Rayleigh line.
+    """
+    from ..physics.attenuation import mass_attenuation
+
+    comp = dict(ROCK_MATRIX_WT)
+    return float(mass_attenuation(comp, energy_eV, "incoh") / mass_attenuation(comp, energy_eV, "coh"))
 
 
 def shelf_shape(counts: np.ndarray, energies_eV: np.ndarray, min_energy_eV: float = 0.0) -> np.ndarray:
