@@ -35,8 +35,7 @@ def test_areas_within_3_sigma(basalt_truth):
     for k in big:
         assert abs(r.areas[k] - truth[k]) < 3 * r.sigma[k], (k, r.areas[k], truth[k], r.sigma[k])
     assert 0.9 < r.chi2_reduced < 1.1
-    # the Mars atmosphere's Ar is fitted whatever the element list (issue 14)
-    assert set(r.elements) == set(ELEMENTS) | {"Ar"}
+    assert set(r.elements) == set(ELEMENTS)
     assert r.detected["Fe"] and r.detected["Si"]
 
 
