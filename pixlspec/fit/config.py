@@ -6,12 +6,31 @@ from dataclasses import asdict, dataclass, fields
 
 from ..errors import ConfigError
 
-__all__ = ["FitConfig", "ROCK_ELEMENTS"]
+__all__ = ["FitConfig", "ROCK_ELEMENTS", "PATH_GAS_ELEMENTS", "path_gas_elements"]
 
-#: Elements fitted by default in rocks and soils at PIXL (K lines at 28 kV).
-#: Rh (tube) scatter is always added; see :class:`FitConfig`.
-ROCK_ELEMENTS: tuple[str, ...] = ("Na", "Mg", "Al", "Si", "P", "S", "Cl", "K", "Ca", "Ti", "Cr", "Mn", "Fe",
-                                  "Ni", "Zn", "Ge", "Br", "Rb", "Sr", "Y", "Zr")
+#: Elements fitted by default in rocks and soils at PIXL (K lines at 28 kV; Ba by its L lines).
+#: V sits under Ti Kβ (0.03-0.04 wt% V in basalts: 1e5-2e5 counts in the breadboard glasses, which
+#: a model without it puts into Ti Kβ and Cr); Ba L (Ba Lα 4.47 keV, beside Ti Kα) is 0.01-0.07 wt%
+#: in basalts and far more in Ba sulfates. Rh (tube) scatter and the beam-path gas
+#: (:func:`path_gas_elements`) are always added; see :class:`FitConfig`.
+ROCK_ELEMENTS: tuple[str, ...] = ("Na", "Mg", "Al", "Si", "P", "S", "Cl", "K", "Ca", "Ti", "V", "Cr", "Mn", "Fe",
+                                  "Ni", "Zn", "Ge", "Br", "Rb", "Sr", "Y", "Zr", "Ba")
+
+#: Lines of the beam-path gas, per atmosphere: the 1.6 vol% Ar of the Mars atmosphere (Ar Kα 2.96 keV,
+#: science/absolute-scale.md §1) and of the air left in a He-flushed path (breadboard) or an air path.
+PATH_GAS_ELEMENTS: dict[str, tuple[str, ...]] = {"mars": ("Ar",), "co2": ("Ar",), "he": ("Ar",), "helium": ("Ar",),
+                                                 "air": ("Ar",), "earth": ("Ar",)}
+
+
+def path_gas_elements(atmosphere: str) -> tuple[str, ...]:
+    """Line groups of the gas in the beam path of an instrument with ``atmosphere``.
+
+    They belong to the instrument, not to the sample: every fit adds them to the
+    user's element list (an unmodelled Ar Kα at 2.96 keV otherwise lands in the
+    Rh L scatter, K and Ca and, through the scatter, in every matrix correction).
+    Vacuum has none.
+    """
+    return PATH_GAS_ELEMENTS.get(str(atmosphere).strip().lower(), ())
 
 _BACKGROUNDS = ("continuum", "snip", "none")
 _WEIGHTS = ("pearson", "neyman", "none")
@@ -54,9 +73,24 @@ class FitConfig:
         Na to Fe).
     scatter, escape, pileup : bool
         Model the tube-line scatter peaks, Si-escape peaks and pile-up.
+    shelf : bool
+        With the continuum background, also fit the detector's incomplete-charge
+        shelf of all recorded photons (one non-negative column whose shape is
+        the spectrum's own reverse cumulative sum): the background below ~2 keV,
+        where the tube's continuum does not reach the detector. Off by default: on the
+        breadboard glasses and the flight sums the fit gives it ≤ 7,000 counts (the continuum
+        below the optic table takes the low-energy background), and on simulated spectra
+        without a shelf its non-negative amplitude biases Si and Ti by ~0.2σ.
     free_kbeta : bool
         Fit Kβ of K groups with a free amplitude (reported area = Kα + Kβ); the
-        Kβ of the path gas (Ar) stays tied to its Kα.
+        Kβ of the path gas (Ar) stays tied to its Kα. Off by default: Kβ is tied
+        to Kα by the atomic ratio (xraylib) corrected for the detector and for
+        the matrix absorption (``matrix_absorption``).
+    matrix_absorption : bool
+        Weight the lines of each group by their escape from a typical rock
+        matrix (a basalt; thick target, the instrument's incidence and take-off
+        angles), as a thick sample absorbs Kβ and Kα differently (up to ~10 %
+        between them for Mg-K in basalt).
     weights : {"pearson", "neyman", "none"}
         Least-squares weights. "pearson" (default) iterates with the variance
         equal to the model (unbiased for Poisson counts, physics.md §13);
@@ -90,7 +124,9 @@ class FitConfig:
     scatter: bool = True
     escape: bool = True
     pileup: bool = True
+    shelf: bool = False
     free_kbeta: bool = False
+    matrix_absorption: bool = True
     weights: str = "pearson"
     pearson_iterations: int = 1
     scale_covar: bool = False

@@ -27,11 +27,11 @@ import numpy as np
 from ..errors import FitError, SpectrumError, UnknownElementError
 from ..instrument import Instrument
 from ..model import kernels
-from ..model.spectrum_model import PILEUP, ShapeParams, SpectrumModel, pileup_shape
+from ..model.spectrum_model import PILEUP, ROCK_MATRIX_WT, ShapeParams, SpectrumModel, pileup_shape, shelf_shape
 from ..physics.detector import MN_KA_EV, fwhm_eV
 from ..physics.lines import default_shell, line_group, parse_group_name
 from ..spectrum import Spectrum, as_spectrum
-from .config import ROCK_ELEMENTS, FitConfig
+from .config import ROCK_ELEMENTS, FitConfig, path_gas_elements
 
 __all__ = ["fit_spectrum", "FitResult", "snip_background", "resolve_elements"]
 
@@ -106,6 +106,7 @@ class _Problem:
     base: ShapeParams
     varied: list[str]
     continuum: np.ndarray | None = None  # continuum columns, fixed in channel space
+    shelf: np.ndarray | None = None      # unit-area incomplete-charge shelf in the fit range
     buffer: np.ndarray = field(init=False)
     _cache_key: tuple | None = field(init=False, default=None)
     _cache: tuple | None = field(init=False, default=None)
@@ -114,7 +115,9 @@ class _Problem:
 
     def __post_init__(self):
         self.buffer = np.zeros((self.y.size, self.model.n_columns))
-        self.free = np.array([c.kind == "continuum" for c in self.model.columns], dtype=bool)
+        # every component, the continuum included, is >= 0 (non-negative B-spline coefficients give a
+        # non-negative continuum); no column is left free
+        self.free = np.zeros(self.model.n_columns, dtype=bool)
 
     def params_from(self, values) -> ShapeParams:
         return replace(self.base, **dict(zip(self.varied, (float(v) for v in values))))
@@ -125,7 +128,7 @@ class _Problem:
     def design(self, p: ShapeParams, out=None) -> np.ndarray:
         e, width = self.model.channel_energies(self.channels, p)
         return self.model.design(e, p, out=out, pileup_shape=self.pileup, continuum=self.continuum,
-                                 channel_width_eV=width)
+                                 channel_width_eV=width, shelf_shape=self.shelf)
 
     def solve(self, p: ShapeParams):
         # the design only depends on the shape parameters and the pile-up shape: reweighting
@@ -510,6 +513,8 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
 
     # --- elements: keep those with a line in the fit range -------------------------------
     names = list(elements) if elements is not None else list(config.elements or ROCK_ELEMENTS)
+    # the gas of the beam path belongs to the instrument: fitted whatever the user's list
+    names += [g for g in path_gas_elements(instrument.atmosphere) if g not in names]
     groups = resolve_elements(names, instrument.tube.voltage_kV)
     fit_groups, skipped = [], {}
     for user, g in zip(names, groups):
@@ -525,8 +530,9 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
 
     continuum = ((float(e_all[sel[0]]) - 1.0, float(e_all[sel[-1]]) + 1.0, config.continuum_knot_spacing_eV)
                  if config.background == "continuum" else None)
+    use_shelf = config.background == "continuum" and config.shelf
     model = _spectrum_model(tuple(fit_groups), instrument, det_name, config.scatter, config.escape, config.pileup,
-                            config.free_kbeta, emax + 1000.0, continuum)
+                            config.free_kbeta, emax + 1000.0, continuum, use_shelf, config.matrix_absorption)
     start = ShapeParams(offset_eV=spectrum.offset_eV, gain_eV_per_channel=spectrum.gain_eV_per_channel,
                         quadratic_eV=spectrum.quadratic_eV, noise_eV=det.noise_eV, fano=det.fano)
 
@@ -548,8 +554,9 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
     varied = _varied_parameters(config, model)
     ch = sel.astype(np.float64)
     cont = model.continuum_basis(model.channel_energies(ch, start)[0]) if continuum is not None else None
+    shelf = shelf_shape(spectrum.counts, e_all, min_energy_eV=emin)[sel] if use_shelf else None
     prob = _Problem(model, ch, y.astype(np.float64), bg, pu, _initial_weights(y, config.weights), start, varied,
-                    continuum=cont)
+                    continuum=cont, shelf=shelf)
 
     # --- pile-up shape without the pile-up itself -------------------------------------------------
     # The self-convolution of the recorded spectrum also convolves its pile-up counts (triple
@@ -604,7 +611,7 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
     keep_cols = np.ones(model.n_columns + D.shape[1], bool)
     keep_cols[: model.n_columns] = np.any(A != 0, axis=0)
     # a pile-up column held at zero by the constraint is not a free parameter
-    nuisance = np.array([col.kind == "pileup" for col in model.columns])
+    nuisance = np.array([col.kind in ("pileup", "continuum", "shelf") for col in model.columns])
     keep_cols[: model.n_columns] &= passive | ~nuisance
     keep_a = np.flatnonzero(keep_cols[: model.n_columns])
     u = w * w * np.maximum(mu, MIN_VARIANCE)
@@ -628,6 +635,8 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
 
     cs = model.continuum_slice
     background = bg + A[:, cs] @ c[cs]
+    if model.shelf_index is not None:
+        background = background + A[:, model.shelf_index] * c[model.shelf_index]
     areas = {}
     sigma = {}
     for i, name in enumerate(model.column_names):
@@ -658,10 +667,12 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
 
 
 @functools.lru_cache(maxsize=32)
-def _spectrum_model(groups, instrument, detector, scatter, escape, pileup, free_kbeta, max_energy_eV, continuum):
+def _spectrum_model(groups, instrument, detector, scatter, escape, pileup, free_kbeta, max_energy_eV, continuum,
+                    shelf=False, matrix_absorption=False):
     """A cached :class:`SpectrumModel`: fitting many spectra of one instrument builds it once."""
     return SpectrumModel(groups, instrument, detector, scatter=scatter, escape=escape, pileup=pileup,
-                         free_kbeta=free_kbeta, max_energy_eV=max_energy_eV, continuum=continuum)
+                         free_kbeta=free_kbeta, max_energy_eV=max_energy_eV, continuum=continuum, shelf=shelf,
+                         matrix=ROCK_MATRIX_WT if matrix_absorption else None)
 
 
 def _varied_parameters(config: FitConfig, model: SpectrumModel) -> list[str]:

@@ -28,16 +28,26 @@ from ..physics import detector as det_physics
 from ..physics.lines import LineGroup, default_shell, line_group, parse_group_name, tube_lines
 from . import kernels
 
-__all__ = ["ShapeParams", "SpectrumModel", "Column", "PILEUP", "RAYLEIGH_K", "COMPTON_K", "SCATTER_L",
-           "continuum_shape", "pileup_shape"]
+__all__ = ["ShapeParams", "SpectrumModel", "Column", "PILEUP", "SHELF", "RAYLEIGH_K", "COMPTON_K", "SCATTER_L",
+           "SCATTER_L12", "continuum_shape", "pileup_shape", "shelf_shape"]
 
 PILEUP = "pileup"
+SHELF = "shelf"
 RAYLEIGH_K = "Rh_K_Rayleigh"
 COMPTON_K = "Rh_K_Compton"
+#: Scatter of the tube's L3 lines: Rayleigh, with the Compton peak of each line tied to it.
 SCATTER_L = "Rh_L_scatter"
+#: Rayleigh scatter of the tube's L1 and L2 lines (Lβ1, Lβ3, Lβ4, Lγ), in a column of their own: the tube's
+#: L-subshell ratios come from the Ebel model's L-line constants, which are uncertain (physics.md §8);
+#: tied to Lα they left a −73σ/+54σ pair at Lβ1/Lα on the breadboard glasses.
+SCATTER_L12 = "Rh_L12_scatter"
 
-# kinds of line
-FLUORESCENCE, RAYLEIGH, COMPTON = 0, 1, 2
+# kinds of line. The Compton peaks of the tube's L lines (in the L scatter columns) sit at the Compton energy
+# (Rh Lα: 27 eV below it at 160°) but their Doppler broadening, which scales with the momentum
+# transfer (∝ E at a fixed angle), is ~1/7.5 of that of the K lines: σ ≈ 27 eV at 2.7 keV for
+# compton_sigma_eV = 200 eV at 20.2 keV, against a detector σ of 55-70 eV there. The kernels treat
+# them as Rayleigh-like lines (detector response only) at the shifted energy (kind COMPTON_NARROW).
+FLUORESCENCE, RAYLEIGH, COMPTON, COMPTON_NARROW = 0, 1, 2, 3
 #: Lines weaker than this fraction of their group are dropped from the model
 #: (below 0.1 % of a group they are under the statistical noise of any PIXL spectrum).
 MIN_LINE_FRACTION = 1e-3
@@ -48,6 +58,17 @@ MIN_LINE_FRACTION = 1e-3
 #: K Kα tail beside it: 76,000-78,000 counts on the breadboard glasses, where the atomic ratio allows
 #: 10,000-25,000, inflating the Ar line by 1.4-1.8x.
 PATH_GAS_ELEMENTS = ("Ar",)
+#: The typical rock matrix whose absorption weights the lines of a group (``matrix=``): the basalt of
+#: physics.md §9 (wt%, O by stoichiometry; FeO total). Only ratios between lines of one group depend
+#: on it, and only weakly on the rock type (Kβ/Kα of Mg changes by ~1 % between basalt and a sulfate).
+ROCK_MATRIX_WT: tuple[tuple[str, float], ...] = (
+    ("SiO2", 49.9), ("TiO2", 2.7), ("Al2O3", 13.5), ("FeO", 11.1), ("MnO", 0.17), ("MgO", 7.2), ("CaO", 11.4),
+    ("Na2O", 2.2), ("K2O", 0.5), ("P2O5", 0.27))
+#: Excitation energy (in units of the group's lowest edge) at which the incident-beam absorption of the
+#: matrix is taken for the line weights: photo-absorption falls as ~E⁻³ above the edge, so most
+#: vacancies are made within ~50 % above it (engineering choice; the term is common to all lines of
+#: the group and only damps the emergent-beam contrast between them).
+MATRIX_EXCITATION_PER_EDGE = 1.5
 #: Energy (eV) at which ``ShapeParams.tail_fraction`` is quoted (Fe Kα, mid-range of PIXL spectra).
 TAIL_REFERENCE_EV = 6400.0
 #: Largest tail fraction any line may get from the energy dependence.
@@ -157,13 +178,24 @@ class SpectrumModel:
         (:func:`continuum_shape`) times cubic B-splines with knots every
         ``knot_spacing_eV``, fitted linearly with the peaks. The splines are
         far wider than any peak, so they follow the smooth continuum but cannot
-        take counts from peaks; their coefficients are left free (not clipped
-        at zero) so that a small continuum is not biased up.
+        take counts from peaks. The B-splines are non-negative, so
+        non-negative coefficients keep the continuum non-negative everywhere.
+    shelf : bool
+        Add a "shelf" column: the detector's incomplete-charge shelf of every
+        recorded photon (:func:`shelf_shape`), whose shape comes from the
+        spectrum itself (like the pile-up column). It is the background below
+        ~2 keV, where the tube continuum does not reach the detector.
+    matrix : sequence of (formula, wt%), optional
+        A sample matrix (e.g. :data:`ROCK_MATRIX_WT`): each fluorescence line is
+        weighted by ``1 / (μ(E_exc)/sin ψ1 + μ(E_line)/sin ψ2)`` of a thick
+        sample of it, so tied Kβ/Kα (and L-line) ratios include the matrix
+        absorption between the lines. ``None``: no absorption weighting.
     """
 
     def __init__(self, elements: Iterable[str], instrument: Instrument, detector: str | None = None, *,
                  scatter: bool = True, escape: bool = True, pileup: bool = True, free_kbeta: bool = False,
-                 max_energy_eV: float | None = None, continuum: tuple[float, float, float] | None = None):
+                 max_energy_eV: float | None = None, continuum: tuple[float, float, float] | None = None,
+                 shelf: bool = False, matrix: Sequence[tuple[str, float]] | None = None):
         self.instrument = instrument
         self.detector = instrument.detector(detector)
         kv = instrument.tube.voltage_kV
@@ -192,10 +224,12 @@ class SpectrumModel:
             if free_kbeta and grp.shell == "K" and has_kb and grp.element not in PATH_GAS_ELEMENTS:
                 kb_col = len(columns)
                 columns.append(Column(grp.name + "_Kb", "element", grp))
-            for e, i, fam in zip(grp.energies_eV[keep], grp.intensities[keep],
-                                 np.array(grp.families)[keep]):
+            absorb = (self._matrix_escape(grp, grp.energies_eV[keep], matrix) if matrix is not None
+                      else np.ones(int(keep.sum())))
+            for e, i, fam, a in zip(grp.energies_eV[keep], grp.intensities[keep],
+                                    np.array(grp.families)[keep], absorb):
                 c = kb_col if (kb_col is not None and fam == "Kb") else col
-                rows.append((e, i, c, FLUORESCENCE))
+                rows.append((e, i * a, c, FLUORESCENCE))
         if scatter:
             t = instrument.tube
             for tg in tube_lines(t.anode, kv, electron_incidence_deg=t.electron_incidence_deg,
@@ -210,11 +244,19 @@ class SpectrumModel:
                         rows.append((e, i, c_r, RAYLEIGH))
                         rows.append((e, i, c_c, COMPTON))
                 elif tg.shell == "L":
-                    c = len(columns)
+                    c_r = len(columns)
                     columns.append(Column(SCATTER_L.replace("Rh", tg.element), "scatter", tg))
-                    for e, i in zip(tg.energies_eV[keep], tg.intensities[keep]):
+                    levels = tg.initial_levels or ("L3",) * len(tg)
+                    c_r12 = None
+                    if any(lv in ("L1", "L2") for lv, k, i in zip(levels, keep, tg.intensities)
+                           if k and i >= MIN_LINE_FRACTION):
+                        c_r12 = len(columns)
+                        columns.append(Column(SCATTER_L12.replace("Rh", tg.element), "scatter", tg))
+                    for e, i, lv in zip(tg.energies_eV[keep], tg.intensities[keep], np.array(levels)[keep]):
                         if i >= MIN_LINE_FRACTION:
+                            c = c_r12 if (c_r12 is not None and lv in ("L1", "L2")) else c_r
                             rows.append((e, i, c, RAYLEIGH))
+                            rows.append((e, i * _compton_per_rayleigh(e), c, COMPTON_NARROW))
         self.continuum_slice = slice(0, 0)
         self._knots = None
         if continuum is not None:
@@ -237,6 +279,10 @@ class SpectrumModel:
         if pileup:
             self.pileup_index = len(columns)
             columns.append(Column(PILEUP, "pileup"))
+        self.shelf_index = None
+        if shelf:
+            self.shelf_index = len(columns)
+            columns.append(Column(SHELF, "shelf"))
         self.columns = tuple(columns)
         self.column_names = tuple(c.name for c in columns)
         arr = np.array(rows, dtype=float).reshape(-1, 4)
@@ -244,10 +290,13 @@ class SpectrumModel:
         self._intensity = arr[:, 1].copy()
         self._col = arr[:, 2].astype(np.int64)
         self._kind = arr[:, 3].astype(np.int64)
+        # the kernels know fluorescence, Rayleigh and Compton (with Doppler width) lines
+        self._kernel_kind = np.where(self._kind == COMPTON_NARROW, RAYLEIGH, self._kind)
         self._compton_e = np.array([float(det_physics.compton_energy_eV(e, self.angle_deg))
                                     for e in self._energy0])
         # weights: relative intensity × efficiency, normalised per column to sum 1
-        self._nominal_energy = np.where(self._kind == COMPTON, self._compton_e, self._energy0)
+        self._nominal_energy = np.where((self._kind == COMPTON) | (self._kind == COMPTON_NARROW), self._compton_e,
+                                        self._energy0)
         eff = self.efficiency(self._nominal_energy)
         w = self._intensity * eff
         sums = np.bincount(self._col, weights=w, minlength=len(columns))
@@ -257,6 +306,18 @@ class SpectrumModel:
                        if escape and self._energy0.size else np.zeros(self._energy0.size))
 
     # --- construction helpers -------------------------------------------------
+    def _matrix_escape(self, grp: LineGroup, energies_eV: np.ndarray, matrix) -> np.ndarray:
+        """Relative escape of the lines of ``grp`` from a thick sample of ``matrix`` (max 1)."""
+        from ..physics.attenuation import mass_attenuation
+
+        comp = dict(matrix)
+        sin1 = np.sin(np.radians(self.instrument.incidence_deg))
+        sin2 = np.sin(np.radians(self.detector.elevation_deg))
+        mu_in = float(mass_attenuation(comp, grp.edge_eV * MATRIX_EXCITATION_PER_EDGE))
+        mu_out = np.asarray(mass_attenuation(comp, np.asarray(energies_eV, dtype=float)), dtype=float)
+        chi = mu_in / sin1 + mu_out / sin2
+        return chi.min() / chi
+
     @staticmethod
     def _group(name: str, kv: float) -> LineGroup:
         if "_" in name:
@@ -305,7 +366,8 @@ class SpectrumModel:
 
     def _line_energies(self, params: ShapeParams | None) -> np.ndarray:
         shift = params.compton_shift_eV if params is not None else 0.0
-        return np.where(self._kind == COMPTON, self._compton_e + shift, self._energy0)
+        return np.where(self._kind == COMPTON, self._compton_e + shift,
+                        np.where(self._kind == COMPTON_NARROW, self._compton_e, self._energy0))
 
     # --- evaluation ------------------------------------------------------------
     def line_table(self, params: ShapeParams):
@@ -353,7 +415,7 @@ class SpectrumModel:
 
     def design(self, energies_eV: np.ndarray, params: ShapeParams, out: np.ndarray | None = None,
                pileup_shape: np.ndarray | None = None, continuum: np.ndarray | None = None,
-               channel_width_eV: np.ndarray | None = None) -> np.ndarray:
+               channel_width_eV: np.ndarray | None = None, shelf_shape: np.ndarray | None = None) -> np.ndarray:
         """Design matrix ``A`` (n_channels, n_columns) at ``params``.
 
         ``energies_eV`` are the channel energies (see :meth:`channel_energies`);
@@ -383,6 +445,8 @@ class SpectrumModel:
             out[:, self.continuum_slice] = continuum if continuum is not None else self.continuum_basis(energies_eV)
         if self.pileup_index is not None and pileup_shape is not None:
             out[:, self.pileup_index] = pileup_shape
+        if self.shelf_index is not None and shelf_shape is not None:
+            out[:, self.shelf_index] = shelf_shape
         return out
 
     #: Shape parameters with analytic derivatives, in the column order of :meth:`derivatives`.
@@ -417,7 +481,7 @@ class SpectrumModel:
         f = np.where(compton, params.compton_tail_fraction, f)
         df_tail = np.where(compton, 0.0, df_tail)
         df_slope = np.where(compton, 0.0, df_slope)
-        kernels.line_model_grad(e, le, amp, self._kind, float(params.compton_sigma_eV), f, df_tail, df_slope,
+        kernels.line_model_grad(e, le, amp, self._kernel_kind, float(params.compton_sigma_eV), f, df_tail, df_slope,
                                 float(params.tail_beta_fwhm), float(params.step_height), self._p_esc,
                                 float(params.noise_eV), float(params.fano), det_physics.SI_PAIR_ENERGY_EV,
                                 det_physics.SI_KA_ESCAPE_EV, det_physics.SI_KB_ESCAPE_EV,
@@ -452,6 +516,7 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     follows the tube spectrum after its window and the optic, weighted by the
     detector efficiency and the gas path (physics.md §6, "physical continuum").
     """
+    from ..physics.optic import optic_response_flat_below_table, optic_table_start_eV
     from ..physics.tube import tube_spectrum
 
     t = instrument.tube
@@ -459,9 +524,57 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
                        takeoff_deg=t.takeoff_deg, window_Be_um=t.window_Be_um, current_uA=t.current_uA)
     e = np.asarray(energies_eV, dtype=float)
     cont = np.interp(e, ts.continuum_energy_eV, ts.continuum, left=0.0, right=0.0)
-    shape = cont * np.asarray(instrument.optic.transmission_at(e)) * model.efficiency(np.maximum(e, 1.0))
+    optic = instrument.optic
+    response = optic_response_flat_below_table(e, optic.energies_keV, optic.transmission)
+    shape = cont * response * model.efficiency(np.maximum(e, 1.0))
     peak = shape.max()
-    return shape / peak if peak > 0 else shape
+    if not peak > 0:
+        return shape
+    shape = shape / peak
+    # Below the measured part of the optic table the continuum shape is held flat at its value there:
+    # the table does not say what the optic passes below, and what the detector records there (tails
+    # and shelves of the photons above, the sample's photo-electron bremsstrahlung) does not follow the
+    # product of a table's zeros and the tube's window cut-off. The splines set its level.
+    start = optic_table_start_eV(optic.energies_keV, optic.transmission)
+    if start is not None:
+        below = e < start
+        shape = np.where(below, float(np.interp(start, e, shape)), shape)
+    return shape
+
+
+def _compton_per_rayleigh(energy_eV: float) -> float:
+    """Compton/Rayleigh ratio of a tube L line scattered by :data:`ROCK_MATRIX_WT` (angle-integrated).
+
+    Ratio of the incoherent to the coherent mass attenuation (xraydb/Elam) at the line energy: 0.025
+    at Rh Lα. The Compton peak of an L line lies 27 eV below it, between Cl Kα and Rh Lα: with an
+    amplitude of its own it took Cl's counts (σ of Cl ×3 in maps), so it is tied to its Rayleigh line.
+    """
+    from ..physics.attenuation import mass_attenuation
+
+    comp = dict(ROCK_MATRIX_WT)
+    return float(mass_attenuation(comp, energy_eV, "incoh") / mass_attenuation(comp, energy_eV, "coh"))
+
+
+def shelf_shape(counts: np.ndarray, energies_eV: np.ndarray, min_energy_eV: float = 0.0) -> np.ndarray:
+    """Unit-area incomplete-charge shelf of a recorded spectrum.
+
+    A photon of energy E' whose charge is partly lost (in the entrance dead
+    layer and at the detector's edges) is recorded anywhere between ~0 and E'
+    with nearly uniform probability (Campbell et al. 1997, X-Ray Spectrom.
+    26:159; Scholze & Procop 2009, X-Ray Spectrom. 38:312: a flat shelf of
+    ~1e-4 of the peak per keV). Summed over the spectrum, the shelf at E is
+    proportional to the number of photons recorded above E: ``S(E) ∝ Σ_{E'>E}
+    y(E') / E'`` (each photon spreads over E' eV). Channels below
+    ``min_energy_eV`` (noise) are not a source. The result is ≥ 0 and never
+    zero below the highest count.
+    """
+    y = np.where(np.asarray(energies_eV) >= max(min_energy_eV, 0.0), np.maximum(counts, 0.0), 0.0)
+    e = np.maximum(np.asarray(energies_eV, dtype=float), 1.0)
+    density = y / e
+    # photons above each channel: reverse cumulative sum, excluding the channel itself
+    above = np.concatenate([np.cumsum(density[::-1])[::-1][1:], [0.0]])
+    total = above.sum()
+    return above / total if total > 0 else above
 
 
 def pileup_shape(net_counts: np.ndarray, offset_eV: float, gain_eV_per_channel: float,

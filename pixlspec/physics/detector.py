@@ -35,9 +35,9 @@ SI_KA_ESCAPE_EV: float = 1739.5994675443242
 SI_KB_ESCAPE_EV: float = 1837.0
 #: Si K absorption edge (xraydb 4.5.8); no escape below it.
 SI_K_EDGE_EV: float = 1839.0
-#: Fraction of Si K escape going to Kb; physics.md §3 recommendation (measured Kb/Ka 0.02-0.05;
-#: xraydb's 0.113 is too high for solid Si).
-SI_ESCAPE_KB_FRACTION: float = 0.03
+#: Fraction of Si K escape going to Kb: xraylib's Si radiative rates, Kb/(Ka + Kb) = 0.0270
+#: (Si K-M2,3 against K-L2,3; physics.md §3 quotes 0.02-0.05 measured). Elam's 0.113 is too high.
+SI_ESCAPE_KB_FRACTION: float = 0.0270
 #: Electron rest energy (eV), CODATA 2018.
 ME_C2_EV: float = 510998.95
 #: Mn Ka1 energy (eV) at which detector resolution is specified (xraydb 4.5.8; physics.md §1).
@@ -174,8 +174,8 @@ def escape_probability(energy_eV):
 
     ``P = 0.5 ω_K (1 − 1/r_K) [1 − (μ_K/μ_I) ln(1 + μ_I/μ_K)]``, normal
     incidence, semi-infinite Si (physics.md §3); μ_I = μ_Si(E), μ_K =
-    μ_Si(Si Ka). Zero at and below the Si K edge (1839 eV). Check: 6400 eV ->
-    0.002700. Split Ka/Kb with :data:`SI_ESCAPE_KB_FRACTION`.
+    μ_Si(Si Ka), ω_K and r_K of xraylib (:mod:`.edges`). Zero at and below the Si K edge (1839 eV).
+    Check: 6400 eV -> 0.003175 (0.002700 with Elam's ω_K 0.0429). Split Ka/Kb with :data:`SI_ESCAPE_KB_FRACTION`.
 
     Parameters
     ----------

@@ -5,8 +5,14 @@ of one element, with fixed relative intensities. Names follow the public API:
 the K group of iron is ``"Fe"``, the L group of lead ``"Pb_L"``, the M group
 of uranium ``"U_M"``.
 
-Line energies and within-subshell branching ratios come from xraydb 4.5.8
-(Elam et al. 2002). Groups built from several subshells (L, M) weight each
+Line energies come from xraydb 4.5.8 (Elam et al. 2002); the branching ratios
+within a subshell are xraylib's radiative rates (Schoonjans et al. 2011,
+Spectrochim. Acta B 66:776; K shell after Krause/Scofield). The Elam K rates
+give every element from Mg to Ar a Kβ/Kα of ~0.12-0.13 (Si: 0.127 against
+0.028 measured, Mg a Kβ line that does not exist: no 3p electron in the
+ground state of Mg), which moved counts from Kα into a phantom Kβ. A line
+xraylib does not tabulate is not emitted; M lines, which xraylib tabulates
+sparsely, keep the Elam rates. Groups built from several subshells (L, M) weight each
 subshell by its vacancies at the excitation energy (jump ratios and
 Coster-Kronig transfers, physics.md §9) times its fluorescence yield, so the
 relative intensities inside an L group are physical. Groups are built once per
@@ -20,12 +26,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, UnknownElementError
-from .edges import edge, subshell_vacancies
+from .edges import ATOMIC_DATA_SOURCES, edge, subshell_vacancies
 from .elements import atomic_number, check_element
 
 __all__ = ["LineGroup", "line_group", "parse_group_name", "group_name", "default_shell", "tube_lines",
            "LINE_INTENSITY_MIN", "K_LINE_NAMES", "MIN_Z_LINES", "MAX_Z_LINES", "K_OVERVOLTAGE_MIN",
-           "DEFAULT_EXCITATION_EV"]
+           "DEFAULT_EXCITATION_EV", "radiative_rate"]
 
 #: Lines weaker than this fraction of their group are dropped (then the rest is renormalised).
 LINE_INTENSITY_MIN: float = 1e-4
@@ -223,7 +229,7 @@ def _resolve(name_or_element, shell) -> tuple[str, str]:
 
 
 def line_group(name_or_element, shell: str | None = None,
-               excitation_eV: float = DEFAULT_EXCITATION_EV) -> LineGroup:
+               excitation_eV: float = DEFAULT_EXCITATION_EV, source: str = "xraylib") -> LineGroup:
     """The line group of an element and shell (cached).
 
     Parameters
@@ -237,6 +243,9 @@ def line_group(name_or_element, shell: str | None = None,
         Photon energy used to weight the subshells of L and M groups
         (vacancies from jump ratios and Coster-Kronig transfers, physics.md
         §9). Irrelevant for K groups.
+    source : {"xraylib", "elam"}
+        Radiative rates, yields and Coster-Kronig of xraylib (default) or of
+        xraydb's Elam tables (:data:`pixlspec.physics.edges.ATOMIC_DATA_SOURCES`).
 
     Returns
     -------
@@ -260,26 +269,58 @@ def line_group(name_or_element, shell: str | None = None,
         raise ConfigError(f"excitation_eV must be positive and finite, got {excitation_eV!r}", where="lines")
     if sh == "K":
         exc = 0.0  # K group intensities do not depend on the excitation; share one cache entry
-    return _line_group(el, sh, exc)
+    if source not in ATOMIC_DATA_SOURCES:
+        raise ConfigError(f"unknown atomic data source {source!r}; expected one of {ATOMIC_DATA_SOURCES}",
+                          where="lines")
+    return _line_group(el, sh, exc, source)
+
+
+def radiative_rate(element: str, initial: str, final: str) -> float:
+    """xraylib radiative rate of the transition ``initial`` <- ``final`` ("K", "M3" -> Kβ1).
+
+    ``final`` may name several subshells as xraydb does ("N4,5"): the rates are summed.
+    0 where xraylib has no such line.
+    """
+    import xraylib  # lazy
+
+    z = atomic_number(check_element(element))
+    letter, digits = final[:1], final[1:].split(",")
+    total = 0.0
+    for d in digits:
+        code = getattr(xraylib, f"{initial}{letter}{d}_LINE", None)
+        if code is None:
+            continue
+        try:
+            total += float(xraylib.RadRate(z, code))
+        except ValueError:  # not tabulated for this Z
+            pass
+    return total
 
 
 @functools.lru_cache(maxsize=None)
-def _xray_lines(element: str):
+def _xray_lines(element: str, source: str = "xraylib"):
+    """name -> (energy eV, relative rate within the initial subshell, initial level)."""
     import xraydb  # lazy
 
-    return {name: (float(ln.energy), float(ln.intensity), ln.initial_level)
-            for name, ln in xraydb.xray_lines(element).items()}
+    out = {}
+    for name, ln in xraydb.xray_lines(element).items():
+        rate = float(ln.intensity)
+        if ln.initial_level[:1] in ("K", "L") and source == "xraylib":
+            rate = radiative_rate(element, ln.initial_level, ln.final_level)
+        if rate > 0:
+            out[name] = (float(ln.energy), rate, ln.initial_level)
+    return out
 
 
 @functools.lru_cache(maxsize=None)
-def _line_group(el: str, shell: str, excitation_eV: float) -> LineGroup:
+def _line_group(el: str, shell: str, excitation_eV: float, source: str = "xraylib") -> LineGroup:
     name = group_name(el, shell)
-    lines = _xray_lines(el)
+    lines = _xray_lines(el, source)
     if shell == "K":
         picked = [(n, e, i, "K") for n, (e, i, lv) in lines.items() if lv == "K" and n in K_LINE_NAMES]
         if not picked:
             raise UnknownElementError(f"xraydb has no K lines for {el}", where="lines")
-        k = edge(el, "K").energy_eV
+        k = edge(el, "K", source).energy_eV
         return _make_group(name, el, "K", [p[0] for p in picked], [p[1] for p in picked],
                            [p[2] for p in picked], [p[3] for p in picked], k, [k], ["K"])
 
@@ -287,7 +328,7 @@ def _line_group(el: str, shell: str, excitation_eV: float) -> LineGroup:
     edges = {}
     for s in subs:
         try:
-            edges[s] = edge(el, s)
+            edges[s] = edge(el, s, source)
         except UnknownElementError:
             pass
     if not edges:
@@ -296,7 +337,7 @@ def _line_group(el: str, shell: str, excitation_eV: float) -> LineGroup:
     if excitation_eV <= edges[lowest].energy_eV:
         raise ConfigError(f"excitation {excitation_eV:.0f} eV is below the {el} {lowest} edge "
                           f"({edges[lowest].energy_eV:.0f} eV): group {name} is not excited", where="lines")
-    vac = subshell_vacancies(el, shell, excitation_eV)
+    vac = subshell_vacancies(el, shell, excitation_eV, source)
     weight = {s: vac.get(s, 0.0) * edges[s].fluorescence_yield for s in edges}
     picked = []
     for n, (e, i, lv) in lines.items():

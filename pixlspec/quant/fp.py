@@ -98,6 +98,11 @@ _FOUR_PI = 4.0 * math.pi
 
 
 # --------------------------------------------------------------------------- atomic data
+#: Atomic data of the FP model (pixlspec.physics.edges.ATOMIC_DATA_SOURCES). The spectrum fit uses
+#: xraylib's (issue 14); the FP keeps the Elam tables it was calibrated with until its absolute scale
+#: and ECFs move to the reference data too (issue 15).
+FP_ATOMIC_DATA = "elam"
+
 @functools.lru_cache(maxsize=None)
 def _lines_of(element: str) -> dict:
     import xraydb  # lazy
@@ -131,7 +136,7 @@ def subshell_vacancy_shares(element: str, subshell: str, energy_eV) -> np.ndarra
     created = {}
     for name in _ALL_EDGES:
         try:
-            ed = edge(el, name)
+            ed = edge(el, name, source=FP_ATOMIC_DATA)
         except UnknownElementError:
             created[name] = np.zeros_like(e)
             continue
@@ -149,7 +154,7 @@ def subshell_vacancy_shares(element: str, subshell: str, energy_eV) -> np.ndarra
     j = subs.index(subshell)
     out = created[subshell].copy()
     for initial in subs[:j]:
-        out += coster_kronig(el, initial, subshell) * created[initial]
+        out += coster_kronig(el, initial, subshell, source=FP_ATOMIC_DATA) * created[initial]
     return out
 
 
@@ -176,7 +181,7 @@ def resolve_group(name: str, tube_kV: float) -> tuple[str, str, str]:
         shell = default_shell(el, tube_kV=tube_kV)
     if shell not in _SUBSHELLS:
         raise ConfigError(f"{el} {shell} lines are not modelled by the FP model (K and L only)", where="fp")
-    grp = line_group(el, shell, excitation_eV=tube_kV * 1000.0)
+    grp = line_group(el, shell, excitation_eV=tube_kV * 1000.0, source=FP_ATOMIC_DATA)
     if grp.edge_eV >= tube_kV * 1000.0:
         raise ConfigError(f"{grp.name}: the {shell} edge ({grp.edge_eV:.0f} eV) is not excited at "
                           f"{tube_kV:g} kV", where="fp")
@@ -399,7 +404,7 @@ class _Line:
 
 def _group_lines(el: str, shell: str, tube_kV: float, min_fraction: float) -> list[_Line]:
     """Lines of a group as the fit models them, with their per-vacancy emission probabilities."""
-    grp = line_group(el, shell, excitation_eV=tube_kV * 1000.0).lines_above(min_fraction)
+    grp = line_group(el, shell, excitation_eV=tube_kV * 1000.0, source=FP_ATOMIC_DATA).lines_above(min_fraction)
     table = _lines_of(el)
     out = []
     for name, level in zip(grp.line_names, grp.initial_levels):
@@ -432,7 +437,7 @@ def _enhancer_lines(el: str, tube_kV: float) -> list[_Line]:
     e0 = tube_kV * 1000.0
     for shell in ("K", "L"):
         try:
-            grp = line_group(el, shell, excitation_eV=e0)
+            grp = line_group(el, shell, excitation_eV=e0, source=FP_ATOMIC_DATA)
         except (UnknownElementError, ConfigError):
             continue
         if grp.edge_eV >= e0:
@@ -551,7 +556,7 @@ class FPModel:
                     continue  # its secondary is < 1 % of a < 15 % correction
                 tau = np.asarray(mass_attenuation(ln.element, ee, kind="photo"), dtype=np.float64).reshape(-1)
                 share = subshell_vacancy_shares(ln.element, ln.subshell, ee)
-                omega = edge(ln.element, ln.subshell).fluorescence_yield
+                omega = edge(ln.element, ln.subshell, source=FP_ATOMIC_DATA).fluorescence_yield
                 qa = tau * share * omega * ln.fraction
                 for mi, m in enumerate(enh):
                     if m.element != ln.element and qa[mi] > 0:
@@ -675,7 +680,7 @@ class FPModel:
         e = np.asarray(energy_eV, dtype=np.float64).reshape(-1)
         r = np.asarray(counts_per_s, dtype=np.float64).reshape(-1)
         ar = self._gas_lines
-        edge_eV = edge(GAS_LINE_ELEMENT, "K").energy_eV
+        edge_eV = edge(GAS_LINE_ELEMENT, "K", source=FP_ATOMIC_DATA).energy_eV
         keep = (e > edge_eV) & np.isfinite(r) & (r > 0) & (e <= self.instrument.tube.voltage_kV * 1000.0)
         if not keep.any():
             return 0.0
@@ -693,7 +698,7 @@ class FPModel:
         for i, ln in enumerate(lines):
             tau = np.asarray(mass_attenuation(ln.element, E, kind="photo"), dtype=np.float64)
             share = subshell_vacancy_shares(ln.element, ln.subshell, E)
-            omega = edge(ln.element, ln.subshell).fluorescence_yield
+            omega = edge(ln.element, ln.subshell, source=FP_ATOMIC_DATA).fluorescence_yield
             q[i] = tau * share * omega * ln.fraction
             nz = np.flatnonzero(q[i] > 0)
             start[i] = nz[0] if nz.size else E.size
