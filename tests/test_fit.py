@@ -40,11 +40,20 @@ def test_areas_within_3_sigma(basalt_truth):
     assert r.detected["Fe"] and r.detected["Si"]
 
 
+#: Bound on the mean pull of a line group (see test_pulls_are_honest).
+MAX_MEAN_PULL = 0.35
+
+
 def test_pulls_are_honest(basalt_truth):
     """200 noise realisations: pulls (fit - truth)/sigma have mean ~0 and std ~1 for line groups > 1e4 counts.
 
-    With 200 realisations the standard error of a mean pull is 0.07, so |mean| < 0.2 is a ~3 SE bound
-    (a 360-realisation run gave |mean| <= 0.10 for every group). The pile-up column is not a line group.
+    With 200 realisations the standard error of a mean pull is 0.07. Every column is non-negative,
+    the continuum included (issue 14), and the simulated truth holds zero-area columns (V, Ba, the
+    path gas) and a continuum near zero below the optic table: where noise makes a constraint bind, the
+    estimate is biased. Measured with 120 realisations of this fixture: Si
+    -0.04 with a free continuum against -0.22 with a non-negative one, Ti and Fe -0.2 either way (V, Ba
+    and Co beside them held >= 0). The bound is therefore 0.35 (5 SE), not 0.2; the pile-up column is
+    not a line group.
     """
     rng = np.random.default_rng(1)
     truth = basalt_truth["areas"]
@@ -57,7 +66,7 @@ def test_pulls_are_honest(basalt_truth):
     report = {k: (np.mean(v), np.std(v)) for k, v in pulls.items()}
     print("\npull mean/std per group:", {k: f"{m:+.2f}/{s:.2f}" for k, (m, s) in report.items()})
     for k, (m, s) in report.items():
-        assert abs(m) < 0.2, (k, m)
+        assert abs(m) < MAX_MEAN_PULL, (k, m)
         assert 0.8 <= s <= 1.25, (k, s)
 
 
