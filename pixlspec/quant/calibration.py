@@ -51,6 +51,13 @@ SCALE_MIN_WT_PERCENT: float = 1.0
 #: A standard calibrates a group only where its area exceeds this many σ.
 MIN_RATIO_SIGNIFICANCE: float = 5.0
 _FORMAT = "pixlspec-calibration-1"
+#: A standard's composition (O by stoichiometry included) must sum within this range (wt%) unless
+#: calibrate() is told what fills the rest (``balance``): element wt% without their O (~50 %) or a
+#: typo would otherwise be silently completed and give a wrong calibration.
+CERTIFICATE_TOTAL_RANGE_WT: tuple[float, float] = (90.0, 105.0)
+#: A standard whose leave-one-out ratios disagree beyond this mean chi² per group is flagged and
+#: down-weighted (its ratio 1σ multiplied by sqrt(chi²)).
+MAX_STANDARD_CHI2: float = 4.0
 #: Relative 1σ of a factor extrapolated beyond the calibrated groups of its series.
 EXTRAPOLATION_REL_SIGMA: float = 0.10
 
@@ -386,6 +393,17 @@ def calibrate(spectra, compositions, instrument: Instrument | None = None, eleme
                        f"{len(compositions)} compositions)", where="calibrate")
     comps = [_composition_of(c) for c in compositions]
     std_names = list(names) if names is not None else [c[0] or f"standard {i + 1}" for i, c in enumerate(comps)]
+    if len(std_names) != len(comps):
+        raise FitError(f"calibrate got {len(std_names)} names for {len(comps)} standards", where="calibrate")
+    if not balance:
+        for name, (_, comp, _) in zip(std_names, comps):
+            total = 100.0 * sum(parse_composition(comp).values())
+            if not (CERTIFICATE_TOTAL_RANGE_WT[0] <= total <= CERTIFICATE_TOTAL_RANGE_WT[1]):
+                raise CompositionError(
+                    f"standard {name!r}: its composition sums to {total:.1f} wt% (O by stoichiometry included), "
+                    f"outside {CERTIFICATE_TOTAL_RANGE_WT[0]:g}-{CERTIFICATE_TOTAL_RANGE_WT[1]:g} %: give it as oxides "
+                    "(or with its O), or name what fills the rest with balance= (e.g. 'CO2', 'H2O')",
+                    where="calibrate")
     fits = []
     for sp in spectra:
         if hasattr(sp, "areas") and hasattr(sp, "spectrum"):
@@ -493,16 +511,60 @@ def calibrate(spectra, compositions, instrument: Instrument | None = None, eleme
             break
         scale = new_scale
         R, RS, X = ratios_for(scale)
-    k, ks, chi = combine(R, RS)
+    # standards whose ratios disagree with the others beyond their errors: flagged, down-weighted
+    inflate, cal_flags = _inconsistent_standards(R, RS, std_names)
+    W = {s: {g: 1.0 / inflate.get(s, 1.0) ** 2 for g in R[s]} for s in std_names}
+    RSw = {s: {g: v * inflate.get(s, 1.0) for g, v in RS[s].items()} for s in std_names}
+    k, ks, chi = combine(R, RSw)
     scale, scale_sigma = global_scale(k, ks)
     cal = Calibration(instrument=instrument, detector=det, factors=k, factor_sigma=ks, scale=scale,
                       scale_sigma=scale_sigma, standards=std_names, ratios=R, ratio_sigma=RS, consistency=chi,
                       air_fractions={s: x for s, x in X.items() if x > 0}, fe_oxide=fe_oxide, balance=balance,
-                      secondary=secondary)
+                      secondary=secondary, flags=cal_flags, weights=W)
     for name, f, (_, comp, _) in zip(std_names, fits, comps):
         q = quantify(f, instrument, cal, fe_oxide=fe_oxide, balance=balance, secondary=secondary, exclude=exclude)
         cal.residuals[name] = q.relative_error(comp)
     return cal
+
+
+def _inconsistent_standards(R, RS, names) -> tuple[dict[str, float], list[str]]:
+    """Standards whose ratios disagree with the other standards beyond their errors.
+
+    For each standard s and each group it shares with others, the normalised residual
+    ``z = (r_sg - k_g^(-s)) / sqrt(sigma_sg^2 + sigma(k_g^(-s))^2)`` against the factor of
+    the *other* standards (leave-one-out, inverse-variance mean). A standard whose mean z²
+    exceeds :data:`MAX_STANDARD_CHI2` is flagged; its ratio 1σ are multiplied by sqrt(mean z²)
+    (Birge), so it no longer dominates the factors. With two standards both are flagged
+    (neither can be preferred).
+
+    Returns
+    -------
+    (inflation factor per flagged standard, flag messages)
+    """
+    inflate, flags = {}, []
+    for s in names:
+        z2, worst = [], []
+        for g, r in R[s].items():
+            others = [(R[o][g], RS[o][g]) for o in names if o != s and g in R[o]]
+            if not others:
+                continue
+            v = np.array([a for a, _ in others])
+            w = 1.0 / np.array([b for _, b in others]) ** 2
+            k = float(np.sum(w * v) / np.sum(w))
+            sk = float(1.0 / math.sqrt(np.sum(w)))
+            z = (r - k) / math.hypot(RS[s][g], sk)
+            z2.append(z * z)
+            worst.append((abs(z), g, r / k - 1.0))
+        if not z2:
+            continue
+        chi2 = float(np.mean(z2))
+        if chi2 > MAX_STANDARD_CHI2:
+            inflate[s] = math.sqrt(chi2)
+            worst = sorted(worst, reverse=True)[:3]
+            flags.append(f"standard {s!r} disagrees with the other standards beyond its errors (mean chi² "
+                         f"{chi2:.3g} per group; " + ", ".join(f"{g} {100 * d:+.1f} %" for _, g, d in worst)
+                         + f"): down-weighted by {chi2:.3g}")
+    return inflate, flags
 
 
 # =========================================================================================
