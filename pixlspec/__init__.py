@@ -71,6 +71,8 @@ _LAZY = {
     "CompositionMap": "pixlspec.quant.quantify",
     "calibrate": "pixlspec.quant.calibration",
     "Calibration": "pixlspec.quant.calibration",
+    "read_piquant_calibration": "pixlspec.quant.calibration",
+    "load_calibration": "pixlspec.quant.calibration",
     "FPModel": "pixlspec.quant.fp",
     "fp_intensities": "pixlspec.quant.fp",
     "reference_material": "pixlspec.quant.standards",

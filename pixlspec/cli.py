@@ -697,14 +697,14 @@ def _check_elements(names: list[str], what: str = "--elements") -> list[str]:
     return names
 
 
-def _load_calibration(path: str | None):
+def _load_calibration(path: str | None, instrument=None):
     if path is None:
         return None
-    from .quant.calibration import Calibration
+    from .quant.calibration import load_calibration
 
     if not os.path.lexists(path):
         raise PixlspecError("no such calibration file", path=path)
-    return Calibration.load(path)
+    return load_calibration(path, instrument=instrument)
 
 
 def _balance(value: str) -> str | None:
@@ -867,7 +867,8 @@ def _g(v: float, nd: int = 4) -> str:
 @click.option("--instrument", "instrument_path", metavar="CONFIG",
               help="Instrument: PIQUANT configuration .msa, or .json/.toml (default: the file's / calibration's).")
 @click.option("--calibration", "calibration_path", metavar="FILE",
-              help="Element calibration factors (.json written by Calibration.save); default: absolute FP.")
+              help="Element calibration factors: .json written by Calibration.save, or a PIQUANT ECF table "
+                   "(Calibration_*.csv); default: absolute FP.")
 @click.option("--fe-oxide", type=click.Choice(["FeO", "Fe2O3"]), default="FeO", show_default=True,
               help="How total iron is reported.")
 @click.option("--balance", type=click.Choice(["none", "CO2", "H2O"]), default="none", show_default=True,
@@ -900,8 +901,8 @@ def quant(input_path: str, point: int | None, detector: str, elements: str | Non
     from .quant.quantify import quantify
 
     els = _check_elements(_split_list(elements, "--elements")) if elements else None
-    calibration = _load_calibration(calibration_path)
     instrument = _load_instrument(instrument_path)
+    calibration = _load_calibration(calibration_path, instrument)
     if instrument is None and calibration is not None:
         instrument = calibration.instrument
     spec = _spectrum_for_fit(input_path, point, detector, instrument)
@@ -1143,8 +1144,8 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
 
     if detector not in (None, "A", "B", "A+B"):
         raise PixlspecError(f"--detector must be A, B or A+B, got {detector!r}")
-    calibration = _load_calibration(calibration_path)
     instrument = _load_instrument(instrument_path)
+    calibration = _load_calibration(calibration_path, instrument)
     name = _scan_stem(input_path)
     with _progress() as progress:
         maps, comp, fitted = _composition_of(input_path, instrument=instrument, calibration=calibration,

@@ -174,17 +174,27 @@ class Tube:
 class Optic:
     """X-ray optic between tube and sample (PIXL: a polycapillary lens).
 
+    The response multiplies the incident beam (PIQUANT's convention: a gain
+    over the bare source solid angle ``##INCSR``, values above 1 are normal),
+    interpolated by a cubic spline; below the table it is the first value, above
+    it 0 (:mod:`pixlspec.physics.optic`). :meth:`piquant` gives the flight-model
+    optics PIQUANT builds in (codes 8 and 7).
+
     Attributes
     ----------
     name : str
         Free description or PIQUANT optic code / file name.
     energies_keV, transmission : tuple of float
-        Relative transmission versus energy (empty = no optic, transmission 1).
+        Response versus energy (empty = no optic, response 1).
+    second_derivatives : tuple of float
+        Spline second derivatives (per keV²) at ``energies_keV``; empty = the
+        natural cubic spline through the table.
     """
 
     name: str = "none"
     energies_keV: tuple[float, ...] = ()
     transmission: tuple[float, ...] = ()
+    second_derivatives: tuple[float, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "energies_keV", tuple(
@@ -192,21 +202,39 @@ class Optic:
             for e in self.energies_keV))
         object.__setattr__(self, "transmission", tuple(
             check_range(t, "optic.transmission", 0, None, what="optic transmission") for t in self.transmission))
+        object.__setattr__(self, "second_derivatives", tuple(
+            check_range(t, "optic.second_derivatives", what="optic spline second derivative")
+            for t in self.second_derivatives))
         if len(self.energies_keV) != len(self.transmission):
             raise ConfigError("optic energies and transmission differ in length "
                               f"({len(self.energies_keV)} vs {len(self.transmission)})", where="optic")
+        if self.second_derivatives and len(self.second_derivatives) != len(self.energies_keV):
+            raise ConfigError("optic second derivatives and energies differ in length "
+                              f"({len(self.second_derivatives)} vs {len(self.energies_keV)})", where="optic")
+        if len(self.energies_keV) == 1:
+            raise ConfigError("an optic table needs at least 2 energies", where="optic.energies_keV")
         if any(b <= a for a, b in zip(self.energies_keV, self.energies_keV[1:])):
             raise ConfigError("optic energies must increase strictly", where="optic.energies_keV")
 
+    @classmethod
+    def piquant(cls, code: int) -> "Optic":
+        """A PIQUANT built-in optic: 8 (PIXL FM, Apr 2021) or 7 (PIXL FM, old)."""
+        from .physics.optic import builtin_optic_table
+
+        t = builtin_optic_table(code)
+        return cls(name=f"PIQUANT optic {int(code)} ({t['name']})", energies_keV=t["energy_keV"],
+                   transmission=t["response"], second_derivatives=t["second_derivatives_per_keV2"])
+
     def transmission_at(self, energy_eV):
-        """Relative optic transmission at ``energy_eV`` (1 where no table is given)."""
+        """Optic response at ``energy_eV`` (1 where no table is given)."""
         import numpy as np
 
         e = np.asarray(energy_eV, dtype=float)
         if not self.energies_keV:
             return np.ones_like(e)
-        return np.interp(e / 1000.0, self.energies_keV, self.transmission, left=self.transmission[0],
-                         right=self.transmission[-1])
+        from .physics.optic import spline_response
+
+        return spline_response(e / 1000.0, self.energies_keV, self.transmission, self.second_derivatives or None)
 
 
 @dataclass(frozen=True)
@@ -312,7 +340,9 @@ class Instrument:
     gas_pressure_Pa, gas_temperature_K : float or None
         Gas state; ``None`` takes the default of the atmosphere.
     source_solid_angle_sr : float
-        Solid angle of the source including the optic normalisation (##INCSR).
+        PIQUANT's ``##INCSR`` ("solid angle from source in steradians, can include
+        normalization for optic file"). The FP uses it as PIQUANT does, as the
+        fraction INCSR / 4π of the tube output (``shared/science/absolute-scale.md`` §1).
     geometry_factor : float
         Stand-off correction (##GEOMETRY), 1 at nominal stand-off.
     min_energy_eV : float
@@ -323,7 +353,7 @@ class Instrument:
 
     name: str = "PIXL flight model (FM v7, Sept 2021)"
     tube: Tube = field(default_factory=Tube)
-    optic: Optic = field(default_factory=lambda: Optic(name="PIQUANT optic 8 (FM, Apr 2021)"))
+    optic: Optic = field(default_factory=lambda: Optic.piquant(8))
     detectors: tuple[Detector, ...] = field(default_factory=lambda: (
         Detector("A", *PIXL_CAL_A), Detector("B", *PIXL_CAL_B)))
     incidence_deg: float = PIXL_INCIDENCE_DEG
@@ -438,6 +468,7 @@ class Instrument:
         d["detectors"] = [dataclasses.asdict(x) for x in self.detectors]
         d["optic"]["energies_keV"] = list(self.optic.energies_keV)
         d["optic"]["transmission"] = list(self.optic.transmission)
+        d["optic"]["second_derivatives"] = list(self.optic.second_derivatives)
         # TOML has no null: drop unset optional values
         return {k: v for k, v in d.items() if v is not None}
 

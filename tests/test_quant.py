@@ -175,7 +175,9 @@ def test_excitation_grid_converged():
     fine = FPModel(inst, groups, elements=els, step_eV=10.0)
     a = coarse.rates(coarse.mass_fractions({**PHYSICS_BASALT, "SrO": 0.05}))
     b = fine.rates(fine.mass_fractions({**PHYSICS_BASALT, "SrO": 0.05}))
-    np.testing.assert_allclose(a, b, rtol=5e-3)
+    # 0.6 %: the edge bins of the 50 eV grid (Ca K at 4038 eV) weigh the flight optic's response, which
+    # changes fastest between 3 and 6 keV
+    np.testing.assert_allclose(a, b, rtol=6e-3)
 
 
 def test_subshell_vacancy_shares_match_physics_module():
@@ -197,6 +199,9 @@ def test_fp_intensities_real_instrument_is_sane():
 
 
 # =========================================================================== round trip
+# Live times of the simulated spectra: the absolute FP (PIQUANT's conventions, flight optic 8) predicts
+# PIXL's real count rate, ~7.5 kcps on a basalt (it was ~25x higher before): the times below are 25x
+# those the tests were written with, for the same counts.
 def _round_trip(comp, seed, balance, counts=1e6):
     inst = px.Instrument.pixl()
     areas, cont, _ = composition_areas(comp, inst, 1.0)
@@ -242,13 +247,13 @@ def test_round_trip_default_matrix_basalt():
     d = q.to_dict()
     json.dumps(d)
     assert d["oxide_wt"]["SiO2"] == q.oxide_wt["SiO2"]
-    qn = quantify(px.fit_spectrum(simulate_spectrum(composition=BASALT, live_time_s=4.0, seed=6)), normalise=True)
+    qn = quantify(px.fit_spectrum(simulate_spectrum(composition=BASALT, live_time_s=100.0, seed=6)), normalise=True)
     o_eq_cl = 15.999 / (2 * 35.453) * qn.oxide_wt.get("Cl", 0.0) + 15.999 / (2 * 79.904) * qn.oxide_wt.get("Br", 0.0)
     assert sum(qn.oxide_wt.values()) - o_eq_cl == pytest.approx(100.0, rel=1e-6)
 
 
 def test_fe2o3_option():
-    spec = simulate_spectrum(composition=BASALT, live_time_s=4.0, seed=3)
+    spec = simulate_spectrum(composition=BASALT, live_time_s=100.0, seed=3)
     fit = px.fit_spectrum(spec)
     q1, q2 = quantify(fit), quantify(fit, fe_oxide="Fe2O3")
     assert "Fe2O3" in q2.oxide_wt and "FeO" not in q2.oxide_wt
@@ -257,7 +262,7 @@ def test_fe2o3_option():
 
 def test_lod_scales_with_inverse_sqrt_live_time():
     lods = []
-    for live in (2.0, 8.0):
+    for live in (50.0, 200.0):
         spec = simulate_spectrum(composition=BASALT, live_time_s=live, seed=21)
         lods.append(quantify(px.fit_spectrum(spec)).lod)
     for ox in ("K2O", "TiO2", "MnO", "CaO", "SrO" if "SrO" in lods[0] else "FeO"):
@@ -274,9 +279,9 @@ def test_calibration_recovers_a_wrong_instrument_and_round_trips(tmp_path):
     true = px.Instrument.pixl()
     wrong = true.with_detector("A", solid_angle_sr=0.7 * true.detector("A").solid_angle_sr, window_Be_um=25.0)
     std = reference_material("BHVO-2").composition_wt
-    s_std = simulate_spectrum(composition=std, instrument=true, live_time_s=30.0, seed=1)
+    s_std = simulate_spectrum(composition=std, instrument=true, live_time_s=750.0, seed=1)
     s_unk = simulate_spectrum(composition=reference_material("AGV-2").composition_wt, instrument=true,
-                              live_time_s=30.0, seed=2)
+                              live_time_s=750.0, seed=2)
     f_std = px.fit_spectrum(s_std, instrument=wrong)
     f_unk = px.fit_spectrum(s_unk, instrument=wrong)
     raw = quantify(f_unk, wrong)
@@ -303,7 +308,7 @@ def test_calibration_recovers_a_wrong_instrument_and_round_trips(tmp_path):
 def test_calibrate_accepts_spectra_and_dicts():
     inst = px.Instrument.pixl()
     comp = {"SiO2": 60.0, "Al2O3": 15.0, "CaO": 10.0, "FeO": 10.0, "K2O": 5.0}
-    spec = simulate_spectrum(composition=comp, instrument=inst, live_time_s=5.0, seed=4)
+    spec = simulate_spectrum(composition=comp, instrument=inst, live_time_s=125.0, seed=4)
     cal = calibrate([spec], [comp], elements=["Si", "Al", "Ca", "Fe", "K", "Mg", "Na", "Ti"], names=["mix"])
     assert set(cal.factors) >= {"Si", "Al", "Ca", "Fe", "K"}
     for g in ("Si", "Ca", "Fe"):
@@ -469,7 +474,7 @@ def test_quantify_map_on_fit_map(tmp_path):
     """A small simulated composition scan (example_scan) through fit_map and quantify_map."""
     from pixlspec.quant.example_scan import make_scan
 
-    scan, truth = make_scan(ny=6, nx=6, seed=3, live_time_s=0.7)
+    scan, truth = make_scan(ny=6, nx=6, seed=3, live_time_s=17.5)
     maps = px.fit_map(scan)
     cm = quantify_map(maps, balance="CO2")
     assert cm.n_points == 36 and cm.valid.all()
@@ -522,7 +527,7 @@ def test_groups_without_usable_lines_raise():
 def test_quantify_bad_input_and_open_matrix():
     with pytest.raises(FitError):
         quantify({"Fe": 1.0})
-    spec = simulate_spectrum(composition=BASALT, live_time_s=3.0, seed=9)
+    spec = simulate_spectrum(composition=BASALT, live_time_s=75.0, seed=9)
     fit = px.fit_spectrum(spec, elements=["Ca", "Fe", "Ti"])
     q = quantify(fit)
     assert not q.ok and any("matrix not closed" in f for f in q.flags)
@@ -541,7 +546,7 @@ def test_quantify_bad_input_and_open_matrix():
 
 
 def test_uncalibrated_result_is_flagged():
-    q = quantify(px.fit_spectrum(simulate_spectrum(composition=BASALT, live_time_s=3.0, seed=2)))
+    q = quantify(px.fit_spectrum(simulate_spectrum(composition=BASALT, live_time_s=75.0, seed=2)))
     assert any("uncalibrated" in f for f in q.flags)
     assert not q.calibrated
 

@@ -14,8 +14,8 @@ keyword                   field                                            unit 
 ``##TUBEINCANG``          ``tube.electron_incidence_deg``
 ``##TUBETAKEOF``          ``tube.takeoff_deg`` (negative = transmission)
 ``##TUBEWINDOW``          ``tube.window_Be_um``                            mm → µm
-``##OPTICFILE``           ``optic`` (code → name; file → transmission table)
-``##INCSR``               ``source_solid_angle_sr``
+``##OPTICFILE``           ``optic`` (7, 8 → built-in FM response; file → table)
+``##INCSR``               ``source_solid_angle_sr`` (0 → 4π)
 ``##INCANGLE``            ``incidence_deg``
 ``#ELEVANGLE``            ``detectors[*].elevation_deg``
 ``#AZIMANGLE``            ``detectors[*].azimuth_deg``
@@ -134,6 +134,13 @@ def _optic(header: MSAHeader, directory: str | None) -> Optic:
         code = int(code)
         if code in (0, 1):
             return Optic()
+        from ..physics.optic import BUILTIN_OPTIC_CODES
+
+        if code in BUILTIN_OPTIC_CODES:  # the flight-model responses PIQUANT builds in (package data)
+            return Optic.piquant(code)
+        warnings.warn(f"{header.path}: line {header.line('OPTICFILE')}: PIQUANT optic code {code} "
+                      f"({OPTIC_CODES.get(code, 'unknown code')}) has no response table in pixlspec; the "
+                      "beam is taken without an optic (response 1)", UserWarning, stacklevel=4)
         return Optic(name=f"PIQUANT optic {code} ({OPTIC_CODES.get(code, 'unknown code')})")
     found = _resolve_beside(tok, directory)
     if found is None:
@@ -208,7 +215,10 @@ def instrument_from_header(header: MSAHeader, *, base: Instrument | None = None,
     v = num("EMISSION")
     if v is not None:
         tube["current_uA"] = v if v != 0 else PIQUANT_DEFAULT_EMISSION_UA
-    for key, name in (("INCSR", "source_solid_angle_sr"), ("INCANGLE", "incidence_deg"),
+    v = num("INCSR")
+    if v is not None:  # PIQUANT: 0 (or absent) means the full sphere
+        inst["source_solid_angle_sr"] = v if v != 0 else FULL_SOLID_ANGLE_SR
+    for key, name in (("INCANGLE", "incidence_deg"),
                       ("MINIMUM_EN", "min_energy_eV"), ("DL_SLOPE", "energy_correction_slope"),
                       ("DL_OFFSET", "energy_correction_offset_eV"), ("PATHINCLEN", "path_in_cm"),
                       ("PATHEMGLEN", "path_out_cm")):

@@ -17,11 +17,10 @@ Usage::
 
     python -m pixlspec.quant.example_scan OUT.h5 [--nx 32] [--ny 32] [--seed 125]
 
-The absolute intensities of the default flight-model instrument are those of
-its configuration with optic code 8, whose transmission curve PIQUANT keeps
-internally and is not published here (transmission 1 is used): they are ~15x
-higher than measured on Mars, so the default live time per point (0.7 s)
-gives flight-like ~1.5e5 counts per spectrum.
+The absolute intensities are those of the default flight-model instrument
+(configuration Rev2 with PIQUANT's optic 8 response, ``pixlspec/data``): a basalt
+gives ~7.5e3 counts/s, so the default live time per point (17.5 s, a little
+more than a flight dwell of ~14 s) gives flight-like ~1.3e5 counts per spectrum.
 """
 from __future__ import annotations
 
@@ -132,7 +131,7 @@ def _volatile_share(formula: str, volatile: str) -> float:
     return 0.0
 
 
-def make_scan(ny: int = 32, nx: int = 32, seed: int = 125, live_time_s: float = 0.7, instrument=None):
+def make_scan(ny: int = 32, nx: int = 32, seed: int = 125, live_time_s: float = 17.5, instrument=None):
     """The simulated scan (in memory) and its truth table.
 
     Returns
@@ -182,7 +181,7 @@ def main(argv=None) -> int:
     p.add_argument("--nx", type=int, default=32)
     p.add_argument("--ny", type=int, default=32)
     p.add_argument("--seed", type=int, default=125)
-    p.add_argument("--live-time", type=float, default=0.7, help="live time per point (s)")
+    p.add_argument("--live-time", type=float, default=17.5, help="live time per point (s)")
     args = p.parse_args(argv)
     from ..io.hdf5 import write_scan
 

@@ -57,7 +57,9 @@ from . import kernels
 __all__ = ["FPModel", "Excitation", "excitation_spectrum", "fp_intensities", "fp_model", "subshell_vacancy_shares",
            "resolve_group", "recorded_fraction", "EXCITATION_STEP_EV", "EXCITATION_MIN_EV", "MIN_FIT_LINE_FRACTION",
            "ENHANCER_MIN_LINE_FRACTION", "MIN_LINE_Z", "AIR_COMPOSITION_WT", "GAS_LINE_ELEMENT",
-           "GAS_COLUMN_NODES", "SAMPLE_GAS_KERNEL_NODES", "air_attenuation_per_cm", "detector_view_ratio",
+           "GAS_COLUMN_NODES", "SAMPLE_GAS_KERNEL_NODES", "path_transmission", "incident_beam_factor",
+           "SOURCE_SOLID_ANGLE_FRACTION_PER_SR", "FLUORESCENCE_GEOMETRY_NORM", "MARS_ATMOSPHERE_WT",
+           "MARS_ATMOSPHERE_DENSITY_G_CM3", "air_attenuation_per_cm", "detector_view_ratio",
            "gas_column_view_length_cm", "sample_gas_kernel_cm"]
 
 #: Width (eV) of the excitation bins. The integrand S(E) tau(E) / mu(E) is smooth between
@@ -95,6 +97,21 @@ SAMPLE_GAS_KERNEL_NODES: int = 256
 _SUBSHELLS = {"K": ("K",), "L": ("L1", "L2", "L3")}
 _ALL_EDGES = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
 _FOUR_PI = 4.0 * math.pi
+#: PIQUANT's absolute-scale conventions (``shared/science/absolute-scale.md`` §1, read from the PIQUANT
+#: sources): the source solid angle ``##INCSR`` enters as a fraction of the full sphere (INCSR / 4 pi), and
+#: the fluorescence integral carries a geometry term (sin psi_in / sin psi_out) / 4 pi; the sin ratio is the
+#: usual thick-target factor (the ``mu_s(E)/sin psi1`` denominators below), the 1 / 4 pi is this constant.
+#: PIQUANT's ECFs (measured / calculated) are 0.75-1.13 for the flight model with these conventions, so they
+#: are what ``##INCSR`` (tuned "to make ECF average unity") and the optic responses mean. We fold the
+#: 1 / 4 pi into the incident beam, so the scattered tube radiation (:mod:`pixlspec.quant.scatter`) sees
+#: the same photons as the fluorescence.
+SOURCE_SOLID_ANGLE_FRACTION_PER_SR: float = 1.0 / _FOUR_PI
+FLUORESCENCE_GEOMETRY_NORM: float = 1.0 / _FOUR_PI
+#: PIQUANT's Mars atmosphere (absolute-scale.md §1): 95.5 % CO2, 2.7 % N2, 0.2 % O2, 1.6 % Ar by volume,
+#: as mass fractions, at a density of 2e-5 g/cm^3. Used for a "Mars" path unless the instrument sets
+#: its own gas pressure or temperature.
+MARS_ATMOSPHERE_WT: dict[str, float] = {"C": 26.5, "N": 1.7, "O": 70.7, "Ar": 1.1}
+MARS_ATMOSPHERE_DENSITY_G_CM3: float = 2.0e-5
 
 
 # --------------------------------------------------------------------------- atomic data
@@ -244,11 +261,7 @@ def _excitation(instrument: Instrument, step_eV: float, min_energy_eV: float) ->
                        energy_step_eV=step_eV, min_energy_eV=min_energy_eV)
     e = np.concatenate([ts.continuum_energy_eV, ts.line_energies_eV])
     n = np.concatenate([ts.continuum * ts.energy_step_eV, ts.line_intensities])  # photons/(s sr)
-    optic = np.asarray(instrument.optic.transmission_at(e), dtype=np.float64)
-    gas = np.asarray(det_physics.gas_transmission(e, instrument.atmosphere, instrument.path_in_cm,
-                                                  pressure_Pa=instrument.gas_pressure_Pa,
-                                                  temperature_K=instrument.gas_temperature_K), dtype=np.float64)
-    n = n * optic * gas * instrument.source_solid_angle_sr * instrument.geometry_factor
+    n = n * incident_beam_factor(instrument, e)
     keep = n > 0
     e, n = e[keep], n[keep]
     for a in (e, n):
@@ -257,15 +270,42 @@ def _excitation(instrument: Instrument, step_eV: float, min_energy_eV: float) ->
                       step_eV=ts.energy_step_eV)
 
 
+def path_transmission(instrument: Instrument, energy_eV, path_cm: float) -> np.ndarray:
+    """Transmission of ``path_cm`` of the instrument's gas; a "Mars" path is PIQUANT's Mars atmosphere
+    (:data:`MARS_ATMOSPHERE_WT` at :data:`MARS_ATMOSPHERE_DENSITY_G_CM3`) unless the instrument sets
+    its gas pressure or temperature."""
+    e = np.asarray(energy_eV, dtype=np.float64)
+    if (instrument.atmosphere == "Mars" and instrument.gas_pressure_Pa is None
+            and instrument.gas_temperature_K is None):
+        mu = np.asarray(mass_attenuation(MARS_ATMOSPHERE_WT, e), dtype=np.float64)
+        return np.exp(-mu * MARS_ATMOSPHERE_DENSITY_G_CM3 * float(path_cm))
+    return np.asarray(det_physics.gas_transmission(e, instrument.atmosphere, path_cm,
+                                                   pressure_Pa=instrument.gas_pressure_Pa,
+                                                   temperature_K=instrument.gas_temperature_K), dtype=np.float64)
+
+
+def incident_beam_factor(instrument: Instrument, energy_eV) -> np.ndarray:
+    """Multiplier from tube output (photons / (s sr)) to photons / s on the sample, per energy.
+
+    PIQUANT's incident-beam factor (absolute-scale.md §1): optic response x gas path to the sample
+    (``path_in_cm``, the optic included) x ``##INCSR`` / 4 pi x ``##GEOMETRY``, times the 1 / 4 pi of
+    the fluorescence geometry term (:data:`FLUORESCENCE_GEOMETRY_NORM`).
+    """
+    e = np.asarray(energy_eV, dtype=np.float64)
+    optic = np.asarray(instrument.optic.transmission_at(e), dtype=np.float64)
+    gas = path_transmission(instrument, e, instrument.path_in_cm)
+    return (optic * gas * instrument.source_solid_angle_sr * SOURCE_SOLID_ANGLE_FRACTION_PER_SR
+            * FLUORESCENCE_GEOMETRY_NORM * instrument.geometry_factor)
+
+
 def recorded_fraction(instrument: Instrument, detector: str | None, energy_eV) -> np.ndarray:
-    """Probability that a photon emitted by the sample is recorded: Omega/4pi x efficiency x gas path."""
+    """Probability that a photon emitted by the sample is recorded: Omega/4pi x efficiency x gas path
+    (PIQUANT's emergent-beam factor ``#SOLIDANGLE`` / 4 pi x gas path, times the detector efficiency)."""
     d = instrument.detector(detector)
     e = np.asarray(energy_eV, dtype=np.float64)
     eff = det_physics.detector_efficiency(e, d.window_Be_um, d.si_thickness_um, d.dead_layer_um)
-    gas = det_physics.gas_transmission(e, instrument.atmosphere, instrument.path_out_cm,
-                                       pressure_Pa=instrument.gas_pressure_Pa,
-                                       temperature_K=instrument.gas_temperature_K)
-    return d.solid_angle_sr / _FOUR_PI * np.asarray(eff) * np.asarray(gas)
+    gas = path_transmission(instrument, e, instrument.path_out_cm)
+    return d.solid_angle_sr / _FOUR_PI * np.asarray(eff) * gas
 
 
 # --------------------------------------------------------------------------- gas-path geometry

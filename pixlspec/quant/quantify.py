@@ -604,7 +604,9 @@ def _factors(calibration, groups, detector) -> tuple[np.ndarray, np.ndarray, lis
         return np.ones(len(groups)), np.zeros(len(groups)), flags
     k, s, missing = calibration.factors_for(groups)
     if missing:
-        flags.append(f"no calibration factor for {', '.join(missing)}: the calibration's global scale is used")
+        flags.append(f"no calibration factor for {', '.join(missing)}: interpolated in Z from the calibrated "
+                     "groups of the same series (K or L)")
+    flags += [f"calibration: {f}" for f in getattr(calibration, "flags", [])]
     if calibration.detector and detector and calibration.detector not in detector.split("+"):
         flags.append(f"calibration made on detector {calibration.detector}, applied to detector {detector}")
     return k, s, flags

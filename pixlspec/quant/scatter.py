@@ -26,7 +26,8 @@ from ..physics import detector as det_physics
 from ..physics.attenuation import mass_attenuation, parse_composition
 from ..physics.elements import atomic_mass, atomic_number
 from ..physics.tube import tube_spectrum
-from .fp import EXCITATION_MIN_EV, EXCITATION_STEP_EV, air_attenuation_per_cm, recorded_fraction
+from .fp import (EXCITATION_MIN_EV, EXCITATION_STEP_EV, air_attenuation_per_cm, incident_beam_factor,
+                 recorded_fraction)
 
 __all__ = ["scatter_intensities", "ScatterModel", "CLASSICAL_ELECTRON_RADIUS_CM", "AVOGADRO", "HC_KEV_ANGSTROM"]
 
@@ -93,11 +94,7 @@ class ScatterModel:
                            energy_step_eV=EXCITATION_STEP_EV, min_energy_eV=EXCITATION_MIN_EV)
         e = np.concatenate([ts.line_energies_eV, ts.continuum_energy_eV])
         n = np.concatenate([ts.line_intensities, ts.continuum * ts.energy_step_eV])
-        optic = np.asarray(instrument.optic.transmission_at(e), dtype=np.float64)
-        gas = np.asarray(det_physics.gas_transmission(e, instrument.atmosphere, instrument.path_in_cm,
-                                                      pressure_Pa=instrument.gas_pressure_Pa,
-                                                      temperature_K=instrument.gas_temperature_K))
-        self._n = n * optic * gas * instrument.source_solid_angle_sr * instrument.geometry_factor
+        self._n = n * incident_beam_factor(instrument, e)
         n_lines = ts.line_energies_eV.size
         self._kind = np.array([0 if s == "K" else 2 for s in ts.line_shells] + [3] * ts.continuum_energy_eV.size)
         self._is_line = np.arange(e.size) < n_lines

@@ -1,10 +1,13 @@
 """Reference materials shipped with pixlspec (``pixlspec/data/standards.json``).
 
 USGS rock powders (BHVO-2, BCR-2, AGV-2, GSP-2: USGS certificates of
-analysis), the USGS basalt glasses BHVO-2G and BCR-2G (GeoReM preferred
-values, Jochum et al. 2005) and stoichiometric pure phases (gypsum,
-anhydrite, calcite, halite). Each entry cites its source; values entered
-from memory of the source are listed in ``verify``.
+analysis), 18 reference glasses — the USGS glasses BHVO-2G, BCR-2G, BIR-1G and
+GS*-1G, NIST SRM 610/612/616, the MPI-DING glasses, BM9021-G — with the GeoReM
+preferred values and their 1σ (transcribed from
+``shared/science/glass-reference-values.csv``, named in each entry's
+``source_file``), and stoichiometric pure phases (gypsum, anhydrite, calcite,
+halite). Each entry cites its source; values entered from memory of the
+source are listed in ``verify``.
 
 :func:`reference_from_piquant` turns a standard of a PIQUANT standards file
 (the certificate a data set ships with its spectra) into a
@@ -41,6 +44,8 @@ class ReferenceMaterial:
         For pure phases.
     verify : tuple of str
         Keys entered from memory of the cited source (check before relying on them).
+    source_file : str
+        The file the values were transcribed from, when not the citation itself.
     """
 
     name: str
@@ -51,6 +56,7 @@ class ReferenceMaterial:
     sigma_wt: dict = field(default_factory=dict)
     formula: str | None = None
     verify: tuple = ()
+    source_file: str = ""
 
     def element_wt(self) -> dict[str, float]:
         """Element wt% (O by stoichiometry included as "O")."""
@@ -89,7 +95,7 @@ def _load() -> dict[str, ReferenceMaterial]:
         out[name] = ReferenceMaterial(name=name, description=d.get("description", ""), kind=d.get("kind", ""),
                                       citation=d.get("citation", ""), composition_wt=comp,
                                       sigma_wt=dict(d.get("sigma_wt", {})), formula=formula,
-                                      verify=tuple(d.get("verify", ())))
+                                      verify=tuple(d.get("verify", ())), source_file=d.get("source_file", ""))
     return out
 
 
