@@ -281,7 +281,7 @@ def _reference_point_fit(plan, y):
     ``σ²_k = Σ_j G_kj² μ_j`` with ``G = (AᵀWA)⁻¹AᵀW`` — in float64 throughout."""
     from scipy.optimize import lsq_linear
 
-    from pixlspec.fit.maps import MIN_VARIANCE
+    from pixlspec.fit.maps import CHI2_MIN_VARIANCE
 
     A, w = plan.A, plan.w
     net = y[plan.lo:plan.hi].astype(np.float64)
@@ -292,10 +292,13 @@ def _reference_point_fit(plan, y):
                      method="bvls", tol=1e-14, lsmr_tol=None)
     c = res.x / col
     mu = A @ c
-    chi2 = float(np.sum((net - mu) ** 2 / np.maximum(mu, MIN_VARIANCE)))
+    chi2 = float(np.sum((net - mu) ** 2 / np.maximum(mu, CHI2_MIN_VARIANCE)))
     G = np.linalg.solve(A.T @ (A * w[:, None]), (A * w[:, None]).T)
     var = (G * G) @ A @ c
-    return c, chi2, var
+    # expected χ² of Poisson counts of mean μ: E[(y − μ)²]/max(μ, f) = μ/max(μ, f) per channel
+    n_eff = float(np.sum(np.minimum(np.maximum(mu, 0.0), CHI2_MIN_VARIANCE)) / CHI2_MIN_VARIANCE)
+    dof = max(n_eff - np.count_nonzero(c), 1.0)
+    return c, chi2, var, dof
 
 
 def test_point_kernel_against_numpy_reference(scan16, maps16):
@@ -313,10 +316,11 @@ def test_point_kernel_against_numpy_reference(scan16, maps16):
     rep = plan.reported
     n_checked = 0
     for p in range(raw.shape[0]):
-        c, chi2, var = _reference_point_fit(plan, raw[p])
+        c, chi2, var, dof = _reference_point_fit(plan, raw[p])
         sig = np.sqrt(np.maximum(var[rep], 0.0))
         np.testing.assert_array_less(np.abs(got["areas"][p] - c[rep]), 1e-3 * sig + 1e-6)
         assert got["chi2"][p] == pytest.approx(chi2, rel=1e-4)
+        assert got["dof"][p] == pytest.approx(dof, rel=1e-4)
         np.testing.assert_allclose(got["sigma"][p], sig, rtol=1e-5, atol=1e-9)
         n_checked += 1
     assert n_checked == raw.shape[0]
@@ -335,7 +339,20 @@ def test_point_kernel_switches_to_float64_products_for_huge_counts(scan16, maps1
     plan = build_plan(fit, 256, scan16.n_channels)
     got = fit_points(plan, raw, live)
     for p in range(raw.shape[0]):
-        c, chi2, var = _reference_point_fit(plan, raw[p])
+        c, chi2, var, _ = _reference_point_fit(plan, raw[p])
         sig = np.sqrt(np.maximum(var[plan.reported], 0.0))
         np.testing.assert_array_less(np.abs(got["areas"][p] - c[plan.reported]), 1e-3 * sig + 1e-6)
         assert got["chi2"][p] == pytest.approx(chi2, rel=1e-6)
+
+
+def test_reduced_chi2_near_one_at_low_counts():
+    """A correct model gives χ²ᵣ ≈ 1 however few counts the channels hold: 2,000 counts per spectrum
+    leave most fitted channels below the 0.1-count variance floor, where a channel adds μ/0.1 to the
+    χ² on average; counted as whole channels the χ²ᵣ of a perfect model would be far below 1."""
+    scan = simulate_scan(basalt_maps(256, 2e3, seed=31), shape=(16, 16), detectors=["A"], seed=32)
+    m = px.fit_map(scan)
+    assert 0.9 < np.median(m.chi2_reduced_points) < 1.1
+    fit = px.fit_spectrum(scan.spectrum(0, "A"))
+    assert np.mean(fit.model < 0.1) > 0.3  # a third of the fitted channels below the variance floor
+    assert fit.dof < 0.8 * fit.counts.size
+    assert 0.7 < fit.chi2_reduced < 1.3

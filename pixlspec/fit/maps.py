@@ -21,7 +21,7 @@ Per chunk of points, one numba ``prange`` kernel over tiles of 8 points
 blocks where each column is non-zero, ``c = H⁻¹ f``, the exact NNLS for the
 points with a negative component (active set warm-started from ``c``,
 subproblems through ``H⁻¹`` by Schur complement), the model ``A c`` block by
-block for the Pearson χ² ``Σ (y − μ)²/max(μ, 1)``, and ``σ² = M c``. Only
+block for the Pearson χ² ``Σ (y − μ)²/max(μ, 0.1)``, and ``σ² = M c``. Only
 peaks, scatter and pile-up are constrained to be >= 0: the continuum
 coefficients are free, which keeps the background unbiased under small
 peaks (clamping a near-zero spline at the low-energy edge biased P by −5 %).
@@ -73,10 +73,17 @@ PRODUCT_FLOAT32_MAX_COUNTS = float(2 ** 24)
 #: Channels per SIMD vector of the per-point products (16 float32 = one 64-byte AVX-512 register or
 #: cache line): column ranges are padded to multiples of it.
 SIMD_CHANNELS = 16
-#: Floor of the variance (counts) in the shared weights and in the per-point χ². Higher than the single
+#: Floor of the variance (counts) in the shared weights. Higher than the single
 #: fit's 0.1: a 15-s point has ~0.1-1 count per channel over most of the spectrum, and the shared
 #: weights come from the mean point model.
 MIN_VARIANCE = 1.0
+#: Floor of the variance (counts) in the per-point Pearson χ²: the single fit's floor
+#: (:data:`pixlspec.fit.single.MIN_VARIANCE`), so the χ² of a map point and of the same spectrum fitted
+#: alone are the same statistic. A channel with Poisson mean μ below the floor adds μ/floor to the χ² on
+#: average, not 1: the degrees of freedom are the sum of these expectations less the free components
+#: (with the flight optic a 17.5-s basalt point has ~1,000 of its 3,458 fitted channels above 20 keV
+#: below 0.1 count, and χ² / (channels − components) read 0.75 for a perfect model).
+CHI2_MIN_VARIANCE = 0.1
 #: NNLS stops when the scaled gradient of every zero component is below this fraction of the largest.
 NNLS_TOL = 1e-10
 #: File-backed scans up to this size are read into memory once when fitted in this process
@@ -277,12 +284,15 @@ def fit_points(plan: DetectorPlan, raw: np.ndarray, live_time_s: np.ndarray) -> 
     areas = np.full((n, K), np.nan)
     var = np.full((n, K), np.nan)
     chi2 = np.full(n, np.nan)
+    chi2_exp = np.full(n, np.nan)
     n_pos = np.zeros(n, np.int64)
     fit_rows(raw, plan.lo, plan.hi, valid, WAT, AT, d["blk_start"], d["blk_ptr"], d["blk_col"],
-             d["blk_lo"], d["blk_hi"], d["H"], d["Hinv"], d["scale"], d["M"], NNLS_TOL, d["bounded"], BG, d["Gsq"], MIN_VARIANCE,
-             areas, var, chi2, n_pos)
+             d["blk_lo"], d["blk_hi"], d["H"], d["Hinv"], d["scale"], d["M"], NNLS_TOL, d["bounded"], BG, d["Gsq"], CHI2_MIN_VARIANCE,
+             areas, var, chi2, chi2_exp, n_pos)
     rep = plan.reported
-    dof = np.maximum(m - n_pos, 1).astype(np.int64)
+    # effective degrees of freedom: the expectation of the χ² of the fitted means for Poisson counts
+    # (channels far below the variance floor count for less than one) less the free components
+    dof = np.maximum(np.where(valid, chi2_exp, m) - n_pos, 1.0)
     return {"areas": areas[:, rep], "sigma": np.sqrt(np.maximum(var[:, rep], 0.0)), "chi2": chi2, "dof": dof,
             "valid": valid}
 
@@ -598,8 +608,12 @@ class ElementMaps:
     point_areas, point_sigma : dict of str to ndarray
         Area (counts) and 1σ per point (n_points,), per column; NaN at invalid points.
     chi2_reduced_points : ndarray
-        Pearson χ² per degree of freedom of each point's fit.
-    dof : ndarray of int
+        Pearson χ² per degree of freedom of each point's fit (≈ 1 for a model that describes the
+        counts, down to the lowest counts: see ``dof``).
+    dof : ndarray of float
+        Effective degrees of freedom: the expected χ² of Poisson counts about the fitted means
+        (``Σ min(1, μ/0.1)`` over the fitted channels, :data:`CHI2_MIN_VARIANCE`) less the
+        free components.
     valid : ndarray of bool
         False for points left out (zero live time, NaN or negative counts).
     live_time_s : ndarray
@@ -980,7 +994,7 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
         t0 = time.perf_counter()
         results = {d: {"areas": np.full((n, len(plans[d].reported)), np.nan),
                        "sigma": np.full((n, len(plans[d].reported)), np.nan),
-                       "chi2": np.full(n, np.nan), "dof": np.zeros(n, np.int64)} for d in dets}
+                       "chi2": np.full(n, np.nan), "dof": np.zeros(n)} for d in dets}
         shared = [backend.share(plans[d]) for d in dets] if remote else [plans[d] for d in dets]
         tasks = [(shared, [_rows(scan, d, s, e, remote) for d in dets], [lives[d][s:e] for d in dets])
                  for s, e in ranges]

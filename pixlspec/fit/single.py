@@ -260,7 +260,10 @@ class FitResult:
         Covariance of ``covariance_names`` (areas then refined parameters).
     chi2, chi2_reduced : float
         Pearson χ² of the final fit and χ² per degree of freedom.
-    dof : int
+    dof : float
+        Effective degrees of freedom: ``Σ min(1, μ/0.1)`` over the fitted channels (the expected
+        χ² of Poisson counts about the model, channels far below the variance floor counting for
+        less than one) less the free parameters.
     energy_eV, counts, model, background : ndarray
         Over the fit range (channels ``channels``).
     skipped : dict of str to str
@@ -289,7 +292,7 @@ class FitResult:
     covariance_names: list[str]
     chi2: float
     chi2_reduced: float
-    dof: int
+    dof: float
     channels: np.ndarray
     energy_eV: np.ndarray
     counts: np.ndarray
@@ -353,7 +356,7 @@ class FitResult:
                  f"    fit range         = {self.energy_eV[0]:.0f}-{self.energy_eV[-1]:.0f} eV "
                  f"({self.counts.size} channels), background {self.config.background}",
                  f"    chi-square        = {self.chi2:.6g}",
-                 f"    reduced chi-square= {self.chi2_reduced:.4f} ({self.dof} degrees of freedom)",
+                 f"    reduced chi-square= {self.chi2_reduced:.4f} ({self.dof:.1f} degrees of freedom)",
                  f"    evaluations       = {self.nfev} in {self.elapsed_s * 1000:.0f} ms",
                  "[[calibration and resolution]]"]
 
@@ -627,7 +630,10 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
     resid = y - mu
     chi2 = float(np.sum(resid * resid / np.maximum(mu, MIN_VARIANCE)))
     n_free = int(passive.sum()) + len(varied)
-    dof = max(int(y.size - n_free), 1)
+    # effective degrees of freedom: a channel whose Poisson mean is below the variance floor adds
+    # μ/floor to the χ² on average, not 1 (pixlspec.fit.maps.CHI2_MIN_VARIANCE)
+    n_effective = float(np.sum(np.minimum(np.maximum(mu, 0.0), MIN_VARIANCE)) / MIN_VARIANCE)
+    dof = max(n_effective - n_free, 1.0)
     chi2_red = chi2 / dof
     if config.scale_covar:
         cov = cov * chi2_red

@@ -95,7 +95,7 @@ def _per_point(group: h5py.Group, m) -> None:
     _strings(group, "column_names", cols)
     _strings(group, "elements", m.elements)
     group.create_dataset("chi2_reduced", data=np.asarray(m.chi2_reduced_points, dtype=np.float64))
-    group.create_dataset("dof", data=np.asarray(m.dof, dtype=np.int64))
+    group.create_dataset("dof", data=np.asarray(m.dof, dtype=np.float64))
     group.create_dataset("valid", data=np.asarray(m.valid, dtype=bool))
     lt = group.create_dataset("live_time_s", data=np.asarray(m.live_time_s, dtype=np.float64))
     lt.attrs["units"] = "s"

@@ -322,8 +322,10 @@ def _axpy_tile(c, a, MU, lo, hi, offset):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc):
-    """``acc[i] += Σ_j (Y[i, j] − μ)² / max(μ, min_variance)`` over channels s0..e0-1, μ = MU[i, j-s0] (+ BGt[i, j])."""
+def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc, acc_exp):
+    """``acc[i] += Σ_j (Y[i, j] − μ)² / max(μ, min_variance)`` over channels s0..e0-1, μ = MU[i, j-s0] (+ BGt[i, j]),
+    and ``acc_exp[i] += Σ_j min(max(μ, 0), min_variance) / min_variance``: the expectation of each term
+    for Poisson counts of mean μ (``min(1, μ/floor)``), the effective number of channels."""
     us0 = uint64(s0)
     # every operand in MU's precision (a float64 constant would turn the loop into scalar float64
     # divisions), the background added outside the loop and numpy's error model (no zero-division
@@ -340,12 +342,15 @@ def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc):
                 MU[i, q] += BGt[i, us0 + q]
     for i in range(Y.shape[0]):
         s = zero
+        x = zero
         for q in range(n_ch):
             mu = MU[i, q]
             r = Y[i, us0 + q] - mu
             v = max(mu, floor)
             s += r * r / v
+            x += min(max(mu, zero), floor)
         acc[i] += s
+        acc_exp[i] += x / floor
 
 
 @njit(cache=True, nogil=True)
@@ -368,7 +373,7 @@ def _small_matmul(Q, X):
 
 @njit(cache=True, nogil=True)
 def _fit_tile(t, raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M, tol,
-              bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos, bmax):
+              bounded, BG, Gsq, min_variance, areas, var, chi2, chi2_exp, n_pos, bmax):
     """Tile ``t`` (points ``t*TILE`` … ``t*TILE + TILE - 1``) of :func:`fit_rows`."""
     n = raw.shape[0]
     K = WAT.shape[0]
@@ -435,6 +440,7 @@ def _fit_tile(t, raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_l
         for k in range(K):
             C32[k, i] = C[k, i]
     acc = np.zeros(TILE)
+    acc_exp = np.zeros(TILE)
     MU = np.empty((TILE, bmax), AT.dtype)
     for b in range(nb):
         s0 = blk_start[b]
@@ -443,13 +449,14 @@ def _fit_tile(t, raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_l
         for q in range(blk_ptr[b], blk_ptr[b + 1]):
             k = blk_col[q]
             _axpy_tile(C32[k], AT[k], MU, blk_lo[q], blk_hi[q], s0)
-        _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc)
+        _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc, acc_exp)
     V = _small_matmul(M, C)  # σ² = M c for the tile's points
     for i in range(TILE):
         p = p0 + i
         if p >= n or not valid[p]:
             continue
         chi2[p] = acc[i]
+        chi2_exp[p] = acc_exp[i]
         for k in range(K):
             s = V[k, i]
             if has_bg:
@@ -469,24 +476,24 @@ def _max_block(blk_start):
 
 @njit(cache=True, nogil=True, parallel=True)
 def _fit_rows_parallel(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M,
-                       tol, bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos):
+                       tol, bounded, BG, Gsq, min_variance, areas, var, chi2, chi2_exp, n_pos):
     bmax = _max_block(blk_start)
     for t in prange((raw.shape[0] + TILE - 1) // TILE):
         _fit_tile(t, raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M,
-                  tol, bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos, bmax)
+                  tol, bounded, BG, Gsq, min_variance, areas, var, chi2, chi2_exp, n_pos, bmax)
 
 
 @njit(cache=True, nogil=True)
 def _fit_rows_serial(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M,
-                     tol, bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos):
+                     tol, bounded, BG, Gsq, min_variance, areas, var, chi2, chi2_exp, n_pos):
     bmax = _max_block(blk_start)
     for t in range((raw.shape[0] + TILE - 1) // TILE):
         _fit_tile(t, raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M,
-                  tol, bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos, bmax)
+                  tol, bounded, BG, Gsq, min_variance, areas, var, chi2, chi2_exp, n_pos, bmax)
 
 
 def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M, tol,
-             bounded, BG, Gsq, min_variance, areas, var, chi2, n_pos):
+             bounded, BG, Gsq, min_variance, areas, var, chi2, chi2_exp, n_pos):
     """Fit every row of ``raw`` with the fixed design: the per-point loop of the map fit.
 
     Tiles of :data:`TILE` points run in parallel (``prange``; in a forked child, one after the
@@ -514,11 +521,14 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
     M : (K, K) variance matrix; Gsq : (K, m) = G∘G for the background variance (or (0, 0)).
     bounded : (K,) bool, the components constrained to be >= 0.
     BG : (n, m) background per row, or (0, 0).
-    areas, var : (n, K) outputs; chi2 : (n,) output; n_pos : (n,) number of non-zero components.
+    areas, var : (n, K) outputs; chi2 : (n,) output; chi2_exp : (n,) output, the expectation of the
+        χ² terms for Poisson counts of the fitted means, ``Σ min(1, μ/min_variance)`` (the number of
+        channels less the shortfall of the floored low-count channels); n_pos : (n,) number of
+        non-zero components.
     """
     (_fit_rows_parallel if threads_usable() else _fit_rows_serial)(
         raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M, tol, bounded, BG,
-        Gsq, min_variance, areas, var, chi2, n_pos)
+        Gsq, min_variance, areas, var, chi2, chi2_exp, n_pos)
 
 
 @njit(cache=True, nogil=True)
