@@ -211,17 +211,18 @@ def _round_trip(comp, seed, balance, counts=1e6):
     return spec, quantify(fit, balance=balance)
 
 
-@pytest.mark.parametrize("name,comp,volatile", [("basalt", BASALT, 0.0),
-                                                ("sulfate-rich", SULFATE, 0.4 * _H2O_IN_GYPSUM),
-                                                ("carbonate-rich", CARBONATE, 0.5 * _CO2_IN_CALCITE)])
-def test_round_trip_composition_spectrum_fit_quantify(name, comp, volatile):
+@pytest.mark.parametrize("name,comp,volatile,balance", [("basalt", BASALT, 0.0, "CO2"),
+                                                        ("sulfate-rich", SULFATE, 0.4 * _H2O_IN_GYPSUM, "H2O"),
+                                                        ("carbonate-rich", CARBONATE, 0.5 * _CO2_IN_CALCITE, "CO2")])
+def test_round_trip_composition_spectrum_fit_quantify(name, comp, volatile, balance):
     """1e6 counts: majors (> 5 wt%) within 2 %, minors (0.5-5 wt%) within 10 %, total low by the
-    volatiles within 3 wt% (invisible CO2 balance).
+    volatiles within 3 wt% (the invisible balance is the sample's own volatile: the water of gypsum
+    absorbs less than CO2, and a CO2 balance on the sulfate biases Si and Al by ~0.5 σ more).
 
     Where counting statistics alone make the bound a coin toss (1σ > 2/2.5 % for a major, e.g.
     Al2O3 at 8 wt%: 1.7 %; 1σ > 10/2.5 % for a minor, e.g. Na2O: ~20 %) the bound is 2.5σ instead.
     """
-    spec, q = _round_trip(comp, seed=11, balance="CO2")
+    spec, q = _round_trip(comp, seed=11, balance=balance)
     truth = reference_oxides(comp)
     print(f"\n{name}: {spec.total_counts:.3g} counts, total {q.total:.2f} (true {sum(truth.values()):.2f}, "
           f"volatiles {volatile:.1f} wt%), {q.iterations} iterations")
@@ -294,7 +295,10 @@ def test_calibration_recovers_a_wrong_instrument_and_round_trips(tmp_path):
     print(cal.report())
     print(q.report(reference_material("AGV-2").composition_wt))
     for ox in ("SiO2", "Al2O3", "CaO", "FeO", "K2O", "TiO2", "Na2O", "MgO"):
-        assert q.oxide_wt[ox] == pytest.approx(truth[ox], rel=0.03 if truth[ox] > 5 else 0.10), ox
+        # or 2.5 σ where the total 1σ (counting and the standard's certified uncertainty, which
+        # the factor carries: Na2O in BHVO-2 ±7 %) makes the fixed bound a coin toss
+        bound = max(0.03 if truth[ox] > 5 else 0.10, 2.5 * q.sigma[ox] / truth[ox])
+        assert q.oxide_wt[ox] == pytest.approx(truth[ox], rel=bound), ox
     # save with the instrument, load back
     path = tmp_path / "cal.json"
     cal.save(path)
@@ -422,7 +426,11 @@ def test_reference_from_piquant_adds_oxygen_and_fills(tmp_path):
     assert "QC" in rm.citation and str(p) in rm.citation and rm.verify == ()
     filled = reference_from_piquant(entry, fill="BHVO-2G")
     assert "CaO" in filled.composition_wt and "SiO2" not in filled.composition_wt
-    assert "CaO" in filled.verify and "CaO" in filled.description
+    # filled values keep their source's marks: the GeoReM glass values carry none ("verify" lists
+    # values of uncertain source)
+    fallback = reference_material("BHVO-2G")
+    assert set(filled.verify) == {k for k in filled.composition_wt if k in fallback.verify}
+    assert "CaO" in filled.description
     name, comp, _ = _composition_of(entry)
     assert name == "QC" and parse_composition(comp)["O"] == pytest.approx(o_hand / 100.0, rel=1e-3)
     # an O line in the file is the total oxygen: not added to again
@@ -443,7 +451,8 @@ class _Maps:
 def test_quantify_map_minimal_protocol(tmp_path):
     inst = px.Instrument.pixl()
     comps = [BASALT, SULFATE, CARBONATE, BASALT]
-    live = np.array([5.0, 5.0, 5.0, 20.0])
+    # ~1e6 counts per point at PIXL's absolute count rate (~7.5 kcps on a basalt; see the round trips)
+    live = np.array([125.0, 125.0, 125.0, 500.0])
     areas, _, groups = composition_areas(comps, inst, live)
     rng = np.random.default_rng(0)
     noisy = {g: rng.poisson(areas[g]).astype(float) for g in groups}
