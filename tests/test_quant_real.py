@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +42,10 @@ REFERENCE_SETS = ("shipped", "data set")
 #: miss them by a difference between the two spectra that no calibration factor can absorb
 #: (docs/accuracy.md).
 CROSS_BOUNDS = {
-    "shipped": {"FeO": 0.03, "CaO": 0.02, "TiO2": 0.05, "K2O": 0.05, "P2O5": 0.04, "Na2O": 0.13,
-                "SiO2": 0.18, "Al2O3": 0.20, "MgO": 0.30},
-    "data set": {"FeO": 0.10, "CaO": 0.03, "TiO2": 0.05, "K2O": 0.06, "P2O5": 0.08, "Na2O": 0.03,
-                 "SiO2": 0.20, "Al2O3": 0.20, "MgO": 0.31},
+    "shipped": {"FeO": 0.04, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.03, "P2O5": 0.35, "Na2O": 0.20,
+                "SiO2": 0.18, "Al2O3": 0.20, "MgO": 0.22},
+    "data set": {"FeO": 0.11, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.05, "P2O5": 0.37, "Na2O": 0.11,
+                 "SiO2": 0.20, "Al2O3": 0.20, "MgO": 0.22},
 }
 #: Lines of the deficit table (main line energies 1.04-6.40 keV).
 DEFICIT_GROUPS = ("Na", "Mg", "Al", "Si", "P", "K", "Ca", "Ti", "Fe")
@@ -111,9 +112,10 @@ def test_reference_values_compared(references):
 
 
 def test_glasses_quantified_uncalibrated(glass_fits):
-    """Absolute FP from the breadboard constants: the scale is off (the optic table is relative), the
-    shape is not: normalised to 100 % BCR-2G comes out within ~9 %; BHVO-2G's heavier oxides come out
-    high because its light-element lines are low (the deficit below)."""
+    """Absolute FP on PIQUANT's conventions from the breadboard configuration alone: totals within
+    80-120 wt% (87.6 and 95.9); normalised to 100 % BCR-2G's majors come out within 16 %
+    (MgO -15 %, FeO and CaO +12 %); BHVO-2G's heavier oxides come out higher still because its
+    light-element lines are low (the deficit below)."""
     inst, fits = glass_fits
     err = {}
     for name, fit in fits.items():
@@ -123,12 +125,12 @@ def test_glasses_quantified_uncalibrated(glass_fits):
         print("\n" + _table(f"{name} uncalibrated, normalised (total before normalising {q.total:.3g} wt%, "
                             f"air in He path {100 * q.air_fraction:.1f} %)", err[name]))
         assert not q.calibrated and any("uncalibrated" in f for f in q.flags)
-        assert 0.01 < q.air_fraction < 0.2  # the Ar line says the He path holds some air
-    for ox in ("FeO", "CaO", "TiO2", "SiO2", "K2O", "MgO"):
-        assert abs(err["BCR-2G"][ox]) < 0.09, ox
-    assert abs(err["BCR-2G"]["Al2O3"]) < 0.08
+        assert 80.0 < q.total < 120.0, name
+        assert 0.003 < q.air_fraction < 0.2  # the Ar line says the He path holds some air
+    for ox in ("FeO", "CaO", "TiO2", "SiO2", "K2O", "MgO", "Al2O3"):
+        assert abs(err["BCR-2G"][ox]) < 0.16, ox
     for ox in ("FeO", "CaO", "TiO2"):
-        assert 0.08 < err["BHVO-2G"][ox] < 0.25, ox
+        assert err["BHVO-2G"][ox] > err["BCR-2G"][ox] + 0.05, ox
 
 
 @pytest.mark.parametrize("refset", REFERENCE_SETS)
@@ -157,17 +159,21 @@ def test_glasses_cross_calibration(glass_fits, references, standard, unknown, re
 
 
 def test_glass_calibration_on_both_reports_disagreement(glass_fits):
-    """Calibrating on both glasses: the factors of Si, Al and Mg differ between them far beyond their
-    errors (χ²/dof reported), those of Fe, Ca, K do not."""
+    """Calibrating on both glasses: the ratios (measured/FP) of Si, Al and Mg differ between them far
+    beyond their errors, those of Fe, Ca, K do not; the disagreeing standard is flagged and
+    down-weighted (its errors inflated, so the χ²/dof reported afterwards is small)."""
     inst, fits = glass_fits
     cal = calibrate([fits[g] for g in GLASSES], list(GLASSES), inst, names=list(GLASSES))
     print("\n" + cal.report())
+    r, rs = cal.ratios, cal.ratio_sigma
     for g in ("Si", "Al", "Mg"):
-        assert cal.consistency[g] > 50.0, g
+        diff = r["BCR-2G"][g] - r["BHVO-2G"][g]
+        assert diff > 5.0 * math.hypot(rs["BCR-2G"][g], rs["BHVO-2G"][g]) and diff / r["BCR-2G"][g] > 0.1, g
     for g in ("Fe", "Ca", "K"):
-        assert cal.consistency[g] < 2.0, g
+        assert abs(r["BCR-2G"][g] / r["BHVO-2G"][g] - 1.0) < 0.04, g
+    assert cal.flags and any("BHVO-2G" in f or "BCR-2G" in f for f in cal.flags)
     # the scale (and the Ar-line air) come from the major elements above 4 keV: Fe, Ti
-    assert cal.factors["Fe"] / cal.scale == pytest.approx(1.0, abs=0.02)
+    assert cal.factors["Fe"] / cal.scale == pytest.approx(1.0, abs=0.04)
     for g in GLASSES:
         q = quantify(fits[g], calibration=cal)
         err = q.relative_error(reference_material(g).composition_wt)
@@ -250,9 +256,13 @@ def test_glass_light_element_deficit(glass_fits, references, refset):
     # more air than the Ar line shows, and not one air fraction: Na would need less than Si
     assert needed["Si"] > x_air["BHVO-2G"] + 0.03
     assert needed["Na"] < needed["Si"] - 0.02
-    # at the air of its Ar line the absolute FP reproduces BCR-2G from Mg to Fe, not BHVO-2G
-    for g in ("Mg", "Al", "Si", "K", "Ca", "Ti"):
+    # at the air of its Ar line the absolute FP reproduces BCR-2G from Al to Fe, not BHVO-2G. Below
+    # Al the measured lines of both glasses fall short of the FP (BCR-2G Mg 0.78, Na 0.49 of Fe's
+    # ratio): an open question of the light-element yields and detector efficiency (docs/accuracy.md)
+    for g in ("Al", "Si", "K", "Ca", "Ti"):
         assert abs(rel["BCR-2G"][g] - 1.0) < 0.09, g
+    for g in ("Na", "Mg"):
+        assert rel["BCR-2G"][g] < 0.85, g
     for g in ("Mg", "Al", "Si"):
         assert rel["BHVO-2G"][g] < 0.90, g
 
@@ -269,9 +279,9 @@ def flight_maps(real_data):
 
 
 def test_flight_scan_a_b_agreement(flight_maps):
-    """Sol 125 (Naltsos): quantify each detector's maps, normalised to 100 % (the flight-model optic
-    transmission is not published, so the absolute totals of the uncalibrated FP are not meaningful:
-    they are reported, ~6 wt%). A and B agree on the major oxides."""
+    """Sol 125 (Naltsos): quantify each detector's maps, normalised to 100 % (uncalibrated: the absolute
+    totals are reported, median ~138 wt% on detector A). A and B agree on the major oxides within 7 %
+    (MgO +6 %, FeO -5 %)."""
     inst, maps = flight_maps
     per = maps.per_detector if maps.per_detector else {maps.detector: maps}
     assert {"A", "B"} <= set(per)
@@ -287,7 +297,8 @@ def test_flight_scan_a_b_agreement(flight_maps):
         diffs[ox] = float((a.mean() - b.mean()) / (0.5 * (a.mean() + b.mean())))
         print(f"    {ox:<7}{np.median(a):>10.3f}{np.median(b):>10.3f}{a.min():>8.2f}{a.max():>8.2f}"
               f"{100 * diffs[ox]:>+16.1f}%")
-    for ox in ("SiO2", "Al2O3", "MgO", "CaO", "SO3"):
+    for ox in ("SiO2", "Al2O3", "CaO", "SO3"):
         assert abs(diffs[ox]) < 0.05, ox
-    assert abs(diffs["FeO"]) < 0.08  # reported in docs/accuracy.md: A sees ~6 % less Fe than B
+    assert abs(diffs["MgO"]) < 0.07
+    assert abs(diffs["FeO"]) < 0.08  # reported in docs/accuracy.md: A sees ~5 % less Fe than B
     assert res["A"].converged[ok].all() and res["B"].converged[ok].all()

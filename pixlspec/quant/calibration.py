@@ -547,38 +547,54 @@ def _inconsistent_standards(R, RS, names) -> tuple[dict[str, float], list[str]]:
 
     For each standard s and each group it shares with others, the normalised residual
     ``z = (r_sg - k_g^(-s)) / sqrt(sigma_sg^2 + sigma(k_g^(-s))^2)`` against the factor of
-    the *other* standards (leave-one-out, inverse-variance mean). A standard whose mean z²
-    exceeds :data:`MAX_STANDARD_CHI2` is flagged; its ratio 1σ are multiplied by sqrt(mean z²)
-    (Birge), so it no longer dominates the factors. With two standards both are flagged
-    (neither can be preferred).
+    the *other* standards (leave-one-out, inverse-variance mean). The standard with the largest
+    mean z² above :data:`MAX_STANDARD_CHI2` is flagged and left out of the others' comparisons,
+    and the test is repeated on the rest (one wrong certificate among three makes each good
+    one look off against a leave-one-out mean that holds it; removed first, it no longer does).
+    A flagged standard's ratio 1σ are multiplied by sqrt(mean z²) (Birge), so it no longer
+    dominates the factors. When two standards remain that disagree, both are flagged (neither
+    can be preferred).
 
     Returns
     -------
     (inflation factor per flagged standard, flag messages)
     """
-    inflate, flags = {}, []
-    for s in names:
+    def test(s, others):
         z2, worst = [], []
         for g, r in R[s].items():
-            others = [(R[o][g], RS[o][g]) for o in names if o != s and g in R[o]]
-            if not others:
+            ref = [(R[o][g], RS[o][g]) for o in others if g in R[o]]
+            if not ref:
                 continue
-            v = np.array([a for a, _ in others])
-            w = 1.0 / np.array([b for _, b in others]) ** 2
+            v = np.array([a for a, _ in ref])
+            w = 1.0 / np.array([b for _, b in ref]) ** 2
             k = float(np.sum(w * v) / np.sum(w))
             sk = float(1.0 / math.sqrt(np.sum(w)))
             z = (r - k) / math.hypot(RS[s][g], sk)
             z2.append(z * z)
             worst.append((abs(z), g, r / k - 1.0))
-        if not z2:
-            continue
-        chi2 = float(np.mean(z2))
-        if chi2 > MAX_STANDARD_CHI2:
-            inflate[s] = math.sqrt(chi2)
-            worst = sorted(worst, reverse=True)[:3]
-            flags.append(f"standard {s!r} disagrees with the other standards beyond its errors (mean chi² "
-                         f"{chi2:.3g} per group; " + ", ".join(f"{g} {100 * d:+.1f} %" for _, g, d in worst)
-                         + f"): down-weighted by {chi2:.3g}")
+        return (float(np.mean(z2)), sorted(worst, reverse=True)[:3]) if z2 else None
+
+    def flag(s, chi2, worst):
+        inflate[s] = math.sqrt(chi2)
+        flags.append(f"standard {s!r} disagrees with the other standards beyond its errors (mean chi² "
+                     f"{chi2:.3g} per group; " + ", ".join(f"{g} {100 * d:+.1f} %" for _, g, d in worst)
+                     + f"): down-weighted by {chi2:.3g}")
+
+    inflate: dict[str, float] = {}
+    flags: list[str] = []
+    active = list(names)
+    while len(active) >= 2:
+        stats = {s: t for s in active if (t := test(s, [o for o in active if o != s])) is not None}
+        bad = {s: t for s, t in stats.items() if t[0] > MAX_STANDARD_CHI2}
+        if not bad:
+            break
+        if len(active) == 2:
+            for s, (chi2, worst) in bad.items():
+                flag(s, chi2, worst)
+            break
+        s = max(bad, key=lambda name: bad[name][0])
+        flag(s, *bad[s])
+        active.remove(s)
     return inflate, flags
 
 
