@@ -2,7 +2,10 @@
 
 Usage (from the repository root, with ``../shared/data/real`` present)::
 
-    python benchmarks/accuracy.py [--real ../shared/data/real] [--markdown]
+    python benchmarks/accuracy.py [--real ../shared/data/real] [--write docs/accuracy.md] [--skip-speed]
+
+``--write`` replaces the block between the ``<!-- accuracy.py begin -->`` and
+``<!-- accuracy.py end -->`` markers of the given Markdown file with the tables printed.
 
 Measures, with the default fit settings (tied Kβ, default element list, the path gas fitted):
 
@@ -12,7 +15,9 @@ Measures, with the default fit settings (tied Kβ, default element list, the pat
    A vs B agreement of the normalised oxides above 5 wt%;
 3. the cross-calibration of the glasses (calibrate on one, quantify the other, both ways) per oxide,
    against the GeoReM glass values shipped in pixlspec/data/standards.json;
-4. the speed of ``quantify_map`` on a 4,000-point map and its agreement with ``quantify``.
+4. the flight scan point by point (``example_data/sol0125_naltsos.h5``, each detector's map
+   quantified with the flight ECF table, normalised): A vs B per oxide;
+5. the speed of ``quantify_map`` on a 4,000-point map.
 """
 from __future__ import annotations
 
@@ -60,6 +65,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", type=Path, default=DEFAULT_REAL)
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--write", type=Path, default=None, help="Markdown file whose marked block is replaced")
     args = ap.parse_args(argv)
     real = args.real
     if not (real / BB_CONFIG).exists():
@@ -118,9 +124,30 @@ def main(argv=None) -> int:
         vals = [err[o] for o in CROSS_OXIDES]
         say(f"| {std} → {unk} | " + " | ".join(f"{100 * v:+.1f} %" for v in vals)
             + f" | {100 * statistics.median(abs(v) for v in vals):.1f} % |")
+    say("")
+    say("## 4. The flight scan point by point, detectors A and B")
+    say("")
+    scan = px.open_scan(REPO / "example_data" / "sol0125_naltsos.h5")
+    maps = px.fit_map(scan, instrument=fm)
+    per = {d: px.quantify_map(maps.per_detector[d], instrument=fm, calibration=cal, normalise=True)
+           for d in ("A", "B")}
+    raw = px.quantify_map(maps.per_detector["A"], instrument=fm, calibration=cal)
+    ok = per["A"].valid & per["B"].valid
+    tot = raw.point_total[ok]
+    say(f"{int(ok.sum())} points, `fit_map` with the FM configuration, each detector quantified with the flight "
+        f"ECF table; totals (A, before normalising) median {np.nanmedian(tot):.1f} wt%, "
+        f"5-95 % {np.nanpercentile(tot, 5):.1f}-{np.nanpercentile(tot, 95):.1f} wt%.")
+    say("")
+    say("| oxide | A median | B median | A 5-95 % | mean (A−B)/mean |")
+    say("|---|---|---|---|---|")
+    for ox in ("SiO2", "FeO", "Al2O3", "MgO", "SO3", "CaO", "Na2O", "Cl", "P2O5", "TiO2", "K2O", "MnO"):
+        a, b = per["A"].point_oxide_wt[ox][ok], per["B"].point_oxide_wt[ox][ok]
+        rel = (a.mean() - b.mean()) / (0.5 * (a.mean() + b.mean()))
+        say(f"| {ox} | {np.median(a):.2f} | {np.median(b):.2f} | {np.percentile(a, 5):.2f}-"
+            f"{np.percentile(a, 95):.2f} | {100 * rel:+.1f} % |")
     if not args.skip_speed:
         say("")
-        say("## 4. quantify_map speed")
+        say("## 5. quantify_map speed")
         say("")
         from pixlspec.simulate import basalt_areas, simulate_scan
 
@@ -135,6 +162,18 @@ def main(argv=None) -> int:
         dt = time.perf_counter() - t0
         say(f"- quantify_map: {n} points in {dt:.2f} s = {n / dt:,.0f} points/s "
             f"({int(cm.valid.sum())} valid)")
+    if args.write is not None:
+        text = args.write.read_text(encoding="utf-8")
+        begin, end = "<!-- accuracy.py begin -->", "<!-- accuracy.py end -->"
+        if begin not in text or end not in text:
+            print(f"{args.write}: no {begin} ... {end} block", file=sys.stderr)
+            return 2
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        body = "\n".join(line.replace("## ", "### ", 1) if line.startswith("## ") else line for line in out)
+        stamp = f"(`python benchmarks/accuracy.py --write {args.write}`, pixlspec {px.__version__})"
+        args.write.write_text(f"{head}{begin}\n{stamp}\n\n{body}\n{end}{tail}", encoding="utf-8")
+        print(f"wrote {args.write}")
     return 0
 
 
