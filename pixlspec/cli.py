@@ -886,10 +886,12 @@ def quant(input_path: str, point: int | None, detector: str, elements: str | Non
     1σ (counting and calibration), its 3σ limit of detection and '< LOD'
     when below it, then the analytical total (not normalised unless
     --normalise) and any flag that makes the numbers less trustworthy.
-    Without --calibration the FP is absolute (instrument constants): for the
-    flight-model defaults and Mars spectra the total comes out ~6 wt% and,
-    without the flight optic's transmission curve, the oxide ratios are
-    skewed too (Fe, Ca, Ti low): calibrate on standards for compositions.
+    Without --calibration the FP is absolute (PIQUANT's conventions and the
+    instrument's constants, flight optic included): a first estimate whose
+    total is a diagnostic (the sol-125 bulk sums read 121-134 wt%).
+    --calibration takes a pixlspec calibration JSON or a PIQUANT ECF table
+    (e.g. Calibration_PIXL_FM_SurfaceOps_5minECFs_Rev1_Jul2021.csv), decided
+    by content.
 
     \\b
     Examples:
