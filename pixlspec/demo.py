@@ -50,6 +50,11 @@ __all__ = ["run_demo", "DemoResult", "DemoTarget", "find_example_data", "mineral
 REAL_SCAN = "sol0125_naltsos.h5"
 #: Folder (in example_data/) of the real scan's MCC context image and its point → pixel table.
 REAL_CONTEXT = "sol0125_context"
+#: The flight model's PIQUANT configuration (Rev2, Sept 2021, optic 8) and its ECF table (detector B,
+#: Jul 2021), copied unchanged from pixlise/piquant (example_data/README.md): the real scan is fitted
+#: and quantified with them.
+FLIGHT_CONFIG = "pixl_fm_config/Config_PIXL_FM_SurfaceOps_Rev2_Sept2021.msa"
+FLIGHT_CALIBRATION = "pixl_fm_config/Calibration_PIXL_FM_SurfaceOps_5minECFs_Rev1_Jul2021.csv"
 SIM_SCAN = "simulated_salts.h5"
 SIM_TRUTH = "simulated_salts_truth.csv"
 #: Default output folder of ``pixlspec demo``.
@@ -108,6 +113,10 @@ class DemoTarget:
         Role → path relative to the output folder.
     context_dir : str
         Folder of the scan's MCC context image (``RCM/`` and ``RXL/``), if shipped.
+    instrument : Instrument or None
+        Instrument the scan is fitted and quantified with (None: the scan's own).
+    calibration : Calibration or None
+        Calibration of its quantification (None: uncalibrated).
     """
 
     name: str
@@ -118,6 +127,8 @@ class DemoTarget:
     maps: Any = None
     bulk: Any = None
     composition: Any = None
+    instrument: Any = None
+    calibration: Any = None
     salts: Any = None
     normalised_for_minerals: bool = False
     truth: dict | None = None
@@ -549,6 +560,14 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
                           ("S", "Cl", "Mg"), generated=not shipped_sim)]
     if (data / REAL_CONTEXT).is_dir():
         targets[0].context_dir = str(data / REAL_CONTEXT)
+    for t in targets:
+        t.calibration = calibration
+    if calibration is None and (data / FLIGHT_CONFIG).is_file() and (data / FLIGHT_CALIBRATION).is_file():
+        from .instrument import Instrument
+        from .quant.calibration import read_piquant_calibration
+
+        targets[0].instrument = Instrument.from_piquant_config(data / FLIGHT_CONFIG)
+        targets[0].calibration = read_piquant_calibration(data / FLIGHT_CALIBRATION, targets[0].instrument)
     n_steps = 2 + 5 * len(targets) + (0 if shipped_sim else 1)
     step = [0]
 
@@ -591,7 +610,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
                     truth_csv = data / SIM_TRUTH if shipped_sim else Path(tmp) / SIM_TRUTH
                     t.truth = _truth_of(scan, truth_csv)
                 with clock("fit_map"):
-                    t.maps = fit_map(scan)
+                    t.maps = fit_map(scan, instrument=t.instrument)
             finally:
                 scan.close()
             t.maps.source = t.path if not t.generated else SIM_SCAN
@@ -600,18 +619,24 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
             # matrix, but only when the absolute intensities are right: with a calibration, or for the
             # simulated scan (made with the same instrument constants). Uncalibrated real data keep the
             # default (analysed oxides normalised in the matrix).
-            t.balance = VOLATILE_BALANCE if (calibration is not None or t.kind == "simulated") else None
+            cal = t.calibration
+            t.balance = VOLATILE_BALANCE if (cal is not None or t.kind == "simulated") else None
             with clock("quantify_map"):
-                t.composition = quantify_map(t.maps, calibration=calibration, balance=t.balance)
+                t.composition = quantify_map(t.maps, instrument=t.instrument, calibration=cal, balance=t.balance)
             with clock("quantify_sum"):
                 sum_fit = t.maps.sum_fit.get("A") or next(iter(t.maps.sum_fit.values()))
-                t.bulk = quantify(sum_fit, calibration=calibration, balance=t.balance)
+                t.bulk = quantify(sum_fit, t.instrument, calibration=cal, balance=t.balance)
                 lo, hi = _total_range()
-                if calibration is None and not (lo <= t.bulk.total <= hi):
-                    t.bulk = quantify(sum_fit, calibration=calibration, balance=t.balance, normalise=True)
-                    t.notes.append(f"The sum spectrum's analytical total is {t.bulk.total:.1f} wt% without a "
-                                   "calibration (the flight-model instrument constants are not an absolute "
-                                   "calibration for these data), so its oxides are shown normalised to 100 %.")
+                if cal is None and not (lo <= t.bulk.total <= hi):
+                    total = t.bulk.total
+                    t.bulk = quantify(sum_fit, t.instrument, calibration=cal, balance=t.balance, normalise=True)
+                    t.notes.append(f"The sum spectrum's analytical total is {total:.1f} wt% without a "
+                                   "calibration, so its oxides are shown normalised to 100 %.")
+            if cal is not None and cal is not calibration:
+                t.notes.append(f"Fitted with the flight-model configuration `{Path(FLIGHT_CONFIG).name}` and "
+                               f"quantified with PIXL's flight ECF table `{Path(FLIGHT_CALIBRATION).name}` "
+                               "(PIQUANT's calibration of detector B, applied to both detectors; "
+                               "docs/accuracy.md gives its figures on this scan).")
             say(f"{t.name}: classifying points and finding salts")
             with clock("salts"):
                 table, note = minerals_input(t.composition, name=t.name)
@@ -760,14 +785,11 @@ def _build_report(targets, ranking, timings, data: Path, shipped_sim: bool, cali
               str(t.maps.n_points), f"{t.maps.grid.kind} {t.maps.shape[0]}×{t.maps.shape[1]}", t.maps.detector,
               _fmt(t.maps.median_chi2_reduced)] for t in targets], align="llrllr")
     if calibration is None:
-        r.note("Quantification here is **uncalibrated**: the fundamental-parameter model uses the instrument "
-               "constants of the PIXL flight-model configuration, whose absolute intensities are not those "
-               "measured on Mars (they are ~15x higher), and the flight optic's transmission curve is not in the "
-               "data set (a flat transmission is used, so the excitation is too hard: Fe, Ca, Ti come out low, "
-               "light elements high). Absolute wt%, totals and oxide ratios of the real scan are therefore not "
-               "compositions until a calibration on standards is given (`--calibration FILE`); the real target "
-               "shows the chain working on flight data and how points compare with each other. "
-               "The simulated scan was made with the same instrument constants, so its absolute numbers are right; "
+        r.note("The real scan is quantified with the fundamental-parameter model on PIQUANT's absolute "
+               "conventions (flight-model configuration, optic 8) and PIXL's flight ECF table, when they are "
+               "shipped in the example data; otherwise uncalibrated, as a first estimate whose total is a "
+               "diagnostic. The simulated scan was made with the same instrument constants, so its absolute "
+               "numbers are right uncalibrated; "
                f"it is quantified with an invisible {VOLATILE_BALANCE} balance (the mass PIXL cannot see — CO2 of "
                "carbonates, H2O of hydrated salts — fills the total up to 100 % in the matrix correction).")
 
@@ -795,8 +817,9 @@ def _build_report(targets, ranking, timings, data: Path, shipped_sim: bool, cali
         r.figure(t.files["sum fit"], f"{t.name}: the sum spectrum (grey), model (red), background (dashed) and "
                                      "the largest components; normalised residual below.")
         r.heading("Bulk composition (sum spectrum)", 3)
-        for n in t.notes[:1] if t.notes and "sum spectrum" in t.notes[0] else []:
-            r.note(n)
+        for n in t.notes:
+            if "sum spectrum's analytical total" in n or "flight ECF table" in n:
+                r.note(n)
         b = t.bulk
         rows, minor = _bulk_rows(b)
         r.table(["oxide", "wt%", "1σ", "LOD (3σ)", ""], rows, align="lrrrl",
