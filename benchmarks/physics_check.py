@@ -77,7 +77,7 @@ def spectra():
 
 
 def report(label, fit, pymca=None):
-    print(f"\n== {label}: chi2_red = {fit.chi2_reduced:.2f} (dof {fit.dof}), "
+    print(f"\n== {label}: chi2_red = {fit.chi2_reduced:.2f} (dof {fit.dof:.0f}), "
           f"FWHM(Mn Ka) {fit.fwhm_MnKa_eV:.1f} eV, {fit.elapsed_s:.2f} s")
     r = fit.residual
     for wname, (lo, hi) in WINDOWS_KEV.items():
