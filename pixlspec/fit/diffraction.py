@@ -224,7 +224,7 @@ def find_diffraction_peaks(scan, *, detectors: tuple[str, str] | None = None,
             N = N - prep.offset
             z = N / (S * prep.scale)
             z[~good] = 0.0
-            rows += _peaks(z, N, d, prep, start, lAs, lBs, s)
+            rows += _peaks(z, N, d, prep, start, lAs, lBs, s, threshold_sigma)
         peaks = _table(rows, prep, e_a, gain)
         res = DiffractionPeaks(peaks=peaks, n_points=n, detectors=dets, threshold_sigma=float(threshold_sigma),
                                source=scan.source, point_ids=np.asarray(scan.point_ids),
@@ -267,7 +267,7 @@ CENTROID_HALF_SIGMA = 2.0
 CENTROID_ITERATIONS = 4
 
 
-def _peaks(z, N, d, prep: _Prep, start, lA, lB, s):
+def _peaks(z, N, d, prep: _Prep, start, lA, lB, s, threshold):
     out = []
     az = np.abs(z)
     cand = (az[:, 1:-1] >= _CANDIDATE_SIGMA) & (az[:, 1:-1] >= az[:, :-2]) & (az[:, 1:-1] > az[:, 2:]) & \
@@ -282,6 +282,8 @@ def _peaks(z, N, d, prep: _Prep, start, lA, lB, s):
         if any(abs(j - k) < prep.fwhm_ch[j] for k in acc):
             continue
         acc.append(j)
+        if abs(z[p, j]) < threshold:
+            continue
         # sub-channel position: parabola through the windowed difference at j-1, j, j+1
         y0, y1, y2 = N[p, j - 1], N[p, j], N[p, j + 1]
         den = y0 - 2 * y1 + y2
