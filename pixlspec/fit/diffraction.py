@@ -28,6 +28,7 @@ Method (vectorised numpy, chunks of points):
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,7 +155,9 @@ def _prepare(scan: Scan, a: str, b: str, points: np.ndarray) -> _Prep:
         sb = np.convolve(cB[g].sum(axis=0) / lB[g].sum(), ker, mode="same")
         with np.errstate(invalid="ignore", divide="ignore"):
             ratios.append(np.where(sb > 0, sa / sb, np.nan))
-    ratio = np.nanmedian(np.array(ratios), axis=0) if len(ratios) > 1 else ratios[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # channels without counts in any group: NaN, replaced below
+        ratio = np.nanmedian(np.array(ratios), axis=0) if len(ratios) > 1 else ratios[0]
     glob = cA.sum() / max(cB.sum(), 1.0) * lB.sum() / lA.sum()
     ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, glob)
     prep = _Prep(a, b, idx, frac, ratio, (chan - half[chan]), (chan + half[chan] + 1), chan, fw[chan])
