@@ -115,19 +115,38 @@ class _Prep:
 
 
 def _windowed(prep: _Prep, cA, cB, lA, lB):
-    """Windowed difference (counts/s), its σ, and the per-point scale, on the searched channels."""
-    cBr = _rebin(cB, prep.idx, prep.frac)
-    rA = cA / lA[:, None]
-    rB = cBr * prep.ratio[None, :] / lB[:, None]
-    sel = slice(prep.chan[0], prep.chan[-1] + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = rA[:, sel].sum(axis=1) / rB[:, sel].sum(axis=1)
-    s = np.where(np.isfinite(s) & (s > 0), s, 1.0)
-    d = rA - s[:, None] * rB
-    v = cA / lA[:, None] ** 2 + (s[:, None] * prep.ratio[None, :]) ** 2 * cBr / lB[:, None] ** 2
-    N = _box(d, prep.lo, prep.hi)
-    V = np.maximum(_box(v, prep.lo, prep.hi), 1.0 / np.maximum(lA, lB)[:, None] ** 2)
-    return N, np.sqrt(V), s, d
+    """``(N, S, s)``: windowed difference (counts/s), its σ, the per-point scale (numba kernel)."""
+    from ..model.kernels import diffraction_windows
+
+    def arr(c):
+        c = np.asarray(c)
+        return np.ascontiguousarray(c if c.dtype in (np.uint16, np.float64) else c.astype(np.float64))
+
+    cA, cB = arr(cA), arr(cB)
+    if cA.dtype != cB.dtype:
+        cA, cB = cA.astype(np.float64), cB.astype(np.float64)
+    n = cA.shape[0]
+    N = np.empty((n, prep.lo.size))
+    S = np.empty((n, prep.lo.size))
+    s = np.empty(n)
+    diffraction_windows(cA, cB, np.ascontiguousarray(lA, dtype=np.float64),
+                        np.ascontiguousarray(lB, dtype=np.float64), prep.idx, prep.frac, prep.ratio,
+                        prep.lo, prep.hi, int(prep.chan[0]), int(prep.chan[-1]) + 1, N, S, s)
+    return N, S, s
+
+
+def _difference_row(prep: _Prep, cA, cB, lA, lB, s):
+    """The difference spectrum ``d`` (counts/s, all channels) of one point."""
+    rb = _rebin(np.asarray(cB, dtype=np.float64)[None, :], prep.idx, prep.frac)[0]
+    return np.asarray(cA, dtype=np.float64) / lA - s * prep.ratio * rb / lB
+
+
+def _raw(scan: Scan, det: str, start: int, stop: int) -> np.ndarray:
+    """Counts of points start:stop as stored (uint16 stays uint16: the kernel reads it directly)."""
+    src = scan.raw_counts(det)
+    if isinstance(src, np.ndarray) and src.dtype in (np.uint16, np.float64):
+        return src[start:stop]
+    return scan.counts(det, slice(start, stop))
 
 
 def _prepare(scan: Scan, a: str, b: str, points: np.ndarray) -> _Prep:
@@ -143,28 +162,29 @@ def _prepare(scan: Scan, a: str, b: str, points: np.ndarray) -> _Prep:
         raise SpectrumError("no channel of the scan lies in the searched energy range", path=scan.source)
     idx, frac = _rebin_matrix(scan, b, a)
     cA = scan.counts(a, points)
-    cB = _rebin(scan.counts(b, points), idx, frac)
+    cBraw = scan.counts(b, points)
     lA = scan.live_time_s[a][points]
     lB = scan.live_time_s[b][points]
     groups = np.array_split(np.arange(points.size), min(RATIO_GROUPS, points.size))
     ratios = []
     k = max(1, int(round(np.median(fw) / 4)))
     ker = np.ones(2 * k + 1) / (2 * k + 1)
-    for g in groups:
+    gsum_b = _rebin(np.array([cBraw[g].sum(axis=0) for g in groups]), idx, frac)   # rebinning is linear
+    for gi, g in enumerate(groups):
         sa = np.convolve(cA[g].sum(axis=0) / lA[g].sum(), ker, mode="same")
-        sb = np.convolve(cB[g].sum(axis=0) / lB[g].sum(), ker, mode="same")
+        sb = np.convolve(gsum_b[gi] / lB[g].sum(), ker, mode="same")
         with np.errstate(invalid="ignore", divide="ignore"):
             ratios.append(np.where(sb > 0, sa / sb, np.nan))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # channels without counts in any group: NaN, replaced below
         ratio = np.nanmedian(np.array(ratios), axis=0) if len(ratios) > 1 else ratios[0]
-    glob = cA.sum() / max(cB.sum(), 1.0) * lB.sum() / lA.sum()
+    glob = cA.sum() / max(gsum_b.sum(), 1.0) * lB.sum() / lA.sum()
     ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, glob)
     prep = _Prep(a, b, idx, frac, ratio, (chan - half[chan]), (chan + half[chan] + 1), chan, fw[chan])
-    N, S, _, _ = _windowed(prep, cA, scan.counts(b, points), lA, lB)
     valid = (lA > 0) & (lB > 0)
-    off = np.median(N[valid], axis=0)
-    z = (N[valid] - off) / S[valid]
+    N, S, _ = _windowed(prep, cA[valid], cBraw[valid], lA[valid], lB[valid])
+    off = np.median(N, axis=0)
+    z = (N - off) / S
     mad = MAD_TO_SIGMA * np.median(np.abs(z - np.median(z, axis=0)), axis=0)
     prep.offset = off
     prep.scale = np.maximum(mad, 1.0) if valid.sum() >= 8 else np.ones_like(mad)
@@ -217,17 +237,17 @@ def find_diffraction_peaks(scan, *, detectors: tuple[str, str] | None = None,
         rows = []
         for start in range(0, n, chunk_points):
             stop = min(start + chunk_points, n)
-            cA = scan.counts(a, slice(start, stop))
-            cB = scan.counts(b, slice(start, stop))
+            cA = _raw(scan, a, start, stop)
+            cB = _raw(scan, b, start, stop)
             lA = scan.live_time_s[a][start:stop]
             lB = scan.live_time_s[b][start:stop]
             good = (lA > 0) & (lB > 0)
             lAs, lBs = np.where(good, lA, 1.0), np.where(good, lB, 1.0)
-            N, S, s, d = _windowed(prep, cA, cB, lAs, lBs)
+            N, S, s = _windowed(prep, cA, cB, lAs, lBs)
             N = N - prep.offset
             z = N / (S * prep.scale)
             z[~good] = 0.0
-            rows += _peaks(z, N, d, prep, start, lAs, lBs, s, threshold_sigma)
+            rows += _peaks(z, N, (cA, cB), prep, start, lAs, lBs, s, threshold_sigma)
         peaks = _table(rows, prep, e_a, gain)
         res = DiffractionPeaks(peaks=peaks, n_points=n, detectors=dets, threshold_sigma=float(threshold_sigma),
                                source=scan.source, point_ids=np.asarray(scan.point_ids),
@@ -270,7 +290,7 @@ CENTROID_HALF_SIGMA = 2.0
 CENTROID_ITERATIONS = 4
 
 
-def _peaks(z, N, d, prep: _Prep, start, lA, lB, s, threshold):
+def _peaks(z, N, raw, prep: _Prep, start, lA, lB, s, threshold):
     out = []
     az = np.abs(z)
     cand = (az[:, 1:-1] >= _CANDIDATE_SIGMA) & (az[:, 1:-1] >= az[:, :-2]) & (az[:, 1:-1] > az[:, 2:]) & \
@@ -294,7 +314,8 @@ def _peaks(z, N, d, prep: _Prep, start, lA, lB, s, threshold):
         dx = float(np.clip(dx, -1.0, 1.0))
 
         sigma_ch = prep.fwhm_ch[j] / (2 * math.sqrt(2 * math.log(2)))
-        dx = _centroid(d[p], prep.chan[j] + dx, sigma_ch, sign) - prep.chan[j]
+        d = _difference_row(prep, raw[0][p], raw[1][p], lA[p], lB[p], s[p])
+        dx = _centroid(d, prep.chan[j] + dx, sigma_ch, sign) - prep.chan[j]
         out.append((start + p, sign, j, dx, float(z[p, j]), float(N[p, j]), float(lA[p]), float(lB[p]),
                     float(s[p])))
     return out
