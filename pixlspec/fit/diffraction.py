@@ -47,7 +47,7 @@ DEFAULT_THRESHOLD_SIGMA = 4.5
 #: Half-width (in FWHM) of the channels masked around a found peak: ±1.25 FWHM = ±2.9σ holds 99.6 % of it.
 EXCLUDE_HALF_WIDTH_FWHM = 1.25
 #: Points (at most) used to learn the response ratio and the per-channel noise calibration.
-STAT_POINTS = 2048
+STAT_POINTS = 1024
 #: Groups of points whose summed-rate ratios give the median response ratio.
 RATIO_GROUPS = 16
 #: MAD of a normal distribution in units of its σ (1/Φ⁻¹(3/4)).
@@ -114,8 +114,9 @@ class _Prep:
     scale: np.ndarray | None = None    # noise scale per searched channel
 
 
-def _windowed(prep: _Prep, cA, cB, lA, lB):
-    """``(N, S, s)``: windowed difference (counts/s), its σ, the per-point scale (numba kernel)."""
+def _windowed(prep: _Prep, cA, cB, lA, lB, threshold: float | None = None):
+    """``(N, S, s[, Z, cnt])``: windowed difference (counts/s), its σ, the per-point scale; with
+    ``threshold``, also the significance Z and the number of candidate peaks per point (numba kernel)."""
     from ..model.kernels import diffraction_windows
 
     def arr(c):
@@ -125,14 +126,21 @@ def _windowed(prep: _Prep, cA, cB, lA, lB):
     cA, cB = arr(cA), arr(cB)
     if cA.dtype != cB.dtype:
         cA, cB = cA.astype(np.float64), cB.astype(np.float64)
-    n = cA.shape[0]
-    N = np.empty((n, prep.lo.size))
-    S = np.empty((n, prep.lo.size))
+    n, m = cA.shape[0], prep.lo.size
+    N = np.empty((n, m))
+    S = np.empty((n, m))
     s = np.empty(n)
+    cnt = np.zeros(n, np.int64)
+    if threshold is None:
+        off = scl = np.zeros(0)
+        Z = np.zeros((0, 0))
+    else:
+        off, scl, Z = prep.offset, prep.scale, np.empty((n, m))
     diffraction_windows(cA, cB, np.ascontiguousarray(lA, dtype=np.float64),
                         np.ascontiguousarray(lB, dtype=np.float64), prep.idx, prep.frac, prep.ratio,
-                        prep.lo, prep.hi, int(prep.chan[0]), int(prep.chan[-1]) + 1, N, S, s)
-    return N, S, s
+                        prep.lo, prep.hi, int(prep.chan[0]), int(prep.chan[-1]) + 1, N, S, s,
+                        off, scl, float(threshold or 0.0), Z, cnt)
+    return (N, S, s) if threshold is None else (N, S, s, Z, cnt)
 
 
 def _difference_row(prep: _Prep, cA, cB, lA, lB, s):
@@ -243,11 +251,11 @@ def find_diffraction_peaks(scan, *, detectors: tuple[str, str] | None = None,
             lB = scan.live_time_s[b][start:stop]
             good = (lA > 0) & (lB > 0)
             lAs, lBs = np.where(good, lA, 1.0), np.where(good, lB, 1.0)
-            N, S, s = _windowed(prep, cA, cB, lAs, lBs)
-            N = N - prep.offset
-            z = N / (S * prep.scale)
-            z[~good] = 0.0
-            rows += _peaks(z, N, (cA, cB), prep, start, lAs, lBs, s, threshold_sigma)
+            N, S, s, z, cnt = _windowed(prep, cA, cB, lAs, lBs, threshold_sigma)
+            hit = np.flatnonzero((cnt > 0) & good)
+            if hit.size:
+                rows += _peaks(z[hit], N[hit] - prep.offset, (cA[hit], cB[hit]), prep, start + hit,
+                               lAs[hit], lBs[hit], s[hit], threshold_sigma)
         peaks = _table(rows, prep, e_a, gain)
         res = DiffractionPeaks(peaks=peaks, n_points=n, detectors=dets, threshold_sigma=float(threshold_sigma),
                                source=scan.source, point_ids=np.asarray(scan.point_ids),
@@ -262,10 +270,6 @@ def find_diffraction_peaks(scan, *, detectors: tuple[str, str] | None = None,
     finally:
         if owned:
             scan.close()
-
-
-#: Lowest |z| kept as a candidate before the final threshold (the caller's threshold is applied after).
-_CANDIDATE_SIGMA = 3.0
 
 
 def _centroid(d: np.ndarray, c0: float, sigma_ch: float, sign: int) -> float:
@@ -293,7 +297,7 @@ CENTROID_ITERATIONS = 4
 def _peaks(z, N, raw, prep: _Prep, start, lA, lB, s, threshold):
     out = []
     az = np.abs(z)
-    cand = (az[:, 1:-1] >= _CANDIDATE_SIGMA) & (az[:, 1:-1] >= az[:, :-2]) & (az[:, 1:-1] > az[:, 2:]) & \
+    cand = (az[:, 1:-1] >= threshold) & (az[:, 1:-1] >= az[:, :-2]) & (az[:, 1:-1] > az[:, 2:]) & \
         (np.sign(z[:, 1:-1]) == np.sign(z[:, :-2])) & (np.sign(z[:, 1:-1]) == np.sign(z[:, 2:]))
     pi, ji = np.nonzero(cand)
     ji = ji + 1
@@ -316,7 +320,7 @@ def _peaks(z, N, raw, prep: _Prep, start, lA, lB, s, threshold):
         sigma_ch = prep.fwhm_ch[j] / (2 * math.sqrt(2 * math.log(2)))
         d = _difference_row(prep, raw[0][p], raw[1][p], lA[p], lB[p], s[p])
         dx = _centroid(d, prep.chan[j] + dx, sigma_ch, sign) - prep.chan[j]
-        out.append((start + p, sign, j, dx, float(z[p, j]), float(N[p, j]), float(lA[p]), float(lB[p]),
+        out.append((int(start[p]), sign, j, dx, float(z[p, j]), float(N[p, j]), float(lA[p]), float(lB[p]),
                     float(s[p])))
     return out
 

@@ -674,7 +674,7 @@ def _line_model_grad_part(energies, line_energy, line_amp, line_kind, compton_si
 
 
 @njit(cache=True, parallel=True)
-def diffraction_windows(cA, cB, lA, lB, idx, frac, ratio, lo, hi, c0, c1, N, S, s):
+def diffraction_windows(cA, cB, lA, lB, idx, frac, ratio, lo, hi, c0, c1, N, S, s, off, scl, thr, Z, cnt):
     """Windowed A−B difference of each point (diffraction-peak search), one pass per spectrum.
 
     Detector B's counts are rebinned onto A's channels (cumulative counts interpolated at
@@ -683,6 +683,10 @@ def diffraction_windows(cA, cB, lA, lB, idx, frac, ratio, lo, hi, c0, c1, N, S, 
     ``c0:c1``). ``N[p, j]`` is the sum over channels ``lo[j]:hi[j]`` of
     ``d = cA/lA − s·ratio·cB'/lB`` (counts/s) and ``S[p, j]`` the square root of the
     summed Poisson variance, floored at ``1/max(lA, lB)``.
+
+    With ``off``/``scl`` (per window; empty to skip): ``Z = (N − off)/(S·scl)`` and
+    ``cnt[p]`` the number of local maxima of ``|Z|`` (same sign on both sides) at or
+    above ``thr``.
     """
     n, C = cA.shape
     m = lo.size
@@ -719,3 +723,14 @@ def diffraction_windows(cA, cB, lA, lB, idx, frac, ratio, lo, hi, c0, c1, N, S, 
         for j in range(m):
             N[p, j] = cd[hi[j]] - cd[lo[j]]
             S[p, j] = math.sqrt(max(cv[hi[j]] - cv[lo[j]], floor))
+        if off.size:
+            for j in range(m):
+                Z[p, j] = (N[p, j] - off[j]) / (S[p, j] * scl[j])
+            k = 0
+            for j in range(1, m - 1):
+                z = Z[p, j]
+                az = abs(z)
+                if az >= thr and az >= abs(Z[p, j - 1]) and az > abs(Z[p, j + 1]) \
+                        and z * Z[p, j - 1] > 0 and z * Z[p, j + 1] > 0:
+                    k += 1
+            cnt[p] = k
