@@ -160,3 +160,22 @@ def test_kernel_matches_numpy_reference(injected):
     args = (scan.counts("A", pts), scan.counts("B", pts), scan.live_time_s["A"][pts], scan.live_time_s["B"][pts])
     for got, ref in zip(_windowed(prep, *args), _windowed_numpy(prep, *args)):
         np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.real
+def test_cli_on_flight_scan(tmp_path):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from pixlspec.cli import main
+
+    path = Path(__file__).resolve().parents[1] / "example_data" / "sol0125_naltsos.h5"
+    if not path.exists():
+        pytest.skip("example scan absent")
+    out, fig = tmp_path / "p.csv", tmp_path / "p.png"
+    r = CliRunner().invoke(main, ["diffraction", str(path), "--out", str(out), "--figure", str(fig)])
+    assert r.exit_code == 0, r.output
+    assert "diffraction peaks in 121 points" in r.output
+    assert out.read_text().startswith("point,detector,energy_keV")
+    assert fig.stat().st_size > 10_000
