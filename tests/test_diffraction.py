@@ -162,7 +162,6 @@ def test_kernel_matches_numpy_reference(injected):
         np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.real
 def test_cli_on_flight_scan(tmp_path):
     from pathlib import Path
 
