@@ -1643,9 +1643,6 @@ def diffraction(scan_path: str, out_csv: str | None, figure: str | None, thresho
             peaks.to_csv(out_csv)
             _say(f"table written to {out_csv}")
         if figure:
-            import matplotlib
-
-            matplotlib.use("Agg")
             fig = peaks.plot(scan)
             fig.savefig(figure, dpi=120)
             _say(f"figure written to {figure}")
