@@ -49,6 +49,8 @@ _LAZY = {
     "ROCK_ELEMENTS": "pixlspec.fit.config",
     "find_elements": "pixlspec.fit.detect",
     "fit_map": "pixlspec.fit.maps",
+    "find_diffraction_peaks": "pixlspec.fit.diffraction",
+    "DiffractionPeaks": "pixlspec.fit.diffraction",
     "ElementMaps": "pixlspec.fit.maps",
     "plot_map": "pixlspec.plot_maps",
     "plot_rgb": "pixlspec.plot_maps",

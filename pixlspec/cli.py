@@ -1609,3 +1609,45 @@ def compare(a_path: str, b_path: str, detector: str | None, fmt: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# --- diffraction ------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("scan_path", metavar="SCAN")
+@click.option("--out", "out_csv", metavar="CSV", help="Write the table of peaks (one row per peak).")
+@click.option("--figure", "figure", metavar="PNG",
+              help="Write the figure: diffraction counts per point and the strongest peak in both detectors.")
+@click.option("--threshold", type=float, default=None, metavar="SIGMA",
+              help="Significance a peak needs [default: 4.5].")
+@click.option("--instrument", "instrument_path", metavar="FILE", help="Instrument file (.toml/.json).")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+def diffraction(scan_path: str, out_csv: str | None, figure: str | None, threshold: float | None,
+                instrument_path: str | None, overwrite: bool) -> None:
+    """Find diffraction peaks: peaks one detector records and the other does not.
+
+    Prints the table (point, detector, energy, area, significance, overlapping
+    element line); --out writes it as CSV, --figure as a PNG.
+
+    \b
+    Examples:
+      pixlspec diffraction example_data/sol0125_naltsos.h5
+      pixlspec diffraction scan.h5 --out peaks.csv --figure peaks.png
+    """
+    from .fit.diffraction import DEFAULT_THRESHOLD_SIGMA, find_diffraction_peaks
+    from .io.convert import read_scan
+
+    _refuse_overwrite([p for p in (out_csv, figure) if p], overwrite)
+    scan = read_scan(scan_path, instrument=_load_instrument(instrument_path))
+    try:
+        peaks = find_diffraction_peaks(scan, threshold_sigma=threshold if threshold is not None
+                                       else DEFAULT_THRESHOLD_SIGMA)
+        click.echo(peaks.report())
+        if out_csv:
+            peaks.to_csv(out_csv)
+            _say(f"table written to {out_csv}")
+        if figure:
+            fig = peaks.plot(scan)
+            fig.savefig(figure, dpi=120)
+            _say(f"figure written to {figure}")
+    finally:
+        scan.close()

@@ -137,6 +137,7 @@ class DemoTarget:
     generated: bool = False
     balance: str | None = None
     context_dir: str = ""
+    diffraction: Any = None
 
 
 @dataclass
@@ -611,6 +612,15 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
                     t.truth = _truth_of(scan, truth_csv)
                 with clock("fit_map"):
                     t.maps = fit_map(scan, instrument=t.instrument)
+                if t.kind == "real" and len(scan.detectors) >= 2:
+                    say(f"{t.name}: diffraction peaks (A vs B)")
+                    with clock("diffraction"):
+                        from .fit.diffraction import find_diffraction_peaks
+
+                        t.diffraction = find_diffraction_peaks(scan)
+                        rel = f"figures/{t.key}_diffraction.png"
+                        _save(t.diffraction.plot(scan), os.path.join(tmp, rel))
+                        t.files["diffraction peaks"] = rel
             finally:
                 scan.close()
             t.maps.source = t.path if not t.generated else SIM_SCAN
@@ -816,6 +826,19 @@ def _build_report(targets, ranking, timings, data: Path, shipped_sim: bool, cali
                     "Its fitted peak shapes and calibration are then fixed for the per-point fits.")
         r.figure(t.files["sum fit"], f"{t.name}: the sum spectrum (grey), model (red), background (dashed) and "
                                      "the largest components; normalised residual below.")
+        if t.diffraction is not None:
+            d = t.diffraction
+            top = d.strongest()
+            r.heading("Diffraction peaks", 3)
+            r.paragraph(f"{len(d)} peaks seen by one detector and not the other (≥ {d.threshold_sigma:g}σ of the "
+                        f"A−B difference), in {np.unique(d.peaks['point']).size} of {d.n_points} points"
+                        + (f"; the strongest: point {int(top['point'])}, detector {top['detector']}, "
+                           f"{top['energy_keV']:.3f} keV, {top['area']:.0f} counts ({top['significance']:.0f}σ)"
+                           if top is not None else "")
+                        + ". `fit_map(scan, diffraction=\"exclude\")` leaves them out of the element fits.")
+            r.figure(t.files["diffraction peaks"], f"{t.name}: diffraction counts per point (left) and the "
+                                                  "spectra of the strongest peak in both detectors with their "
+                                                  "difference (right).")
         r.heading("Bulk composition (sum spectrum)", 3)
         for n in t.notes:
             if "sum spectrum's analytical total" in n or "flight ECF table" in n:

@@ -246,7 +246,7 @@ def simulate_scan(area_maps: Mapping[str, np.ndarray] | None = None, instrument:
                   live_time_s: float | np.ndarray = 10.0, *, detectors: Sequence[str] | None = None,
                   step_mm: float = 0.125, shape: tuple[int, int] | None = None,
                   params: Mapping[str, ShapeParams] | None = None, continuum_fraction: float = DEFAULT_CONTINUUM_FRACTION,
-                  seed=None, compositions=None, secondary: bool = True) -> Scan:
+                  seed=None, compositions=None, secondary: bool = True, diffraction=None) -> Scan:
     """Simulate a raster scan whose areas vary from point to point.
 
     Parameters
@@ -275,11 +275,17 @@ def simulate_scan(area_maps: Mapping[str, np.ndarray] | None = None, instrument:
         first detector) and the live time of each point.
     secondary : bool
         Secondary fluorescence in the composition path.
+    diffraction : sequence of dict, optional
+        Diffraction peaks added to one detector each: ``{"point": i, "detector": "A",
+        "energy_keV": 6.40, "area": counts}`` (a Gaussian of the detector's
+        instrumental FWHM at that energy, before the Poisson draw).
 
     Returns
     -------
     Scan
-        ``point_metadata["truth_<name>"]`` holds the true areas per point.
+        ``point_metadata["truth_<name>"]`` holds the true areas per point;
+        with ``diffraction``, ``metadata["truth_diffraction"]`` lists the peaks and
+        ``point_metadata["truth_diffraction_<detector>"]`` their counts per point.
     """
     instrument = instrument or Instrument.pixl()
     cont_counts = None
@@ -334,6 +340,8 @@ def simulate_scan(area_maps: Mapping[str, np.ndarray] | None = None, instrument:
         n_ev = peak_tot + cont_tot
         pu_counts = det.pileup_time_s * n_ev ** 2 / lt
         expected += np.outer(pu_counts, pu_shape)
+        if diffraction:
+            _add_diffraction(expected, diffraction, d, n_points, e, det, p)
         counts[d] = rng.poisson(expected).astype(np.uint32)
         live[d] = lt
         cal[d] = (p.offset_eV, p.gain_eV_per_channel, p.quadratic_eV)
@@ -343,7 +351,44 @@ def simulate_scan(area_maps: Mapping[str, np.ndarray] | None = None, instrument:
     pos = np.column_stack([ix * step_mm, iy * step_mm, np.zeros(n_points)])
     pm = {f"truth_{k}": v for k, v in maps.items()}
     pm[f"truth_{PILEUP}"] = maps_pu
+    meta = {"simulated": True, "grid_shape": [ny, nx], "step_mm": step_mm, "continuum_fraction": continuum_fraction}
+    if diffraction:
+        peaks = [_diffraction_peak(pk, detectors, n_points) for pk in diffraction]
+        meta["truth_diffraction"] = peaks
+        for d in detectors:
+            per = np.zeros(n_points)
+            for pk in peaks:
+                if pk["detector"] == d:
+                    per[pk["point"]] += pk["area"]
+            pm[f"truth_diffraction_{d}"] = per
     return Scan(counts, live, positions_mm=pos, real_time_s={d: lt for d in detectors}, calibration=cal,
-                instrument=instrument, metadata={"simulated": True, "grid_shape": [ny, nx], "step_mm": step_mm,
-                                                 "continuum_fraction": continuum_fraction},
-                point_metadata=pm)
+                instrument=instrument, metadata=meta, point_metadata=pm)
+
+
+def _diffraction_peak(pk, detectors, n_points) -> dict:
+    """One diffraction peak as a checked dict (point, detector, energy_keV, area)."""
+    try:
+        out = {"point": int(pk["point"]), "detector": str(pk["detector"]), "energy_keV": float(pk["energy_keV"]),
+               "area": float(pk["area"])}
+    except (KeyError, TypeError, ValueError):
+        raise SpectrumError(f"a diffraction peak needs point, detector, energy_keV and area; got {pk!r}") from None
+    if not 0 <= out["point"] < n_points or out["detector"] not in detectors or out["area"] < 0 \
+            or not out["energy_keV"] > 0:
+        raise SpectrumError(f"diffraction peak {out} outside the scan (points 0-{n_points - 1}, detectors "
+                            f"{detectors}) or with a negative area")
+    return out
+
+
+def _add_diffraction(expected, diffraction, d, n_points, energies_eV, det, params) -> None:
+    """Add the Gaussian diffraction peaks of detector ``d`` to the expected counts (in place)."""
+    from .physics.detector import fwhm_eV
+
+    for pk in diffraction:
+        pk = _diffraction_peak(pk, (d,) if pk.get("detector") == d else (pk.get("detector"), d), n_points)
+        if pk["detector"] != d:
+            continue
+        e0 = pk["energy_keV"] * 1000.0
+        sigma = fwhm_eV(e0, params.noise_eV, fano=params.fano) / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+        width = np.gradient(energies_eV)
+        g = np.exp(-0.5 * ((energies_eV - e0) / sigma) ** 2) * width / (sigma * np.sqrt(2.0 * np.pi))
+        expected[pk["point"]] += pk["area"] * g

@@ -630,6 +630,11 @@ class ElementMaps:
     source : str or None
     timing : dict
         Seconds spent reading/summing, in the sum fits and in the point fits.
+    point_flags : dict of str to ndarray of bool
+        Per-point flags, e.g. "diffraction peak masked" and "masked: Fe" (channels of
+        that line left out in some detector).
+    diffraction : DiffractionPeaks or None
+        The peaks found by ``fit_map(..., diffraction="exclude")``.
     """
 
     elements: list[str]
@@ -650,6 +655,8 @@ class ElementMaps:
     instrument: Instrument | None = None
     source: str | None = None
     timing: dict = field(default_factory=dict)
+    point_flags: dict = field(default_factory=dict)
+    diffraction: Any = None
 
     # --- views on the grid -----------------------------------------------------------------
     @property
@@ -863,7 +870,7 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
             scheduler=None, backend: Backend | None = None, chunk_points: int = DEFAULT_MAP_CHUNK_POINTS,
             progress: Callable[[int], None] | None = None, sum_fits: Mapping[str, Any] | None = None,
             energy_offset_eV: float | None = None, energy_gain_eV: float | None = None,
-            live_time_s=None) -> ElementMaps:
+            live_time_s=None, exclude=None, diffraction: str | None = None) -> ElementMaps:
     """Fit every point of a scan: element areas, 1σ and χ² maps.
 
     Parameters
@@ -902,6 +909,13 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
         instrument's detector.
     live_time_s : float or array, optional
         Live time of a counts array, one value or one per point (default 1 s).
+    exclude : mapping of detector to bool array (n_points, n_channels), or DiffractionPeaks, optional
+        Channels to leave out of each point's fit (zero weight). The points with
+        a mask are refitted one by one; with detectors combined, their areas are
+        the detectors' estimates weighted by what remains (each scaled by its
+        live time and response), and ``point_flags`` marks them.
+    diffraction : {"exclude"}, optional
+        Find diffraction peaks (:func:`find_diffraction_peaks`) and exclude them.
 
     Returns
     -------
@@ -931,6 +945,7 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
                                     "instrument", path=scan.source, where=f"detector {det}")
         if scan.n_points == 0:
             raise SpectrumError("the scan has no points", path=scan.source)
+        masks, found = _exclusion_masks(scan, exclude, diffraction)
         if backend is None:
             backend = get_backend(workers, scheduler)
         remote = backend.remote
@@ -1007,6 +1022,9 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
                 valid[d][s:e] &= r["valid"]
             if progress is not None:
                 progress(e - s)
+        point_flags = {}
+        if masks:
+            point_flags = _refit_masked(scan, dets, plans, results, valid, lives, masks)
         t_fit = time.perf_counter() - t0
 
         grid = grid_from_positions(scan.positions_mm)
@@ -1027,6 +1045,11 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
                 positions_mm=np.asarray(scan.positions_mm), point_ids=np.asarray(scan.point_ids), grid=grid,
                 sum_fit={d: fits[d]}, config=config, instrument=instrument, source=scan.source))
         maps = per[0] if len(per) == 1 else _combine(per)
+        if masks:
+            if len(per) > 1:
+                _combine_masked(maps, per, point_flags["diffraction peak masked"])
+            maps.point_flags = point_flags
+            maps.diffraction = found
         maps.timing = {"read_s": t_read, "sum_pass_s": t_sum, "sum_fit_s": t_sumfit, "point_fit_s": t_fit,
                        "total_s": time.perf_counter() - t_start, "n_points": n, "n_detectors": len(dets),
                        "chunk_points": chunk_points, "backend": backend.name}
@@ -1036,3 +1059,162 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
             backend.close()
         if owned:
             opened.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# excluded channels (diffraction peaks)
+# ---------------------------------------------------------------------------------------------
+#: A column keeps less than this fraction of its weighted norm after masking: it is dropped
+#: from that detector's fit of the point (its area then comes from the other detector).
+MIN_KEPT_COLUMN_FRACTION = 1e-3
+#: A line counts as masked (flagged) when the mask removes more than this fraction of its weighted norm.
+MASKED_LINE_FRACTION = 0.1
+
+
+def _exclusion_masks(scan: Scan, exclude, diffraction):
+    """``(masks, peaks)``: detector → (n_points, n_channels) bool masks (or {}), and the peaks found."""
+    found = None
+    if diffraction not in (None, "exclude"):
+        raise FitError(f"diffraction must be None or 'exclude', got {diffraction!r}", where="fit_map")
+    if diffraction == "exclude":
+        from .diffraction import find_diffraction_peaks
+
+        found = find_diffraction_peaks(scan)
+        exclude = found if exclude is None else exclude
+    if exclude is None:
+        return {}, found
+    if hasattr(exclude, "exclude_masks"):
+        found = found or exclude
+        exclude = exclude.exclude_masks(scan)
+    out = {}
+    for d, m in dict(exclude).items():
+        m = np.asarray(m, dtype=bool)
+        if m.shape != (scan.n_points, scan.n_channels):
+            raise FitError(f"exclude mask of detector {d} has shape {m.shape}, expected "
+                           f"({scan.n_points}, {scan.n_channels})", where="exclude")
+        if m.any():
+            out[str(d)] = m
+    return out, found
+
+
+def fit_points_masked(plan: DetectorPlan, raw: np.ndarray, live_time_s: np.ndarray,
+                      mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Fit spectra one by one with some channels left out (``mask`` True: zero weight).
+
+    Same outputs as :func:`fit_points`, plus ``kept`` (n × reported columns): the
+    fraction of each column's weighted norm that the mask leaves. A column left
+    with less than :data:`MIN_KEPT_COLUMN_FRACTION` is not fitted (area NaN).
+    """
+    from scipy.optimize import lsq_linear
+
+    from ..model.kernels import snip_rows
+
+    raw = np.asarray(raw, dtype=np.float64)
+    n = raw.shape[0]
+    valid = _validity(raw, live_time_s)
+    A, w = np.asarray(plan.A, np.float64), np.asarray(plan.w, np.float64)
+    K = plan.n_columns
+    bounded = np.array([k != "continuum" for k in plan.column_kinds])
+    BG = np.zeros((n, plan.hi - plan.lo))
+    if plan.background == "snip":
+        full = np.where(valid[:, None], raw, 0.0)
+        BG = snip_rows(full, plan.snip_width, True, True, plan.snip_smooth)[:, plan.lo:plan.hi]
+    norm0 = (A * A * w[:, None]).sum(axis=0)
+    rep = plan.reported
+    areas = np.full((n, K), np.nan)
+    var = np.full((n, K), np.nan)
+    kept = np.ones((n, K))
+    chi2 = np.full(n, np.nan)
+    dof = np.ones(n)
+    for i in range(n):
+        if not valid[i]:
+            continue
+        keep = ~np.asarray(mask[i, plan.lo:plan.hi], bool)
+        wk = w * keep
+        frac = (A * A * wk[:, None]).sum(axis=0) / np.where(norm0 > 0, norm0, 1.0)
+        kept[i] = frac
+        use = frac >= MIN_KEPT_COLUMN_FRACTION
+        Au = A[:, use]
+        sw = np.sqrt(wk)
+        y = raw[i, plan.lo:plan.hi] - BG[i]
+        scale = 1.0 / np.sqrt(np.maximum((Au * Au * wk[:, None]).sum(axis=0), 1e-300))
+        lb = np.where(bounded[use], 0.0, -np.inf)
+        sol = lsq_linear(Au * sw[:, None] * scale, y * sw, bounds=(lb, np.inf), method="bvls")
+        c = sol.x * scale
+        mu = Au @ c + BG[i]
+        Wa = Au * wk[:, None]
+        H = Au.T @ Wa
+        G = np.linalg.pinv(H) @ Wa.T
+        v = (G * G) @ np.maximum(mu, 0.0)
+        areas[i, use] = c
+        var[i, use] = v
+        r = y + BG[i] - mu
+        # the statistic of fit_points: χ² floor CHI2_MIN_VARIANCE and effective degrees of freedom
+        chi2[i] = float(np.sum(keep * r * r / np.maximum(mu, CHI2_MIN_VARIANCE)))
+        n_eff = float(np.sum(keep * np.minimum(np.maximum(mu, 0.0), CHI2_MIN_VARIANCE)) / CHI2_MIN_VARIANCE)
+        dof[i] = max(n_eff - int(np.sum(c[bounded[use]] > 0)) - int(np.sum(~bounded[use])), 1.0)
+    return {"areas": areas[:, rep], "sigma": np.sqrt(np.maximum(var[:, rep], 0.0)), "chi2": chi2, "dof": dof,
+            "valid": valid, "kept": kept[:, rep]}
+
+
+def _refit_masked(scan, dets, plans, results, valid, lives, masks) -> dict[str, np.ndarray]:
+    """Refit the points with a mask (in place in ``results``); returns the per-point flags."""
+    n = scan.n_points
+    flags = {"diffraction peak masked": np.zeros(n, bool)}
+    for d in dets:
+        m = masks.get(d)
+        if m is None:
+            continue
+        pts = np.flatnonzero(m.any(axis=1))
+        if not pts.size:
+            continue
+        plan = plans[d]
+        r = fit_points_masked(plan, scan.counts(d, pts), lives[d][pts], m[pts])
+        for key in ("areas", "sigma", "chi2", "dof"):
+            results[d][key][pts] = r[key]
+        flags["diffraction peak masked"][pts] = True
+        rep = [plan.column_names[i] for i in plan.reported]
+        kinds = [plan.column_kinds[i] for i in plan.reported]
+        for j, (c, k) in enumerate(zip(rep, kinds)):
+            hit = r["kept"][:, j] < 1.0 - MASKED_LINE_FRACTION
+            if k == "element" and hit.any():
+                f = flags.setdefault(f"masked: {c}", np.zeros(n, bool))
+                f[pts[hit]] = True
+    return flags
+
+
+def _combine_masked(maps: ElementMaps, per: Sequence[ElementMaps], flagged: np.ndarray) -> None:
+    """Combined areas of the flagged points: each detector's estimate weighted by what remains.
+
+    Detector d is expected to record ``t_p ρ_d L_dp`` counts of a column at point p
+    (ρ_d: its counts per live second over the unflagged points, L_dp its live time);
+    ``t_p`` is the inverse-variance mean of ``a_dp / (ρ_d L_dp)`` over the detectors
+    with an area, and the combined area is ``t_p Σ_d ρ_d L_dp`` (the plain sum when
+    nothing is masked).
+    """
+    pts = np.flatnonzero(flagged & maps.valid)
+    if not pts.size:
+        return
+    ok = maps.valid & ~flagged
+    for c in maps.columns:
+        rho = []
+        for m in per:
+            a = m.point_areas[c][ok]
+            rho.append(float(np.nansum(a) / max(np.sum(m.live_time_s[ok]), 1e-300)) if ok.any() else np.nan)
+        if not all(np.isfinite(r) and r > 0 for r in rho):
+            continue
+        num = np.zeros(pts.size)
+        den = np.zeros(pts.size)
+        expect = np.zeros(pts.size)
+        for m, r in zip(per, rho):
+            k = r * m.live_time_s[pts]
+            a = m.point_areas[c][pts] / k
+            s = m.point_sigma[c][pts] / k
+            good = np.isfinite(a) & np.isfinite(s) & (s > 0)
+            wgt = np.where(good, 1.0 / np.where(good, s, 1.0) ** 2, 0.0)
+            num += wgt * np.where(good, a, 0.0)
+            den += wgt
+            expect += k
+        has = den > 0
+        maps.point_areas[c][pts[has]] = expect[has] * num[has] / den[has]
+        maps.point_sigma[c][pts[has]] = expect[has] / np.sqrt(den[has])

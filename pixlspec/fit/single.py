@@ -278,6 +278,8 @@ class FitResult:
         The last nonlinear pass (refined shape parameters).
     spectrum_model : SpectrumModel
         The model, to rebuild the design at other parameters or energies.
+    excluded : ndarray of bool or None
+        Channels left out of the fit (``exclude=``), over the whole spectrum.
     """
 
     spectrum: Spectrum
@@ -305,6 +307,7 @@ class FitResult:
     elapsed_s: float
     lmfit_result: object = None
     spectrum_model: SpectrumModel | None = None
+    excluded: np.ndarray | None = None
 
     # --- derived quantities --------------------------------------------------------
     @property
@@ -433,7 +436,7 @@ class FitResult:
 def fit_spectrum(spectrum: Spectrum | np.ndarray, elements: Sequence[str] | None = None,
                  instrument: Instrument | None = None, config: FitConfig | None = None, *,
                  energy_offset_eV: float | None = None, energy_gain_eV: float | None = None,
-                 live_time_s: float | None = None) -> FitResult:
+                 live_time_s: float | None = None, exclude=None) -> FitResult:
     """Fit a spectrum: refine calibration, resolution and shapes; return line-group areas.
 
     Parameters
@@ -453,6 +456,9 @@ def fit_spectrum(spectrum: Spectrum | np.ndarray, elements: Sequence[str] | None
         instrument's detector. Not allowed with a Spectrum, which carries its own.
     live_time_s : float, optional
         Live time of a counts array (default 1 s: areas are counts either way).
+    exclude : array of bool, optional
+        Channels to leave out (True: zero weight), e.g. under a diffraction peak
+        (:meth:`DiffractionPeaks.exclude_masks`); one value per channel.
 
     Returns
     -------
@@ -471,7 +477,7 @@ def fit_spectrum(spectrum: Spectrum | np.ndarray, elements: Sequence[str] | None
     spectrum = as_spectrum(spectrum, energy_offset_eV=energy_offset_eV, energy_gain_eV=energy_gain_eV,
                            live_time_s=live_time_s, instrument=instrument)
     with _blas_single_thread():
-        return _fit_spectrum(spectrum, elements, instrument, config)
+        return _fit_spectrum(spectrum, elements, instrument, config, exclude)
 
 
 @functools.lru_cache(maxsize=1)
@@ -487,7 +493,7 @@ def _blas_single_thread():
     return _threadpool_controller().limit(limits=1, user_api="blas")
 
 
-def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
+def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitResult:
     t0 = time.perf_counter()
     config = config or FitConfig()
     if not isinstance(spectrum, Spectrum):
@@ -510,6 +516,13 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
                             f"{MIN_FIT_CHANNELS} are needed (check the energy calibration)",
                             path=spectrum.source, where=f"detector {spectrum.detector}")
     y = spectrum.counts[sel]
+    keep = None
+    if exclude is not None:
+        mask = np.asarray(exclude, dtype=bool)
+        if mask.shape != (spectrum.n_channels,):
+            raise SpectrumError(f"exclude must hold one bool per channel ({spectrum.n_channels}), got shape "
+                                f"{mask.shape}", path=spectrum.source, where=f"detector {spectrum.detector}")
+        keep = (~mask[sel]).astype(np.float64)
     if y.sum() <= 0:
         raise SpectrumError(f"no counts between {emin:.0f} and {emax:.0f} eV: nothing to fit",
                             path=spectrum.source, where=f"detector {spectrum.detector}")
@@ -558,7 +571,8 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
     ch = sel.astype(np.float64)
     cont = model.continuum_basis(model.channel_energies(ch, start)[0]) if continuum is not None else None
     shelf = shelf_shape(spectrum.counts, e_all, min_energy_eV=emin)[sel] if use_shelf else None
-    prob = _Problem(model, ch, y.astype(np.float64), bg, pu, _initial_weights(y, config.weights), start, varied,
+    w0 = _initial_weights(y, config.weights)
+    prob = _Problem(model, ch, y.astype(np.float64), bg, pu, w0 if keep is None else w0 * keep, start, varied,
                     continuum=cont, shelf=shelf)
 
     # --- pile-up shape without the pile-up itself -------------------------------------------------
@@ -592,6 +606,8 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
         for it in range(max(config.pearson_iterations, 1)):
             A, c, _ = first if it == 0 else prob.solve(p)
             prob.weights = 1.0 / np.maximum(bg + A @ c, MIN_VARIANCE)
+            if keep is not None:
+                prob.weights = prob.weights * keep
             prob._cache_key = None
     if varied:
         lm_result = _minimize(prob, p, config)
@@ -602,6 +618,8 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
         # final reweighting with the refined model (areas move, shapes stay)
         A, c, _ = prob.solve(p)
         prob.weights = 1.0 / np.maximum(bg + A @ c, MIN_VARIANCE)
+        if keep is not None:
+            prob.weights = prob.weights * keep
 
     # --- final areas and covariance -------------------------------------------------------------
     A, c, passive = prob.solve(p)
@@ -628,11 +646,15 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
     idx = np.flatnonzero(keep_cols)
     cov[np.ix_(idx, idx)] = cov_k
     resid = y - mu
-    chi2 = float(np.sum(resid * resid / np.maximum(mu, MIN_VARIANCE)))
+    if keep is None:
+        chi2 = float(np.sum(resid * resid / np.maximum(mu, MIN_VARIANCE)))
+    else:
+        chi2 = float(np.sum(keep * resid * resid / np.maximum(mu, MIN_VARIANCE)))
     n_free = int(passive.sum()) + len(varied)
-    # effective degrees of freedom: a channel whose Poisson mean is below the variance floor adds
-    # μ/floor to the χ² on average, not 1 (pixlspec.fit.maps.CHI2_MIN_VARIANCE)
-    n_effective = float(np.sum(np.minimum(np.maximum(mu, 0.0), MIN_VARIANCE)) / MIN_VARIANCE)
+    # effective degrees of freedom over the channels used: a channel whose Poisson mean is below the
+    # variance floor adds μ/floor to the χ² on average, not 1 (pixlspec.fit.maps.CHI2_MIN_VARIANCE)
+    expected = np.minimum(np.maximum(mu, 0.0), MIN_VARIANCE) / MIN_VARIANCE
+    n_effective = float(np.sum(expected if keep is None else keep * expected))
     dof = max(n_effective - n_free, 1.0)
     chi2_red = chi2 / dof
     if config.scale_covar:
@@ -668,7 +690,8 @@ def _fit_spectrum(spectrum, elements, instrument, config) -> FitResult:
         sigma=sigma, params=p, params_sigma=params_sigma, covariance=cov, covariance_names=jac_names,
         chi2=chi2, chi2_reduced=chi2_red, dof=dof, channels=sel, energy_eV=prob.energies(p), counts=y,
         model=mu, background=background, design=A, column_names=list(model.column_names), skipped=skipped,
-        nfev=nfev, elapsed_s=time.perf_counter() - t0, lmfit_result=lm_result, spectrum_model=model)
+        nfev=nfev, elapsed_s=time.perf_counter() - t0, lmfit_result=lm_result, spectrum_model=model,
+        excluded=None if keep is None else np.asarray(exclude, dtype=bool).copy())
     return result
 
 

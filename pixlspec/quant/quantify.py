@@ -851,8 +851,19 @@ def quantify(fit_result, instrument: Instrument | None = None, calibration=None,
         areas={g: float(a) for g, a in zip(solver.groups, A[0])},
         predicted={g: float(p) for g, p in zip(solver.groups, pred[0])}, calibrated=calibration is not None,
         fe_oxide=fe_oxide, iterations=int(it), converged=bool(conv[0]), detected=detected,
-        flags=flags + [f"{g} not quantified: {why}" for g, why in skipped.items() if not g.startswith("Ar")],
+        flags=flags + [f"{g} not quantified: {why}" for g, why in skipped.items() if not g.startswith("Ar")]
+        + _excluded_flags(fit_result),
         detector=detector, live_time_s=live, source=getattr(spec, "source", None))
+
+
+def _excluded_flags(fit_result) -> list[str]:
+    """A flag when channels (e.g. under a diffraction peak) were left out of the fit."""
+    ex = getattr(fit_result, "excluded", None)
+    if ex is None or not np.any(ex):
+        return []
+    e = fit_result.spectrum.energy_eV[np.asarray(ex, bool)] / 1000.0
+    return [f"{int(np.sum(ex))} channels excluded from the fit ({e.min():.2f}-{e.max():.2f} keV; "
+            "diffraction peak masked)"]
 
 
 def _area_covariance(fit_result, groups: Sequence[str]) -> np.ndarray:
@@ -1043,6 +1054,7 @@ def quantify_map(element_maps, instrument: Instrument | None = None, calibration
         conv[sl] = cv
     oxides = solver.oxides
     point_flags = {
+        **{k: valid & np.asarray(v, bool) for k, v in (getattr(element_maps, "point_flags", None) or {}).items()},
         "negative area set to zero": valid & np.any(A < 0, axis=1),
         "not converged": valid & ~conv,
         f"total outside {TOTAL_RANGE_WT[0]:g}-{TOTAL_RANGE_WT[1]:g} wt%":
