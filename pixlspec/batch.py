@@ -32,6 +32,7 @@ import datetime
 import glob
 import hashlib
 import json
+import logging
 import math
 import os
 import socket
@@ -53,6 +54,8 @@ from .parallel import Backend, Cancelled, ProcessBackend, SerialBackend, get_bac
 
 __all__ = ["run_batch", "BatchReport", "ScanOutcome", "results_path", "input_identity", "OutputInUseError",
            "output_lock", "LOCK_NAME"]
+
+log = logging.getLogger(__name__)
 
 #: Suffix of results files.
 RESULTS_SUFFIX = "_maps.h5"
@@ -94,6 +97,8 @@ class ScanOutcome:
 class BatchReport:
     outcomes: list[ScanOutcome] = field(default_factory=list)
     elapsed_s: float = 0.0
+    #: Where the scans were fitted, and why (e.g. in this process because a pool would not pay).
+    backend_note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -409,6 +414,10 @@ def _run_locked(inputs, out_dir, *, instrument, elements, config, workers, sched
                 if pool_pays(counts, n_workers, chunk_points):
                     break
             if not pool_pays(counts, n_workers, chunk_points):
+                report.backend_note = (f"{sum(counts):,} points to fit: too few for a pool of {n_workers} "
+                                       f"worker process{'es' if n_workers > 1 else ''} to pay, fitting in "
+                                       f"this process (every core)")
+                log.info("batch: %s", report.backend_note)
                 n_workers = 0  # too little work for a pool: this process, every core
         backend = get_backend(n_workers, scheduler)
     stop = threading.Event()
@@ -420,9 +429,11 @@ def _run_locked(inputs, out_dir, *, instrument, elements, config, workers, sched
             nonlocal backend
             p, key = item
             t_job = time.perf_counter()
+            with backend_lock:
+                used = backend
             try:
                 return _process_one(p, outputs[p], key, instrument=instrument, elements=elements, config=config,
-                                    backend=backend, detector=detector, chunk_points=chunk_points,
+                                    backend=used, detector=detector, chunk_points=chunk_points,
                                     progress=on_points, stop=stop)
             except Cancelled:
                 return None
@@ -430,8 +441,9 @@ def _run_locked(inputs, out_dir, *, instrument, elements, config, workers, sched
                 if stop.is_set():
                     return None
                 with backend_lock:  # a worker died (out of memory, killed): start a new pool for the rest
-                    if isinstance(backend, ProcessBackend) and own and not backend.cancelled:
-                        backend = backend.restarted()
+                    # (once: the other scans on the broken pool fail with it and find it replaced)
+                    if isinstance(used, ProcessBackend) and own and backend is used and not used.cancelled:
+                        backend = used.restarted()
                 return ScanOutcome(p, None, "failed", message=f"a worker process died ({e})",
                                    elapsed_s=time.perf_counter() - t_job)
             except Exception as e:  # noqa: BLE001 - one bad scan must not stop the batch
@@ -451,8 +463,9 @@ def _run_locked(inputs, out_dir, *, instrument, elements, config, workers, sched
             except BaseException:
                 # Ctrl-C, SIGTERM, a closed pipe: no new scan, no new results file, workers stopped now
                 stop.set()
-                if backend is not None:
-                    backend.cancel()
+                with backend_lock:
+                    if backend is not None:
+                        backend.cancel()
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
             pool.shutdown(wait=True)
@@ -524,6 +537,8 @@ def run_batch_console(inputs: Sequence[str], out_dir: str, *, console=None, err_
             progress.advance(task)
 
         report = run_batch(inputs, out_dir, on_result=on_result, on_points=on_points, **kwargs)
+    if report.backend_note:
+        console.print(f"note: {report.backend_note}", highlight=False, markup=False, soft_wrap=True)
     # on a terminal the table fits the window; written to a pipe or a file no cell is cut
     fold = not console.is_terminal
     table = Table(title=f"pixlspec batch: {len(report.outcomes)} scans in {report.elapsed_s:.1f} s",

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import functools
 import hashlib
 import json
 import logging
@@ -41,7 +43,7 @@ from . import __version__
 from .errors import PixlspecError
 from .parallel import POOL_MIN_POINTS
 
-__all__ = ["main", "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "EXIT_BUSY", "EXIT_INTERRUPTED",
+__all__ = ["main", "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED",
            "EXIT_TERMINATED", "EXIT_BROKEN_PIPE"]
 
 EXIT_OK = 0
@@ -49,9 +51,6 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 #: Exit code of bad input (a PixlspecError) and of command-line usage errors (click's convention).
 EXIT_BAD_INPUT = 2
-#: Exit code of ``batch`` when another run holds the lock of its output folder (EX_TEMPFAIL of
-#: sysexits.h: nothing is wrong with the input, the same command succeeds once the other run ends).
-EXIT_BUSY = 75
 #: Exit code after Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 #: Exit code after SIGTERM, with the same clean stop as Ctrl-C (128 + SIGTERM).
@@ -168,8 +167,7 @@ Exit codes:
   0    success
   1    unexpected failure (a bug, a full disk): one 'error:' line; --debug shows the traceback
   2    bad input: missing or malformed file, unknown element, impossible option
-       (one 'error:' line, nothing written)
-  75   batch: another run is writing into the same --out folder (try again later)
+       (one 'error:' line, nothing written); batch: another run writes into the same --out
   130  interrupted (Ctrl-C): one line; batch keeps complete results, a rerun resumes
   141  the reader of the output went away (e.g. '| head'): stopped quietly
   143  terminated (SIGTERM): stopped as after Ctrl-C
@@ -390,8 +388,6 @@ def info(files: tuple[str, ...], fmt: str, instrument_path: str | None) -> None:
       pixlspec info example_data/sol0125_naltsos.h5
       pixlspec info pixl_flight_sol0125/ point_0095.msa --format json
     """
-    from rich.console import Console
-
     from .io.convert import input_kind, read_scan
 
     instrument = _load_instrument(instrument_path)
@@ -406,7 +402,7 @@ def info(files: tuple[str, ...], fmt: str, instrument_path: str | None) -> None:
     if fmt == "json":
         click.echo(_json_text(descriptions), nl=False)
         return
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    console = _pipe_console(file=sys.stdout, highlight=False, soft_wrap=True)
     for i, d in enumerate(descriptions):
         if i:
             console.print()
@@ -659,9 +655,12 @@ def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, el
     `pixlspec info` reads). Scans whose results are complete are skipped, so a
     rerun after a crash or Ctrl-C resumes; a failing scan gets one 'error:'
     line on stderr and the others go on. Exit code 0 when every scan
-    succeeded, 2 when the failures were bad input, 1 when any was unexpected,
-    75 when another run is writing into DIR. Small scans run in this process
-    even with --workers N (a pool would only cost its start-up).
+    succeeded, 2 when the failures were bad input or when another run is
+    writing into DIR (a lock file, DIR/.pixlspec-batch.lock, refuses it), 1
+    when any failure was unexpected. Ctrl-C or SIGTERM stops the run and its
+    worker processes within a second or so (exit 130 or 143, one line); a
+    killed run's workers end with it. Small scans run in this process even
+    with --workers N (a pool would only cost its start-up): the output says so.
 
     \b
     Examples:
@@ -669,7 +668,7 @@ def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, el
       pixlspec batch example_data/sol0125_naltsos.h5 --out maps/ --elements Si,S,Cl,K,Ca,Ti,Fe
       pixlspec batch scans/*.h5 --out results/ --scheduler tcp://host:8786
     """
-    from .batch import OutputInUseError, run_batch_console
+    from .batch import run_batch_console
     from .fit.config import FitConfig
 
     instrument = _load_instrument(instrument_path)
@@ -685,9 +684,6 @@ def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, el
                                        show_progress=_state().verbosity >= 0, instrument=instrument,
                                        elements=els, config=FitConfig(background=background), workers=workers,
                                        scheduler=scheduler, detector=detector, force=force)
-    except OutputInUseError as e:
-        click.secho(f"error: {_one_line(str(e))}", fg="red", err=True)
-        ctx.exit(EXIT_BUSY)
     except Terminated:
         click.secho("error: terminated (SIGTERM); complete results are kept, rerun the same command to resume",
                     fg="red", err=True)
@@ -709,11 +705,28 @@ def _stderr_console():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _stdout_console():
-    """Rich console on stdout; wide when piped so table rows stay one line each."""
+@functools.cache
+def _pipe_console_class():
     from rich.console import Console
 
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    class PipeConsole(Console):
+        """A rich console whose closed pipe ends the command like any other (exit 141, quietly)."""
+
+        def on_broken_pipe(self) -> None:
+            # rich's default exits with 1 on its own; PixlspecGroup handles it for every command
+            raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+    return PipeConsole
+
+
+def _pipe_console(**kwargs):
+    """A rich console (see :func:`_pipe_console_class`)."""
+    return _pipe_console_class()(**kwargs)
+
+
+def _stdout_console():
+    """Rich console on stdout; wide when piped so table rows stay one line each."""
+    console = _pipe_console(file=sys.stdout, highlight=False, soft_wrap=True)
     if not console.is_terminal:
         console.width = max(console.width, PIPE_WIDTH)
     return console

@@ -37,6 +37,7 @@ from __future__ import annotations
 import abc
 
 import concurrent.futures as cf
+import contextlib
 import math
 import multiprocessing
 import numbers
@@ -56,6 +57,8 @@ __all__ = ["Backend", "SerialBackend", "ProcessBackend", "DaskBackend", "get_bac
 
 #: Seconds between two checks of a worker that its parent process still runs (platforms without pidfd).
 PARENT_POLL_S = 0.5
+#: Seconds to wait for a killed worker process to be gone.
+WORKER_JOIN_S = 5.0
 #: Exit status of a worker process that ends because its parent died (EX_SOFTWARE of sysexits.h).
 ORPHAN_EXIT_STATUS = 70
 #: Fewest points of work for which a local pool is started. Starting a pool costs seconds (each worker
@@ -258,6 +261,12 @@ def _init_worker(threads: int, parent_pid: int | None = None) -> None:
     if parent_pid is not None:
         _watch_parent(parent_pid)
     os.environ.setdefault("BLOSC_NTHREADS", str(threads))
+    # numba guards the start of its thread pool with a multiprocessing lock when the start method
+    # is a "fork" one (a named semaphore, recorded by the resource tracker). Created here, in a
+    # process of its own, it guards nothing, and a worker that is killed or ends with its parent
+    # would leave it behind (the tracker then warns on stderr). This process starts no processes:
+    # its default start method only tells numba to use no such lock.
+    multiprocessing.set_start_method("spawn", force=True)
     try:
         from threadpoolctl import threadpool_limits
 
@@ -333,22 +342,19 @@ class ProcessBackend(Backend):
     def cancel(self) -> None:
         """Kill the workers now (running tasks are lost) and refuse further tasks."""
         super().cancel()
-        # concurrent.futures has no public way to stop running tasks: end the worker processes
+        # concurrent.futures has no public way to stop running tasks: end the worker processes, then
+        # let the pool notice (it is broken now) and release its queues, so that nothing is left over
         processes = dict(getattr(self._pool, "_processes", None) or {})
         for proc in processes.values():
-            try:
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # already gone or closed
                 proc.kill()
-            except (OSError, ValueError, AttributeError):  # already gone or closed
-                pass
-        self._pool.shutdown(wait=False, cancel_futures=True)
         for proc in processes.values():
-            try:
-                proc.join(timeout=5)
-            except (OSError, ValueError, AssertionError, AttributeError):  # pragma: no cover
-                pass
+            with contextlib.suppress(OSError, ValueError, AssertionError, AttributeError):
+                proc.join(timeout=WORKER_JOIN_S)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=not self.cancelled, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskBackend(Backend):
