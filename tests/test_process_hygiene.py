@@ -7,6 +7,7 @@ output is complete and a closed pipe is quiet; small scans start no pool.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -142,11 +143,17 @@ def scans(tmp_path_factory) -> dict[str, Path]:
     return {"small": small, "large": large}
 
 
-def test_sigkill_leaves_no_process_and_the_rerun_matches(tmp_path, scans):
-    """The acceptance test: SIGKILL a 2-worker batch of 20,480 points; nothing remains; the rerun resumes."""
-    ref = tmp_path / "ref"
+@pytest.fixture(scope="module")
+def uninterrupted(scans, tmp_path_factory) -> Path:
+    """Results of the large scan by a batch run that nothing interrupts."""
+    ref = tmp_path_factory.mktemp("uninterrupted")
     res = _run("-q", "batch", str(scans["large"]), "--out", str(ref), "--workers", "2", "--elements", ELEMENTS)
     assert res.returncode == 0, res.stderr
+    return ref / "large_maps.h5"
+
+
+def test_sigkill_leaves_no_process_and_the_rerun_matches(tmp_path, scans, uninterrupted):
+    """The acceptance test: SIGKILL a 2-worker batch of 20,480 points; nothing remains; the rerun resumes."""
     out = tmp_path / "out"
     proc = _start("batch", str(scans["large"]), "--out", str(out), "--workers", "2", "--elements", ELEMENTS)
     children = _wait_for_pool(proc, 2)
@@ -163,7 +170,7 @@ def test_sigkill_leaves_no_process_and_the_rerun_matches(tmp_path, scans):
     rerun = _run("batch", str(scans["large"]), "--out", str(out), "--workers", "2", "--elements", ELEMENTS)
     assert rerun.returncode == 0, rerun.stderr
     assert "done" in rerun.stdout
-    a, b = _maps(ref / "large_maps.h5"), _maps(out / "large_maps.h5")
+    a, b = _maps(uninterrupted), _maps(out / "large_maps.h5")
     assert a.keys() == b.keys() and a
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
@@ -195,6 +202,8 @@ def test_ctrl_c_and_sigterm_stop_with_one_line_and_resume(tmp_path, scans, sig, 
     assert not _wait_gone(children, GONE_WITHIN_S)
     assert results_complete(out / "small_maps.h5")
     assert not (out / "large_maps.h5").exists()
+    if sig == signal.SIGTERM:
+        return  # the same state as after Ctrl-C; its rerun is checked there
     rerun = _run("batch", str(scans["small"]), str(scans["large"]), "--out", str(out), "--workers", "2",
                  "--elements", ELEMENTS)
     assert rerun.returncode == 0, rerun.stderr
@@ -258,7 +267,7 @@ def test_piped_output_is_complete_and_a_closed_pipe_is_quiet(tmp_path, scans):
     assert str(out / "small_maps.h5") in text  # cells are not cut when written to a file
 
     # the reader goes away after the first line: no traceback, the exit code of a process killed by SIGPIPE
-    shell = " ".join(f"'{a}'" for a in _cmd("batch", str(scans["small"]), "--out", str(out), "--workers", "0",
+    shell = " ".join(shlex.quote(a) for a in _cmd("batch", str(scans["small"]), "--out", str(out), "--workers", "0",
                                             "--elements", ELEMENTS))
     res = subprocess.run(["bash", "-c", f"{shell} | head -1; exit ${{PIPESTATUS[0]}}"], capture_output=True,
                          text=True, env=_env(), timeout=RUN_TIMEOUT_S)
