@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import functools
 import hashlib
 import json
 import logging
@@ -39,8 +41,10 @@ import click
 
 from . import __version__
 from .errors import PixlspecError
+from .parallel import POOL_MIN_POINTS
 
-__all__ = ["main", "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT"]
+__all__ = ["main", "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED",
+           "EXIT_TERMINATED", "EXIT_BROKEN_PIPE"]
 
 EXIT_OK = 0
 #: Exit code of an unexpected failure (a bug, a full disk, ...).
@@ -49,6 +53,10 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 #: Exit code after Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+#: Exit code after SIGTERM, with the same clean stop as Ctrl-C (128 + SIGTERM).
+EXIT_TERMINATED = 143
+#: Exit code when the reader of the output went away (``| head``), as a process killed by SIGPIPE.
+EXIT_BROKEN_PIPE = 141
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Bytes read at a time when hashing input files for provenance.
@@ -83,12 +91,50 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the command stops as cleanly as after Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops_cleanly():
+    """While the block runs, SIGTERM raises :class:`Terminated` in the main thread (like Ctrl-C)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover - embedded use
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's final flush of a closed pipe prints nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout without a descriptor
+        pass
+
+
 class PixlspecGroup(click.Group):
     """Click group that turns exceptions of any command into one error line and an exit code."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # the reader went away (`pixlspec ... | head -1`): stop quietly, as SIGPIPE would
+            _silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
         except click.exceptions.UsageError as e:
             # a bad option value, a missing argument, an unknown command: one line, exit 2
             cmd = e.ctx.command_path if e.ctx is not None else ctx.command_path
@@ -98,8 +144,10 @@ class PixlspecGroup(click.Group):
             raise
         except PixlspecError as e:
             self._fail(ctx, _one_line(str(e)), EXIT_BAD_INPUT)
+        except Terminated:
+            self._fail(ctx, "terminated (SIGTERM)", EXIT_TERMINATED, traceback_ok=False)
         except KeyboardInterrupt:
-            self._fail(ctx, "interrupted", EXIT_INTERRUPTED)
+            self._fail(ctx, "interrupted", EXIT_INTERRUPTED, traceback_ok=False)
         except Exception as e:  # noqa: BLE001 - the one place that reports unexpected failures
             msg = _one_line(f"{type(e).__name__}: {e}")
             if not _state().debug:
@@ -119,8 +167,10 @@ Exit codes:
   0    success
   1    unexpected failure (a bug, a full disk): one 'error:' line; --debug shows the traceback
   2    bad input: missing or malformed file, unknown element, impossible option
-       (one 'error:' line, nothing written)
-  130  interrupted (Ctrl-C)
+       (one 'error:' line, nothing written); batch: another run writes into the same --out
+  130  interrupted (Ctrl-C): one line; batch keeps complete results, a rerun resumes
+  141  the reader of the output went away (e.g. '| head'): stopped quietly
+  143  terminated (SIGTERM): stopped as after Ctrl-C
 """
 
 
@@ -338,8 +388,6 @@ def info(files: tuple[str, ...], fmt: str, instrument_path: str | None) -> None:
       pixlspec info example_data/sol0125_naltsos.h5
       pixlspec info pixl_flight_sol0125/ point_0095.msa --format json
     """
-    from rich.console import Console
-
     from .io.convert import input_kind, read_scan
 
     instrument = _load_instrument(instrument_path)
@@ -354,7 +402,7 @@ def info(files: tuple[str, ...], fmt: str, instrument_path: str | None) -> None:
     if fmt == "json":
         click.echo(_json_text(descriptions), nl=False)
         return
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    console = _pipe_console(file=sys.stdout, highlight=False, soft_wrap=True)
     for i, d in enumerate(descriptions):
         if i:
             console.print()
@@ -590,7 +638,8 @@ def _areas_csv(result) -> str:
 @click.option("--elements", default=None, metavar="LIST",
               help="Comma-separated elements or groups (default: the rock elements).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Local worker processes (default: one per core; 0: in this process).")
+              help="Local worker processes (default: one per core; 0: in this process). Scans with too "
+                   f"few points for a pool to pay (under {POOL_MIN_POINTS:,} in all) run in this process.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Dask distributed scheduler (e.g. tcp://host:8786) to run the chunks on instead.")
 @click.option("--detector", default=None, metavar="A|B|A+B",
@@ -604,8 +653,14 @@ def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, el
 
     INPUTS are HDF5 scan files or folders of per-point MSA files (any input
     `pixlspec info` reads). Scans whose results are complete are skipped, so a
-    rerun after a crash resumes; a failing scan is reported and the others go
-    on. The exit code is 0 only when every scan succeeded.
+    rerun after a crash or Ctrl-C resumes; a failing scan gets one 'error:'
+    line on stderr and the others go on. Exit code 0 when every scan
+    succeeded, 2 when the failures were bad input or when another run is
+    writing into DIR (a lock file, DIR/.pixlspec-batch.lock, refuses it), 1
+    when any failure was unexpected. Ctrl-C or SIGTERM stops the run and its
+    worker processes within a second or so (exit 130 or 143, one line); a
+    killed run's workers end with it. Small scans run in this process even
+    with --workers N (a pool would only cost its start-up): the output says so.
 
     \b
     Examples:
@@ -613,20 +668,34 @@ def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, el
       pixlspec batch example_data/sol0125_naltsos.h5 --out maps/ --elements Si,S,Cl,K,Ca,Ti,Fe
       pixlspec batch scans/*.h5 --out results/ --scheduler tcp://host:8786
     """
-    from rich.console import Console
-
     from .batch import run_batch_console
     from .fit.config import FitConfig
 
     instrument = _load_instrument(instrument_path)
     els = [e.strip() for e in elements.split(",") if e.strip()] if elements else None
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True,
-                      quiet=_state().verbosity < 0)
-    report = run_batch_console(list(inputs), out_dir, console=console, show_progress=_state().verbosity >= 0,
-                               instrument=instrument, elements=els, config=FitConfig(background=background),
-                               workers=workers, scheduler=scheduler, detector=detector, force=force)
-    if not report.ok:
-        click.get_current_context().exit(EXIT_FAILURE)
+    if els is not None and not els:
+        raise PixlspecError(f"--elements expects a comma-separated list, got {elements!r}")
+    console = _stdout_console()
+    console.quiet = _state().verbosity < 0
+    ctx = click.get_current_context()
+    try:
+        with _sigterm_stops_cleanly():
+            report = run_batch_console(list(inputs), out_dir, console=console, err_console=_stderr_console(),
+                                       show_progress=_state().verbosity >= 0, instrument=instrument,
+                                       elements=els, config=FitConfig(background=background), workers=workers,
+                                       scheduler=scheduler, detector=detector, force=force)
+    except Terminated:
+        click.secho("error: terminated (SIGTERM); complete results are kept, rerun the same command to resume",
+                    fg="red", err=True)
+        ctx.exit(EXIT_TERMINATED)
+    except KeyboardInterrupt:
+        click.secho("error: interrupted; complete results are kept, rerun the same command to resume",
+                    fg="red", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+    failed = [o for o in report.outcomes if not o.ok]
+    if failed:
+        # bad input (corrupt or missing scan, wrong channel count): 2; anything unexpected: 1
+        ctx.exit(EXIT_FAILURE if any(not o.bad_input for o in failed) else EXIT_BAD_INPUT)
 
 
 # --- shared helpers of the analysis commands ---------------------------------------
@@ -636,11 +705,28 @@ def _stderr_console():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _stdout_console():
-    """Rich console on stdout; wide when piped so table rows stay one line each."""
+@functools.cache
+def _pipe_console_class():
     from rich.console import Console
 
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    class PipeConsole(Console):
+        """A rich console whose closed pipe ends the command like any other (exit 141, quietly)."""
+
+        def on_broken_pipe(self) -> None:
+            # rich's default exits with 1 on its own; PixlspecGroup handles it for every command
+            raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+    return PipeConsole
+
+
+def _pipe_console(**kwargs):
+    """A rich console (see :func:`_pipe_console_class`)."""
+    return _pipe_console_class()(**kwargs)
+
+
+def _stdout_console():
+    """Rich console on stdout; wide when piped so table rows stay one line each."""
+    console = _pipe_console(file=sys.stdout, highlight=False, soft_wrap=True)
     if not console.is_terminal:
         console.width = max(console.width, PIPE_WIDTH)
     return console
@@ -1024,11 +1110,6 @@ def map_(input_path: str, out_dir: str, elements: str | None, rgb: tuple[str, ..
       pixlspec map results/scan_maps.h5 --out maps/ --elements S,Cl,Ca --log
       pixlspec map scan.h5 --out maps/ --elements all --percentiles 2,98 --cmap magma
     """
-    import numpy as np
-
-    from .plot_maps import plot_chi2
-    from .report import staged_dir
-
     plo, phi = _parse_pair(percentiles, "--percentiles")
     if not 0 <= plo < phi <= 100:
         raise PixlspecError(f"--percentiles must satisfy 0 <= LO < HI <= 100, got {percentiles}")
@@ -1048,6 +1129,20 @@ def map_(input_path: str, out_dir: str, elements: str | None, rgb: tuple[str, ..
     if detector not in (None, "A", "B", "A+B"):
         raise PixlspecError(f"--detector must be A, B or A+B, got {detector!r}")
     instrument = _load_instrument(instrument_path)
+    with _sigterm_stops_cleanly():
+        _map_files(input_path, out_dir, instrument, detector, wanted, elements, triples, units, log_scale, cmap,
+                   vmin, vmax, (plo, phi))
+
+
+def _map_files(input_path: str, out_dir: str, instrument, detector, wanted, elements, triples, units: str,
+               log_scale: bool, cmap: str, vmin, vmax, percentiles: tuple[float, float]) -> None:
+    """The work of ``map`` once its options are checked (fit or read, then the PNGs, staged)."""
+    import numpy as np
+
+    from .plot_maps import plot_chi2
+    from .report import staged_dir
+
+    plo, phi = percentiles
     with _progress() as progress:
         maps, fitted = _fit_maps(input_path, instrument, detector, None, progress, os.path.basename(input_path))
     for name in (wanted or []) + [e for t in triples for e in t]:

@@ -13,29 +13,84 @@ whichever backend they are given:
 * :class:`ProcessBackend` (``workers=N``): a pool of N single-threaded worker
   processes (started with ``forkserver``/``spawn``, safe with threads).
   Chunks of file-backed scans are read by the workers themselves: only the
-  file name and the point range travel.
+  file name and the point range travel. :func:`pool_pays` tells whether a
+  pool can be faster than this process for a given amount of work.
 * :class:`DaskBackend` (``scheduler="tcp://host:8786"`` or a
   ``distributed.Client``): the same tasks run on a Dask distributed cluster;
   the workers must see the scan files at the same paths (shared file system).
 
 Tasks are deterministic and work row by row, so every backend gives
 bit-identical results.
+
+Process hygiene: a worker process never outlives the process that started
+its pool. Each worker ignores SIGINT (Ctrl-C in a terminal reaches the whole
+process group; the parent alone decides what to do) and runs a watchdog
+thread that ends the worker as soon as the parent process is gone, however it
+died (SIGKILL included): on Linux it waits on a pidfd of the parent, elsewhere
+it checks every :data:`PARENT_POLL_S` seconds. The forkserver and the resource
+tracker of :mod:`multiprocessing` end by themselves once the parent and the
+workers are gone. :meth:`Backend.cancel` stops a running ``map`` promptly
+(killing the pool's workers) for Ctrl-C and SIGTERM.
 """
 from __future__ import annotations
 
 import abc
 
 import concurrent.futures as cf
+import contextlib
+import math
 import multiprocessing
+import numbers
 import os
+import select
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .errors import ConfigError
 
 __all__ = ["Backend", "SerialBackend", "ProcessBackend", "DaskBackend", "get_backend", "Lazy", "resolve",
-           "resolve_args"]
+           "resolve_args", "Cancelled", "pool_pays", "POOL_MIN_POINTS", "POOL_MIN_CHUNKS_PER_WORKER"]
+
+#: Seconds between two checks of a worker that its parent process still runs (platforms without pidfd).
+PARENT_POLL_S = 0.5
+#: Seconds to wait for a killed worker process to be gone.
+WORKER_JOIN_S = 5.0
+#: Exit status of a worker process that ends because its parent died (EX_SOFTWARE of sysexits.h).
+ORPHAN_EXIT_STATUS = 70
+#: Fewest points of work for which a local pool is started. Starting a pool costs seconds (each worker
+#: imports the library and loads the compiled kernels: the 121-point flight scan took 6-30 s longer
+#: with ``--workers 2`` than in process, docs/performance.md), while this process fits ~50,000 points/s
+#: on two cores: below this many points the whole fit takes less than the start-up of the pool.
+POOL_MIN_POINTS = 10_000
+#: Fewest chunks of points per worker for which a local pool is started: a chunk is the unit of work,
+#: so with fewer chunks than this some workers would idle while this process alone uses every core.
+POOL_MIN_CHUNKS_PER_WORKER = 2
+
+
+class Cancelled(Exception):
+    """Raised by :meth:`Backend.map` after :meth:`Backend.cancel` (Ctrl-C, SIGTERM)."""
+
+
+def pool_pays(points: int | Sequence[int], workers: int, chunk_points: int) -> bool:
+    """True when a local pool of ``workers`` processes can be faster than this process.
+
+    ``points`` is the number of points of one scan, or of each scan of a
+    batch; the points of a scan are cut into chunks of ``chunk_points``. In
+    this process every core is used already (numba threads), so a pool only
+    pays when there is enough work to hide its start-up and to keep every
+    worker busy: at least :data:`POOL_MIN_POINTS` points in all and
+    :data:`POOL_MIN_CHUNKS_PER_WORKER` chunks per worker.
+    """
+    per_scan = [int(points)] if isinstance(points, numbers.Integral) else [int(n) for n in points]
+    workers = int(workers)
+    if workers < 1 or sum(per_scan) < POOL_MIN_POINTS:
+        return False
+    n_chunks = sum(math.ceil(n / max(1, int(chunk_points))) for n in per_scan)
+    return n_chunks >= POOL_MIN_CHUNKS_PER_WORKER * workers
 
 
 class Lazy(abc.ABC):
@@ -92,6 +147,29 @@ class Backend(abc.ABC):
         return obj
 
     @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._cancel_event().is_set()
+
+    def _cancel_event(self) -> threading.Event:
+        ev = self.__dict__.get("_cancel")
+        if ev is None:
+            ev = self.__dict__.setdefault("_cancel", threading.Event())
+        return ev
+
+    def cancel(self) -> None:
+        """Stop promptly: running and later ``map`` calls raise :class:`Cancelled`.
+
+        For Ctrl-C and SIGTERM; safe to call from any thread. A cancelled
+        backend cannot run tasks any more.
+        """
+        self._cancel_event().set()
+
+    def _check(self) -> None:
+        if self.cancelled:
+            raise Cancelled("the work was cancelled")
+
+    @property
     def n_workers(self) -> int:
         return 1
 
@@ -117,10 +195,12 @@ class SerialBackend(Backend):
         items = list(arg_tuples)
         if not items:
             return
+        self._check()
         with cf.ThreadPoolExecutor(1, thread_name_prefix="pixlspec-prefetch") as reader:
             pending = reader.submit(resolve_args, items[0])
             for i in range(len(items)):
                 args = pending.result()
+                self._check()  # between two chunks: a cancel waits for one chunk at most
                 if i + 1 < len(items):
                     pending = reader.submit(resolve_args, items[i + 1])
                 yield i, fn(*args)
@@ -130,9 +210,63 @@ class SerialBackend(Backend):
         return os.cpu_count() or 1
 
 
-def _init_worker(threads: int) -> None:
-    """Worker process set-up: one compute thread each (the pool supplies the parallelism)."""
+def _parent_gone(parent_pid: int) -> bool:
+    try:
+        os.kill(parent_pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # pragma: no cover - the pid was reused by another user's process
+        return True
+    return False
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """End this process as soon as ``parent_pid`` has ended (a daemon thread waits for it).
+
+    Linux: a pidfd of the parent becomes readable when the parent exits (a
+    zombie counts as gone). Elsewhere: the parent pid is checked every
+    :data:`PARENT_POLL_S` s, together with this process's own parent (the
+    forkserver or the parent itself), which changes when it dies.
+    """
+    pidfd = None
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(parent_pid)
+        except ProcessLookupError:
+            os._exit(ORPHAN_EXIT_STATUS)
+        except OSError:  # pragma: no cover - kernel without pidfd
+            pidfd = None
+    elif _parent_gone(parent_pid):  # pragma: no cover - non-Linux
+        os._exit(ORPHAN_EXIT_STATUS)
+    ppid = os.getppid()
+
+    def watch() -> None:
+        if pidfd is not None:
+            while True:
+                readable, _, _ = select.select([pidfd], [], [])
+                if readable:
+                    break
+        else:  # pragma: no cover - non-Linux
+            while os.getppid() == ppid and not _parent_gone(parent_pid):
+                time.sleep(PARENT_POLL_S)
+        os._exit(ORPHAN_EXIT_STATUS)
+
+    threading.Thread(target=watch, name="pixlspec-parent-watchdog", daemon=True).start()
+
+
+def _init_worker(threads: int, parent_pid: int | None = None) -> None:
+    """Worker process set-up: parent watchdog, no Ctrl-C, one compute thread each."""
+    # Ctrl-C in a terminal reaches the whole process group: the parent stops the workers itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent_pid is not None:
+        _watch_parent(parent_pid)
     os.environ.setdefault("BLOSC_NTHREADS", str(threads))
+    # numba guards the start of its thread pool with a multiprocessing lock when the start method
+    # is a "fork" one (a named semaphore, recorded by the resource tracker). Created here, in a
+    # process of its own, it guards nothing, and a worker that is killed or ends with its parent
+    # would leave it behind (the tracker then warns on stderr). This process starts no processes:
+    # its default start method only tells numba to use no such lock.
+    multiprocessing.set_start_method("spawn", force=True)
     try:
         from threadpoolctl import threadpool_limits
 
@@ -149,7 +283,18 @@ def _init_worker(threads: int) -> None:
 
 def _mp_context():
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver" and threading.current_thread() is threading.main_thread():
+        # start the forkserver (if not running yet) with SIGINT ignored: it passes its signal
+        # handlers on to the workers it forks, which then ignore Ctrl-C from their first instant
+        from multiprocessing import forkserver
+
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    return ctx
 
 
 class ProcessBackend(Backend):
@@ -163,8 +308,9 @@ class ProcessBackend(Backend):
         if workers < 1:
             raise ConfigError(f"workers must be >= 1, got {workers}", where="workers")
         self._workers = workers
+        self._threads = int(threads_per_worker)
         self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
-                                            initializer=_init_worker, initargs=(int(threads_per_worker),))
+                                            initializer=_init_worker, initargs=(self._threads, os.getpid()))
         self._lock = threading.Lock()
 
     @property
@@ -172,14 +318,40 @@ class ProcessBackend(Backend):
         return self._workers
 
     def map(self, fn, arg_tuples):
+        self._check()
         with self._lock:
             futures = {self._pool.submit(_call, fn, tuple(args)): i for i, args in enumerate(arg_tuples)}
         try:
             for fut in cf.as_completed(futures):
-                yield futures[fut], fut.result()
+                self._check()
+                try:
+                    result = fut.result()
+                except (cf.CancelledError, BrokenProcessPool):
+                    self._check()  # the workers were stopped by cancel(): say so
+                    raise
+                yield futures[fut], result
         finally:
             for fut in futures:
                 fut.cancel()
+
+    def restarted(self) -> "ProcessBackend":
+        """A new pool of the same size (after a worker died and broke this one)."""
+        self.close()
+        return ProcessBackend(self._workers, self._threads)
+
+    def cancel(self) -> None:
+        """Kill the workers now (running tasks are lost) and refuse further tasks."""
+        super().cancel()
+        # concurrent.futures has no public way to stop running tasks: end the worker processes, then
+        # let the pool notice (it is broken now) and release its queues, so that nothing is left over
+        processes = dict(getattr(self._pool, "_processes", None) or {})
+        for proc in processes.values():
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # already gone or closed
+                proc.kill()
+        for proc in processes.values():
+            with contextlib.suppress(OSError, ValueError, AssertionError, AttributeError):
+                proc.join(timeout=WORKER_JOIN_S)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -219,15 +391,28 @@ class DaskBackend(Backend):
     def map(self, fn, arg_tuples):
         from distributed import as_completed
 
+        self._check()
         futures = {}
         for i, args in enumerate(arg_tuples):
             futures[self.client.submit(_call, fn, tuple(args), pure=False)] = i
+        self._futures = list(futures)
         try:
             for fut in as_completed(list(futures)):
+                self._check()
                 yield futures[fut], fut.result()
         finally:
             for fut in futures:
                 fut.cancel()
+
+    def cancel(self) -> None:
+        """Cancel the tasks of the running ``map`` on the cluster (the cluster itself goes on)."""
+        super().cancel()
+        futures = getattr(self, "_futures", None)
+        if futures:
+            try:
+                self.client.cancel(futures)
+            except Exception:  # pragma: no cover - client already closed
+                pass
 
     def close(self) -> None:
         if self._own:

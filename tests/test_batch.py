@@ -166,8 +166,9 @@ def test_cli_batch_exit_code_table_and_resume(tmp_path, scan_files):
     args = ["batch", str(scan_files[0]), str(broken), "--out", str(out), "--workers", "0",
             "--elements", ",".join(ELEMENTS)]
     res = runner.invoke(main, args)
-    assert res.exit_code == 1, res.output
-    assert "done" in res.output and "FAILED" in res.output and "broken.h5" in res.output
+    # a damaged scan is bad input: exit 2 (was 1 before issue 13), one 'error:' line for it
+    assert res.exit_code == 2, res.output
+    assert "done" in res.output and "error:" in res.output and "broken.h5" in res.output
     assert "1 fitted, 0 skipped (complete), 1 failed" in res.output
     assert sorted(os.listdir(out)) == ["scan0_maps.h5"]
     res = runner.invoke(main, ["batch", str(scan_files[0]), "--out", str(out), "--workers", "0",

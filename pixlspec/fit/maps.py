@@ -48,7 +48,7 @@ import numpy as np
 
 from ..errors import FitError, SpectrumError
 from ..instrument import Instrument
-from ..parallel import Backend, Lazy, get_backend
+from ..parallel import Backend, Lazy, SerialBackend, get_backend, pool_pays
 from ..spectrum import Scan, Spectrum, as_scan
 from .config import FitConfig
 
@@ -890,7 +890,9 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
         map background: "continuum" (default, fitted linearly with the peaks) or
         "snip" (per-point SNIP subtracted first).
     workers : int, optional
-        None: this process, every core (numba threads, BLAS). N: a pool of N processes.
+        None: this process, every core (numba threads, BLAS). N: a pool of N processes
+        when the scan is large enough for a pool to pay (:func:`pixlspec.parallel.pool_pays`),
+        else this process.
     detector : str or sequence, optional
         "A", "B": that detector alone; None (default), "A+B" or ["A", "B"]: each
         detector fitted separately and the areas summed (``per_detector`` keeps each).
@@ -947,7 +949,10 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
             raise SpectrumError("the scan has no points", path=scan.source)
         masks, found = _exclusion_masks(scan, exclude, diffraction)
         if backend is None:
-            backend = get_backend(workers, scheduler)
+            if scheduler is None and workers and not pool_pays(scan.n_points, workers, chunk_points):
+                backend = SerialBackend()  # too little work for a pool to pay (pixlspec.parallel.pool_pays)
+            else:
+                backend = get_backend(workers, scheduler)
         remote = backend.remote
         n = scan.n_points
         ranges = [(s, min(s + chunk_points, n)) for s in range(0, n, chunk_points)]
@@ -1054,6 +1059,10 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
                        "total_s": time.perf_counter() - t_start, "n_points": n, "n_detectors": len(dets),
                        "chunk_points": chunk_points, "backend": backend.name}
         return maps
+    except BaseException:
+        if own_backend and backend is not None:
+            backend.cancel()  # Ctrl-C or an error: stop the workers now rather than finishing their chunks
+        raise
     finally:
         if own_backend and backend is not None:
             backend.close()
