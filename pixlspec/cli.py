@@ -1131,11 +1131,11 @@ def map_(input_path: str, out_dir: str, elements: str | None, rgb: tuple[str, ..
     instrument = _load_instrument(instrument_path)
     with _sigterm_stops_cleanly():
         _map_files(input_path, out_dir, instrument, detector, wanted, elements, triples, units, log_scale, cmap,
-                   vmin, vmax, (plo, phi))
+                   vmin, vmax, (plo, phi), overwrite)
 
 
 def _map_files(input_path: str, out_dir: str, instrument, detector, wanted, elements, triples, units: str,
-               log_scale: bool, cmap: str, vmin, vmax, percentiles: tuple[float, float]) -> None:
+               log_scale: bool, cmap: str, vmin, vmax, percentiles: tuple[float, float], overwrite: bool) -> None:
     """The work of ``map`` once its options are checked (fit or read, then the PNGs, staged)."""
     import numpy as np
 
