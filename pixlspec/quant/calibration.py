@@ -490,10 +490,7 @@ def calibrate(spectra, compositions, instrument: Instrument | None = None, eleme
             vals = [(R[s][g], RS[s][g]) for s in std_names if g in R[s]]
             if not vals:
                 continue
-            v = np.array([a for a, _ in vals])
-            w = 1.0 / np.array([b for _, b in vals]) ** 2
-            mean = float(np.sum(w * v) / np.sum(w))
-            formal = float(1.0 / math.sqrt(np.sum(w)))
+            v, w, mean, formal = _inverse_variance_mean(vals)
             if len(vals) > 1:
                 c2 = float(np.sum(w * (v - mean) ** 2) / (len(vals) - 1))
                 spread = float(np.std(v, ddof=1) / math.sqrt(len(vals)))
@@ -542,6 +539,13 @@ def calibrate(spectra, compositions, instrument: Instrument | None = None, eleme
     return cal
 
 
+def _inverse_variance_mean(pairs) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Values, weights 1/σ², inverse-variance mean and its formal 1σ of ``(value, σ)`` pairs."""
+    v = np.array([a for a, _ in pairs])
+    w = 1.0 / np.array([b for _, b in pairs]) ** 2
+    return v, w, float(np.sum(w * v) / np.sum(w)), float(1.0 / math.sqrt(np.sum(w)))
+
+
 def _inconsistent_standards(R, RS, names) -> tuple[dict[str, float], list[str]]:
     """Standards whose ratios disagree with the other standards beyond their errors.
 
@@ -565,10 +569,7 @@ def _inconsistent_standards(R, RS, names) -> tuple[dict[str, float], list[str]]:
             ref = [(R[o][g], RS[o][g]) for o in others if g in R[o]]
             if not ref:
                 continue
-            v = np.array([a for a, _ in ref])
-            w = 1.0 / np.array([b for _, b in ref]) ** 2
-            k = float(np.sum(w * v) / np.sum(w))
-            sk = float(1.0 / math.sqrt(np.sum(w)))
+            _, _, k, sk = _inverse_variance_mean(ref)
             z = (r - k) / math.hypot(RS[s][g], sk)
             z2.append(z * z)
             worst.append((abs(z), g, r / k - 1.0))
