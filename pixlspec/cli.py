@@ -1262,7 +1262,7 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
                 res = os.path.join(tmp, f"{name}_results.h5")
                 maps.to_hdf5(res, provenance={"made_by": "pixlspec salts"})
                 comp.to_hdf5(res)
-            from .io._atomic import atomic_write_text
+            from .io.atomic import atomic_write_text
 
             atomic_write_text(os.path.join(tmp, "salts.json"), _json_text({**found.to_dict(), "notes_cli": notes}))
             atomic_write_text(os.path.join(tmp, "salts.csv"), _csv_text(DETECTION_HEADERS, rows))
@@ -1455,7 +1455,7 @@ def simulate(output: str, scene: str, composition: str, shape: str, live_time: f
       pixlspec simulate salts.h5 --shape 24x24
       pixlspec simulate uniform.h5 --scene uniform --composition SiO2=50,FeO=20,MgO=30 --shape 8x8
     """
-    from .io._atomic import atomic_path
+    from .io.atomic import atomic_path
     from .io.hdf5 import SCAN_FILE_SUFFIXES
 
     ext = os.path.splitext(output)[1].lower()

@@ -665,7 +665,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
                 t.composition.to_hdf5(os.path.join(tmp, res))
                 t.files["results (maps + composition)"] = res
                 sj = f"{t.key}_salts.json"
-                from .io._atomic import atomic_write_text
+                from .io.atomic import atomic_write_text
 
                 atomic_write_text(os.path.join(tmp, sj), json_text(t.salts.to_dict()))
                 t.files["salt detections"] = sj
@@ -678,7 +678,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
 
         with clock("rank"):
             ranking = rank_sample_candidates({t.name: t.salts for t in targets})
-            from .io._atomic import atomic_write_text
+            from .io.atomic import atomic_write_text
 
             atomic_write_text(os.path.join(tmp, "candidates.json"), json_text(ranking.to_dict()))
         with clock("figures"):

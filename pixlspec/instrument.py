@@ -521,7 +521,7 @@ class Instrument:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write to ``.json`` or ``.toml`` (by extension), atomically."""
-        from .io._atomic import atomic_write_text
+        from .io.atomic import atomic_write_text
 
         p = os.fspath(path)
         if p.lower().endswith(".toml"):

@@ -208,7 +208,7 @@ class Report:
 
     def write(self, directory: str | os.PathLike, name: str = "report", embed: bool = True) -> tuple[str, str]:
         """Write ``name.md`` and ``name.html`` into ``directory`` (atomically); returns both paths."""
-        from .io._atomic import atomic_write_text
+        from .io.atomic import atomic_write_text
 
         directory = os.fspath(directory)
         md = os.path.join(directory, name + ".md")

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CSVFormatError, PixlspecError
-from ._atomic import atomic_path
+from .atomic import atomic_path
 
 __all__ = ["write_piquant_csv", "read_piquant_maps", "read_piquant_map", "read_piquant_table", "PiquantTable",
            "write_maps_csv", "write_maps_tiff", "write_sum_msa", "compare_compositions", "ComparisonRow",

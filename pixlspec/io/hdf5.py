@@ -56,7 +56,7 @@ import numpy as np
 from ..errors import ConfigError, HDF5FormatError, PixlspecError
 from ..instrument import Instrument
 from ..spectrum import Scan, check_calibration, check_real_time, validate_counts
-from ._atomic import atomic_path
+from .atomic import atomic_path
 from .files import check_input_file
 from .h5guard import check_vlen_heap
 

@@ -55,7 +55,7 @@ import numpy as np
 from ..errors import ConfigError, MSAFormatError, PixlspecError, SpectrumError
 from ..instrument import Instrument
 from ..spectrum import Spectrum, check_calibration, check_live_time, check_real_time
-from ._atomic import atomic_path
+from .atomic import atomic_path
 from .files import MAX_INPUT_BYTES, check_input_file
 
 __all__ = ["MSAHeader", "parse_msa_header", "read_msa", "read_msa_detectors", "write_msa",

@@ -42,7 +42,7 @@ import h5py
 import numpy as np
 
 from ..errors import HDF5FormatError, PixlspecError
-from ._atomic import atomic_path
+from .atomic import atomic_path
 from .files import check_input_file
 from .h5guard import check_vlen_heap
 

@@ -278,7 +278,7 @@ class Calibration:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the instrument and the calibration to one ``.json`` file, atomically."""
-        from ..io._atomic import atomic_write_text
+        from ..io.atomic import atomic_write_text
 
         p = os.fspath(path)
         if not p.lower().endswith(".json"):

@@ -162,7 +162,7 @@ def make_scan(ny: int = 32, nx: int = 32, seed: int = 125, live_time_s: float = 
 
 def write_truth_csv(path: str, scan, truth) -> None:
     """Per-point truth table as CSV (point, x_mm, y_mm, phase, fractions, oxide wt%)."""
-    from ..io._atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     pos = scan.positions_mm
     keys = [k for k in truth if k != "phase"]
