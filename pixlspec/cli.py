@@ -872,11 +872,11 @@ def _composition_of(path: str, *, instrument, calibration, balance: str | None, 
 def _totals_plausible(comp) -> bool:
     import numpy as np
 
-    from .demo import _total_range
+    from .demo import total_range
 
     t = np.asarray(comp.point_total, dtype=float)[np.asarray(comp.valid, dtype=bool)]
     t = t[np.isfinite(t)]
-    lo, hi = _total_range()
+    lo, hi = total_range()
     return bool(t.size) and lo <= float(np.median(t)) <= hi
 
 

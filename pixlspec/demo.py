@@ -234,7 +234,7 @@ def _truth_of(scan, truth_csv: Path | None) -> dict[str, np.ndarray] | None:
 # =========================================================================================
 # composition helpers (shared with the CLI)
 # =========================================================================================
-def _total_range() -> tuple[float, float]:
+def total_range() -> tuple[float, float]:
     try:
         from .quant.quantify import TOTAL_RANGE_WT
         return tuple(TOTAL_RANGE_WT)
@@ -267,7 +267,7 @@ def minerals_input(composition, *, normalise: bool | None = None, name: str | No
     total = np.asarray(t.total, dtype=float)
     ok = np.isfinite(total) & (total > 0) & (t.valid if t.valid is not None else True)
     med = float(np.median(total[ok])) if np.any(ok) else math.nan
-    lo, hi = _total_range()
+    lo, hi = total_range()
     calibrated = bool(getattr(composition, "calibrated", True))
     if normalise is None:
         normalise = (not calibrated) and math.isfinite(med) and not (lo <= med <= hi)
@@ -636,7 +636,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
             with clock("quantify_sum"):
                 sum_fit = t.maps.sum_fit.get("A") or next(iter(t.maps.sum_fit.values()))
                 t.bulk = quantify(sum_fit, t.instrument, calibration=cal, balance=t.balance)
-                lo, hi = _total_range()
+                lo, hi = total_range()
                 if cal is None and not (lo <= t.bulk.total <= hi):
                     total = t.bulk.total
                     t.bulk = quantify(sum_fit, t.instrument, calibration=cal, balance=t.balance, normalise=True)

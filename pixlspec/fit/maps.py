@@ -420,12 +420,12 @@ def _single_threaded_blas():
     the limit until the last user leaves.
     """
     global _BLAS_USERS, _BLAS_LIMITER
-    from .single import _blas_single_thread
+    from .single import blas_single_thread
 
     with _BLAS_LOCK:
         if _BLAS_USERS == 0:
             # the process's one cached controller (a fresh threadpool_limits rescans the libraries, ~3 ms)
-            _BLAS_LIMITER = _blas_single_thread()
+            _BLAS_LIMITER = blas_single_thread()
         _BLAS_USERS += 1
     try:
         yield

@@ -476,7 +476,7 @@ def fit_spectrum(spectrum: Spectrum | np.ndarray, elements: Sequence[str] | None
     # and under load they cost several times the work itself. Run it single-threaded.
     spectrum = as_spectrum(spectrum, energy_offset_eV=energy_offset_eV, energy_gain_eV=energy_gain_eV,
                            live_time_s=live_time_s, instrument=instrument)
-    with _blas_single_thread():
+    with blas_single_thread():
         return _fit_spectrum(spectrum, elements, instrument, config, exclude)
 
 
@@ -488,7 +488,7 @@ def _threadpool_controller():
     return ThreadpoolController()
 
 
-def _blas_single_thread():
+def blas_single_thread():
     # one controller for the process: threadpool_limits() would rescan the libraries on every call (~2 ms)
     return _threadpool_controller().limit(limits=1, user_api="blas")
 

@@ -91,7 +91,7 @@ _MAX_EXACT_INT = 2 ** 53
 
 
 # --------------------------------------------------------------------------- text
-def _read_lines(path: str | os.PathLike, error_cls: type[PixlspecError] = MSAFormatError) -> list[str]:
+def read_lines(path: str | os.PathLike, error_cls: type[PixlspecError] = MSAFormatError) -> list[str]:
     """Lines of a text file (CRLF, LF or CR endings; BOM stripped) without terminators.
 
     Raises ``error_cls`` (naming the file and line) for an unreadable, empty,
@@ -137,11 +137,11 @@ def _snippet(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
 
-def _is_number(tok: str) -> bool:
+def is_number(tok: str) -> bool:
     return _NUMBER.fullmatch(tok) is not None
 
 
-def _scaled(tok: str, exp10: int) -> float:
+def scaled_number(tok: str, exp10: int) -> float:
     """``tok * 10**exp10`` computed as an exact decimal shift of the text, rounded once.
 
     ``"0.1524"`` mm gives exactly ``152.4`` µm (not ``152.39999999999998``), and
@@ -156,7 +156,7 @@ def _scaled(tok: str, exp10: int) -> float:
 
 
 def _shifted_repr(value: float, exp10: int) -> str:
-    """Decimal text of ``value * 10**exp10`` that :func:`_scaled` maps back to ``value`` exactly."""
+    """Decimal text of ``value * 10**exp10`` that :func:`scaled_number` maps back to ``value`` exactly."""
     return str(Decimal(repr(float(value))).scaleb(exp10))
 
 
@@ -267,7 +267,7 @@ class MSAHeader(Mapping):
             what = "a number" if n == 1 else f"{n} numbers separated by commas (one per detector)"
             raise self._error(key, f"expected {what}, got {_snippet(self.text(key) or '')!r}")
         for tok in toks[:n]:
-            if not _is_number(tok):
+            if not is_number(tok):
                 raise self._error(key, f"expected a number, got {_snippet(tok)!r}")
         return toks[:n]
 
@@ -279,7 +279,7 @@ class MSAHeader(Mapping):
                 raise MSAFormatError(f"missing #{_norm(key)} keyword", path=self.path,
                                      where=self.last_line or None)
             return None
-        v = _scaled(toks[0], exp10)
+        v = scaled_number(toks[0], exp10)
         if not math.isfinite(v):
             raise self._error(key, f"value {toks[0]!r} is not finite")
         return v
@@ -289,7 +289,7 @@ class MSAHeader(Mapping):
         toks = self.number_tokens(key, n)
         if toks is None:
             return None
-        out = [_scaled(t, exp10) for t in toks]
+        out = [scaled_number(t, exp10) for t in toks]
         for t, v in zip(toks, out):
             if not math.isfinite(v):
                 raise self._error(key, f"value {t!r} is not finite")
@@ -299,9 +299,9 @@ class MSAHeader(Mapping):
         """All leading numeric tokens of ``key`` (for lists whose length may disagree with NCOLUMNS)."""
         out = []
         for tok in self.tokens(key):
-            if not _is_number(tok):
+            if not is_number(tok):
                 break
-            out.append(_scaled(tok, exp10))
+            out.append(scaled_number(tok, exp10))
         if key in self and not out:
             raise self._error(key, f"expected a number, got {_snippet(self.text(key) or '')!r}")
         return out
@@ -389,7 +389,7 @@ def check_magic(header: MSAHeader) -> str:
                          f"(or {EMSA_VERSION!r})", path=header.path, where=header.line("VERSION"))
 
 
-def _unset_value(value: str | None) -> bool:
+def unset_value(value: str | None) -> bool:
     return value is None or value.strip().lower() in UNSET_VALUES
 
 
@@ -414,7 +414,7 @@ class _ParsedMSA:
 
 def _parse_file(path: str | os.PathLike) -> _ParsedMSA:
     p = os.fspath(path)
-    lines = _read_lines(p, MSAFormatError)
+    lines = read_lines(p, MSAFormatError)
     header = parse_msa_header(lines, p)
     dialect = check_magic(header)
     if header.spectrum_line is None:
@@ -461,17 +461,17 @@ def _parse_file(path: str | os.PathLike) -> _ParsedMSA:
         names = list(DETECTOR_NAMES)
     else:
         did = header.text("DETECTOR_ID")
-        names = [DETECTOR_NAMES[0] if _unset_value(did) else did.split()[0]]
+        names = [DETECTOR_NAMES[0] if unset_value(did) else did.split()[0]]
     return _ParsedMSA(p, header, dialect, counts, names, end_line)
 
 
 def _bad_value(tok: str, path: str, lineno: int, col: int, n_cols: int) -> MSAFormatError:
     where_col = f" in column {col + 1}" + (f" (detector {DETECTOR_NAMES[col]})" if n_cols == 2 else "")
     low = tok.lower().lstrip("+-")
-    if low in ("nan", "inf", "infinity") or (_is_number(tok) and not math.isfinite(float(tok))):
+    if low in ("nan", "inf", "infinity") or (is_number(tok) and not math.isfinite(float(tok))):
         return MSAFormatError(f"non-finite count {tok!r}{where_col}; expected a finite number >= 0",
                               path=path, where=lineno)
-    if _is_number(tok) and float(tok) < 0:
+    if is_number(tok) and float(tok) < 0:
         return MSAFormatError(f"negative count {tok!r}{where_col}; counts must be >= 0", path=path,
                               where=lineno)
     return MSAFormatError(f"invalid count {_snippet(tok)!r}{where_col}; expected a number", path=path,
@@ -526,11 +526,11 @@ def _parse_data(lines: list[str], header: MSAHeader, npoints: int, per_line: int
         if row is None or any("_" in t for t in toks) or not all(0 <= v < math.inf for v in row):
             for c, tok in enumerate(toks):
                 if mode == "xy" and c == 0:
-                    if not _is_number(tok) or not math.isfinite(float(tok)):
+                    if not is_number(tok) or not math.isfinite(float(tok)):
                         raise MSAFormatError(f"invalid x value {_snippet(tok)!r}; expected a finite number",
                                              path=path, where=lineno)
                     continue
-                if not _is_number(tok) or not math.isfinite(float(tok)) or float(tok) < 0:
+                if not is_number(tok) or not math.isfinite(float(tok)) or float(tok) < 0:
                     raise _bad_value(tok, path, lineno, c, n_cols_named)
         if mode == "xy":
             values.append(row[1])
@@ -563,7 +563,7 @@ def _parse_data(lines: list[str], header: MSAHeader, npoints: int, per_line: int
 
 
 # --------------------------------------------------------------------------- spectra
-def _unit_exp(header: MSAHeader) -> int:
+def unit_exponent(header: MSAHeader) -> int:
     toks = header.tokens("XUNITS")
     unit = toks[0] if toks else "eV"
     if unit.lower() == "ev":
@@ -602,7 +602,7 @@ def _build_spectrum(parsed: _ParsedMSA, col: int, instrument: Instrument | None)
     path = parsed.path
     n = parsed.ncolumns
     name = parsed.names[col]
-    exp = _unit_exp(h)
+    exp = unit_exponent(h)
     meta: dict[str, Any] = {}
 
     # --- calibration --------------------------------------------------------
@@ -683,9 +683,9 @@ def _build_spectrum(parsed: _ParsedMSA, col: int, instrument: Instrument | None)
         if kw in ("DATE", "TIME", "OWNER"):
             val = h.text(kw)
             # raw text without a trailing comment (separated by 2+ blanks or a tab)
-            val = None if _unset_value(val) else re.split(r"\s{2,}|\t", val.strip())[0]
+            val = None if unset_value(val) else re.split(r"\s{2,}|\t", val.strip())[0]
         else:
-            val = toks[0] if toks and not _unset_value(toks[0]) else None
+            val = toks[0] if toks and not unset_value(toks[0]) else None
         if val is not None:
             meta[key] = val
     if "ROVER_SCLK" in h:
@@ -702,7 +702,7 @@ def _build_spectrum(parsed: _ParsedMSA, col: int, instrument: Instrument | None)
     if "BEAMKV" in h:
         meta["beam_kV"] = h.number("BEAMKV")
     for kw, key in (("TITLE", "title"), ("COMMENT", "comment")):
-        vals = [v for v in (h[kw] if kw in h else []) if not _unset_value(v)]
+        vals = [v for v in (h[kw] if kw in h else []) if not unset_value(v)]
         if vals:
             meta[key] = vals
     meta["header"] = h.to_dict()

@@ -54,7 +54,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, CSVFormatError, MSAFormatError, UnknownElementError
 from ..instrument import Instrument, Optic
-from .msa import (MSAHeader, _is_number, _unset_value, _read_lines, _unit_exp, check_magic,
+from .msa import (MSAHeader, is_number, unset_value, read_lines, unit_exponent, check_magic,
                   parse_msa_header)
 
 __all__ = ["read_piquant_config", "instrument_from_header", "read_optic_file", "StandardElement",
@@ -95,7 +95,7 @@ def _element_symbol(token: str, header: MSAHeader, key: str) -> str:
     from ..physics.elements import check_element, element_symbol
 
     try:
-        if _is_number(token):
+        if is_number(token):
             return element_symbol(int(float(token)) if float(token).is_integer() else float(token))
         return check_element(token)
     except UnknownElementError as e:
@@ -126,7 +126,7 @@ def _optic(header: MSAHeader, directory: str | None) -> Optic:
         raise ConfigError("##OPTICFILE: expected an optic code or a file name", path=header.path,
                           where=header.line("OPTICFILE"))
     tok = toks[0]
-    if _is_number(tok):
+    if is_number(tok):
         code = float(tok)
         if not code.is_integer() or code < 0:
             raise ConfigError(f"##OPTICFILE: expected an integer code >= 0, got {tok!r}", path=header.path,
@@ -265,7 +265,7 @@ def instrument_from_header(header: MSAHeader, *, base: Instrument | None = None,
     # --- detectors --------------------------------------------------------------
     detectors = base.detectors
     if not spectrum and ("XPERCHAN" in present or "OFFSET" in present):
-        exp = _unit_exp(header)
+        exp = unit_exponent(header)
         gains = header.leading_numbers("XPERCHAN", exp10=exp) if "XPERCHAN" in present else []
         offsets = header.leading_numbers("OFFSET", exp10=exp) if "OFFSET" in present else []
         quads = header.leading_numbers("QUADRATIC", exp10=exp) if "QUADRATIC" in present else [0.0]
@@ -301,9 +301,9 @@ def instrument_from_header(header: MSAHeader, *, base: Instrument | None = None,
                 inst["path_in_cm"], inst["path_out_cm"] = paths
     if not spectrum:
         owner = header.text("OWNER")
-        owner = None if _unset_value(owner) else re.split(r"\s{2,}|\t", owner.strip())[0]
+        owner = None if unset_value(owner) else re.split(r"\s{2,}|\t", owner.strip())[0]
         titles = [" ".join(t.split()) for t in (header["TITLE"] if "TITLE" in header else [])
-                  if not _unset_value(t)]
+                  if not unset_value(t)]
         parts = [p for p in (owner, titles[0] if titles else None) if p]
         inst["name"] = ": ".join(parts) if parts else (Path(header.path).stem if header.path else "PIQUANT")
     if spectrum and not (tube or inst or det) and detectors is base.detectors:
@@ -341,7 +341,7 @@ def read_piquant_config(path: str | os.PathLike) -> Instrument:
         For invalid or unusable values (naming the file and line).
     """
     p = os.fspath(path)
-    header = parse_msa_header(_read_lines(p, MSAFormatError), p)
+    header = parse_msa_header(read_lines(p, MSAFormatError), p)
     check_magic(header)
     return instrument_from_header(header, base=Instrument.pixl(), spectrum=False,
                                   directory=os.path.dirname(os.path.abspath(p)))
@@ -365,7 +365,7 @@ def read_optic_file(path: str | os.PathLike) -> Optic:
         For non-numeric, negative or non-increasing values, or fewer than 2 rows.
     """
     p = os.fspath(path)
-    lines = _read_lines(p, ConfigError)
+    lines = read_lines(p, ConfigError)
     energies: list[float] = []
     trans: list[float] = []
     for i, line in enumerate(lines):
@@ -373,7 +373,7 @@ def read_optic_file(path: str | os.PathLike) -> Optic:
         if not s:
             break
         toks = [t for t in re.split(r"[,\s]+", s) if t]
-        if len(toks) < 2 or not _is_number(toks[0]) or not _is_number(toks[1]):
+        if len(toks) < 2 or not is_number(toks[0]) or not is_number(toks[1]):
             raise ConfigError(f"expected two numbers (energy keV, transmission), got {s[:40]!r}", path=p,
                               where=i + 1)
         e, t = float(toks[0]), float(toks[1])
@@ -503,7 +503,7 @@ class StandardEntry:
 
 def _csv_number(tok: str, path: str, lineno: int, what: str) -> float:
     t = tok.strip().rstrip("%").strip()
-    if not _is_number(t):
+    if not is_number(t):
         raise CSVFormatError(f"{what}: expected a number, got {tok.strip()!r}", path=path, where=lineno)
     v = float(t)
     if not math.isfinite(v):
@@ -524,7 +524,7 @@ def _amount_wt(tok: str, path: str, lineno: int) -> tuple[float, float]:
         num, scale = t[:-1], 1.0
     else:
         num, scale = t, 1.0
-    if not _is_number(num):
+    if not is_number(num):
         raise CSVFormatError(f"amount: expected '7.17%', '683ppm', '0.5f' or a number, got {tok.strip()!r}",
                              path=path, where=lineno)
     v = float(num) * scale
@@ -648,7 +648,7 @@ def _parse_standards(rows: list[tuple[int, list[str]]], path: str, calibration: 
 
 
 def _csv_rows(path: str) -> list[tuple[int, list[str]]]:
-    lines = _read_lines(path, CSVFormatError)
+    lines = read_lines(path, CSVFormatError)
     out = []
     for i, line in enumerate(lines):
         try:

@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import CSVFormatError, MSAFormatError
 from ..instrument import Instrument
 from ..spectrum import Scan, check_calibration, check_live_time, check_real_time
-from .msa import M_TO_MM_EXP, _is_number, _read_lines, _scaled, read_msa_detectors
+from .msa import M_TO_MM_EXP, is_number, read_lines, scaled_number, read_msa_detectors
 
 __all__ = ["read_rfs", "read_rxl", "read_msa_folder"]
 
@@ -62,7 +62,7 @@ class _Table:
         out = np.empty(len(self.rows))
         for k, (row, ln) in enumerate(zip(self.rows, self.row_lines)):
             tok = row[j].strip()
-            if not _is_number(tok):
+            if not is_number(tok):
                 raise CSVFormatError(f"column {name!r}: expected a number, got {tok[:30]!r}", path=path, where=ln)
             v = float(tok)
             if not np.isfinite(v) or (positive and v <= 0) or (nonneg and v < 0):
@@ -83,19 +83,19 @@ class _Table:
     def metres_to_mm(self, name: str, path: str) -> np.ndarray:
         j = self.column(name, path)
         self.floats(name, path)                       # validates
-        return np.array([_scaled(row[j].strip(), M_TO_MM_EXP) for row in self.rows])
+        return np.array([scaled_number(row[j].strip(), M_TO_MM_EXP) for row in self.rows])
 
 
 def _tables(path: str) -> list[_Table]:
     """Split a stacked CSV into tables (header row = first cell not numeric); check row lengths."""
-    lines = _read_lines(path, CSVFormatError)
+    lines = read_lines(path, CSVFormatError)
     tables: list[_Table] = []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         fields = line.split(",")
         first = fields[0].strip()
-        if not _is_number(first):
+        if not is_number(first):
             if len(fields) == 1 and not tables:
                 raise CSVFormatError(f"expected a CSV header row, got {first[:40]!r}", path=path, where=i + 1)
             tables.append(_Table([f.strip() for f in fields], i + 1))
@@ -125,7 +125,7 @@ def _counts_table(t: _Table, path: str) -> np.ndarray:
         for row, ln in zip(t.rows, t.row_lines):
             for j, tok in enumerate(row):
                 tok = tok.strip()
-                if not _is_number(tok):
+                if not is_number(tok):
                     raise CSVFormatError(f"column {t.header[j]!r}: invalid count {tok[:30]!r}; expected a "
                                          "number", path=path, where=ln)
                 v = float(tok)

@@ -298,7 +298,7 @@ def radiative_rate(element: str, initial: str, final: str) -> float:
 
 
 @functools.lru_cache(maxsize=None)
-def _xray_lines(element: str, source: str = "xraylib"):
+def raw_xray_lines(element: str, source: str = "xraylib"):
     """name -> (energy eV, relative rate within the initial subshell, initial level)."""
     import xraydb  # lazy
 
@@ -315,7 +315,7 @@ def _xray_lines(element: str, source: str = "xraylib"):
 @functools.lru_cache(maxsize=None)
 def _line_group(el: str, shell: str, excitation_eV: float, source: str = "xraylib") -> LineGroup:
     name = group_name(el, shell)
-    lines = _xray_lines(el, source)
+    lines = raw_xray_lines(el, source)
     if shell == "K":
         picked = [(n, e, i, "K") for n, (e, i, lv) in lines.items() if lv == "K" and n in K_LINE_NAMES]
         if not picked:

@@ -414,9 +414,9 @@ def _tube_spectrum(el, e0, phi, eps, window_um, current_uA, step, e_min, foil_um
     current_mA = current_uA / _UA_PER_MA
     continuum = ebel_continuum(centres, e0, el, phi, eps, window_um, foil_um) * current_mA / _EV_PER_KEV
 
-    from .lines import _xray_lines  # lazy helper (cached xraydb lines)
+    from .lines import raw_xray_lines  # lazy helper (cached xraydb lines)
 
-    lines = _xray_lines(el)
+    lines = raw_xray_lines(el)
     names, energies, intens, shells, levels = [], [], [], [], []
 
     def add(name, energy_eV, n_vac, omega, p, u_keV, shell, level):
