@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +54,9 @@ from ..physics.elements import atomic_number, check_element
 from ..physics.lines import default_shell, line_group, parse_group_name
 from ..physics.tube import tube_spectrum
 from . import kernels
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["FPModel", "Excitation", "excitation_spectrum", "fp_intensities", "fp_model", "subshell_vacancy_shares",
            "resolve_group", "recorded_fraction", "EXCITATION_STEP_EV", "EXCITATION_MIN_EV", "MIN_FIT_LINE_FRACTION",
@@ -128,7 +132,7 @@ def _lines_of(element: str) -> dict:
             for name, ln in xraydb.xray_lines(element).items()}
 
 
-def subshell_vacancy_shares(element: str, subshell: str, energy_eV) -> np.ndarray:
+def subshell_vacancy_shares(element: str, subshell: str, energy_eV: ArrayLike) -> np.ndarray:
     """Vacancies in ``subshell`` per photo-absorption event of ``element``, vectorised over energy.
 
     Jump-ratio peeling from the deepest excited edge outwards, then Coster–Kronig
@@ -270,7 +274,7 @@ def _excitation(instrument: Instrument, step_eV: float, min_energy_eV: float) ->
                       step_eV=ts.energy_step_eV)
 
 
-def path_transmission(instrument: Instrument, energy_eV, path_cm: float) -> np.ndarray:
+def path_transmission(instrument: Instrument, energy_eV: ArrayLike, path_cm: float) -> np.ndarray:
     """Transmission of ``path_cm`` of the instrument's gas; a "Mars" path is PIQUANT's Mars atmosphere
     (:data:`MARS_ATMOSPHERE_WT` at :data:`MARS_ATMOSPHERE_DENSITY_G_CM3`) unless the instrument sets
     its gas pressure or temperature."""
@@ -284,7 +288,7 @@ def path_transmission(instrument: Instrument, energy_eV, path_cm: float) -> np.n
                                                    temperature_K=instrument.gas_temperature_K), dtype=np.float64)
 
 
-def incident_beam_factor(instrument: Instrument, energy_eV) -> np.ndarray:
+def incident_beam_factor(instrument: Instrument, energy_eV: ArrayLike) -> np.ndarray:
     """Multiplier from tube output (photons / (s sr)) to photons / s on the sample, per energy.
 
     PIQUANT's incident-beam factor (absolute-scale.md §1): optic response x gas path to the sample
@@ -298,7 +302,7 @@ def incident_beam_factor(instrument: Instrument, energy_eV) -> np.ndarray:
             * FLUORESCENCE_GEOMETRY_NORM * instrument.geometry_factor)
 
 
-def recorded_fraction(instrument: Instrument, detector: str | None, energy_eV) -> np.ndarray:
+def recorded_fraction(instrument: Instrument, detector: str | None, energy_eV: ArrayLike) -> np.ndarray:
     """Probability that a photon emitted by the sample is recorded: Omega/4pi x efficiency x gas path
     (PIQUANT's emergent-beam factor ``#SOLIDANGLE`` / 4 pi x gas path, times the detector efficiency)."""
     d = instrument.detector(detector)
@@ -309,7 +313,7 @@ def recorded_fraction(instrument: Instrument, detector: str | None, energy_eV) -
 
 
 # --------------------------------------------------------------------------- gas-path geometry
-def air_attenuation_per_cm(instrument: Instrument, energy_eV) -> np.ndarray:
+def air_attenuation_per_cm(instrument: Instrument, energy_eV: ArrayLike) -> np.ndarray:
     """Extra attenuation (1/cm) of a He path per unit mole fraction of air in it.
 
     ``mu_air rho_air - mu_He rho_He`` at the path's pressure and temperature (air replaces He
@@ -337,7 +341,7 @@ def _view_vectors(instrument: Instrument, detector: str | None):
     return float(instrument.path_out_cm), to_det, to_src
 
 
-def detector_view_ratio(instrument: Instrument, points_cm, detector: str | None = None) -> np.ndarray:
+def detector_view_ratio(instrument: Instrument, points_cm: ArrayLike, detector: str | None = None) -> np.ndarray:
     """Solid angle of the detector seen from points of the gas, relative to that from the beam spot.
 
     The detector is small and flat, at ``path_out_cm`` from the spot in the direction of its
@@ -694,7 +698,7 @@ class FPModel:
         out = np.exp(-x * g["coeff_ar"][:, None] * g["rho"][None, :])
         return float(x * self._gas_rho_ar * np.sum(prod * g["det"] * out * g["w"][None, :]))
 
-    def sample_gas_rate(self, energy_eV, counts_per_s) -> float:
+    def sample_gas_rate(self, energy_eV: ArrayLike, counts_per_s: ArrayLike) -> float:
         """Ar K counts/s per unit air fraction excited by the sample's own emission (first order in x).
 
         The recorded spectrum R(E) (counts/s per channel) is turned into the photons the sample
@@ -745,7 +749,7 @@ class FPModel:
         return np.ascontiguousarray(q), start
 
     # --- compositions ---------------------------------------------------------------
-    def mass_fractions(self, composition) -> np.ndarray:
+    def mass_fractions(self, composition: Mapping[str, float] | str) -> np.ndarray:
         """Mass-fraction vector (in :attr:`elements` order) of a composition.
 
         Parameters
@@ -771,7 +775,8 @@ class FPModel:
         return v
 
     # --- evaluation -----------------------------------------------------------------
-    def rates(self, C, secondary: bool | None = None, split: bool = False, air_fraction: float = 0.0):
+    def rates(self, C: ArrayLike, secondary: bool | None = None, split: bool = False,
+              air_fraction: float = 0.0) -> Any:
         """Counts per live second of every group for mass-fraction rows ``C``.
 
         Parameters
@@ -818,7 +823,7 @@ class FPModel:
             prim, sec = prim[0], sec[0]
         return (prim, sec) if split else prim + sec
 
-    def intensities(self, composition, live_time_s: float = 1.0, secondary: bool | None = None,
+    def intensities(self, composition: Mapping[str, float] | str, live_time_s: float = 1.0, secondary: bool | None = None,
                     air_fraction: float = 0.0) -> dict[str, float]:
         """Predicted net areas (counts in ``live_time_s``) of every group for a composition."""
         r = self.rates(self.mass_fractions(composition), secondary=secondary, air_fraction=air_fraction)
@@ -881,7 +886,7 @@ def fp_model(instrument: Instrument, groups: Sequence[str], *, detector: str | N
     return _cached_model(instrument, tuple(groups), detector, tuple(sorted(set(elements))), bool(secondary))
 
 
-def fp_intensities(composition, instrument: Instrument | None = None, groups: Sequence[str] | None = None, *,
+def fp_intensities(composition: Mapping[str, float] | str, instrument: Instrument | None = None, groups: Sequence[str] | None = None, *,
                    live_time_s: float = 1.0, detector: str | None = None, secondary: bool = True
                    ) -> dict[str, float]:
     """Predicted net line-group areas (counts) of a thick sample of ``composition``.

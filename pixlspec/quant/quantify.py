@@ -42,7 +42,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,13 @@ from ..physics.detector import fwhm_eV
 from ..physics.elements import atomic_mass
 from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
 from .fp import GAS_LINE_ELEMENT, fp_model, resolve_group
+
+if TYPE_CHECKING:
+    import os
+
+    from ..fit.maps import ElementMaps
+    from ..fit.single import FitResult
+    from .calibration import Calibration
 
 __all__ = ["Composition", "CompositionMap", "quantify", "quantify_map", "DEFAULT_BALANCE", "MAP_DEFAULT_BALANCE", "GAS_GROUPS",
            "MATRIX_ELEMENTS", "LOD_SIGMAS", "MAX_ITERATIONS", "TOLERANCE"]
@@ -373,13 +380,13 @@ class CompositionMap:
                 "point_flags": {k: v.tolist() for k, v in self.point_flags.items()}, "detector": self.detector,
                 "source": self.source}
 
-    def to_piquant_csv(self, path, *, maps=None) -> None:
+    def to_piquant_csv(self, path: str | os.PathLike, *, maps: ElementMaps | None = None) -> None:
         """Write a PIQUANT map CSV (``maps``: the ElementMaps, for areas, χ² and calibration)."""
         from ..io.export import write_piquant_csv
 
         write_piquant_csv(self, path, maps=maps)
 
-    def to_hdf5(self, path, group: str = "entry/composition") -> None:
+    def to_hdf5(self, path: str | os.PathLike, group: str = "entry/composition") -> None:
         """Write ``/entry/composition`` (NeXus NXdata: oxide wt% on the map grid with axes and units, and
         oxide wt%, 1σ, LOD, total per point) into ``path`` — the results file of
         :meth:`ElementMaps.to_hdf5`, extended atomically, or a new file. Layout:
@@ -707,7 +714,7 @@ def _air_fraction(solver, A_gas, live, air_fraction, c_solve) -> float:
 # =========================================================================================
 # public functions
 # =========================================================================================
-def quantify(fit_result, instrument: Instrument | None = None, calibration=None, *, fe_oxide: str = "FeO",
+def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibration: Calibration | None = None, *, fe_oxide: str = "FeO",
              normalise: bool = False, balance: str | None = DEFAULT_BALANCE, secondary: bool = True,
              air_fraction: float | None = None, exclude: Sequence[str] = GAS_GROUPS, strict: bool = False
              ) -> Composition:
@@ -948,7 +955,8 @@ def _map_protocol(maps):
         getattr(maps, "grid", None), valid, elements
 
 
-def quantify_map(element_maps, instrument: Instrument | None = None, calibration=None, *, fe_oxide: str = "FeO",
+def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None,
+                 calibration: Calibration | None = None, *, fe_oxide: str = "FeO",
                  normalise: bool = False, balance: str | None = MAP_DEFAULT_BALANCE, secondary: bool = True,
                  air_fraction: float | None = None, exclude: Sequence[str] = GAS_GROUPS,
                  chunk_points: int = 512) -> CompositionMap:
