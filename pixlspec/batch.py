@@ -21,8 +21,8 @@ lock file ``<out>/.pixlspec-batch.lock`` (an ``flock`` lock, released by the
 system when the run ends however it ends; it records the holder's pid) and
 refuses with :class:`OutputInUseError` when another run holds it. Ctrl-C
 (``KeyboardInterrupt``) stops the work within one chunk of points: the
-workers are killed, no results file is started after it, a results file
-being written is removed, and a rerun resumes.
+workers are killed, no results file is started after it, one whose
+(atomic) write had already begun is finished, and a rerun resumes.
 """
 from __future__ import annotations
 

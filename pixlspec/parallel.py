@@ -38,6 +38,7 @@ import abc
 
 import concurrent.futures as cf
 import contextlib
+import logging
 import math
 import multiprocessing
 import numbers
@@ -51,6 +52,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Backend", "SerialBackend", "ProcessBackend", "DaskBackend", "get_backend", "Lazy", "resolve",
            "resolve_args", "Cancelled", "pool_pays", "POOL_MIN_POINTS", "POOL_MIN_CHUNKS_PER_WORKER"]
@@ -331,8 +334,12 @@ class ProcessBackend(Backend):
                     raise
                 yield futures[fut], result
         finally:
-            for fut in futures:
-                fut.cancel()
+            # after cancel() the killed pool fails every pending future itself; cancelling them here as
+            # well races with that on Python 3.11 (the pool's manager thread dies on a cancelled future,
+            # gh-94777's cleanup never runs and the exit hangs on the queue's feeder thread)
+            if not self.cancelled:
+                for fut in futures:
+                    fut.cancel()
 
     def restarted(self) -> "ProcessBackend":
         """A new pool of the same size (after a worker died and broke this one)."""
@@ -345,13 +352,29 @@ class ProcessBackend(Backend):
         # concurrent.futures has no public way to stop running tasks: end the worker processes, then
         # let the pool notice (it is broken now) and release its queues, so that nothing is left over
         processes = dict(getattr(self._pool, "_processes", None) or {})
+        call_queue = getattr(self._pool, "_call_queue", None)
+        if call_queue is not None:  # tasks still queued for the killed workers are dropped, never waited on
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                call_queue.cancel_join_thread()
         for proc in processes.values():
             with contextlib.suppress(OSError, ValueError, AttributeError):  # already gone or closed
                 proc.kill()
         for proc in processes.values():
             with contextlib.suppress(OSError, ValueError, AssertionError, AttributeError):
                 proc.join(timeout=WORKER_JOIN_S)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # A worker killed while writing its result leaves half a message in the result pipe, and the
+        # pool's manager thread would wait for the rest forever (the pipe's write end stays open in
+        # this process). With every worker dead, closing that last write end turns the wait into
+        # end-of-file, which the pool treats as broken: it then fails the pending futures and exits.
+        result_queue = getattr(self._pool, "_result_queue", None)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            result_queue._writer.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        manager = getattr(self._pool, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join(timeout=WORKER_JOIN_S)
+            if manager.is_alive():
+                log.warning("the cancelled process pool did not stop within %.0f s", WORKER_JOIN_S)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
