@@ -16,6 +16,8 @@ A documented simple approximation, good to ~10-20 %:
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import functools
 import math
 
@@ -81,7 +83,7 @@ class ScatterModel:
     detector : str, optional
     """
 
-    def __init__(self, instrument: Instrument, elements, detector: str | None = None):
+    def __init__(self, instrument: Instrument, elements: Iterable[str], detector: str | None = None):
         self.elements = tuple(elements)
         d = instrument.detector(detector)
         self.anode = instrument.tube.anode
@@ -115,7 +117,7 @@ class ScatterModel:
         self._air0 = a_in + np.asarray(air_attenuation_per_cm(instrument, e)) * instrument.path_out_cm
         self._airc = a_in + np.asarray(air_attenuation_per_cm(instrument, e_c)) * instrument.path_out_cm
 
-    def rates(self, C, air_fraction: float = 0.0) -> dict[str, np.ndarray]:
+    def rates(self, C: np.ndarray, air_fraction: float = 0.0) -> dict[str, np.ndarray]:
         """Counts per second per point: K Rayleigh, K Compton, L scatter and the scattered continuum.
 
         ``C`` (n_points, n_elements) mass fractions (normalised per row here); ``air_fraction``:
@@ -139,7 +141,7 @@ class ScatterModel:
                 "continuum": (r[:, cont] + c[:, cont]).sum(axis=1)}
 
 
-def scatter_intensities(composition, instrument: Instrument, detector: str | None = None,
+def scatter_intensities(composition: Mapping[str, float] | str, instrument: Instrument, detector: str | None = None,
                         live_time_s: float = 1.0, air_fraction: float = 0.0) -> dict[str, float]:
     """Scatter areas (counts) as the fit defines them, and the scattered continuum.
 

@@ -15,6 +15,9 @@ source are listed in ``verify``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import functools
 import json
 from dataclasses import dataclass, field
@@ -132,7 +135,7 @@ _PIQUANT_DEFAULT_OXIDE = -1.0
 _PIQUANT_IGNORE = "I"
 
 
-def reference_from_piquant(entry, fill: "ReferenceMaterial | str | None" = None, *, source: str = "",
+def reference_from_piquant(entry: Mapping[str, Any], fill: "ReferenceMaterial | str | None" = None, *, source: str = "",
                            fe_oxide: str = "FeO") -> ReferenceMaterial:
     """A :class:`ReferenceMaterial` from one standard of a PIQUANT standards file.
 
