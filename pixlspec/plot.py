@@ -5,7 +5,15 @@ it; none needs a display and none changes matplotlib's backend.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .fit.single import FitResult
 
 __all__ = ["plot_fit", "place_labels"]
 
@@ -56,7 +64,8 @@ N_ESCAPE_LABELS = 2
 _LABELLED_PREFIXES = ("Rh_", "pileup")
 
 
-def plot_fit(result, ax=None, *, components: int = 8, log: bool = True, markers: bool = True):
+def plot_fit(result: FitResult, ax: Axes | None = None, *, components: int = 8, log: bool = True,
+             markers: bool = True) -> Figure:
     """Plot a :class:`~pixlspec.fit.single.FitResult`: data, model, background,
     the strongest components, element markers and the normalised residual.
 

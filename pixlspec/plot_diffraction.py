@@ -1,9 +1,17 @@
 """Figure of diffraction peaks: counts per point, and the strongest peak in both detectors."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .plot_style import styled
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .fit.diffraction import DiffractionPeaks
+    from .spectrum import Scan
 
 __all__ = ["plot_diffraction"]
 
@@ -12,7 +20,7 @@ ZOOM_HALF_WIDTH_KEV = 1.0
 
 
 @styled
-def plot_diffraction(peaks, scan=None, *, point: int | None = None):
+def plot_diffraction(peaks: DiffractionPeaks, scan: Scan | None = None, *, point: int | None = None) -> Figure:
     """Diffraction counts per point and, with ``scan``, the A and B spectra of the strongest peak.
 
     Parameters

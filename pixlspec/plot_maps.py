@@ -13,12 +13,20 @@ display is set up); all share :mod:`pixlspec.plot_style`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .plot import _pyplot
 from .plot_style import (MAP_CMAP, QUALITY_CMAP, RGB_COLOURS, colourbar_extend, format_length_mm, nice_length,
                          readable_name, style)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .fit.maps import ElementMaps
+    from .io.context import ContextImage
 
 __all__ = ["plot_map", "plot_rgb", "plot_chi2", "plot_context_maps", "nice_length"]
 
@@ -202,9 +210,9 @@ def _draw_context(fig, ax, maps, v: np.ndarray, label: str, context, cmap, vmin,
 # ---------------------------------------------------------------------------------------------
 # public figures
 # ---------------------------------------------------------------------------------------------
-def plot_map(maps, element: str, *, ax=None, units: str = "cps", errors: bool = True, cmap: str = MAP_CMAP,
-             vmin: float | None = None, vmax: float | None = None, title: str | None = None, context=None,
-             mode: str = "auto"):
+def plot_map(maps: ElementMaps, element: str, *, ax: Axes | None = None, units: str = "cps", errors: bool = True, cmap: str = MAP_CMAP,
+             vmin: float | None = None, vmax: float | None = None, title: str | None = None,
+             context: ContextImage | None = None, mode: str = "auto") -> Figure:
     """One column of :class:`~pixlspec.fit.maps.ElementMaps`: an image for rasters, a profile for lines,
     or the values over the context image.
 
@@ -296,8 +304,8 @@ def _normalise(v: np.ndarray) -> np.ndarray:
     return np.clip((v - lo) / (hi - lo), 0.0, 1.0)
 
 
-def plot_rgb(maps, elements: Sequence[str], *, ax=None, units: str = "cps", title: str | None = None,
-             context=None):
+def plot_rgb(maps: ElementMaps, elements: Sequence[str], *, ax: Axes | None = None, units: str = "cps",
+             title: str | None = None, context: ContextImage | None = None) -> Figure:
     """Three columns as red, green, blue (each stretched 1st–99th percentile).
 
     Rasters: an RGB image. Line scans: an RGB strip along the line above the
@@ -387,7 +395,7 @@ def _rgb_key(ax, elements):
                 va="bottom")
 
 
-def plot_chi2(maps, *, ax=None, title: str | None = None):
+def plot_chi2(maps: ElementMaps, *, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Reduced χ² per point: a map for rasters, a profile for lines."""
     g = maps.grid
     with style():
@@ -416,8 +424,8 @@ def plot_chi2(maps, *, ax=None, title: str | None = None):
         return fig
 
 
-def plot_context_maps(maps, elements: Sequence[str], context, *, units: str = "cps", ncols: int | None = None,
-                      cmap: str = MAP_CMAP, title: str | None = None, mode: str = "auto"):
+def plot_context_maps(maps: ElementMaps, elements: Sequence[str], context: ContextImage, *, units: str = "cps", ncols: int | None = None,
+                      cmap: str = MAP_CMAP, title: str | None = None, mode: str = "auto") -> Figure:
     """Several element maps side by side, each over the context image (for reports).
 
     Parameters

@@ -23,9 +23,17 @@ Colour bars
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 __all__ = ["PALETTE", "DATA_COLOUR", "MODEL_COLOUR", "BACKGROUND_COLOUR", "MAP_CMAP", "RGB_COLOURS",
            "readable_name", "series_colours", "log_floor", "colourbar_extend", "style", "RC_PARAMS",
@@ -82,7 +90,7 @@ def series_colours(n: int) -> list[str]:
     return [PALETTE[i % len(PALETTE)] for i in range(n)]
 
 
-def log_floor(counts, percentile: float = LOG_FLOOR_PERCENTILE) -> float:
+def log_floor(counts: ArrayLike, percentile: float = LOG_FLOOR_PERCENTILE) -> float:
     """Lower limit of a log count axis from the data: a low percentile of the positive counts,
     at most :data:`LOG_FLOOR_MAX`, divided by 2 so those channels stay visible."""
     c = np.asarray(counts, dtype=float)
@@ -92,7 +100,7 @@ def log_floor(counts, percentile: float = LOG_FLOOR_PERCENTILE) -> float:
     return float(min(np.percentile(pos, percentile), LOG_FLOOR_MAX) / 2.0)
 
 
-def colourbar_extend(values, vmin: float, vmax: float) -> str:
+def colourbar_extend(values: ArrayLike, vmin: float, vmax: float) -> str:
     """"neither", "min", "max" or "both": the ends of [vmin, vmax] that finite ``values`` exceed."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
@@ -116,7 +124,7 @@ def format_length_mm(length: float) -> str:
 
 
 @contextmanager
-def style():
+def style() -> Iterator[None]:
     """Matplotlib settings of pixlspec figures, for the figures made inside the block."""
     import matplotlib as mpl
     from cycler import cycler
@@ -127,12 +135,12 @@ def style():
         yield
 
 
-def styled(func):
+def styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator: draw the figure of ``func`` inside :func:`style`."""
     import functools
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with style():
             return func(*args, **kwargs)
     return wrapper

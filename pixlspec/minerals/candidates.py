@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from ..errors import CompositionError, ConfigError
 from .classify import PhaseMap
 from .cluster import MIN_MEAN_WT, clr
 from .salts import SaltDetections, identify_salts
-from .table import as_table
+from .table import CompositionLike, as_table
 
 __all__ = ["Candidate", "CandidateRanking", "rank_sample_candidates", "DEFAULT_WEIGHTS", "AQUEOUS_WEIGHT",
            "SUBSCORES"]
@@ -119,7 +120,7 @@ class Candidate:
 class CandidateRanking(list):
     """``list[Candidate]`` in rank order, with ``report()`` and ``to_dict()``."""
 
-    def __init__(self, items, weights: dict, collected_names: list):
+    def __init__(self, items: Iterable[Candidate], weights: dict, collected_names: list):
         super().__init__(items)
         self.weights = dict(weights)
         self.collected_names = list(collected_names)
@@ -294,7 +295,10 @@ def _phase_distance(a: dict, b: dict) -> float:
     return 0.5 * sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in keys)
 
 
-def rank_sample_candidates(targets, weights: Mapping | None = None, collected=None) -> CandidateRanking:
+def rank_sample_candidates(targets: Sequence[CompositionLike | SaltDetections] | Mapping[str, Any],
+                           weights: Mapping | None = None,
+                           collected: Sequence[CompositionLike | SaltDetections | Mapping[str, float]] | None = None
+                           ) -> CandidateRanking:
     """Rank targets for sampling, explaining every score.
 
     Parameters

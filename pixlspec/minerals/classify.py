@@ -28,14 +28,19 @@ Rules that need an oxide the map lacks are not evaluated and say so.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import CompositionError
 from .endmembers import (ALTERATION_FAMILIES, PRIMARY_FAMILIES, SALT_FAMILIES, EndMember, get_endmember)
 from .spatial import scan_geometry
-from .table import CompositionTable, as_table, cation_moles
+from .table import CompositionLike, CompositionTable, as_table, cation_moles
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Thresholds", "PhaseMap", "classify_points", "DEFAULT_BASIS", "FAMILY_REQUIRES", "DEFICIT"]
 
@@ -311,7 +316,7 @@ class PhaseMap:
                 "not_evaluated": dict(self.not_evaluated), "notes": list(self.notes),
                 "thresholds": self.thresholds.to_dict()}
 
-    def plot(self, **kwargs):
+    def plot(self, **kwargs: Any) -> Figure:
         """:func:`pixlspec.minerals.plots.plot_phase_map` of this map."""
         from .plots import plot_phase_map
 
@@ -340,7 +345,8 @@ def _family_of(em_list: list[EndMember]) -> list[str]:
     return [em.family for em in em_list] + [DEFICIT]
 
 
-def classify_points(composition_map, *, basis=None, thresholds: Thresholds | None = None) -> PhaseMap:
+def classify_points(composition_map: CompositionLike, *, basis: Sequence[str | EndMember] | None = None,
+                    thresholds: Thresholds | None = None) -> PhaseMap:
     """Best phase (or mixture) at every point, with confidence and evidence.
 
     Parameters
@@ -409,7 +415,7 @@ def classify_points(composition_map, *, basis=None, thresholds: Thresholds | Non
 
     model = _Unmixer(ems, rows, table, th)
     n_em = len(ems)
-    names, fams = model.names, model.fams
+    fams = model.fams
     frac = np.full((n, n_em + 1), np.nan)
     chi2 = np.full(n, np.nan)
     for i in np.flatnonzero(usable):

@@ -10,12 +10,17 @@ replacement), the rest part is floored at :data:`REST_FLOOR_WT`. ``transform="no
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import CompositionError
-from .table import CompositionTable, as_table
+from .table import CompositionLike, CompositionTable, as_table
+
+if TYPE_CHECKING:
+    from .classify import PhaseMap
 
 __all__ = ["ClusterResult", "PCAResult", "cluster_map", "pca_map", "clr", "ZERO_REPLACEMENT_WT", "REST_FLOOR_WT",
            "MIN_MEAN_WT"]
@@ -109,7 +114,7 @@ class ClusterResult:
     def mask(self, cluster: int) -> np.ndarray:
         return self.labels == cluster
 
-    def phase_summary(self, phase_map) -> list[dict[str, int]]:
+    def phase_summary(self, phase_map: PhaseMap) -> list[dict[str, int]]:
         """Per cluster: counts of the :class:`~pixlspec.minerals.PhaseMap` labels in it."""
         out = []
         for c in range(self.k):
@@ -136,7 +141,8 @@ class ClusterResult:
                 "bic": {int(k): float(v) for k, v in self.bic.items()}, "inertia": self.inertia}
 
 
-def cluster_map(composition_map, k: int | None = 4, *, method: str = "kmeans", oxides=None, transform: str = "clr",
+def cluster_map(composition_map: CompositionLike, k: int | None = 4, *, method: str = "kmeans",
+                oxides: Sequence[str] | None = None, transform: str = "clr",
                 k_max: int = 8, random_state: int = 0) -> ClusterResult:
     """Cluster the points of a composition map (k-means or Gaussian mixture on CLR, standardised).
 
@@ -247,7 +253,8 @@ class PCAResult:
                 "loadings": {k: dict(v) for k, v in self.loadings.items()}, "scores": self.scores.tolist()}
 
 
-def pca_map(composition_map, n_components: int = 3, *, oxides=None, transform: str = "clr") -> PCAResult:
+def pca_map(composition_map: CompositionLike, n_components: int = 3, *, oxides: Sequence[str] | None = None,
+            transform: str = "clr") -> PCAResult:
     """PCA of the standardised (CLR-transformed by default) oxides of a composition map.
 
     Raises

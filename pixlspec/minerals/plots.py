@@ -7,7 +7,8 @@ their positions: rasters as cells, line scans as a strip along the line.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -19,7 +20,12 @@ from ..plot_style import styled
 from .classify import PhaseMap, classify_points
 from .endmembers import EndMember, get_endmember
 from .spatial import scan_geometry
-from .table import as_table, oxide_mass
+from .salts import SaltDetections
+from .table import CompositionLike, as_table, oxide_mass
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_phase_map", "plot_ternary", "plot_correlation", "PHASE_COLOURS", "PHASE_HATCHES",
            "TERNARY_ENDMEMBERS"]
@@ -75,8 +81,9 @@ def _as_phase_map(obj) -> PhaseMap:
 
 
 @styled
-def plot_phase_map(phase_map, ax=None, *, detections=None, title: str | None = None, legend: bool = True,
-                   min_confidence: float = 0.0):
+def plot_phase_map(phase_map: PhaseMap | SaltDetections | CompositionLike, ax: Axes | None = None, *,
+                   detections: SaltDetections | None = None, title: str | None = None, legend: bool = True,
+                   min_confidence: float = 0.0) -> Figure:
     """Map of the per-point phase labels, points placed by position.
 
     Parameters
@@ -209,8 +216,10 @@ def _tern_xy(abc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @styled
-def plot_ternary(composition_map, apices: Sequence[str] = ("CaO", "MgO", "FeO"), ax=None, *, basis: str = "wt",
-                 color_by=None, endmembers: Sequence | None = None, title: str | None = None):
+def plot_ternary(composition_map: CompositionLike, apices: Sequence[str] = ("CaO", "MgO", "FeO"),
+                 ax: Axes | None = None, *, basis: str = "wt",
+                 color_by: PhaseMap | Literal["phase", "total"] | None = None, endmembers: Sequence | None = None,
+                 title: str | None = None) -> Figure:
     """Ternary diagram of three oxides (or sums like "CaO+Na2O") with end-members marked.
 
     Parameters
@@ -341,9 +350,10 @@ def plot_ternary(composition_map, apices: Sequence[str] = ("CaO", "MgO", "FeO"),
 
 
 @styled
-def plot_correlation(composition_map, x: str = "CaO", y: str = "SO3", ax=None, *, color_by=None,
-                     endmembers: Sequence | None = ("gypsum", "bassanite", "anhydrite"), host=None,
-                     title: str | None = None):
+def plot_correlation(composition_map: CompositionLike, x: str = "CaO", y: str = "SO3", ax: Axes | None = None, *,
+                     color_by: PhaseMap | Literal["phase"] | None = None,
+                     endmembers: Sequence | None = ("gypsum", "bassanite", "anhydrite"),
+                     host: Mapping[str, float] | None = None, title: str | None = None) -> Figure:
     """Scatter of two oxides with mixing lines from the host rock to end-members.
 
     Mixing is linear in wt%, so a two-component mixture of host and end-member

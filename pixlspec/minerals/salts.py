@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .classify import PhaseMap, Thresholds, classify_points, hydrate_name
-from .endmembers import SALT_FAMILIES, get_endmember
+from .endmembers import SALT_FAMILIES, EndMember, get_endmember
 from .spatial import ScanGeometry, connected_regions, dilate, scan_geometry
-from .table import cation_moles, oxide_mass
+from .table import CompositionLike, cation_moles, oxide_mass
 
 __all__ = ["Detection", "SaltDetections", "identify_salts", "HYDRATES", "MIN_CORRELATION",
            "MIN_POINTS_FOR_TRENDS"]
@@ -127,7 +128,7 @@ class SaltDetections(list):
     notes : list of str
     """
 
-    def __init__(self, items, phase_map: PhaseMap, geometry: ScanGeometry, not_evaluated: dict, notes: list):
+    def __init__(self, items: Iterable[Detection], phase_map: PhaseMap, geometry: ScanGeometry, not_evaluated: dict, notes: list):
         super().__init__(items)
         self.phase_map = phase_map
         self.geometry = geometry
@@ -228,9 +229,9 @@ def _hydration(pm: PhaseMap, family: str, sel: np.ndarray) -> tuple[dict | None,
             "reference_wt": options}, text
 
 
-def identify_salts(composition_map, *, min_points: int = 1, min_confidence: float = 0.5,
+def identify_salts(composition_map: CompositionLike, *, min_points: int = 1, min_confidence: float = 0.5,
                    families: tuple[str, ...] | None = None, thresholds: Thresholds | None = None,
-                   basis=None) -> SaltDetections:
+                   basis: Sequence[str | EndMember] | None = None) -> SaltDetections:
     """Find sulfates, chlorides, perchlorate hints, carbonates and phosphates as regions of points.
 
     Parameters

@@ -29,12 +29,30 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, Union
 
 import numpy as np
 
 from ..errors import CompositionError
 
-__all__ = ["CompositionTable", "as_table", "positions_from_grid", "oxide_mass", "cation_moles", "FE_ALIASES"]
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..fit.maps import Grid
+
+
+class HasOxideWt(Protocol):
+    """An object carrying per-point oxide wt% (e.g. :class:`pixlspec.CompositionMap`): what :func:`as_table` reads
+    (with the optional ``sigma``, ``total``, ``positions_mm``, ``valid``, ``point_ids`` and ``name``)."""
+
+    @property
+    def oxide_wt(self) -> Mapping[str, Any]: ...
+
+
+#: What the mineral functions accept as a composition map: see :func:`as_table`.
+CompositionLike: TypeAlias = Union["CompositionTable", Mapping[str, Any], HasOxideWt]
+
+__all__ = ["CompositionTable", "CompositionLike", "HasOxideWt", "as_table", "positions_from_grid", "oxide_mass", "cation_moles", "FE_ALIASES"]
 
 #: Names under which total iron as FeO may arrive (PIQUANT writes "FeO-T").
 FE_ALIASES: tuple[str, ...] = ("FeO-T", "FeOT", "FeO(T)", "FeO_T", "FeOt", "FeO*")
@@ -174,8 +192,9 @@ class CompositionTable:
                           data.get("valid"), data.get("point_ids"), data.get("name"))
 
     @classmethod
-    def from_arrays(cls, oxides: Sequence[str], wt, positions_mm=None, *, total=None, sigma=None, valid=None,
-                    point_ids=None, name: str | None = None) -> "CompositionTable":
+    def from_arrays(cls, oxides: Sequence[str], wt: ArrayLike, positions_mm: ArrayLike | None = None, *,
+                    total: ArrayLike | None = None, sigma: ArrayLike | None = None, valid: ArrayLike | None = None,
+                    point_ids: ArrayLike | None = None, name: str | None = None) -> "CompositionTable":
         """Build from a 2-D array of wt% with one column per oxide.
 
         Parameters
@@ -364,7 +383,7 @@ def _get(obj, key: str):
     return None
 
 
-def as_table(obj) -> CompositionTable:
+def as_table(obj: CompositionLike) -> CompositionTable:
     """Any composition map (or single composition) as a :class:`CompositionTable`.
 
     Accepts a :class:`CompositionTable`, a dict with the protocol keys, or any
@@ -409,7 +428,7 @@ def as_table(obj) -> CompositionTable:
                                    None if name is None else str(name))
 
 
-def positions_from_grid(grid, n_points: int) -> np.ndarray | None:
+def positions_from_grid(grid: Grid, n_points: int) -> np.ndarray | None:
     """Point positions (mm) rebuilt from a :class:`pixlspec.fit.maps.Grid` (cell centres).
 
     Used when a composition map carries a grid but no ``positions_mm``. Rasters:

@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +38,13 @@ from ..instrument import Instrument
 from ..physics.attenuation import parse_composition
 from .fp import GAS_LINE_ELEMENT, fp_model
 from .quantify import DEFAULT_BALANCE, GAS_GROUPS, _air_fraction, _analysis_groups, _Solver, quantify
+
+if TYPE_CHECKING:
+    from ..fit.config import FitConfig
+    from ..fit.single import FitResult
+    from ..io.piquant import StandardEntry
+    from ..spectrum import Spectrum
+    from .standards import ReferenceMaterial
 
 __all__ = ["Calibration", "calibrate", "read_piquant_calibration", "load_calibration", "SCALE_MIN_ENERGY_EV", "SCALE_MIN_WT_PERCENT", "MIN_RATIO_SIGNIFICANCE"]
 
@@ -356,8 +363,10 @@ def _certificate_intensities(model, fractions: Mapping[str, float], live_time_s:
     return dict(zip(model.groups, map(float, r)))
 
 
-def calibrate(spectra, compositions, instrument: Instrument | None = None, elements: Sequence[str] | None = None,
-              *, names: Sequence[str] | None = None, fit_config=None, fe_oxide: str = "FeO",
+def calibrate(spectra: Sequence[Spectrum | FitResult],
+              compositions: Sequence[Mapping[str, float] | str | ReferenceMaterial | StandardEntry],
+              instrument: Instrument | None = None, elements: Sequence[str] | None = None,
+              *, names: Sequence[str] | None = None, fit_config: FitConfig | None = None, fe_oxide: str = "FeO",
               balance: str | None = DEFAULT_BALANCE, secondary: bool = True, exclude: Sequence[str] = GAS_GROUPS
               ) -> Calibration:
     """Fit per-element calibration factors of the FP model from standards.
@@ -634,7 +643,7 @@ def _standard_composition(entry) -> tuple[dict[str, float], str]:
     return dict(parse_composition(comp)), "listed amounts"
 
 
-def read_piquant_calibration(path, instrument: Instrument | None = None, *, method: str = "auto",
+def read_piquant_calibration(path: str | os.PathLike[str], instrument: Instrument | None = None, *, method: str = "auto",
                              live_time_s: float | None = None, detector: str | None = None,
                              secondary: bool = True) -> Calibration:
     """A :class:`Calibration` from a PIQUANT element-calibration (ECF) table.
@@ -808,7 +817,7 @@ def read_piquant_calibration(path, instrument: Instrument | None = None, *, meth
                        weights=W, secondary=secondary, balance=None, source=base, notes=notes)
 
 
-def load_calibration(path, instrument: Instrument | None = None) -> Calibration:
+def load_calibration(path: str | os.PathLike[str], instrument: Instrument | None = None) -> Calibration:
     """Read a calibration file, by content: a pixlspec JSON (:meth:`Calibration.save`) or a PIQUANT ECF table.
 
     ``instrument`` is the instrument a PIQUANT table calibrates (see

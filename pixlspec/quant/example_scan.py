@@ -28,8 +28,14 @@ import argparse
 import csv
 import os
 import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..instrument import Instrument
+    from ..spectrum import Scan
 
 __all__ = ["PHASES", "make_composition_grid", "make_scan", "main"]
 
@@ -51,7 +57,8 @@ def _smoothstep(d: np.ndarray, width: float) -> np.ndarray:
     return np.clip(0.5 - d / width, 0.0, 1.0)
 
 
-def make_composition_grid(ny: int = 32, nx: int = 32, seed: int = 125):
+def make_composition_grid(ny: int = 32, nx: int = 32, seed: int = 125
+                          ) -> tuple[dict[str, np.ndarray], list[dict[str, float]], np.ndarray]:
     """Phase fractions per point and the per-point compositions.
 
     Returns
@@ -131,7 +138,8 @@ def _volatile_share(formula: str, volatile: str) -> float:
     return 0.0
 
 
-def make_scan(ny: int = 32, nx: int = 32, seed: int = 125, live_time_s: float = 17.5, instrument=None):
+def make_scan(ny: int = 32, nx: int = 32, seed: int = 125, live_time_s: float = 17.5,
+              instrument: Instrument | None = None) -> tuple[Scan, dict[str, Any]]:
     """The simulated scan (in memory) and its truth table.
 
     Returns
@@ -160,7 +168,7 @@ def make_scan(ny: int = 32, nx: int = 32, seed: int = 125, live_time_s: float = 
     return scan, truth
 
 
-def write_truth_csv(path: str, scan, truth) -> None:
+def write_truth_csv(path: str, scan: Scan, truth: Mapping[str, Any]) -> None:
     """Per-point truth table as CSV (point, x_mm, y_mm, phase, fractions, oxide wt%)."""
     from ..io.atomic import atomic_path
 
@@ -175,7 +183,7 @@ def write_truth_csv(path: str, scan, truth) -> None:
                            + [f"{float(truth[k][i]):.5g}" for k in keys])
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out", help="HDF5 scan file to write (the truth CSV goes beside it)")
     p.add_argument("--nx", type=int, default=32)
