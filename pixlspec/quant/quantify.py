@@ -28,8 +28,12 @@ composition"):
   sample's own emission (:meth:`~pixlspec.quant.fp.FPModel.sample_gas_rate`,
   from the spectrum; single spectra only, ~3 % of the line).
 
-Iteration: fixed point ``C <- C x area / predicted`` (Criss & Birks 1968),
-to 1e-7 relative. Uncertainties: the sensitivity matrix ``D = (d area/dC)^-1``
+Iteration: fixed point ``C <- C x area / predicted`` (Criss & Birks 1968)
+until the residuals are below 5 %, then quasi-Newton steps in log space with one
+Jacobian ``d log(area) / d log(C)`` shared by all points (taken at their median
+composition; a point whose residual stops shrinking goes back to the fixed
+point), to 1e-7 relative; the secondary fluorescence is recomputed as the
+residual falls and confirms the solution. Uncertainties: the sensitivity matrix ``D = (d area/dC)^-1``
 (finite differences at the solution) propagates the fit covariance of the
 areas (counting) and the calibration-factor uncertainties (calibration);
 they are reported separately and in quadrature. Limits of detection:
@@ -95,6 +99,19 @@ MAX_ITERATIONS: int = 300
 #: Iterations between recomputations of the secondary fluorescence (held as a ratio to the
 #: primary in between; the solution is always confirmed with a fresh secondary).
 SECONDARY_EVERY: int = 5
+#: Relative step of the shared quasi-Newton Jacobian (d log area / d log c at the median first guess).
+QN_STEP: float = 1e-3
+#: Mass fraction below which the reference composition of that Jacobian is floored (absent groups).
+QN_REFERENCE_FLOOR: float = 1e-6
+#: A point whose largest log residual shrinks by less than this factor per iteration leaves the
+#: quasi-Newton step for the fixed point (its matrix is too unlike the reference).
+QN_MIN_CONTRACTION: float = 0.7
+#: The shared Jacobian is taken once the median point's largest |log(area / predicted)| is below this
+#: (before, the fixed point moves every point towards its own matrix).
+QN_START_RESIDUAL: float = 0.05
+#: In quasi-Newton iterations the secondary fluorescence is recomputed once the median residual has
+#: dropped by this factor since the last recomputation (and to confirm convergence).
+QN_SECONDARY_DROP: float = 1e-2
 TOLERANCE: float = 1e-7
 #: Relative step of the finite-difference sensitivity matrix.
 _FD_STEP = 1e-4
@@ -531,29 +548,61 @@ class _Solver:
         wsum = np.maximum(w.sum(axis=1), 1e-300)
         sp = None
         fresh = False
+        # Quasi-Newton in log space with one Jacobian shared by all points (the matrix effects of the
+        # points of a scan are alike): a point whose residual stops shrinking goes on with the fixed
+        # point below, which always converges but needs ~3x more model evaluations.
+        M = None
+        qn = np.zeros(A.shape[0], dtype=bool)
+        r_prev = np.full(A.shape[0], np.inf)
+        clipped = np.zeros(A.shape[0], dtype=bool)  # far from the solution the step is clipped: no verdict
+        qn_tried = False
+        r_sp = np.inf
         for it in range(1, max_iter + 1):
-            # the secondary/primary ratios change slowly: recompute them every few iterations
-            if sp is None or it % SECONDARY_EVERY == 0 or fresh:
+            # the secondary/primary ratios change slowly: recompute them every few fixed-point iterations
+            # (quasi-Newton iterations converge fast: there, only once converged)
+            if sp is None:  # far from the solution: primary fluorescence only (the secondary is a few %)
+                sp = np.zeros_like(A)
+                pred = self.predict(c, live, air, sp)
+                full_eval = False
+            elif fresh or (it % SECONDARY_EVERY == 0 and not qn.any()) or \
+                    (qn.any() and np.median(r_prev) < QN_SECONDARY_DROP * r_sp):
                 pred, sp = self.predict(c, live, air, return_sp=True)
                 full_eval = True
             else:
                 pred = self.predict(c, live, air, sp)
                 full_eval = False
             fresh = False
+            c_new = np.zeros_like(c)
+            if full_eval:
+                r_sp = np.inf
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(pos & (pred > 0), A / pred, 0.0)
-                c_new = np.where(pos, c * ratio, 0.0)
-                if self.balance:
-                    # With an invisible balance the overall scale of c converges slowly (the
-                    # intensities change with the total only through the absorption contrast
-                    # between the balance and the rock): secant step on that one direction.
-                    eps = 1e-3
-                    pred_e = self.predict(c * (1.0 + eps), live, air, sp)
-                    lr = np.where(pos & (pred > 0) & (pred_e > 0), np.log(np.where(pred_e > 0, pred_e, 1.0)
-                                                                          / np.where(pred > 0, pred, 1.0)), 0.0)
-                    g = np.clip((w * lr).sum(axis=1) / wsum / math.log1p(eps), 0.02, 1.0)
-                    rbar = (w * np.log(np.where(ratio > 0, ratio, 1.0))).sum(axis=1) / wsum
-                    c_new = c_new * np.exp(np.clip(rbar * (1.0 / g - 1.0), -2.0, 2.0))[:, None]
+                log_r = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
+                r_now = np.max(np.abs(log_r), axis=1, initial=0.0)
+                if not full_eval:  # a fresh secondary moves the residual: judge progress between them
+                    qn &= ~((r_now > QN_MIN_CONTRACTION * r_prev) & ~clipped)
+                r_prev = r_now
+                if full_eval:
+                    r_sp = float(np.median(r_now))  # the residual the fresh secondary left
+                if M is None and not qn_tried and np.median(r_now) < QN_START_RESIDUAL:
+                    # close enough for the points' matrices to be alike: one Jacobian at their median
+                    qn_tried = True
+                    M = self._shared_jacobian(c, pos, live, air)
+                    qn[:] = M is not None
+                    if M is not None and not full_eval:  # and the secondary of these compositions
+                        pred, sp = self.predict(c, live, air, return_sp=True)
+                        ratio = np.where(pos & (pred > 0), A / pred, 0.0)
+                        log_r = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
+                        r_prev = np.max(np.abs(log_r), axis=1, initial=0.0)
+                        r_sp = float(np.median(r_prev))
+                if qn.any():
+                    du = np.linalg.solve(M[qn], log_r[qn][:, :, None])[:, :, 0]
+                    clipped[qn] = np.any(np.abs(du) > 2.0, axis=1)
+                    c_new[qn] = np.where(pos[qn], c[qn] * np.exp(np.clip(du, -2.0, 2.0)), 0.0)
+                fp = ~qn
+                if fp.any():
+                    c_new[fp] = self._fixed_point_step(c[fp], ratio[fp], pred[fp], pos[fp], w[fp], wsum[fp],
+                                                       live[fp], air, sp[fp])
             change = np.max(np.abs(c_new - c) / np.maximum(np.abs(c_new), 1e-12), axis=1, initial=0.0)
             c = c_new
             converged = change < tol
@@ -564,6 +613,47 @@ class _Solver:
                 fresh = True  # confirm with freshly computed secondary fluorescence
         self._sp = sp
         return c, pred, it, converged
+
+    def _fixed_point_step(self, c, ratio, pred, pos, w, wsum, live, air, sp) -> np.ndarray:
+        """One step of ``c <- c x area / predicted`` (Criss & Birks 1968) for the points given."""
+        c_new = np.where(pos, c * ratio, 0.0)
+        if self.balance:
+            # With an invisible balance the overall scale of c converges slowly (the intensities
+            # change with the total only through the absorption contrast between the balance and
+            # the rock): secant step on that one direction.
+            eps = 1e-3
+            pred_e = self.predict(c * (1.0 + eps), live, air, sp)
+            lr = np.where(pos & (pred > 0) & (pred_e > 0), np.log(np.where(pred_e > 0, pred_e, 1.0)
+                                                                  / np.where(pred > 0, pred, 1.0)), 0.0)
+            g = np.clip((w * lr).sum(axis=1) / wsum / math.log1p(eps), 0.02, 1.0)
+            rbar = (w * np.log(np.where(ratio > 0, ratio, 1.0))).sum(axis=1) / wsum
+            c_new = c_new * np.exp(np.clip(rbar * (1.0 / g - 1.0), -2.0, 2.0))[:, None]
+        return c_new
+
+    def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float) -> np.ndarray | None:
+        """Per point, ``d log(predicted) / d log(c)`` at the points' median composition, with the rows and
+        columns of groups without a positive area replaced by the identity (they stay at zero)."""
+        n_g = self.n_g
+        if n_g < 2 or not pos.any():
+            return None
+        ref = np.median(np.where(pos, c0, np.nan), axis=0) if pos.shape[0] > 1 else c0[0]
+        ref = np.where(np.isfinite(ref), np.maximum(ref, QN_REFERENCE_FLOOR), QN_REFERENCE_FLOOR)
+        rows = np.repeat(ref[None, :], n_g + 1, axis=0)
+        rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
+        lv = np.full(n_g + 1, float(np.median(live)))
+        _, sp = self.predict(rows[:1], lv[:1], air, return_sp=True)
+        sp = np.repeat(sp, n_g + 1, axis=0)
+        pred = self.predict(rows, lv, air, sp)
+        if not np.all(pred > 0) or not np.all(np.isfinite(pred)):
+            return None
+        D = (np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP)  # D[i, j] = dlog p_i / dlog c_j
+        off = ~pos
+        M = np.repeat(D[None], pos.shape[0], axis=0)
+        M[off[:, :, None] | off[:, None, :]] = 0.0
+        M[:, np.arange(n_g), np.arange(n_g)] = np.where(off, 1.0, M[:, np.arange(n_g), np.arange(n_g)])
+        if not np.all(np.isfinite(M)) or np.any(np.abs(np.linalg.det(M)) < 1e-12):
+            return None
+        return M
 
     def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float, base: np.ndarray) -> np.ndarray:
         """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j."""
