@@ -84,3 +84,21 @@ def test_fp_secondary_skips_trace_enhancers():
             t["pair_line"], t["pair_enh"], t["pair_qa"], t["line_el"], t["line_group"], t["det"], 1.0, 0.9)
     kernels.fp_secondary(t["C"], *args, out)
     assert np.all(np.isfinite(out)) and np.all(out >= 0)
+
+
+def test_fp_primary_weights_match_numpy():
+    t = _tables(seed=3)
+    sin1, sin2 = 1.0, math.sin(math.radians(70))
+    P, L, E = t["C"].shape[0], t["q"].shape[0], t["src"].size
+    s0, sw, w = np.zeros((P, L)), np.zeros((P, L)), np.full((P, L, E), np.nan)
+    kernels.fp_primary_weights(t["C"], t["mu_exc"], t["mu_line"], t["src"], t["q"], t["q_start"], t["det"],
+                               sin1, sin2, s0, w, sw)
+    for p in range(P):
+        mus = t["C"][p] @ t["mu_exc"] / sin1
+        for ln in range(L):
+            D = mus + t["C"][p] @ t["mu_line"][:, ln] / sin2
+            ref_w = t["det"][ln] * t["src"] * t["q"][ln] / D ** 2
+            ref_w[:t["q_start"][ln]] = 0.0
+            np.testing.assert_allclose(w[p, ln], ref_w, rtol=1e-12)
+            np.testing.assert_allclose(s0[p, ln], t["det"][ln] * np.sum(t["src"] * t["q"][ln] / D), rtol=1e-12)
+            np.testing.assert_allclose(sw[p, ln], ref_w.sum(), rtol=1e-12)

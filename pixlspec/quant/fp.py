@@ -68,6 +68,9 @@ __all__ = ["FPModel", "Excitation", "excitation_spectrum", "fp_intensities", "fp
 
 #: Width (eV) of the excitation bins. The integrand S(E) tau(E) / mu(E) is smooth between
 #: edges; 50 eV bins integrate it to ~0.1 % (checked against 10 eV bins in the tests).
+#: Points whose (line x excitation bin) derivative weights are held at once by
+#: :meth:`FPModel.primary_jacobian` (64 points x 67 lines x 557 bins = 19 MB).
+JACOBIAN_BLOCK_POINTS: int = 64
 EXCITATION_STEP_EV: float = 50.0
 #: Width (eV) of the coarser excitation bins of the secondary fluorescence (a ~1-15 %
 #: correction, so 0.5 % of it is negligible; checked against the fine grid in the tests).
@@ -802,14 +805,7 @@ class FPModel:
                                    f"got {C2.shape[1]}", where="fp")
         if not np.all(np.isfinite(C2)) or np.any(C2 < 0):
             raise CompositionError("mass fractions must be finite and >= 0", where="fp")
-        src, det, src2 = self._src, self._det, self._src2
-        x = float(air_fraction)
-        if not (math.isfinite(x) and 0.0 <= x <= 1.0):
-            raise ConfigError(f"air_fraction must be in [0, 1], got {air_fraction!r}", where="fp")
-        if x > 0 and self.gas_correctable:
-            src = np.ascontiguousarray(src * np.exp(-x * self._gas_in))
-            src2 = np.ascontiguousarray(src2 * np.exp(-x * self._gas_in2))
-            det = np.ascontiguousarray(det * np.exp(-x * self._gas_out))
+        src, det, src2 = self._beam(air_fraction)
         prim = np.zeros((C2.shape[0], len(self.groups)))
         kernels.fp_primary(C2, self._mu_exc, self._mu_line, src, self._q, self._q_start, self._line_el,
                            self._line_group, det, self._sin1, self._sin2, prim)
@@ -822,6 +818,71 @@ class FPModel:
         if single:
             prim, sec = prim[0], sec[0]
         return (prim, sec) if split else prim + sec
+
+    def _beam(self, air_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Excitation (primary and secondary grids) and detection tables through ``air_fraction`` of air."""
+        src, det, src2 = self._src, self._det, self._src2
+        x = float(air_fraction)
+        if not (math.isfinite(x) and 0.0 <= x <= 1.0):
+            raise ConfigError(f"air_fraction must be in [0, 1], got {air_fraction!r}", where="fp")
+        if x > 0 and self.gas_correctable:
+            src = np.ascontiguousarray(src * np.exp(-x * self._gas_in))
+            src2 = np.ascontiguousarray(src2 * np.exp(-x * self._gas_in2))
+            det = np.ascontiguousarray(det * np.exp(-x * self._gas_out))
+        return src, det, src2
+
+    def primary_jacobian(self, C: np.ndarray, dC: np.ndarray, air_fraction: float = 0.0
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Primary counts per live second of every group and their derivatives along directions ``dC``.
+
+        Parameters
+        ----------
+        C : (n_points, n_elements) array
+            Mass fractions in :attr:`elements` order.
+        dC : (n_points, n_elements, n_directions) array
+            Derivative of ``C`` along each direction (e.g. along each analyte's concentration).
+        air_fraction : float
+            As in :meth:`rates`.
+
+        Returns
+        -------
+        primary : (n_points, n_groups) array
+        jacobian : (n_points, n_groups, n_directions) array
+            ``d primary / d direction``, exact (analytic), secondary fluorescence not included.
+        """
+        C2 = np.ascontiguousarray(np.asarray(C, dtype=np.float64))
+        dC2 = np.asarray(dC, dtype=np.float64)
+        if C2.ndim != 2 or C2.shape[1] != len(self.elements) or dC2.ndim != 3 or dC2.shape[:2] != C2.shape:
+            raise CompositionError(f"expected C (n, {len(self.elements)}) and dC (n, {len(self.elements)}, m), got "
+                                   f"{C2.shape} and {dC2.shape}", where="fp")
+        src, det, _ = self._beam(air_fraction)
+        n_p, n_k, n_j = dC2.shape
+        n_l = self._q.shape[0]
+        onehot = np.zeros((n_l, len(self.groups)))  # line -> group sums
+        onehot[np.arange(n_l), self._line_group] = 1.0
+        prim = np.zeros((n_p, len(self.groups)))
+        jac = np.zeros((n_p, len(self.groups), n_j))
+        for a in range(0, n_p, JACOBIAN_BLOCK_POINTS):  # bounds the (points, lines, bins) weights in memory
+            b = min(a + JACOBIAN_BLOCK_POINTS, n_p)
+            Cb, dCb = C2[a:b], dC2[a:b]
+            n_b = b - a
+            s0 = np.empty((n_b, n_l))
+            sw = np.empty((n_b, n_l))
+            w = np.empty((n_b, n_l, src.size))
+            kernels.fp_primary_weights(Cb, self._mu_exc, self._mu_line, src, self._q, self._q_start, det,
+                                       self._sin1, self._sin2, s0, w, sw)
+            dCt = np.ascontiguousarray(dCb.transpose(0, 2, 1)).reshape(n_b * n_j, n_k)  # (points x directions, K)
+            dmus = (dCt @ self._mu_exc).reshape(n_b, n_j, -1)  # attenuation changes at the excitation bins
+            dmul = (dCt @ self._mu_line).reshape(n_b, n_j, n_l)  # ... and at the line energies
+            c_line = Cb[:, self._line_el]  # (points, lines)
+            dc_line = dCb[:, self._line_el, :]  # (points, lines, directions)
+            acc = w @ dmus.transpose(0, 2, 1)  # (points, lines, directions): sum_e w_le dmu_s(E_e)
+            d_line = (dc_line * s0[:, :, None]
+                      - c_line[:, :, None] * (acc / self._sin1 + dmul.transpose(0, 2, 1) / self._sin2 * sw[:, :, None]))
+            prim[a:b] = np.where(c_line > 0, c_line * s0, 0.0) @ onehot
+            d_line = np.ascontiguousarray(d_line.transpose(0, 2, 1)).reshape(n_b * n_j, n_l)
+            jac[a:b] = (d_line @ onehot).reshape(n_b, n_j, -1).transpose(0, 2, 1)
+        return prim, jac
 
     def intensities(self, composition: Mapping[str, float] | str, live_time_s: float = 1.0, secondary: bool | None = None,
                     air_fraction: float = 0.0) -> dict[str, float]:

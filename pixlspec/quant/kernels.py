@@ -117,6 +117,10 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pa
     n_m = q_enh.shape[0]
     n_l = mu_line.shape[1]
     n_pair = pair_line.size
+    sq = np.empty((n_m, n_e))  # photons of each enhancer line produced per excitation bin
+    for m in range(n_m):
+        for e in range(n_e):
+            sq[m, e] = src[e] * q_enh[m, e]
     for p in prange(n_p):
         mu0 = np.empty(n_e)
         _mix_rows(C[p], mu_exc, mu0)
@@ -124,16 +128,20 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pa
         _mix_rows(C[p], mu_enh, mum)
         mul_all = np.empty(n_l)
         _mix_rows(C[p], mu_line, mul_all)
-        den0 = np.empty(n_e)
-        for e in range(n_e):
-            den0[e] = mu0[e] / sin1
+        # 1 / (mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2) for every analyte line: divisions once per line,
+        # not once per (line, enhancer) pair
+        inv = np.empty((n_l, n_e))
+        for ln in range(n_l):
+            mul_s = mul_all[ln] / sin2
+            for e in range(n_e):
+                inv[ln, e] = 1.0 / (mu0[e] / sin1 + mul_s)
         la = np.zeros((n_m, n_e))
         for m in range(n_m):
             if C[p, enh_el[m]] < SECONDARY_MIN_ENHANCER_FRACTION:
                 continue
             for e in range(q_enh_start[m], n_e):
                 a = mu0[e]
-                la[m, e] = src[e] * q_enh[m, e] * sin1 / a * math.log(1.0 + a / (sin1 * mum[m]))
+                la[m, e] = sq[m, e] * sin1 / a * math.log(1.0 + a / (sin1 * mum[m]))
         for k in range(n_pair):
             ln = pair_line[k]
             m = pair_enh[k]
@@ -143,8 +151,51 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pa
                 continue
             mul = mul_all[ln]
             b = sin2 / mul * math.log(1.0 + mul / (sin2 * mum[m]))
-            mul_s = mul / sin2
             acc = 0.0
             for e in range(q_enh_start[m], n_e):
-                acc += (la[m, e] + src[e] * q_enh[m, e] * b) / (den0[e] + mul_s)
+                acc += (la[m, e] + sq[m, e] * b) * inv[ln, e]
             out[p, line_group[ln]] += 0.5 * det[ln] * ci * cj * pair_qa[k] * acc
+
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def fp_primary_weights(C, mu_exc, mu_line, src, q, q_start, det, sin1, sin2, s0, w, sw):
+    """Per point and line, the sums behind the primary fluorescence and its derivatives.
+
+    ``s0[p, l] = det_l sum_e src_e q_le / D_le`` (the primary of line l per unit mass fraction of
+    its element) and ``w[p, l, e] = det_l src_e q_le / D_le^2`` with
+    ``D_le = mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2``: a change dD of the attenuations changes
+    ``P_l = C_i s0_l`` by ``dC_i s0_l - C_i sum_e w_le dD_le`` (see
+    :meth:`pixlspec.quant.fp.FPModel.primary_jacobian`, which does those sums with matrix products).
+
+    Parameters
+    ----------
+    C : (P, K) ; mu_exc : (K, E) ; mu_line : (K, L) ; src : (E,) ; q : (L, E) ; q_start : (L,)
+    det : (L,) ; sin1, sin2 : float
+    s0 : (P, L) output ; w : (P, L, E) output (zero below each line's q_start) ; sw : (P, L) output,
+        ``sum_e w[p, l, e]``
+    """
+    n_p = C.shape[0]
+    n_e = src.size
+    n_l = q.shape[0]
+    for p in prange(n_p):
+        mus = np.empty(n_e)
+        _mix_rows(C[p], mu_exc, mus)
+        for e in range(n_e):
+            mus[e] /= sin1
+        mul_all = np.empty(n_l)
+        _mix_rows(C[p], mu_line, mul_all)
+        for ln in range(n_l):
+            mul = mul_all[ln] / sin2
+            acc = 0.0
+            acc_w = 0.0
+            for e in range(q_start[ln]):
+                w[p, ln, e] = 0.0
+            for e in range(q_start[ln], n_e):
+                inv = 1.0 / (mus[e] + mul)
+                t = det[ln] * src[e] * q[ln, e] * inv
+                acc += t
+                w[p, ln, e] = t * inv
+                acc_w += t * inv
+            s0[p, ln] = acc
+            sw[p, ln] = acc_w

@@ -42,7 +42,6 @@ group's main line and S the counts per wt% in that window (physics.md §11).
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -656,15 +655,33 @@ class _Solver:
         return M
 
     def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float, base: np.ndarray) -> np.ndarray:
-        """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j."""
+        """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
+
+        The primary fluorescence is differentiated analytically (:meth:`FPModel.primary_jacobian`)
+        along the derivatives of the sample's mass fractions (oxygen, balance, normalisation: finite
+        differences of :meth:`full`, which is cheap); the secondary is held as its ratio to the
+        primary, as in the iteration. ``base`` (the predicted areas at ``c``) is not needed.
+        """
         P = c.shape[0]
-        J = np.zeros((P, self.n_g, self.n_g))
+        C, scale, _ = self.full(c)
+        h = np.maximum(c * _FD_STEP, _FD_FLOOR * _FD_STEP * 100)
+        dC = np.empty((P, C.shape[1], self.n_g))
+        dscale = np.empty((P, self.n_g))
         for j in range(self.n_g):
-            h = np.maximum(c[:, j] * _FD_STEP, _FD_FLOOR * _FD_STEP * 100)
             cj = c.copy()
-            cj[:, j] += h
-            J[:, :, j] = (self.predict(cj, live, air, self._sp) - base) / h[:, None]
-        return J
+            cj[:, j] += h[:, j]
+            Cj, sj, _ = self.full(cj)
+            dC[:, :, j] = (Cj - C) / h[:, j, None]
+            dscale[:, j] = (sj - scale) / h[:, j]
+        prim = np.zeros((P, self.n_g))
+        jac = np.zeros((P, self.n_g, self.n_g))
+        for m, mult in zip(self.models, self.multiplicity):
+            p_, j_ = m.primary_jacobian(C, dC, air_fraction=air)
+            prim += mult * p_
+            jac += mult * j_
+        f = (1.0 + self._sp) * self.k[None, :]
+        return (jac * (f * (live * scale)[:, None])[:, :, None]
+                + (prim * f * live[:, None])[:, :, None] * dscale[:, None, :])
 
 
 def _analysis_groups(elements: Sequence[str], tube_kV: float, exclude: Sequence[str]) -> tuple[list, dict]:
