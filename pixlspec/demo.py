@@ -357,9 +357,9 @@ def _save(fig, path: str) -> None:
 
 def _element_panel(maps, elements: Sequence[str], title: str):
     """Several element maps side by side (raster) or stacked profiles (line scan)."""
-    from .plot import _pyplot
+    from .plot import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     els = list(elements)
     if maps.grid.kind in ("line", "point"):
         fig, axes = plt.subplots(len(els), 1, figsize=(8.5, 1.75 * len(els) + 0.6), sharex=True,
@@ -388,9 +388,9 @@ def _element_panel(maps, elements: Sequence[str], title: str):
 
 
 def _candidates_figure(ranking):
-    from .plot import _pyplot
+    from .plot import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     subs = list(ranking[0].subscores)
     n = len(ranking)
     fig, ax = plt.subplots(figsize=(8.0, 0.9 + 0.55 * len(subs) * max(n, 1) / 1.6), layout="constrained")

@@ -5,6 +5,8 @@ it; none needs a display and none changes matplotlib's backend.
 """
 from __future__ import annotations
 
+from types import ModuleType
+
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 
     from .fit.single import FitResult
 
-__all__ = ["plot_fit", "place_labels"]
+__all__ = ["plot_fit", "place_labels", "pyplot"]
 
 #: Minimum horizontal gap between element labels, as a fraction of the energy axis.
 LABEL_GAP_FRACTION = 0.018
@@ -25,7 +27,7 @@ COMPONENT_MIN_FRACTION = 1e-3
 COMPONENT_MODEL_FRACTION = 0.05
 
 
-def _pyplot():
+def pyplot() -> ModuleType:
     """``matplotlib.pyplot``, with whatever backend the caller has set up.
 
     The library never selects a backend: headless, matplotlib itself falls
@@ -95,7 +97,7 @@ def plot_fit(result: FitResult, ax: Axes | None = None, *, components: int = 8, 
     from .plot_style import (BACKGROUND_COLOUR, DATA_COLOUR, MODEL_COLOUR, log_floor, readable_name,
                              series_colours, style)
 
-    plt = _pyplot()
+    plt = pyplot()
     with style():
         e_keV = result.energy_eV / 1000.0
         if ax is None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .plot import _pyplot
+from .plot import pyplot
 from .plot_style import (MAP_CMAP, QUALITY_CMAP, RGB_COLOURS, colourbar_extend, format_length_mm, nice_length,
                          readable_name, style)
 
@@ -93,7 +93,7 @@ def _along_line(maps, *values):
 
 
 def _new_axes(ax, figsize):
-    plt = _pyplot()
+    plt = pyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     else:
@@ -169,7 +169,7 @@ def _draw_context(fig, ax, maps, v: np.ndarray, label: str, context, cmap, vmin,
     _context_view(ax, context, ij)
     ok = np.isfinite(v) & np.isfinite(ij).all(axis=1) & np.asarray(maps.valid, bool)
     vmin, vmax = _limits(v[ok], vmin, vmax)
-    cm = _pyplot().get_cmap(cmap)
+    cm = pyplot().get_cmap(cmap)
     if mode == "auto":
         mode = "interpolated" if maps.grid.kind == "raster" and ok.sum() >= 4 else "points"
     if mode == "interpolated":
@@ -253,7 +253,7 @@ def plot_map(maps: ElementMaps, element: str, *, ax: Axes | None = None, units: 
         fig, ax = _new_axes(ax, (6.4, 5.2))
         img, _, label = _values(maps, element, units, points=False)
         vmin, vmax = _limits(img, vmin, vmax)
-        cm = _pyplot().get_cmap(cmap).with_extremes(bad="0.75")
+        cm = pyplot().get_cmap(cmap).with_extremes(bad="0.75")
         extent = g.extent_mm
         im = ax.imshow(np.ma.masked_invalid(img), origin="lower", extent=extent, cmap=cm, vmin=vmin, vmax=vmax,
                        interpolation="nearest", aspect="equal")
@@ -340,7 +340,7 @@ def plot_rgb(maps: ElementMaps, elements: Sequence[str], *, ax: Axes | None = No
             ax.set_title(title or _title(maps, "RGB over context image"), fontsize=10, loc="right")
             return fig
         if g.kind in ("line", "point"):
-            plt = _pyplot()
+            plt = pyplot()
             if ax is None:
                 fig, (axs, ax) = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True, layout="constrained",
                                               gridspec_kw={"height_ratios": [0.5, 3]})
@@ -412,7 +412,7 @@ def plot_chi2(maps: ElementMaps, *, ax: Axes | None = None, title: str | None = 
         fig, ax = _new_axes(ax, (6.4, 5.2))
         img = maps.chi2_reduced
         vmin, vmax = _limits(img, None, None)
-        cm = _pyplot().get_cmap(QUALITY_CMAP).with_extremes(bad="0.75")
+        cm = pyplot().get_cmap(QUALITY_CMAP).with_extremes(bad="0.75")
         extent = g.extent_mm
         im = ax.imshow(np.ma.masked_invalid(img), origin="lower", extent=extent, cmap=cm, interpolation="nearest",
                        vmin=vmin, vmax=vmax)
@@ -455,7 +455,7 @@ def plot_context_maps(maps: ElementMaps, elements: Sequence[str], context: Conte
     nrows = -(-len(els) // ncols)
     width = 5.2 if wide else 4.2
     with style():
-        plt = _pyplot()
+        plt = pyplot()
         fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, (width * ratio + 1.3) * nrows + 0.4),
                                  layout="constrained", squeeze=False)
         for ax, el in zip(axes.ravel(), els):

@@ -483,7 +483,7 @@ def test_quantify_map_shared_jacobian_reaches_the_fixed_point_of_every_point(mon
     """The quasi-Newton steps (one Jacobian for the whole chunk, at its median) converge to the same
     compositions as the plain fixed point and as each point solved alone, also for points whose matrix
     is unlike the median (sulfate, carbonate and halite among basalts)."""
-    from pixlspec.quant import quantify as qmod
+    from pixlspec.quant import solver as qmod
 
     inst = px.Instrument.pixl()
     halite = {"NaCl": 100.0}
@@ -616,3 +616,25 @@ def test_primary_jacobian_matches_finite_differences_of_the_model():
         down = model.rates(C - h * dC[:, :, j], secondary=False, air_fraction=0.02)
         fd = (up - down) / (2 * h)
         np.testing.assert_allclose(jac[:, :, j], fd, rtol=1e-6, atol=1e-9 * np.abs(prim).max())
+
+
+def test_quantify_map_air_fraction_of_a_he_path_from_the_ar_area():
+    """A He path holding air: quantify_map finds the air fraction back from the map's total Ar area
+    (A_Ar = Σ live × Ar rate(x), the rate from the FP gas line) and quantifies with it."""
+    from pixlspec.quant.fp import fp_model
+
+    inst = replace(_he_path_instrument(), gas_pressure_Pa=None)
+    comps = [BASALT] * 3
+    live = np.full(3, 100.0)
+    areas, _, groups = composition_areas(comps, inst, live)
+    sample = [g for g in groups if g != "Ar"]
+    x_true = 0.03
+    model = fp_model(inst, sample)
+    if not model.gas_correctable:
+        pytest.skip("this path holds no correctable gas")
+    areas = {g: areas[g] for g in sample}
+    areas["Ar"] = live * model.gas_line_rate(x_true)
+    sigma = {g: np.sqrt(np.maximum(v, 1.0)) for g, v in areas.items()}
+    cm = quantify_map(_Maps(areas, sigma, live, inst), balance="CO2")
+    assert cm.air_fraction == pytest.approx(x_true, rel=1e-6)
+    assert cm.valid.all() and cm.converged.all() and np.all(np.isfinite(cm.point_total))

@@ -27,7 +27,8 @@ from pixlspec.io.piquant import read_piquant_standards
 from pixlspec.physics.attenuation import parse_composition
 from pixlspec.quant.calibration import _certificate_intensities, calibrate
 from pixlspec.quant.fp import fp_model
-from pixlspec.quant.quantify import GAS_GROUPS, _analysis_groups, quantify, quantify_map
+from pixlspec.quant.quantify import GAS_GROUPS, quantify, quantify_map
+from pixlspec.quant.solver import analysis_groups
 from pixlspec.quant.scatter import ScatterModel
 from pixlspec.quant.standards import reference_from_piquant, reference_material
 
@@ -184,7 +185,7 @@ def test_glass_calibration_on_both_reports_disagreement(glass_fits):
 
 def _measured_over_fp(inst, fits, refs):
     """Function (glass, air fraction) -> {group: measured area / FP area of the reference composition}."""
-    groups, _ = _analysis_groups(fits[GLASSES[0]].elements, inst.tube.voltage_kV, GAS_GROUPS)
+    groups, _ = analysis_groups(fits[GLASSES[0]].elements, inst.tube.voltage_kV, GAS_GROUPS)
     extra = set()
     for g in GLASSES:
         extra |= set(parse_composition(refs[g].composition_wt))

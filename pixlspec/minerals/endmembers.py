@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from ..errors import CompositionError, UnknownElementError
 
 __all__ = ["EndMember", "ENDMEMBERS", "FAMILIES", "SALT_FAMILIES", "formula_oxides", "endmember_from_formula",
-           "get_endmember", "endmembers", "olivine", "plagioclase", "pyroxene", "library_report"]
+           "get_endmember", "endmembers", "olivine", "plagioclase", "pyroxene", "library_report", "formula_atoms",
+           "atom_mass", "oxide_info"]
 
 #: Highest atomic number PIXL cannot measure: H..Ne are invisible to it (Na, Z = 11, is
 #: the lightest element PIXL reports; Allwood et al. 2020, Space Sci. Rev. 216:134).
@@ -53,7 +54,14 @@ def _pt():
 
 
 @functools.lru_cache(maxsize=None)
-def _atoms(formula: str) -> tuple[tuple[str, float], ...]:
+def formula_atoms(formula: str) -> tuple[tuple[str, float], ...]:
+    """(symbol, atoms per formula unit) of a chemical formula ("CaSO4·2H2O"; hydrates with · or •).
+
+    Raises
+    ------
+    CompositionError
+        Empty, unparsable or negative formula.
+    """
     if not isinstance(formula, str) or not formula.strip():
         raise CompositionError(f"empty or non-string formula {formula!r}", where="formula")
     text = formula.strip().replace("·", "+").replace("•", "+")
@@ -70,7 +78,8 @@ def _atoms(formula: str) -> tuple[tuple[str, float], ...]:
     return atoms
 
 
-def _mass(symbol: str) -> float:
+def atom_mass(symbol: str) -> float:
+    """Standard atomic weight (g/mol) of an element, as the formula parser uses it (periodictable)."""
     try:
         return float(getattr(_pt(), symbol).mass)
     except AttributeError:
@@ -78,15 +87,15 @@ def _mass(symbol: str) -> float:
 
 
 @functools.lru_cache(maxsize=None)
-def _oxide_info(oxide: str) -> tuple[str, float, float]:
+def oxide_info(oxide: str) -> tuple[str, float, float]:
     """(cation, cations per formula k, molar mass g/mol) of an oxide or element name."""
-    atoms = dict(_atoms(oxide))
+    atoms = dict(formula_atoms(oxide))
     cations = [el for el in atoms if el != "O"]
     if len(cations) != 1:
         raise CompositionError(f"{oxide!r} is not a simple oxide El_kO_m or an element (cations: {cations})",
                                where=f"oxide {oxide!r}")
     el = cations[0]
-    mass = sum(n * _mass(sym) for sym, n in atoms.items())
+    mass = sum(n * atom_mass(sym) for sym, n in atoms.items())
     return el, atoms[el], mass
 
 
@@ -131,15 +140,15 @@ def formula_oxides(formula: str) -> tuple[dict[str, float], dict[str, float], fl
     >>> round(vis["CaO"], 2), round(vis["SO3"], 2), round(vol["H2O"], 2)
     (32.57, 46.5, 20.93)
     """
-    atoms = _atoms(formula)
-    m_formula = sum(n * _mass(el) for el, n in atoms)
+    atoms = formula_atoms(formula)
+    m_formula = sum(n * atom_mass(el) for el, n in atoms)
     visible: dict[str, float] = {}
     volatile: dict[str, float] = {}
     for el, n in atoms:
         if el == "O" or n == 0:
             continue
         oxide = _reported_oxide(el)
-        _, k, m_ox = _oxide_info(oxide)
+        _, k, m_ox = oxide_info(oxide)
         wt = 100.0 * (n / k) * m_ox / m_formula
         target = volatile if _z(el) <= MAX_INVISIBLE_Z else visible
         target[oxide] = target.get(oxide, 0.0) + wt
@@ -190,14 +199,14 @@ class EndMember:
     @property
     def o_equiv_cl_wt(self) -> float:
         """O≡Cl correction (0.2256 · Cl wt%) that brings a chloride total back to 100."""
-        return self.oxide_wt.get("Cl", 0.0) * 0.5 * _mass("O") / _mass("Cl")
+        return self.oxide_wt.get("Cl", 0.0) * 0.5 * atom_mass("O") / atom_mass("Cl")
 
     @property
     def element_wt(self) -> dict[str, float]:
         """Element wt% of the formula (O, H, C included; sums to 100): e.g. for forward models."""
-        atoms = _atoms(self.formula)
-        m = sum(n * _mass(el) for el, n in atoms)
-        return {el: 100.0 * n * _mass(el) / m for el, n in atoms}
+        atoms = formula_atoms(self.formula)
+        m = sum(n * atom_mass(el) for el, n in atoms)
+        return {el: 100.0 * n * atom_mass(el) / m for el, n in atoms}
 
     def wt(self, oxide: str) -> float:
         """wt% of ``oxide`` (visible or volatile; 0 if absent)."""

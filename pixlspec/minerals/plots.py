@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from ..errors import CompositionError
-from ..plot import _pyplot
+from ..plot import pyplot
 from ..plot_style import format_length_mm as _fmt_mm
 from ..plot_style import nice_length as _nice
 from ..plot_style import styled
@@ -105,7 +105,7 @@ def plot_phase_map(phase_map: PhaseMap | SaltDetections | CompositionLike, ax: A
     """
     from matplotlib.patches import Patch
 
-    plt = _pyplot()
+    plt = pyplot()
     if detections is None and hasattr(phase_map, "phase_map") and not isinstance(phase_map, PhaseMap):
         detections = phase_map
     pm = _as_phase_map(phase_map)
@@ -246,7 +246,7 @@ def plot_ternary(composition_map: CompositionLike, apices: Sequence[str] = ("CaO
     """
     from matplotlib.patches import Patch
 
-    plt = _pyplot()
+    plt = pyplot()
     if len(apices) != 3:
         raise CompositionError(f"a ternary needs 3 apices, got {list(apices)}", where="plot_ternary")
     if basis not in ("wt", "molar"):
@@ -376,7 +376,7 @@ def plot_correlation(composition_map: CompositionLike, x: str = "CaO", y: str = 
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
+    plt = pyplot()
     pm = composition_map if isinstance(composition_map, PhaseMap) else getattr(composition_map, "phase_map", None)
     t = pm.table if pm is not None else as_table(composition_map)
     miss = [ox for ox in (x, y) if ox not in t.oxide_wt]

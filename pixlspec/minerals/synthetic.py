@@ -113,7 +113,7 @@ class SaltScene:
     def element_wt(self) -> dict[str, np.ndarray]:
         """Full element wt% per point (O, H, C, F included) for forward models; traces as oxides."""
         from .table import oxide_mass
-        from .endmembers import _atoms, _mass
+        from .endmembers import atom_mass, formula_atoms
 
         out: dict[str, np.ndarray] = {}
         for j, em in enumerate(self.phases):
@@ -121,11 +121,11 @@ class SaltScene:
                 out[el] = out.get(el, 0.0) + self.fractions[:, j] * v
         for ox, v in self.trace_wt.items():
             el, k, m = oxide_mass(ox)
-            m_el = k * _mass(el)
+            m_el = k * atom_mass(el)
             out[el] = out.get(el, 0.0) + v * m_el / m
-            o = dict(_atoms(ox)).get("O", 0.0)
+            o = dict(formula_atoms(ox)).get("O", 0.0)
             if o:
-                out["O"] = out.get("O", 0.0) + v * o * _mass("O") / m
+                out["O"] = out.get("O", 0.0) + v * o * atom_mass("O") / m
         return {k: np.asarray(v, float) for k, v in out.items()}
 
     def measure(self, rng: np.random.Generator | int | None = 0, *, rel_sigma: float = 0.03,

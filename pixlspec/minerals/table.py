@@ -88,9 +88,9 @@ def oxide_mass(oxide: str) -> tuple[str, float, float]:
     CompositionError
         Not a simple oxide El_kO_m or an element.
     """
-    from .endmembers import _oxide_info
+    from .endmembers import oxide_info
 
-    return _oxide_info(oxide)
+    return oxide_info(oxide)
 
 
 def cation_moles(oxide: str, wt: np.ndarray | float) -> np.ndarray:

@@ -37,7 +37,8 @@ from ..errors import CompositionError, ConfigError, FitError
 from ..instrument import Instrument
 from ..physics.attenuation import parse_composition
 from .fp import GAS_LINE_ELEMENT, fp_model
-from .quantify import DEFAULT_BALANCE, GAS_GROUPS, _air_fraction, _analysis_groups, _Solver, quantify
+from .quantify import DEFAULT_BALANCE, quantify
+from .solver import GAS_GROUPS, Solver, analysis_groups, solve_air_fraction
 
 if TYPE_CHECKING:
     from ..fit.config import FitConfig
@@ -444,12 +445,12 @@ def calibrate(spectra: Sequence[Spectrum | FitResult],
     # groups that the standards can calibrate
     all_groups: list[str] = []
     for f in fits:
-        gs, _ = _analysis_groups(f.elements, instrument.tube.voltage_kV, exclude)
+        gs, _ = analysis_groups(f.elements, instrument.tube.voltage_kV, exclude)
         for g in gs:
             if g not in all_groups:
                 all_groups.append(g)
     if elements is not None:
-        wanted, _ = _analysis_groups(list(elements), instrument.tube.voltage_kV, exclude)
+        wanted, _ = analysis_groups(list(elements), instrument.tube.voltage_kV, exclude)
         all_groups = [g for g in all_groups if g in wanted]
     if not all_groups:
         raise FitError("no element group to calibrate", where="calibrate")
@@ -460,7 +461,7 @@ def calibrate(spectra: Sequence[Spectrum | FitResult],
         extra |= set(parse_composition(comp))
     if balance:
         extra |= set(parse_composition(balance))
-    solver = _Solver(instrument, [det], all_groups, np.ones(len(all_groups)), np.zeros(len(all_groups)), fe_oxide,
+    solver = Solver(instrument, [det], all_groups, np.ones(len(all_groups)), np.zeros(len(all_groups)), fe_oxide,
                      None, secondary)
     model = fp_model(instrument, all_groups, detector=det, elements=tuple(sorted(extra)), secondary=secondary)
     main_e = {}
@@ -476,7 +477,7 @@ def calibrate(spectra: Sequence[Spectrum | FitResult],
             x = 0.0
             if model.gas_correctable and GAS_LINE_ELEMENT in f.areas:
                 solver.set_sample_emission(f.spectrum)
-                x = _air_fraction(solver, f.areas[GAS_LINE_ELEMENT], live, None, None)
+                x = solve_air_fraction(solver, f.areas[GAS_LINE_ELEMENT], live, None)
             X[name] = x
             fr = parse_composition(comp)
             pred = _certificate_intensities(model, fr, live, x, balance)

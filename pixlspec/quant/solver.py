@@ -1,0 +1,365 @@
+"""The FP inversion: analyte mass fractions from measured line areas, for many points at once.
+
+:class:`Solver` holds the FP models of a set of line groups and inverts them:
+a fixed point ``C <- C x area / predicted`` (Criss & Birks 1968) until the
+residuals are below :data:`QN_START_RESIDUAL`, then quasi-Newton steps in log
+space with one Jacobian shared by the points, to :data:`TOLERANCE` relative;
+:meth:`Solver.sensitivity` gives ``d area / d C`` for the uncertainties.
+:func:`analysis_groups` chooses the groups to quantify among the fitted ones and
+:func:`solve_air_fraction` the air in a He path from the Ar area. Used by
+:mod:`pixlspec.quant.quantify` and :mod:`pixlspec.quant.calibration`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import CompositionError, ConfigError
+from ..instrument import Instrument
+from ..physics.attenuation import parse_composition
+from ..physics.elements import atomic_mass
+from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
+from .fp import fp_model, resolve_group
+
+__all__ = ["Solver", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS", "MAX_ITERATIONS",
+           "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
+           "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "FD_STEP", "FD_FLOOR"]
+
+#: Groups that come from the gas path, not the sample: never quantified as sample elements.
+GAS_GROUPS: tuple[str, ...] = ("Ar",)
+#: Halogens reported as elements and charge-balanced by cations that the oxide table gives O:
+#: the O they replace (O equivalent, 1/2 O per Cl or Br: 0.2256 g O per g Cl) is removed from
+#: the matrix and from the total (as in microprobe practice; physics.md §10).
+O_EQUIVALENT_ELEMENTS: tuple[str, ...] = ("Cl", "Br")
+MAX_ITERATIONS: int = 300
+#: Iterations between recomputations of the secondary fluorescence (held as a ratio to the
+#: primary in between; the solution is always confirmed with a fresh secondary).
+SECONDARY_EVERY: int = 5
+#: Relative step of the shared quasi-Newton Jacobian (d log area / d log c at the median first guess).
+QN_STEP: float = 1e-3
+#: Mass fraction below which the reference composition of that Jacobian is floored (absent groups).
+QN_REFERENCE_FLOOR: float = 1e-6
+#: A point whose largest log residual shrinks by less than this factor per iteration leaves the
+#: quasi-Newton step for the fixed point (its matrix is too unlike the reference).
+QN_MIN_CONTRACTION: float = 0.7
+#: The shared Jacobian is taken once the median point's largest |log(area / predicted)| is below this
+#: (before, the fixed point moves every point towards its own matrix).
+QN_START_RESIDUAL: float = 0.05
+#: In quasi-Newton iterations the secondary fluorescence is recomputed once the median residual has
+#: dropped by this factor since the last recomputation (and to confirm convergence).
+QN_SECONDARY_DROP: float = 1e-2
+TOLERANCE: float = 1e-7
+#: Relative step of the finite-difference sensitivity matrix.
+FD_STEP = 1e-4
+#: Smallest mass fraction used as a finite-difference base for absent elements.
+FD_FLOOR = 1e-6
+
+
+class Solver:
+    """Fixed-point FP inversion for one set of groups, over many points at once."""
+
+    def __init__(self, instrument: Instrument, detectors: Sequence[str], groups: Sequence[str], factors: np.ndarray,
+                 factor_sigma: np.ndarray, fe_oxide: str, balance: str | None, secondary: bool):
+        if fe_oxide not in FE_OXIDES:
+            raise CompositionError(f"fe_oxide must be one of {FE_OXIDES}, got {fe_oxide!r}", where="quantify")
+        self.balance = balance
+        bal = parse_composition(balance) if balance else {}
+        # detectors with the same physics (PIXL A and B) share one model, counted n times
+        sig: dict[tuple, list] = {}
+        for d in detectors:
+            det = instrument.detector(d)
+            key = (det.window_Be_um, det.dead_layer_um, det.si_thickness_um, det.solid_angle_sr,
+                   det.elevation_deg, det.azimuth_deg)
+            sig.setdefault(key, []).append(d)
+        self.models = [fp_model(instrument, groups, detector=ds[0], elements=tuple(bal), secondary=secondary)
+                       for ds in sig.values()]
+        self.multiplicity = [len(ds) for ds in sig.values()]
+        m = self.models[0]
+        self.groups = list(m.groups)
+        self.group_elements = list(m.group_elements)
+        self.n_g = len(self.groups)
+        self.el_index = np.array([m.elements.index(e) for e in self.group_elements], dtype=np.int64)
+        self.o_index = m.elements.index("O")
+        self.factor = np.array([oxide_factor(e, oxide_of(e, fe_oxide)) for e in self.group_elements])
+        self.oxides = [oxide_of(e, fe_oxide) for e in self.group_elements]
+        self.oeq = np.array([atomic_mass("O") / (2.0 * atomic_mass(e)) if e in O_EQUIVALENT_ELEMENTS else 0.0
+                             for e in self.group_elements])
+        self.balance_vec = np.zeros(len(m.elements))
+        for el, f in bal.items():
+            self.balance_vec[m.elements.index(el)] = f
+        s = self.balance_vec.sum()
+        if s > 0:
+            self.balance_vec /= s
+        self.k = np.asarray(factors, dtype=np.float64)
+        self.k_sigma = np.asarray(factor_sigma, dtype=np.float64)
+        self.gas_correctable = m.gas_correctable
+        #: Ar K counts/s per unit air fraction excited by the sample's own emission (measured units,
+        #: not scaled by the calibration); set from a spectrum by :meth:`set_sample_emission`.
+        self.gas_sample_cps_per_x = 0.0
+        #: Calibration scale of the gas line (set by the caller: the calibration's overall scale).
+        self.gas_scale = 1.0
+
+    def set_sample_emission(self, spectrum: Any) -> None:
+        """Ar excited in the He path by the sample's recorded emission (:meth:`FPModel.sample_gas_rate`)."""
+        self.gas_sample_cps_per_x = 0.0
+        live = float(getattr(spectrum, "live_time_s", 0.0) or 0.0)
+        if self.gas_correctable and live > 0:
+            self.gas_sample_cps_per_x = self.models[0].sample_gas_rate(
+                spectrum.energy_eV, np.asarray(spectrum.counts, dtype=np.float64) / live)
+
+    def full(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Matrix of analyte fractions ``c``: (mass-fraction rows, intensity scale, balance fraction).
+
+        Analysed oxides summing to T (mass fraction):
+
+        * with a balance and T <= 1: the sample is the analysed oxides plus (1 - T) of the
+          balance; intensities are those of that sample (scale 1);
+        * otherwise (no balance, or T > 1): the sample is the analysed oxides normalised to
+          T = 1, and intensities scale with T (the analytical total then measures how far the
+          absolute intensities are from those of a 100 % sample).
+        """
+        P = c.shape[0]
+        C = np.zeros((P, len(self.models[0].elements)))
+        C[:, self.el_index] = c
+        C[:, self.o_index] += np.clip(c @ (self.factor - 1.0) - c @ self.oeq, 0.0, None)
+        T = C.sum(axis=1)
+        rest = np.zeros(P)
+        scale = np.ones(P)
+        if self.balance:
+            rest = np.clip(1.0 - T, 0.0, None)
+            C += rest[:, None] * self.balance_vec[None, :]
+        over = (T > 1.0) | (not self.balance)
+        over &= T > 0
+        C[over] /= T[over, None]
+        scale[over] = T[over]
+        return C, scale, rest
+
+    def predict(self, c: np.ndarray, live: np.ndarray, air: float = 0.0, sp: np.ndarray | None = None,
+                return_sp: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predicted areas (P, n_g). With ``sp`` (secondary/primary per point and group) the
+        secondary fluorescence is not recomputed but taken as ``sp`` x primary."""
+        C, scale, _ = self.full(c)
+        prim = np.zeros((c.shape[0], self.n_g))
+        sec = np.zeros_like(prim)
+        for m, mult in zip(self.models, self.multiplicity):
+            if sp is None:
+                p_, s_ = m.rates(C, air_fraction=air, split=True)
+                prim += mult * p_
+                sec += mult * s_
+            else:
+                prim += mult * m.rates(C, air_fraction=air, secondary=False)
+        if sp is None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sp = np.where(prim > 0, sec / np.where(prim > 0, prim, 1.0), 0.0)
+        out = prim * (1.0 + sp) * self.k[None, :] * (live * scale)[:, None]
+        return (out, sp) if return_sp else out
+
+    def gas_rate(self, air: float) -> float:
+        return sum(n * m.gas_line_rate(air) for m, n in zip(self.models, self.multiplicity))
+
+    def pure(self) -> np.ndarray:
+        return sum(n * m.pure_rates() for m, n in zip(self.models, self.multiplicity)) * self.k
+
+    def solve(self, A: np.ndarray, live: np.ndarray, air: float = 0.0, max_iter: int = MAX_ITERATIONS,
+              tol: float = TOLERANCE) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """Analyte mass fractions for areas ``A`` (P, n_g); returns (c, predicted, iterations, converged)."""
+        A = np.where(np.isfinite(A), A, 0.0)
+        pos = A > 0
+        c = np.where(pos, A / (live[:, None] * self.pure()[None, :]), 0.0)
+        # start from a total of ~100 % oxides
+        ox = (c * self.factor).sum(axis=1)
+        c = np.where(ox[:, None] > 0, c / np.maximum(ox[:, None], 1e-300), c)
+        converged = np.zeros(A.shape[0], dtype=bool)
+        pred = np.zeros_like(A)
+        it = 0
+        w = np.where(pos, A, 0.0)
+        wsum = np.maximum(w.sum(axis=1), 1e-300)
+        sp = None
+        fresh = False
+        # Quasi-Newton in log space with one Jacobian shared by all points (the matrix effects of the
+        # points of a scan are alike): a point whose residual stops shrinking goes on with the fixed
+        # point below, which always converges but needs ~3x more model evaluations.
+        M = None
+        qn = np.zeros(A.shape[0], dtype=bool)
+        r_prev = np.full(A.shape[0], np.inf)
+        clipped = np.zeros(A.shape[0], dtype=bool)  # far from the solution the step is clipped: no verdict
+        qn_tried = False
+        r_sp = np.inf
+        for it in range(1, max_iter + 1):
+            # the secondary/primary ratios change slowly: recompute them every few fixed-point iterations
+            # (quasi-Newton iterations converge fast: there, only once converged)
+            if sp is None:  # far from the solution: primary fluorescence only (the secondary is a few %)
+                sp = np.zeros_like(A)
+                pred = self.predict(c, live, air, sp)
+                full_eval = False
+            elif fresh or (it % SECONDARY_EVERY == 0 and not qn.any()) or \
+                    (qn.any() and np.median(r_prev) < QN_SECONDARY_DROP * r_sp):
+                pred, sp = self.predict(c, live, air, return_sp=True)
+                full_eval = True
+            else:
+                pred = self.predict(c, live, air, sp)
+                full_eval = False
+            fresh = False
+            c_new = np.zeros_like(c)
+            if full_eval:
+                r_sp = np.inf
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(pos & (pred > 0), A / pred, 0.0)
+                log_r = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
+                r_now = np.max(np.abs(log_r), axis=1, initial=0.0)
+                if not full_eval:  # a fresh secondary moves the residual: judge progress between them
+                    qn &= ~((r_now > QN_MIN_CONTRACTION * r_prev) & ~clipped)
+                r_prev = r_now
+                if full_eval:
+                    r_sp = float(np.median(r_now))  # the residual the fresh secondary left
+                if M is None and not qn_tried and np.median(r_now) < QN_START_RESIDUAL:
+                    # close enough for the points' matrices to be alike: one Jacobian at their median
+                    qn_tried = True
+                    M = self._shared_jacobian(c, pos, live, air)
+                    qn[:] = M is not None
+                    if M is not None and not full_eval:  # and the secondary of these compositions
+                        pred, sp = self.predict(c, live, air, return_sp=True)
+                        ratio = np.where(pos & (pred > 0), A / pred, 0.0)
+                        log_r = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
+                        r_prev = np.max(np.abs(log_r), axis=1, initial=0.0)
+                        r_sp = float(np.median(r_prev))
+                if qn.any():
+                    du = np.linalg.solve(M[qn], log_r[qn][:, :, None])[:, :, 0]
+                    clipped[qn] = np.any(np.abs(du) > 2.0, axis=1)
+                    c_new[qn] = np.where(pos[qn], c[qn] * np.exp(np.clip(du, -2.0, 2.0)), 0.0)
+                fp = ~qn
+                if fp.any():
+                    c_new[fp] = self._fixed_point_step(c[fp], ratio[fp], pred[fp], pos[fp], w[fp], wsum[fp],
+                                                       live[fp], air, sp[fp])
+            change = np.max(np.abs(c_new - c) / np.maximum(np.abs(c_new), 1e-12), axis=1, initial=0.0)
+            c = c_new
+            converged = change < tol
+            if converged.all():
+                if full_eval:
+                    pred, sp = self.predict(c, live, air, return_sp=True)
+                    break
+                fresh = True  # confirm with freshly computed secondary fluorescence
+        self._sp = sp
+        return c, pred, it, converged
+
+    def _fixed_point_step(self, c, ratio, pred, pos, w, wsum, live, air, sp) -> np.ndarray:
+        """One step of ``c <- c x area / predicted`` (Criss & Birks 1968) for the points given."""
+        c_new = np.where(pos, c * ratio, 0.0)
+        if self.balance:
+            # With an invisible balance the overall scale of c converges slowly (the intensities
+            # change with the total only through the absorption contrast between the balance and
+            # the rock): secant step on that one direction.
+            eps = 1e-3
+            pred_e = self.predict(c * (1.0 + eps), live, air, sp)
+            lr = np.where(pos & (pred > 0) & (pred_e > 0), np.log(np.where(pred_e > 0, pred_e, 1.0)
+                                                                  / np.where(pred > 0, pred, 1.0)), 0.0)
+            g = np.clip((w * lr).sum(axis=1) / wsum / math.log1p(eps), 0.02, 1.0)
+            rbar = (w * np.log(np.where(ratio > 0, ratio, 1.0))).sum(axis=1) / wsum
+            c_new = c_new * np.exp(np.clip(rbar * (1.0 / g - 1.0), -2.0, 2.0))[:, None]
+        return c_new
+
+    def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float) -> np.ndarray | None:
+        """Per point, ``d log(predicted) / d log(c)`` at the points' median composition, with the rows and
+        columns of groups without a positive area replaced by the identity (they stay at zero)."""
+        n_g = self.n_g
+        if n_g < 2 or not pos.any():
+            return None
+        ref = np.median(np.where(pos, c0, np.nan), axis=0) if pos.shape[0] > 1 else c0[0]
+        ref = np.where(np.isfinite(ref), np.maximum(ref, QN_REFERENCE_FLOOR), QN_REFERENCE_FLOOR)
+        rows = np.repeat(ref[None, :], n_g + 1, axis=0)
+        rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
+        lv = np.full(n_g + 1, float(np.median(live)))
+        _, sp = self.predict(rows[:1], lv[:1], air, return_sp=True)
+        sp = np.repeat(sp, n_g + 1, axis=0)
+        pred = self.predict(rows, lv, air, sp)
+        if not np.all(pred > 0) or not np.all(np.isfinite(pred)):
+            return None
+        D = (np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP)  # D[i, j] = dlog p_i / dlog c_j
+        off = ~pos
+        M = np.repeat(D[None], pos.shape[0], axis=0)
+        M[off[:, :, None] | off[:, None, :]] = 0.0
+        M[:, np.arange(n_g), np.arange(n_g)] = np.where(off, 1.0, M[:, np.arange(n_g), np.arange(n_g)])
+        if not np.all(np.isfinite(M)) or np.any(np.abs(np.linalg.det(M)) < 1e-12):
+            return None
+        return M
+
+    def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float, base: np.ndarray) -> np.ndarray:
+        """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
+
+        The primary fluorescence is differentiated analytically (:meth:`FPModel.primary_jacobian`)
+        along the derivatives of the sample's mass fractions (oxygen, balance, normalisation: finite
+        differences of :meth:`full`, which is cheap); the secondary is held as its ratio to the
+        primary, as in the iteration. ``base`` (the predicted areas at ``c``) is not needed.
+        """
+        P = c.shape[0]
+        C, scale, _ = self.full(c)
+        h = np.maximum(c * FD_STEP, FD_FLOOR * FD_STEP * 100)
+        dC = np.empty((P, C.shape[1], self.n_g))
+        dscale = np.empty((P, self.n_g))
+        for j in range(self.n_g):
+            cj = c.copy()
+            cj[:, j] += h[:, j]
+            Cj, sj, _ = self.full(cj)
+            dC[:, :, j] = (Cj - C) / h[:, j, None]
+            dscale[:, j] = (sj - scale) / h[:, j]
+        prim = np.zeros((P, self.n_g))
+        jac = np.zeros((P, self.n_g, self.n_g))
+        for m, mult in zip(self.models, self.multiplicity):
+            p_, j_ = m.primary_jacobian(C, dC, air_fraction=air)
+            prim += mult * p_
+            jac += mult * j_
+        f = (1.0 + self._sp) * self.k[None, :]
+        return (jac * (f * (live * scale)[:, None])[:, :, None]
+                + (prim * f * live[:, None])[:, :, None] * dscale[:, None, :])
+
+
+def analysis_groups(elements: Sequence[str], tube_kV: float, exclude: Sequence[str]) -> tuple[list, dict]:
+    """Sample line groups among the fitted ones (one per element), and the skipped ones with reasons."""
+    groups, skipped, seen = [], {}, {}
+    excluded = set(exclude)
+    for name in elements:
+        if name.endswith("_Kb"):
+            continue
+        if name in excluded or name.split("_")[0] in excluded:
+            skipped[name] = "gas in the beam path, not the sample" if name.split("_")[0] in GAS_GROUPS else "excluded"
+            continue
+        try:
+            g, el, shell = resolve_group(name, tube_kV)
+        except ConfigError as exc:
+            skipped[name] = exc.message
+            continue
+        if el in seen:
+            # one group per element: keep K over L
+            if shell == "K" and seen[el][1] != "K":
+                skipped[seen[el][0]] = f"{el} is quantified from its K lines"
+                groups.remove(seen[el][0])
+            else:
+                skipped[g] = f"{el} is quantified from its {seen[el][1]} lines"
+                continue
+        seen[el] = (g, shell)
+        groups.append(g)
+    return groups, skipped
+
+
+def solve_air_fraction(solver: Solver, A_gas: float | None, live: float, air_fraction: float | None) -> float:
+    """Air mole fraction of a He path from the Ar area ``A_gas`` in ``live`` seconds (or ``air_fraction``
+    when given); 0 where the path holds no correctable gas."""
+    if air_fraction is not None:
+        return float(air_fraction)
+    if not solver.gas_correctable or A_gas is None or not A_gas > 0:
+        return 0.0
+    k_gas = solver.gas_scale
+    x = 0.01
+    for _ in range(30):
+        pred = float(live) * (k_gas * solver.gas_rate(x) + x * solver.gas_sample_cps_per_x)
+        if not pred > 0:
+            return 0.0
+        x_new = min(x * A_gas / pred, 1.0)
+        if abs(x_new - x) < 1e-9:
+            x = x_new
+            break
+        x = x_new
+    return x
