@@ -844,48 +844,30 @@ def _fit_maps(path: str, instrument, detector: str | None, elements: list[str] |
 def _composition_of(path: str, *, instrument, calibration, balance: str | None, detector, progress, label: str):
     """(maps or None, composition, fitted) of a scan or a results file (stored composition preferred).
 
-    ``balance`` None: the library default (CO2 for maps), except for uncalibrated data whose totals
-    are far from 100 % (absolute FP off, e.g. the flight-model constants on Mars data), where a
-    balance would fill most of the matrix with CO2: these are quantified without one.
+    ``balance`` None: the policy of :func:`pixlspec.pipeline.quantify_maps` (the one the demo uses).
     """
-    from .demo import as_composition_object, read_composition
-    from .quant.quantify import quantify_map
+    from .pipeline import AUTO_BALANCE, quantify_maps, stored_composition
 
     if _is_results_file(path) and calibration is None and balance is None:
-        comp = read_composition(path)
+        comp = stored_composition(path)
         if comp is not None:
-            comp["name"] = _scan_stem(path)
-            return None, as_composition_object(comp), False
+            return None, comp, False
     maps, fitted = _fit_maps(path, instrument, detector, None, progress, label)
     task = progress.add_task(f"quantifying {label}", total=None)
-    if balance is not None:
-        comp = quantify_map(maps, calibration=calibration, balance=_balance(balance))
-    else:
-        comp = quantify_map(maps, calibration=calibration)
-        if calibration is None and comp.balance and not _totals_plausible(comp):
-            log.info("%s: uncalibrated totals far from 100 %%; quantified without an invisible balance", label)
-            comp = quantify_map(maps, calibration=calibration, balance=None)
+    comp = quantify_maps(maps, calibration=calibration,
+                         balance=AUTO_BALANCE if balance is None else _balance(balance))
+    if balance is None and calibration is None and comp.balance is None:
+        log.info("%s: uncalibrated totals far from 100 %%; quantified without an invisible balance", label)
     progress.update(task, total=1, completed=1)
     return maps, comp, fitted
-
-
-def _totals_plausible(comp) -> bool:
-    import numpy as np
-
-    from .demo import total_range
-
-    t = np.asarray(comp.point_total, dtype=float)[np.asarray(comp.valid, dtype=bool)]
-    t = t[np.isfinite(t)]
-    lo, hi = total_range()
-    return bool(t.size) and lo <= float(np.median(t)) <= hi
 
 
 def _minerals(comp, normalise: bool | None, name: str):
     """identify_salts on a composition map; warnings become notes (returned, not printed)."""
     import warnings
 
-    from .demo import minerals_input
     from .minerals.salts import identify_salts
+    from .pipeline import minerals_input
 
     table, note = minerals_input(comp, normalise=normalise, name=name)
     with warnings.catch_warnings(record=True) as caught:

@@ -34,7 +34,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,7 @@ import numpy as np
 
 from .errors import PixlspecError
 
-__all__ = ["run_demo", "DemoResult", "DemoTarget", "find_example_data", "minerals_input", "read_composition",
-           "REAL_SCAN", "SIM_SCAN", "SIM_TRUTH", "DEFAULT_OUT", "DEFAULT_SIM_SHAPE"]
+__all__ = ["run_demo", "DemoResult", "DemoTarget", "find_example_data", "REAL_SCAN", "SIM_SCAN", "SIM_TRUTH", "DEFAULT_OUT", "DEFAULT_SIM_SHAPE"]
 
 #: The shipped real scan, the shipped simulated scan and its truth (file names in example_data/).
 REAL_SCAN = "sol0125_naltsos.h5"
@@ -65,9 +64,6 @@ DEFAULT_SIM_SHAPE = (24, 24)
 DEFAULT_SIM_SEED = 125
 #: Resolution of every figure written.
 FIG_DPI = 110
-#: Invisible balance of the quantification where absolute intensities can be trusted (carbonates and
-#: hydrated salts then get the matrix they have; see pixlspec.quant.quantify).
-VOLATILE_BALANCE = "CO2"
 #: Element panels drawn per target (those present in the maps, in this order).
 PANEL_ELEMENTS = ("Si", "Fe", "Ca", "S", "Cl", "Mg")
 #: Truth phase of the simulated scan → salt family that should find it.
@@ -233,118 +229,6 @@ def _truth_of(scan, truth_csv: Path | None) -> dict[str, np.ndarray] | None:
 
 # =========================================================================================
 # composition helpers (shared with the CLI)
-# =========================================================================================
-def total_range() -> tuple[float, float]:
-    try:
-        from .quant.quantify import TOTAL_RANGE_WT
-        return tuple(TOTAL_RANGE_WT)
-    except ImportError:  # pragma: no cover - older quant
-        return (70.0, 115.0)
-
-
-def minerals_input(composition, *, normalise: bool | None = None, name: str | None = None):
-    """The composition map the minerals package should read, and a note when it was normalised.
-
-    Quantification without a calibration uses the instrument constants; for the
-    flight-model defaults and Mars data they are ~15x off (and the flight optic's
-    transmission curve is missing), so totals come out near 6 wt% and every point
-    would look like a "low total". Then (or with
-    ``normalise=True``) the oxides are scaled to 100 % per point: phases are
-    judged on oxide ratios, and the rules that need the deficit (carbonate,
-    perchlorate) are not evaluated — the minerals package says so.
-
-    Returns
-    -------
-    (table, note)
-        ``table``: a :class:`pixlspec.minerals.CompositionTable`; ``note`` is
-        None when nothing was changed.
-    """
-    from .minerals.table import CompositionTable, as_table
-
-    t = as_table(composition)
-    if name is not None:
-        t = CompositionTable(t.oxide_wt, t.sigma, t.total, t.positions_mm, t.valid, t.point_ids, name)
-    total = np.asarray(t.total, dtype=float)
-    ok = np.isfinite(total) & (total > 0) & (t.valid if t.valid is not None else True)
-    med = float(np.median(total[ok])) if np.any(ok) else math.nan
-    lo, hi = total_range()
-    calibrated = bool(getattr(composition, "calibrated", True))
-    if normalise is None:
-        normalise = (not calibrated) and math.isfinite(med) and not (lo <= med <= hi)
-    if not normalise:
-        return t, None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(ok, 100.0 / total, np.nan)
-    table = CompositionTable.from_dict({
-        "oxide_wt": {k: np.asarray(v) * scale for k, v in t.oxide_wt.items()},
-        "sigma": {k: np.asarray(v) * scale for k, v in (t.sigma or {}).items()},
-        "total": np.where(ok, 100.0, np.nan), "positions_mm": t.positions_mm,
-        "valid": (np.asarray(t.valid) if t.valid is not None else np.ones(total.size, bool)) & ok,
-        "point_ids": t.point_ids, "name": t.name})
-    why = (f"the median analytical total is {med:.1f} wt% ({'uncalibrated FP' if not calibrated else 'calibrated'})"
-           if math.isfinite(med) else "no finite total")
-    note = (f"{why}, so the oxides were normalised to 100 % per point before classifying: phases are judged "
-            "on oxide ratios and the rules that need the deficit (carbonate, perchlorate) are not evaluated")
-    return table, note
-
-
-def read_composition(path: str | os.PathLike):
-    """The composition stored in a results file (``/entry/composition``), as a composition-map dict.
-
-    Returns None when the file holds no composition. The dict follows the
-    composition-map protocol of :mod:`pixlspec.minerals` (``oxide_wt``,
-    ``sigma``, ``total``, ``positions_mm``, ``valid``, ``point_ids``, ``name``)
-    plus ``calibrated`` and ``normalised``.
-    """
-    import h5py
-
-    from .errors import HDF5FormatError
-
-    name = os.fspath(path)
-    try:
-        with h5py.File(name, "r") as f:
-            g = f.get("entry/composition")
-            if not isinstance(g, h5py.Group):
-                return None
-            oxides = [v.decode() if isinstance(v, bytes) else str(v) for v in g["oxide_names"][()]]
-            wt = g["oxide_wt"][()]
-            err = g["oxide_wt_errors"][()] if "oxide_wt_errors" in g else None
-            r = f["entry/results"]
-            ids = r["point_ids"][()] if "point_ids" in r else None
-            if ids is not None and ids.dtype.kind in "OS":
-                ids = np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in ids])
-            src = f["entry/process/source"][()] if "entry/process/source" in f else b""
-            src = src.decode() if isinstance(src, bytes) else str(src)
-            out = {"oxide_wt": {o: np.asarray(wt[i], dtype=float) for i, o in enumerate(oxides)},
-                   "sigma": ({o: np.asarray(err[i], dtype=float) for i, o in enumerate(oxides)}
-                             if err is not None else {}),
-                   "total": np.asarray(g["total_wt"][()], dtype=float),
-                   "positions_mm": np.asarray(r["positions"][()], dtype=float),
-                   "valid": np.asarray(g["valid"][()], dtype=bool) if "valid" in g else None,
-                   "point_ids": ids, "name": os.path.splitext(os.path.basename(src or name))[0],
-                   "calibrated": bool(g.attrs.get("calibrated", False)),
-                   "normalised": bool(g.attrs.get("normalised", False))}
-    except (OSError, KeyError, ValueError) as e:
-        raise HDF5FormatError(f"cannot read the composition of this results file: {e}", path=name) from None
-    if out["normalised"]:  # keep the deficit: the protocol wants totals as measured
-        s = out["total"] / 100.0
-        out["oxide_wt"] = {k: v * s for k, v in out["oxide_wt"].items()}
-        out["sigma"] = {k: v * s for k, v in out["sigma"].items()}
-    return out
-
-
-class _Namespace(dict):
-    """A dict whose keys are also attributes (composition dicts with ``calibrated``)."""
-
-    __getattr__ = dict.get
-
-
-def as_composition_object(d: Mapping) -> _Namespace:
-    return _Namespace(d)
-
-
-# =========================================================================================
-# figures
 # =========================================================================================
 def _save(fig, path: str) -> None:
     import matplotlib.pyplot as plt
@@ -601,7 +485,8 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
 
         from .fit.maps import fit_map
         from .minerals.salts import identify_salts
-        from .quant.quantify import quantify, quantify_map
+        from .pipeline import minerals_input, quantify_maps
+        from .quant.quantify import TOTAL_RANGE_WT, quantify
 
         for t in targets:
             say(f"{t.name}: fitting the sum spectra and every point")
@@ -625,18 +510,16 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
                 scan.close()
             t.maps.source = t.path if not t.generated else SIM_SCAN
             say(f"{t.name}: quantifying the sum spectrum and every point")
-            # An invisible CO2 balance gives volatile-rich points (carbonate, hydrated sulfate) the right
-            # matrix, but only when the absolute intensities are right: with a calibration, or for the
-            # simulated scan (made with the same instrument constants). Uncalibrated real data keep the
-            # default (analysed oxides normalised in the matrix).
+            # the invisible balance as every front end chooses it (pixlspec.pipeline.quantify_maps): CO2
+            # where absolute intensities can be trusted (a calibration, or plausible uncalibrated totals)
             cal = t.calibration
-            t.balance = VOLATILE_BALANCE if (cal is not None or t.kind == "simulated") else None
             with clock("quantify_map"):
-                t.composition = quantify_map(t.maps, instrument=t.instrument, calibration=cal, balance=t.balance)
+                t.composition = quantify_maps(t.maps, instrument=t.instrument, calibration=cal)
+            t.balance = t.composition.balance
             with clock("quantify_sum"):
                 sum_fit = t.maps.sum_fit.get("A") or next(iter(t.maps.sum_fit.values()))
                 t.bulk = quantify(sum_fit, t.instrument, calibration=cal, balance=t.balance)
-                lo, hi = total_range()
+                lo, hi = TOTAL_RANGE_WT
                 if cal is None and not (lo <= t.bulk.total <= hi):
                     total = t.bulk.total
                     t.bulk = quantify(sum_fit, t.instrument, calibration=cal, balance=t.balance, normalise=True)
@@ -780,6 +663,7 @@ def _bulk_rows(comp) -> tuple[list[list[str]], list[str]]:
 
 def _build_report(targets, ranking, timings, data: Path, shipped_sim: bool, calibration):
     from . import __version__
+    from .quant.quantify import MAP_DEFAULT_BALANCE
     from .report import Report
 
     r = Report("pixlspec demo: from spectra to sample candidates")
@@ -800,7 +684,7 @@ def _build_report(targets, ranking, timings, data: Path, shipped_sim: bool, cali
                "shipped in the example data; otherwise uncalibrated, as a first estimate whose total is a "
                "diagnostic. The simulated scan was made with the same instrument constants, so its absolute "
                "numbers are right uncalibrated; "
-               f"it is quantified with an invisible {VOLATILE_BALANCE} balance (the mass PIXL cannot see — CO2 of "
+               f"it is quantified with an invisible {MAP_DEFAULT_BALANCE} balance (the mass PIXL cannot see — CO2 of "
                "carbonates, H2O of hydrated salts — fills the total up to 100 % in the matrix correction).")
 
     for i, t in enumerate(targets, start=1):

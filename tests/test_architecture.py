@@ -2,7 +2,7 @@
 no import cycles at module level.
 
 The contracts live in pyproject.toml (``[tool.importlinter]``): the layers, bottom to top, and "the
-library never imports the command line, the demo or batch". The imports that break the layers today
+library never imports the command line, the demo, batch or the pipeline". The imports that break the layers today
 are listed there, and the private imports below: both lists may only shrink.
 """
 from __future__ import annotations

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from pixlspec.cli import EXIT_BAD_INPUT, main
-from pixlspec.demo import FLIGHT_CALIBRATION, REAL_CONTEXT, REAL_SCAN, SIM_SCAN, SIM_TRUTH, find_example_data, minerals_input, run_demo
+from pixlspec.demo import FLIGHT_CALIBRATION, REAL_CONTEXT, REAL_SCAN, SIM_SCAN, SIM_TRUTH, find_example_data, run_demo
+from pixlspec.pipeline import minerals_input
 from pixlspec.errors import PixlspecError
 from pixlspec.report import Report, staged_dir
 

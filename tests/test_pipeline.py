@@ -1,0 +1,61 @@
+"""pixlspec.pipeline: the one balance and normalisation policy of the CLI and the demo."""
+from __future__ import annotations
+
+import numpy as np
+
+import pixlspec as px
+from pixlspec.pipeline import minerals_input, quantify_maps, stored_composition
+from pixlspec.simulate import composition_areas
+
+BASALT = {"SiO2": 49.9, "TiO2": 2.73, "Al2O3": 13.5, "FeO": 11.07, "MnO": 0.17, "MgO": 7.23, "CaO": 11.4,
+          "Na2O": 2.22, "K2O": 0.52, "P2O5": 0.27}
+
+
+class _Maps:
+    def __init__(self, areas, live, instrument):
+        self.areas = areas
+        self.sigma = {g: np.sqrt(np.maximum(v, 1.0)) for g, v in areas.items()}
+        self.live_time_s, self.instrument = live, instrument
+
+
+def _maps(scale: float) -> _Maps:
+    inst = px.Instrument.pixl()
+    live = np.full(4, 60.0)
+    areas, _, groups = composition_areas([BASALT] * 4, inst, live)
+    return _Maps({g: scale * areas[g] for g in groups}, live, inst)
+
+
+def test_balance_only_where_absolute_intensities_can_be_trusted():
+    right = quantify_maps(_maps(1.0))          # uncalibrated, totals ~100 %: the CO2 balance
+    assert right.balance == "CO2"
+    assert np.allclose(right.point_total, 100.0, rtol=0.02)
+    off = quantify_maps(_maps(3.0))            # uncalibrated, totals ~300 %: no balance
+    assert off.balance is None
+    assert np.median(off.point_total) > 200
+    given = quantify_maps(_maps(3.0), balance="CO2")  # an explicit choice is kept
+    assert given.balance == "CO2"
+
+
+def test_minerals_input_normalises_only_implausible_uncalibrated_totals():
+    off = quantify_maps(_maps(3.0))
+    table, note = minerals_input(off, name="x")
+    assert note and "normalised to 100 %" in note
+    assert np.allclose(table.total[table.valid], 100.0)
+    table, note = minerals_input(quantify_maps(_maps(1.0)))
+    assert note is None
+
+
+def test_stored_composition_of_a_results_file(tmp_path):
+    maps = _maps(1.0)
+    comp = quantify_maps(maps)
+    path = tmp_path / "r.h5"
+    comp.to_hdf5(path)
+    back = stored_composition(path)
+    assert back is not None
+    np.testing.assert_allclose(back.point_total, comp.point_total)
+    import h5py
+
+    empty = tmp_path / "empty.h5"
+    with h5py.File(empty, "w") as f:
+        f.create_group("entry")
+    assert stored_composition(empty) is None
