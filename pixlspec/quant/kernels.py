@@ -52,6 +52,15 @@ def _mix_rows(C_row, table, out):
                 out[j] += ck * table[k, j]
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _attenuations(C_row, mu_exc, mu_line, sin1, mus, mul_all):
+    """``mus[e] = mu_s(E_e) / sin psi1`` at the excitation bins and ``mul_all[l] = mu_s(E_l)`` at the lines."""
+    _mix_rows(C_row, mu_exc, mus)
+    for e in range(mus.size):
+        mus[e] /= sin1
+    _mix_rows(C_row, mu_line, mul_all)
+
+
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
 def fp_primary(C, mu_exc, mu_line, src, q, q_start, line_el, line_group, det, sin1, sin2, out):
     """Primary fluorescence, accumulated into ``out[p, line_group[l]]`` (counts per second).
@@ -71,11 +80,8 @@ def fp_primary(C, mu_exc, mu_line, src, q, q_start, line_el, line_group, det, si
     n_l = q.shape[0]
     for p in prange(n_p):
         mus = np.empty(n_e)
-        _mix_rows(C[p], mu_exc, mus)
-        for e in range(n_e):
-            mus[e] /= sin1
         mul_all = np.empty(n_l)
-        _mix_rows(C[p], mu_line, mul_all)
+        _attenuations(C[p], mu_exc, mu_line, sin1, mus, mul_all)
         for ln in range(n_l):
             c = C[p, line_el[ln]]
             if c <= 0.0:
@@ -180,11 +186,8 @@ def fp_primary_weights(C, mu_exc, mu_line, src, q, q_start, det, sin1, sin2, s0,
     n_l = q.shape[0]
     for p in prange(n_p):
         mus = np.empty(n_e)
-        _mix_rows(C[p], mu_exc, mus)
-        for e in range(n_e):
-            mus[e] /= sin1
         mul_all = np.empty(n_l)
-        _mix_rows(C[p], mu_line, mul_all)
+        _attenuations(C[p], mu_exc, mu_line, sin1, mus, mul_all)
         for ln in range(n_l):
             mul = mul_all[ln] / sin2
             acc = 0.0
