@@ -262,22 +262,6 @@ def _stats(values) -> dict[str, float]:
     return {"min": float(a.min()), "median": float(np.median(a)), "max": float(a.max())}
 
 
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    return str(obj)
-
-
 def describe_scan(scan, path: str, kind: str) -> dict[str, Any]:
     """Summary of a scan as a JSON-friendly dict (what ``pixlspec info`` prints).
 
@@ -286,6 +270,7 @@ def describe_scan(scan, path: str, kind: str) -> dict[str, Any]:
     import numpy as np
 
     from .io.convert import INPUT_KINDS
+    from .io.jsontext import jsonable
 
     dets = {}
     for det in scan.detectors:
@@ -305,13 +290,13 @@ def describe_scan(scan, path: str, kind: str) -> dict[str, Any]:
     out = {"file": path, "type": kind, "type_description": INPUT_KINDS.get(kind, kind),
            "points": scan.n_points, "channels": scan.n_channels, "detectors": dets,
            "position_extent_mm": extent, "instrument": scan.instrument.name,
-           "point_ids": ([_jsonable(scan.point_ids[0]), _jsonable(scan.point_ids[-1])]
+           "point_ids": ([jsonable(scan.point_ids[0]), jsonable(scan.point_ids[-1])]
                          if scan.n_points else None),
-           "metadata": _jsonable(scan.metadata)}
+           "metadata": jsonable(scan.metadata)}
     if kind == "hdf5":
         from .io.hdf5 import read_process
 
-        out["file_info"] = _jsonable(read_process(path))
+        out["file_info"] = jsonable(read_process(path))
     return out
 
 
@@ -1647,7 +1632,6 @@ def compare(a_path: str, b_path: str, detector: str | None, fmt: str) -> None:
       pixlspec compare piquant_map.csv pixlspec-demo/naltsos_results.h5
       pixlspec compare a.csv b.csv --detector A --format csv
     """
-    from .demo import json_text
     from .io.export import compare_compositions, detector_label
 
     ca, cb = _composition_maps(a_path), _composition_maps(b_path)
@@ -1672,7 +1656,7 @@ def compare(a_path: str, b_path: str, detector: str | None, fmt: str) -> None:
     table = [[r.oxide, r.n, _g(r.mean_a), _g(r.mean_b), _g(r.bias), _g(r.scatter), _g(100 * r.rel_bias, 3)]
              for r in rows]
     if fmt == "json":
-        click.echo(json_text({"a": a_path, "b": b_path, "detector": det, "rows": [r.to_dict() for r in rows]}),
+        click.echo(_json_text({"a": a_path, "b": b_path, "detector": det, "rows": [r.to_dict() for r in rows]}),
                    nl=False)
     elif fmt == "csv":
         click.echo(_csv_text(headers, table), nl=False)

@@ -30,7 +30,6 @@ From Python::
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .errors import PixlspecError
+from .io.jsontext import strict_json
 
 __all__ = ["run_demo", "DemoResult", "DemoTarget", "find_example_data", "REAL_SCAN", "SIM_SCAN", "SIM_TRUTH", "DEFAULT_OUT", "DEFAULT_SIM_SHAPE"]
 
@@ -309,25 +309,6 @@ def _fmt(v: float, nd: int = 2) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.{nd}f}"
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def json_text(obj) -> str:
-    """Strict JSON (NaN → null) of dicts/lists/arrays."""
-    return json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"
-
-
 class _Clock:
     def __init__(self):
         self.t: dict[str, float] = {}
@@ -550,7 +531,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
                 sj = f"{t.key}_salts.json"
                 from .io.atomic import atomic_write_text
 
-                atomic_write_text(os.path.join(tmp, sj), json_text(t.salts.to_dict()))
+                atomic_write_text(os.path.join(tmp, sj), strict_json(t.salts.to_dict()) + "\n")
                 t.files["salt detections"] = sj
             say(f"{t.name}: drawing the figures")
             with clock("figures"):
@@ -563,7 +544,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
             ranking = rank_sample_candidates({t.name: t.salts for t in targets})
             from .io.atomic import atomic_write_text
 
-            atomic_write_text(os.path.join(tmp, "candidates.json"), json_text(ranking.to_dict()))
+            atomic_write_text(os.path.join(tmp, "candidates.json"), strict_json(ranking.to_dict()) + "\n")
         with clock("figures"):
             _save(_candidates_figure(ranking), os.path.join(figdir, "candidates.png"))
 
