@@ -34,11 +34,12 @@ GAS_GROUPS: tuple[str, ...] = ("Ar",)
 #: the O they replace (O equivalent, 1/2 O per Cl or Br: 0.2256 g O per g Cl) is removed from
 #: the matrix and from the total (as in microprobe practice; physics.md §10).
 O_EQUIVALENT_ELEMENTS: tuple[str, ...] = ("Cl", "Br")
+#: Most iterations of the inversion before a point is reported as not converged.
 MAX_ITERATIONS: int = 300
 #: Iterations between recomputations of the secondary fluorescence (held as a ratio to the
 #: primary in between; the solution is always confirmed with a fresh secondary).
 SECONDARY_EVERY: int = 5
-#: Relative step of the shared quasi-Newton Jacobian (d log area / d log c at the median first guess).
+#: Relative step of the shared quasi-Newton Jacobian (d log area / d log c at the points' median composition).
 QN_STEP: float = 1e-3
 #: Mass fraction below which the reference composition of that Jacobian is floored (absent groups).
 QN_REFERENCE_FLOOR: float = 1e-6
@@ -51,15 +52,17 @@ QN_START_RESIDUAL: float = 0.05
 #: In quasi-Newton iterations the secondary fluorescence is recomputed once the median residual has
 #: dropped by this factor since the last recomputation (and to confirm convergence).
 QN_SECONDARY_DROP: float = 1e-2
+#: Largest relative change of any analyte's mass fraction in the last iteration of a converged point.
 TOLERANCE: float = 1e-7
-#: Relative step of the finite-difference sensitivity matrix.
+#: Relative step of the finite differences of the sample's mass fractions (oxygen, balance,
+#: normalisation) in the sensitivity matrix.
 FD_STEP = 1e-4
 #: Smallest mass fraction used as a finite-difference base for absent elements.
 FD_FLOOR = 1e-6
 
 
 class Solver:
-    """Fixed-point FP inversion for one set of groups, over many points at once."""
+    """FP inversion for one set of groups, over many points at once (see the module docstring)."""
 
     def __init__(self, instrument: Instrument, detectors: Sequence[str], groups: Sequence[str], factors: np.ndarray,
                  factor_sigma: np.ndarray, fe_oxide: str, balance: str | None, secondary: bool):
