@@ -43,7 +43,8 @@ import numpy as np
 from .errors import PixlspecError
 from .io.jsontext import strict_json
 
-__all__ = ["run_demo", "DemoResult", "DemoTarget", "find_example_data", "REAL_SCAN", "SIM_SCAN", "SIM_TRUTH", "DEFAULT_OUT", "DEFAULT_SIM_SHAPE"]
+__all__ = ["run_demo", "DemoResult", "DemoTarget", "find_example_data", "REAL_SCAN", "SIM_SCAN", "SIM_TRUTH",
+           "DEFAULT_OUT", "DEFAULT_SIM_SHAPE"]
 
 #: The shipped real scan, the shipped simulated scan and its truth (file names in example_data/).
 REAL_SCAN = "sol0125_naltsos.h5"

@@ -210,8 +210,8 @@ def _draw_context(fig, ax, maps, v: np.ndarray, label: str, context, cmap, vmin,
 # ---------------------------------------------------------------------------------------------
 # public figures
 # ---------------------------------------------------------------------------------------------
-def plot_map(maps: ElementMaps, element: str, *, ax: Axes | None = None, units: str = "cps", errors: bool = True, cmap: str = MAP_CMAP,
-             vmin: float | None = None, vmax: float | None = None, title: str | None = None,
+def plot_map(maps: ElementMaps, element: str, *, ax: Axes | None = None, units: str = "cps", errors: bool = True,
+             cmap: str = MAP_CMAP, vmin: float | None = None, vmax: float | None = None, title: str | None = None,
              context: ContextImage | None = None, mode: str = "auto") -> Figure:
     """One column of :class:`~pixlspec.fit.maps.ElementMaps`: an image for rasters, a profile for lines,
     or the values over the context image.
@@ -424,8 +424,9 @@ def plot_chi2(maps: ElementMaps, *, ax: Axes | None = None, title: str | None = 
         return fig
 
 
-def plot_context_maps(maps: ElementMaps, elements: Sequence[str], context: ContextImage, *, units: str = "cps", ncols: int | None = None,
-                      cmap: str = MAP_CMAP, title: str | None = None, mode: str = "auto") -> Figure:
+def plot_context_maps(maps: ElementMaps, elements: Sequence[str], context: ContextImage, *, units: str = "cps",
+                      ncols: int | None = None, cmap: str = MAP_CMAP, title: str | None = None,
+                      mode: str = "auto") -> Figure:
     """Several element maps side by side, each over the context image (for reports).
 
     Parameters

@@ -62,7 +62,8 @@ def test_recall_energy_and_false_rate(injected):
     assert np.mean(strong) >= 0.90
     assert np.median(de) <= gain
     false = len(px.find_diffraction_peaks(clean))
-    print(f"recall {np.mean(strong):.3f} of {len(strong)} peaks >= 5 sigma, median |dE| {np.median(de):.1f} eV, {false} false peaks")
+    print(f"recall {np.mean(strong):.3f} of {len(strong)} peaks >= 5 sigma, median |dE| {np.median(de):.1f} eV, "
+          f"{false} false peaks")
     assert false <= N_POINTS / 100
 
 

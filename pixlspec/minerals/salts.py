@@ -128,7 +128,8 @@ class SaltDetections(list):
     notes : list of str
     """
 
-    def __init__(self, items: Iterable[Detection], phase_map: PhaseMap, geometry: ScanGeometry, not_evaluated: dict, notes: list):
+    def __init__(self, items: Iterable[Detection], phase_map: PhaseMap, geometry: ScanGeometry, not_evaluated: dict,
+                 notes: list):
         super().__init__(items)
         self.phase_map = phase_map
         self.geometry = geometry

@@ -52,7 +52,8 @@ class HasOxideWt(Protocol):
 #: What the mineral functions accept as a composition map: see :func:`as_table`.
 CompositionLike: TypeAlias = Union["CompositionTable", Mapping[str, Any], HasOxideWt]
 
-__all__ = ["CompositionTable", "CompositionLike", "HasOxideWt", "as_table", "positions_from_grid", "oxide_mass", "cation_moles", "FE_ALIASES"]
+__all__ = ["CompositionTable", "CompositionLike", "HasOxideWt", "as_table", "positions_from_grid", "oxide_mass",
+           "cation_moles", "FE_ALIASES"]
 
 #: Names under which total iron as FeO may arrive (PIQUANT writes "FeO-T").
 FE_ALIASES: tuple[str, ...] = ("FeO-T", "FeOT", "FeO(T)", "FeO_T", "FeOt", "FeO*")

@@ -644,8 +644,8 @@ def _standard_composition(entry) -> tuple[dict[str, float], str]:
     return dict(parse_composition(comp)), "listed amounts"
 
 
-def read_piquant_calibration(path: str | os.PathLike[str], instrument: Instrument | None = None, *, method: str = "auto",
-                             live_time_s: float | None = None, detector: str | None = None,
+def read_piquant_calibration(path: str | os.PathLike[str], instrument: Instrument | None = None, *,
+                             method: str = "auto", live_time_s: float | None = None, detector: str | None = None,
                              secondary: bool = True) -> Calibration:
     """A :class:`Calibration` from a PIQUANT element-calibration (ECF) table.
 

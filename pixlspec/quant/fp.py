@@ -884,8 +884,8 @@ class FPModel:
             jac[a:b] = (d_line @ onehot).reshape(n_b, n_j, -1).transpose(0, 2, 1)
         return prim, jac
 
-    def intensities(self, composition: Mapping[str, float] | str, live_time_s: float = 1.0, secondary: bool | None = None,
-                    air_fraction: float = 0.0) -> dict[str, float]:
+    def intensities(self, composition: Mapping[str, float] | str, live_time_s: float = 1.0,
+                    secondary: bool | None = None, air_fraction: float = 0.0) -> dict[str, float]:
         """Predicted net areas (counts in ``live_time_s``) of every group for a composition."""
         r = self.rates(self.mass_fractions(composition), secondary=secondary, air_fraction=air_fraction)
         return {g: float(v) * float(live_time_s) for g, v in zip(self.groups, r)}
@@ -947,9 +947,9 @@ def fp_model(instrument: Instrument, groups: Sequence[str], *, detector: str | N
     return _cached_model(instrument, tuple(groups), detector, tuple(sorted(set(elements))), bool(secondary))
 
 
-def fp_intensities(composition: Mapping[str, float] | str, instrument: Instrument | None = None, groups: Sequence[str] | None = None, *,
-                   live_time_s: float = 1.0, detector: str | None = None, secondary: bool = True
-                   ) -> dict[str, float]:
+def fp_intensities(composition: Mapping[str, float] | str, instrument: Instrument | None = None,
+                   groups: Sequence[str] | None = None, *, live_time_s: float = 1.0, detector: str | None = None,
+                   secondary: bool = True) -> dict[str, float]:
     """Predicted net line-group areas (counts) of a thick sample of ``composition``.
 
     Parameters

@@ -489,10 +489,10 @@ class _SummedSpectrum:
 # =========================================================================================
 # public functions
 # =========================================================================================
-def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibration: Calibration | None = None, *, fe_oxide: str = "FeO",
-             normalise: bool = False, balance: str | None = DEFAULT_BALANCE, secondary: bool = True,
-             air_fraction: float | None = None, exclude: Sequence[str] = GAS_GROUPS, strict: bool = False
-             ) -> Composition:
+def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibration: Calibration | None = None, *,
+             fe_oxide: str = "FeO", normalise: bool = False, balance: str | None = DEFAULT_BALANCE,
+             secondary: bool = True, air_fraction: float | None = None, exclude: Sequence[str] = GAS_GROUPS,
+             strict: bool = False) -> Composition:
     """Oxide wt% of a fitted spectrum by fundamental parameters.
 
     Parameters
