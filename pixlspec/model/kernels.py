@@ -688,8 +688,7 @@ def diffraction_windows(cA, cB, lA, lB, idx, frac, ratio, lo, hi, c0, c1, n_bloc
     summed over the runs of channels (``n_blocks`` runs of equal numbers of channels) whose own
     ratio agrees with the runs' median within :data:`SCALE_CLIP_SIGMA` counting σ, so that strong
     diffraction peaks do not scale B up and hide the point's other peaks (``n_blocks`` 1: the
-    ratio of the totals). ``N[p, j]`` is the sum over channels
-    ``lo[j]:hi[j]`` of
+    ratio of the totals). ``N[p, j]`` is the sum over channels ``lo[j]:hi[j]`` of
     ``d = cA/lA − s·ratio·cB'/lB`` (counts/s) and ``S[p, j]`` the square root of the
     summed Poisson variance, floored at ``1/max(lA, lB)``.
 
@@ -712,50 +711,50 @@ def diffraction_windows(cA, cB, lA, lB, idx, frac, ratio, lo, hi, c0, c1, n_bloc
             prev = cur
         ia = 1.0 / lA[p]
         ib = 1.0 / lB[p]
+        # one pass over c0:c1: the totals and, per run of channels, A rate, scaled B rate, A and B counts
+        run = (c1 - c0 + n_blocks - 1) // n_blocks
+        ba = np.empty(n_blocks + 1)
+        bb = np.empty(n_blocks + 1)
+        na = np.empty(n_blocks + 1)
+        nbc = np.empty(n_blocks + 1)
+        nb = 0
         sa = 0.0
         sb = 0.0
+        xa = 0.0
+        xb = 0.0
+        ka = 0.0
+        kb = 0.0
         for i in range(c0, c1):
-            sa += cA[p, i] * ia
-            sb += rb[i] * ratio[i] * ib
+            ra = cA[p, i] * ia
+            rr = rb[i] * ratio[i] * ib
+            sa += ra
+            sb += rr
+            xa += ra
+            xb += rr
+            ka += cA[p, i]
+            kb += rb[i]
+            if ((i - c0 + 1) % run == 0 or i == c1 - 1) and xb > 0.0:
+                ba[nb] = xa
+                bb[nb] = xb
+                na[nb] = ka
+                nbc[nb] = kb
+                nb += 1
+                xa = 0.0
+                xb = 0.0
+                ka = 0.0
+                kb = 0.0
         sp = sa / sb if (sb > 0.0 and sa > 0.0) else 1.0
-        if n_blocks > 1 and sb > 0.0 and sa > 0.0:
-            ba = np.empty(n_blocks + 1)  # per run: A rate, scaled B rate, A counts, B counts
-            bb = np.empty(n_blocks + 1)
-            na = np.empty(n_blocks + 1)
-            nbc = np.empty(n_blocks + 1)
-            nb = 0
-            run = (c1 - c0 + n_blocks - 1) // n_blocks
-            xa = 0.0
-            xb = 0.0
-            ka = 0.0
-            kb = 0.0
-            for i in range(c0, c1):
-                xa += cA[p, i] * ia
-                xb += rb[i] * ratio[i] * ib
-                ka += cA[p, i]
-                kb += rb[i]
-                if ((i - c0 + 1) % run == 0 or i == c1 - 1) and xb > 0.0:
-                    ba[nb] = xa
-                    bb[nb] = xb
-                    na[nb] = ka
-                    nbc[nb] = kb
-                    nb += 1
-                    xa = 0.0
-                    xb = 0.0
-                    ka = 0.0
-                    kb = 0.0
-            if nb > 0:
-                r = np.sort(ba[:nb] / bb[:nb])
-                med = r[nb // 2] if nb % 2 == 1 else 0.5 * (r[nb // 2 - 1] + r[nb // 2])
-                # the ratio of the totals over the runs that agree with the median within their counting error
-                ta = 0.0
-                tb = 0.0
-                for k in range(nb):
-                    rel = math.sqrt(1.0 / max(na[k], 1.0) + 1.0 / max(nbc[k], 1.0))
-                    if abs(ba[k] / bb[k] - med) <= SCALE_CLIP_SIGMA * med * rel:
-                        ta += ba[k]
-                        tb += bb[k]
-                sp = ta / tb if tb > 0.0 and ta > 0.0 else med
+        if n_blocks > 1 and sb > 0.0 and sa > 0.0 and nb > 0:
+            med = np.median(ba[:nb] / bb[:nb])
+            # the ratio of the totals over the runs that agree with the median within their counting error
+            ta = 0.0
+            tb = 0.0
+            for k in range(nb):
+                rel = math.sqrt(1.0 / max(na[k], 1.0) + 1.0 / max(nbc[k], 1.0))
+                if abs(ba[k] / bb[k] - med) <= SCALE_CLIP_SIGMA * med * rel:
+                    ta += ba[k]
+                    tb += bb[k]
+            sp = ta / tb if tb > 0.0 and ta > 0.0 else med
         s[p] = sp
         cd = np.empty(C + 1)
         cv = np.empty(C + 1)
