@@ -229,7 +229,7 @@ def _truth_of(scan, truth_csv: Path | None) -> dict[str, np.ndarray] | None:
 
 
 # =========================================================================================
-# composition helpers (shared with the CLI)
+# figures
 # =========================================================================================
 def _save(fig, path: str) -> None:
     import matplotlib.pyplot as plt

@@ -33,8 +33,9 @@ until the residuals are below 5 %, then quasi-Newton steps in log space with one
 Jacobian ``d log(area) / d log(C)`` shared by all points (taken at their median
 composition; a point whose residual stops shrinking goes back to the fixed
 point), to 1e-7 relative; the secondary fluorescence is recomputed as the
-residual falls and confirms the solution. Uncertainties: the sensitivity matrix ``D = (d area/dC)^-1``
-(finite differences at the solution) propagates the fit covariance of the
+residual falls and confirms the solution (:mod:`pixlspec.quant.solver`). Uncertainties: the sensitivity
+matrix ``D = (d area/dC)^-1`` (the analytic derivative of the primary fluorescence at the solution,
+:meth:`~pixlspec.quant.fp.FPModel.primary_jacobian`) propagates the fit covariance of the
 areas (counting) and the calibration-factor uncertainties (calibration);
 they are reported separately and in quadrature. Limits of detection:
 ``3 sqrt(B) / S`` with B the fitted background counts within ±1 FWHM of the
@@ -398,7 +399,7 @@ def reference_oxides(reference: Mapping[str, float], fe_oxide: str = "FeO") -> d
 
 
 # =========================================================================================
-# the solver (vectorised over points)
+# calibration factors, flags and uncertainties (the solver is pixlspec.quant.solver)
 # =========================================================================================
 def _factors(calibration, groups, detector) -> tuple[np.ndarray, np.ndarray, list[str]]:
     flags = []
@@ -593,7 +594,7 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
         flags.append(msg)
     # --- covariance of the areas (fit covariance, Kβ columns merged) ---------------------------
     cov_A = _area_covariance(fit_result, solver.groups)
-    J = solver.sensitivity(c, liv, x, pred)
+    J = solver.sensitivity(c, liv, x)
     k_rel = np.where(solver.k > 0, solver.k_sigma / np.where(solver.k > 0, solver.k, 1.0), 0.0)
     cov_cnt, cov_cal = _propagate(J, cov_A[None], pred[0:1], k_rel)
     F = solver.factor
@@ -812,7 +813,7 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
     for start in range(0, idx.size, max(int(chunk_points), 1)):
         sl = idx[start:start + chunk_points]
         c, pred, it, cv = solver.solve(A[sl], live[sl], x)
-        J = solver.sensitivity(c, live[sl], x, pred)
+        J = solver.sensitivity(c, live[sl], x)
         cov_A = np.zeros((sl.size, ng, ng))
         cov_A[:, np.arange(ng), np.arange(ng)] = np.where(np.isfinite(S[sl]), S[sl], 0.0) ** 2
         cov_cnt, cov_cal = _propagate(J, cov_A, pred, k_rel)

@@ -192,8 +192,8 @@ class Solver:
         qn_tried = False
         r_sp = np.inf
         for it in range(1, max_iter + 1):
-            # the secondary/primary ratios change slowly: recompute them every few fixed-point iterations
-            # (quasi-Newton iterations converge fast: there, only once converged)
+            # the secondary/primary ratios change slowly: recompute them every few fixed-point iterations,
+            # in quasi-Newton iterations each time the residual has fallen by QN_SECONDARY_DROP
             if sp is None:  # far from the solution: primary fluorescence only (the secondary is a few %)
                 sp = np.zeros_like(A)
                 pred = self.predict(c, live, air, sp)
@@ -207,12 +207,8 @@ class Solver:
                 full_eval = False
             fresh = False
             c_new = np.zeros_like(c)
-            if full_eval:
-                r_sp = np.inf
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(pos & (pred > 0), A / pred, 0.0)
-                log_r = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
-                r_now = np.max(np.abs(log_r), axis=1, initial=0.0)
+                ratio, log_r, r_now = _residuals(A, pred, pos)
                 if not full_eval:  # a fresh secondary moves the residual: judge progress between them
                     qn &= ~((r_now > QN_MIN_CONTRACTION * r_prev) & ~clipped)
                 r_prev = r_now
@@ -225,9 +221,7 @@ class Solver:
                     qn[:] = M is not None
                     if M is not None and not full_eval:  # and the secondary of these compositions
                         pred, sp = self.predict(c, live, air, return_sp=True)
-                        ratio = np.where(pos & (pred > 0), A / pred, 0.0)
-                        log_r = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
-                        r_prev = np.max(np.abs(log_r), axis=1, initial=0.0)
+                        ratio, log_r, r_prev = _residuals(A, pred, pos)
                         r_sp = float(np.median(r_prev))
                 if qn.any():
                     du = np.linalg.solve(M[qn], log_r[qn][:, :, None])[:, :, 0]
@@ -289,13 +283,13 @@ class Solver:
             return None
         return M
 
-    def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float, base: np.ndarray) -> np.ndarray:
+    def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float) -> np.ndarray:
         """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
 
         The primary fluorescence is differentiated analytically (:meth:`FPModel.primary_jacobian`)
         along the derivatives of the sample's mass fractions (oxygen, balance, normalisation: finite
         differences of :meth:`full`, which is cheap); the secondary is held as its ratio to the
-        primary, as in the iteration. ``base`` (the predicted areas at ``c``) is not needed.
+        primary, as in the iteration.
         """
         P = c.shape[0]
         C, scale, _ = self.full(c)
@@ -317,6 +311,14 @@ class Solver:
         f = (1.0 + self._sp) * self.k[None, :]
         return (jac * (f * (live * scale)[:, None])[:, :, None]
                 + (prim * f * live[:, None])[:, :, None] * dscale[:, None, :])
+
+
+def _residuals(A: np.ndarray, pred: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per point and group, ``area / predicted`` and its log (0 where either is not positive), and per point the
+    largest |log| (the residual the iteration drives to 0)."""
+    ratio = np.where(pos & (pred > 0), A / pred, 0.0)
+    log_r = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
+    return ratio, log_r, np.max(np.abs(log_r), axis=1, initial=0.0)
 
 
 def analysis_groups(elements: Sequence[str], tube_kV: float, exclude: Sequence[str]) -> tuple[list, dict]:
