@@ -68,10 +68,10 @@ __all__ = ["FPModel", "Excitation", "excitation_spectrum", "fp_intensities", "fp
 
 #: Width (eV) of the excitation bins. The integrand S(E) tau(E) / mu(E) is smooth between
 #: edges; 50 eV bins integrate it to ~0.1 % (checked against 10 eV bins in the tests).
+EXCITATION_STEP_EV: float = 50.0
 #: Points whose (line x excitation bin) derivative weights are held at once by
 #: :meth:`FPModel.primary_jacobian` (64 points x 67 lines x 557 bins = 19 MB).
 JACOBIAN_BLOCK_POINTS: int = 64
-EXCITATION_STEP_EV: float = 50.0
 #: Width (eV) of the coarser excitation bins of the secondary fluorescence (a ~1-15 %
 #: correction, so 0.5 % of it is negligible; checked against the fine grid in the tests).
 SECONDARY_STEP_EV: float = 250.0
@@ -797,14 +797,8 @@ class FPModel:
         -------
         ndarray (n_groups,) or (n_points, n_groups)
         """
-        C = np.asarray(C, dtype=np.float64)
-        single = C.ndim == 1
-        C2 = np.ascontiguousarray(np.atleast_2d(C))
-        if C2.shape[1] != len(self.elements):
-            raise CompositionError(f"expected {len(self.elements)} mass fractions ({', '.join(self.elements)}), "
-                                   f"got {C2.shape[1]}", where="fp")
-        if not np.all(np.isfinite(C2)) or np.any(C2 < 0):
-            raise CompositionError("mass fractions must be finite and >= 0", where="fp")
+        single = np.ndim(C) == 1
+        C2 = self._rows(C)
         src, det, src2 = self._beam(air_fraction)
         prim = np.zeros((C2.shape[0], len(self.groups)))
         kernels.fp_primary(C2, self._mu_exc, self._mu_line, src, self._q, self._q_start, self._line_el,
@@ -818,6 +812,16 @@ class FPModel:
         if single:
             prim, sec = prim[0], sec[0]
         return (prim, sec) if split else prim + sec
+
+    def _rows(self, C: ArrayLike) -> np.ndarray:
+        """Mass-fraction rows ``C`` as a contiguous (n_points, n_elements) float array, checked."""
+        C2 = np.ascontiguousarray(np.atleast_2d(np.asarray(C, dtype=np.float64)))
+        if C2.shape[1] != len(self.elements):
+            raise CompositionError(f"expected {len(self.elements)} mass fractions ({', '.join(self.elements)}), "
+                                   f"got {C2.shape[1]}", where="fp")
+        if not np.all(np.isfinite(C2)) or np.any(C2 < 0):
+            raise CompositionError("mass fractions must be finite and >= 0", where="fp")
+        return C2
 
     def _beam(self, air_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Excitation (primary and secondary grids) and detection tables through ``air_fraction`` of air."""
@@ -850,9 +854,11 @@ class FPModel:
         jacobian : (n_points, n_groups, n_directions) array
             ``d primary / d direction``, exact (analytic), secondary fluorescence not included.
         """
-        C2 = np.ascontiguousarray(np.asarray(C, dtype=np.float64))
+        if np.ndim(C) != 2:
+            raise CompositionError(f"expected C of shape (n, {len(self.elements)}), got {np.shape(C)}", where="fp")
+        C2 = self._rows(C)
         dC2 = np.asarray(dC, dtype=np.float64)
-        if C2.ndim != 2 or C2.shape[1] != len(self.elements) or dC2.ndim != 3 or dC2.shape[:2] != C2.shape:
+        if dC2.ndim != 3 or dC2.shape[:2] != C2.shape:
             raise CompositionError(f"expected C (n, {len(self.elements)}) and dC (n, {len(self.elements)}, m), got "
                                    f"{C2.shape} and {dC2.shape}", where="fp")
         src, det, _ = self._beam(air_fraction)
@@ -879,7 +885,7 @@ class FPModel:
             acc = w @ dmus.transpose(0, 2, 1)  # (points, lines, directions): sum_e w_le dmu_s(E_e)
             d_line = (dc_line * s0[:, :, None]
                       - c_line[:, :, None] * (acc / self._sin1 + dmul.transpose(0, 2, 1) / self._sin2 * sw[:, :, None]))
-            prim[a:b] = np.where(c_line > 0, c_line * s0, 0.0) @ onehot
+            prim[a:b] = (c_line * s0) @ onehot  # C >= 0 (checked): absent elements give 0
             d_line = np.ascontiguousarray(d_line.transpose(0, 2, 1)).reshape(n_b * n_j, n_l)
             jac[a:b] = (d_line @ onehot).reshape(n_b, n_j, -1).transpose(0, 2, 1)
         return prim, jac
