@@ -6,7 +6,6 @@ it; none needs a display and none changes matplotlib's backend.
 from __future__ import annotations
 
 from types import ModuleType
-
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -20,12 +20,13 @@ from ..plot_style import styled
 from .classify import PhaseMap, classify_points
 from .endmembers import EndMember, get_endmember
 from .spatial import scan_geometry
-from .salts import SaltDetections
 from .table import CompositionLike, as_table, oxide_mass
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from .salts import SaltDetections
 
 __all__ = ["plot_phase_map", "plot_ternary", "plot_correlation", "PHASE_COLOURS", "PHASE_HATCHES",
            "TERNARY_ENDMEMBERS"]
