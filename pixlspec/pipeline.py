@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import HDF5FormatError
 from .quant.quantify import MAP_DEFAULT_BALANCE, TOTAL_RANGE_WT, CompositionMap, quantify_map
 
 if TYPE_CHECKING:
@@ -128,16 +127,8 @@ def stored_composition(path: str | os.PathLike) -> CompositionMap | None:
     Raises
     ------
     HDF5FormatError
-        The file's composition is damaged.
+        The file cannot be read as a results file, or its composition is damaged.
     """
-    import h5py
-
     from .io.results import read_composition_map
 
-    try:
-        with h5py.File(os.fspath(path), "r") as f:
-            if not isinstance(f.get("entry/composition"), h5py.Group):
-                return None
-    except OSError as e:
-        raise HDF5FormatError(f"cannot open the results file ({e})", path=os.fspath(path)) from None
-    return read_composition_map(path)
+    return read_composition_map(path, missing_ok=True)

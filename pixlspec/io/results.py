@@ -476,17 +476,18 @@ def _grid_of(f: h5py.File):
                 direction=None if gd.get("direction") is None else np.asarray(gd["direction"]))
 
 
-def read_composition_map(path, group: str = "entry/composition"):
+def read_composition_map(path, group: str = "entry/composition", *, missing_ok: bool = False):
     """The composition stored in a results file, as a :class:`~pixlspec.quant.quantify.CompositionMap`.
 
     Point ids, positions, live times and the grid come from ``/entry/results``
     of the same file. Per-point iteration counts, element wt% and the balance
-    are not stored and come back empty/NaN.
+    are not stored and come back empty/NaN. With ``missing_ok``, a file that
+    holds no composition gives None.
 
     Raises
     ------
     HDF5FormatError
-        When the file holds no composition or a damaged one.
+        When the file holds a damaged composition, or none (unless ``missing_ok``).
     """
     from ..quant.quantify import CompositionMap
 
@@ -494,6 +495,8 @@ def read_composition_map(path, group: str = "entry/composition"):
     with _open(name) as f:
         g = f.get(group)
         if not isinstance(g, h5py.Group):
+            if missing_ok:
+                return None
             raise HDF5FormatError("the file holds no composition (quantify the maps first, e.g. "
                                   "`pixlspec salts --out` or CompositionMap.to_hdf5)", path=name, where=group)
         try:
