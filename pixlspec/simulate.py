@@ -49,9 +49,14 @@ def basalt_areas(total_counts: float = 1e6) -> dict[str, float]:
 
 def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, detector: str | None = None,
                     min_energy_eV: float = 500.0) -> np.ndarray:
-    """Unit-sum continuum over ``energies_eV`` (see :func:`pixlspec.model.spectrum_model.continuum_shape`)."""
+    """Unit-sum continuum over ``energies_eV`` scattered by a thick rock.
+
+    The sample is :data:`~pixlspec.model.spectrum_model.ROCK_MATRIX_WT`, as for the
+    simulated lines (see :func:`pixlspec.model.spectrum_model.continuum_shape`).
+    """
     e = np.asarray(energies_eV, dtype=float)
-    shape = _continuum_shape(e, instrument, SpectrumModel([], instrument, detector, scatter=False, pileup=False))
+    shape = _continuum_shape(e, instrument, SpectrumModel([], instrument, detector, scatter=False, pileup=False,
+                                                        matrix=ROCK_MATRIX_WT))
     shape = np.where(e < min_energy_eV, 0.0, shape)
     total = shape.sum()
     if not total > 0:

@@ -41,11 +41,12 @@ REFERENCE_SETS = ("shipped", "data set")
 #: Bounds reached on the cross-calibration (|relative error|), per reference set and oxide. The
 #: issue's aims are 5 % (SiO2, FeO, CaO, Al2O3, TiO2, K2O) and 15 % (MgO, Na2O); the light oxides
 #: miss them by a difference between the two spectra that no calibration factor can absorb
-#: (docs/accuracy.md).
+#: (docs/accuracy.md). Na and P, small peaks on the continuum, moved most when the continuum took the
+#: sample's absorption edges and the detector resolution (BHVO-2G Na area +18 %, P +8 %).
 CROSS_BOUNDS = {
-    "shipped": {"FeO": 0.04, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.03, "P2O5": 0.35, "Na2O": 0.20,
+    "shipped": {"FeO": 0.04, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.03, "P2O5": 0.41, "Na2O": 0.29,
                 "SiO2": 0.18, "Al2O3": 0.20, "MgO": 0.22},
-    "data set": {"FeO": 0.11, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.05, "P2O5": 0.37, "Na2O": 0.11,
+    "data set": {"FeO": 0.11, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.05, "P2O5": 0.45, "Na2O": 0.20,
                  "SiO2": 0.20, "Al2O3": 0.20, "MgO": 0.22},
 }
 #: Lines of the deficit table (main line energies 1.04-6.40 keV).

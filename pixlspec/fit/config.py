@@ -90,7 +90,9 @@ class FitConfig:
         Weight the lines of each group by their escape from a typical rock
         matrix (a basalt; thick target, the instrument's incidence and take-off
         angles), as a thick sample absorbs Kβ and Kα differently (up to ~10 %
-        between them for Mg-K in basalt).
+        between them for Mg-K in basalt); the continuum shape then also follows
+        what a thick rock scatters (σ_scatter/μ: a step down at each absorption
+        edge of the matrix, e.g. Fe K at 7.11 keV).
     weights : {"pearson", "neyman", "none"}
         Least-squares weights. "pearson" (default) iterates with the variance
         equal to the model (unbiased for Poisson counts, physics.md §13);

@@ -201,6 +201,7 @@ class SpectrumModel:
         kv = instrument.tube.voltage_kV
         self.max_energy_eV = float(max_energy_eV) if max_energy_eV is not None else kv * 1000.0
         self.escape = escape
+        self.matrix = tuple(matrix) if matrix is not None else None
         self.free_kbeta = free_kbeta
         self.angle_deg = float(det_physics.scattering_angle_deg(instrument.incidence_deg,
                                                                 self.detector.elevation_deg,
@@ -377,8 +378,8 @@ class SpectrumModel:
         fwhm = np.asarray(params.fwhm_eV(e), dtype=float)
         extra_var = np.where(compton, params.compton_sigma_eV ** 2, 0.0)
         tail_f = np.where(compton, params.compton_tail_fraction, self._tail_fractions(e, params)[0])
-        beta = params.tail_beta_fwhm * np.where(compton, np.sqrt(fwhm ** 2 + (2.3548 * params.compton_sigma_eV) ** 2),
-                                                fwhm)
+        compton_fwhm = np.sqrt(fwhm ** 2 + (det_physics.FWHM_PER_SIGMA * params.compton_sigma_eV) ** 2)
+        beta = params.tail_beta_fwhm * np.where(compton, compton_fwhm, fwhm)
         step_h = np.where(self._kind == FLUORESCENCE, params.step_height, 0.0)
         return (e, self._weight, self._col, extra_var, tail_f, beta, step_h, self._p_esc)
 
@@ -509,12 +510,18 @@ class SpectrumModel:
 
 
 def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "SpectrumModel") -> np.ndarray:
-    """Physical continuum shape (arbitrary scale, max 1): tube bremsstrahlung × optic × efficiency.
+    """Physical continuum shape (arbitrary scale, max 1) as the detector records it.
 
     Scattering by the sample keeps the shape of the exciting continuum to first
     order (Rayleigh; Compton moves it by < 1.5 keV), so the recorded continuum
     follows the tube spectrum after its window and the optic, weighted by the
     detector efficiency and the gas path (physics.md §6, "physical continuum").
+    With a sample matrix (``model.matrix``), a thick sample scatters a fraction
+    ``σ_scatter(E) / μ(E)`` of what it receives at each energy, so the continuum
+    drops above each absorption edge of the matrix (Fe K at 7.11 keV, Ca K,
+    Si K ...). The shape is then seen through the detector's resolution
+    (a Gaussian of the detector's FWHM at each energy), which smooths those
+    steps as it smooths the peaks.
     """
     from ..physics.optic import optic_response_flat_below_table, optic_table_start_eV
     from ..physics.tube import tube_spectrum
@@ -527,6 +534,8 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     optic = instrument.optic
     response = optic_response_flat_below_table(e, optic.energies_keV, optic.transmission)
     shape = cont * response * model.efficiency(np.maximum(e, 1.0))
+    if model.matrix is not None:
+        shape = shape * thick_target_scatter(e, model.matrix)
     peak = shape.max()
     if not peak > 0:
         return shape
@@ -539,7 +548,59 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     if start is not None:
         below = e < start
         shape = np.where(below, float(np.interp(start, e, shape)), shape)
-    return shape
+    d = model.detector
+    shape = resolution_blur(e, shape, d.noise_eV, d.fano)
+    peak = shape.max()
+    return shape / peak if peak > 0 else shape
+
+
+#: Lowest energy (eV) at which the matrix's scatter/attenuation ratio is evaluated: below it the
+#: continuum shape is set by the flat extension under the optic table, not by the sample.
+SCATTER_MIN_ENERGY_EV = 1000.0
+#: Half-width of the resolution blur in Gaussian σ (the kernel beyond 5σ is < 4e-6 of its peak).
+BLUR_HALF_WIDTH_SIGMA = 5.0
+
+
+def thick_target_scatter(energies_eV: np.ndarray, matrix: Sequence[tuple[str, float]]) -> np.ndarray:
+    """Fraction of the incident photons a thick sample of ``matrix`` scatters at each energy.
+
+    For a sample much thicker than the photons' range, the scattered intensity at
+    energy E is ``σ_s(E) / (μ(E)/sin ψ1 + μ(E)/sin ψ2)`` (Rayleigh and Compton
+    mass cross sections over the total mass attenuation, xraydb/Elam). The angular
+    factor is common to all energies, so only ``(σ_coh + σ_incoh)(E) / μ(E)`` is
+    returned: smooth, with a step down at every absorption edge of the matrix.
+    """
+    from ..physics.attenuation import mass_attenuation
+
+    comp = dict(matrix)
+    e = np.maximum(np.asarray(energies_eV, dtype=float), SCATTER_MIN_ENERGY_EV)
+    scatter = (np.asarray(mass_attenuation(comp, e, "coh"), dtype=float)
+               + np.asarray(mass_attenuation(comp, e, "incoh"), dtype=float))
+    return scatter / np.asarray(mass_attenuation(comp, e, "total"), dtype=float)
+
+
+def resolution_blur(energies_eV: np.ndarray, values: np.ndarray, noise_eV: float, fano: float) -> np.ndarray:
+    """``values`` on increasing ``energies_eV`` convolved with the detector's Gaussian response.
+
+    At each energy E the kernel is a Gaussian of the detector FWHM at E
+    (:func:`pixlspec.physics.detector.fwhm_eV`), weighted by the spacing of the
+    energies and normalised over the points inside ±:data:`BLUR_HALF_WIDTH_SIGMA`,
+    so a constant stays constant and the ends are not pulled toward zero.
+    """
+    e = np.asarray(energies_eV, dtype=float)
+    v = np.asarray(values, dtype=float)
+    if e.size < 3:
+        return v.copy()
+    sigma = np.asarray(det_physics.sigma_eV(e, noise_eV, fano=fano), dtype=float)
+    spacing = np.gradient(e)
+    lo = np.searchsorted(e, e - BLUR_HALF_WIDTH_SIGMA * sigma)
+    hi = np.searchsorted(e, e + BLUR_HALF_WIDTH_SIGMA * sigma, side="right")
+    out = np.empty_like(v)
+    for i in range(e.size):
+        sl = slice(lo[i], hi[i])
+        w = np.exp(-0.5 * ((e[sl] - e[i]) / sigma[i]) ** 2) * spacing[sl]
+        out[i] = np.dot(w, v[sl]) / w.sum()
+    return out
 
 
 def _compton_per_rayleigh(energy_eV: float) -> float:
