@@ -20,10 +20,15 @@ from .instrument import Instrument
 
 __all__ = ["Spectrum", "Scan", "channel_energies_eV", "validate_counts", "check_live_time",
            "check_real_time", "check_calibration", "MAX_LIVE_TIME_S", "MAX_COUNTS_PER_CHANNEL",
-           "MIN_GAIN_EV_PER_CHANNEL", "MAX_GAIN_EV_PER_CHANNEL", "MAX_ABS_OFFSET_EV", "as_spectrum", "as_scan"]
+           "MIN_GAIN_EV_PER_CHANNEL", "MAX_GAIN_EV_PER_CHANNEL", "MAX_ABS_OFFSET_EV", "as_spectrum", "as_scan",
+           "GEOMETRY_KEY", "geometry_factors"]
 
 #: Default number of points read per chunk when streaming a scan.
 DEFAULT_CHUNK_POINTS = 1024
+#: Metadata key (``Spectrum.metadata``, ``Scan.point_metadata``) of PIQUANT's ``##GEOMETRY``: the
+#: stand-off correction of each flight point's emergent beam, 1 at the nominal stand-off
+#: (``science/absolute-scale.md`` §1).
+GEOMETRY_KEY = "geometry"
 
 # --- physical bounds of the data every reader and container accepts -----------
 #: Longest accepted live (or real) time, s: ~3 years. A Rh X-ray tube's rated life is
@@ -238,6 +243,11 @@ class Spectrum:
     def count_rate_cps(self) -> float:
         """Total counts per live second."""
         return self.total_counts / self.live_time_s
+
+    @property
+    def geometry_factor(self) -> float:
+        """Stand-off geometry factor of this spectrum (``metadata["geometry"]``, ##GEOMETRY); 1 if unknown."""
+        return float(geometry_factors(self.metadata.get(GEOMETRY_KEY, np.nan), 1)[0])
 
     # --- derived spectra ----------------------------------------------------
     def replace(self, **changes) -> "Spectrum":
@@ -577,11 +587,27 @@ class Scan:
             for start, stop, c in self.iter_chunks(det, chunk_points):
                 total += c[sel[start:stop]].sum(axis=0)
         off, gain, quad = self.calibration[det]
+        live = np.asarray(self.live_time_s[det], dtype=float)[sel]
+        meta: dict[str, Any] = {"n_summed": int(sel.sum())}
+        g = self.geometry_factor
+        if g is not None and live.sum() > 0:
+            # the points' counts add up as live time x geometry: the sum's factor is their live-time mean
+            meta[GEOMETRY_KEY] = float(np.dot(g[sel], live) / live.sum())
         return Spectrum(counts=total, offset_eV=off, gain_eV_per_channel=gain, quadratic_eV=quad,
-                        live_time_s=float(self.live_time_s[det][sel].sum()),
+                        live_time_s=float(live.sum()),
                         real_time_s=float(self.real_time_s[det][sel].sum()) if det in self.real_time_s
                         else None, detector=det, instrument=self.instrument,
-                        metadata={"n_summed": int(sel.sum())}, source=self.source)
+                        metadata=meta, source=self.source)
+
+    @property
+    def geometry_factor(self) -> np.ndarray | None:
+        """Stand-off geometry factor per point (``point_metadata["geometry"]``, PIQUANT's ##GEOMETRY).
+
+        None when the scan carries none; points without a usable value (NaN, ≤ 0) get 1.
+        """
+        if GEOMETRY_KEY not in self.point_metadata:
+            return None
+        return geometry_factors(self.point_metadata[GEOMETRY_KEY], self.n_points)
 
     def load(self) -> "Scan":
         """A copy with every detector's counts read into memory."""
@@ -718,3 +744,14 @@ def as_scan(scan, *, energy_offset_eV: float | None = None, energy_gain_eV: floa
         raise SpectrumError("live_time_s must be finite and > 0 s at every point")
     return Scan({detector: counts}, {detector: live}, positions_mm=positions,
                 calibration={detector: (offset, gain)}, instrument=instrument)
+
+
+def geometry_factors(values, n: int) -> np.ndarray:
+    """Stand-off geometry factors (##GEOMETRY) as ``n`` floats; missing, non-finite or ≤ 0 values → 1.
+
+    PIQUANT reads a ##GEOMETRY of 0 as 1 (no correction); NaN marks a point the
+    housekeeping did not give one for.
+    """
+    g = np.array(np.broadcast_to(np.asarray(values, dtype=float), (n,)), dtype=float)
+    g[~(np.isfinite(g) & (g > 0))] = 1.0
+    return g

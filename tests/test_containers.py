@@ -139,6 +139,24 @@ def test_scan_in_memory():
         scan.counts("C")
 
 
+def test_scan_geometry_factor_and_its_sum():
+    """##GEOMETRY per point: missing, NaN and 0 (PIQUANT's "no correction") read as 1; a sum spectrum
+    carries the live-time mean, as its counts add up as live time x factor."""
+    counts = {"A": np.ones((4, 16))}
+    live = np.array([10.0, 20.0, 30.0, 40.0])
+    plain = px.Scan(counts, {"A": live})
+    assert plain.geometry_factor is None
+    assert plain.sum_spectrum("A").geometry_factor == 1.0
+    scan = px.Scan(counts, {"A": live}, point_metadata={"geometry": np.array([0.9, np.nan, 0.0, 1.2])})
+    np.testing.assert_allclose(scan.geometry_factor, [0.9, 1.0, 1.0, 1.2])
+    expected = (0.9 * 10 + 1.0 * 20 + 1.0 * 30 + 1.2 * 40) / 100.0
+    assert scan.sum_spectrum("A").geometry_factor == pytest.approx(expected)
+    assert scan.sum_spectrum("A", points=[0, 3]).geometry_factor == pytest.approx((0.9 * 10 + 1.2 * 40) / 50)
+    one = px.Spectrum(counts=np.ones(8), offset_eV=0.0, gain_eV_per_channel=10.0, live_time_s=1.0,
+                      metadata={"geometry": 0.97})
+    assert one.geometry_factor == 0.97
+
+
 def test_scan_validation():
     with pytest.raises(px.SpectrumError, match="shape"):
         px.Scan({"A": np.ones((4, 10)), "B": np.ones((5, 10))}, {"A": 1.0, "B": 1.0})

@@ -198,6 +198,26 @@ def test_results_file_round_trip_and_maps_layout(tmp_path, maps16):
         ElementMaps.from_hdf5(out)
 
 
+def test_geometry_factor_travels_from_scan_to_results_file(tmp_path):
+    """The scan's per-point ##GEOMETRY reaches the maps (for quantify_map) and the results file; a bad
+    stored value is refused with the file and the place named."""
+    scan = simulate_scan(basalt_maps(16, 1e5, seed=41), shape=(4, 4), detectors=["A"], seed=42)
+    g = np.linspace(0.95, 1.12, 16)
+    scan.point_metadata["geometry"] = g
+    maps = px.fit_map(scan)
+    np.testing.assert_array_equal(maps.geometry_factor, g)
+    out = tmp_path / "g.h5"
+    maps.to_hdf5(out)
+    np.testing.assert_array_equal(ElementMaps.from_hdf5(out).geometry_factor, g)
+    with h5py.File(out, "r+") as f:
+        f["entry/results/geometry_factor"][3] = -1.0
+    with pytest.raises(HDF5FormatError, match="geometry_factor of point 3") as e:
+        ElementMaps.from_hdf5(out)
+    assert "g.h5" in str(e.value)
+    plain = px.fit_map(simulate_scan(basalt_maps(16, 1e5, seed=41), shape=(4, 4), detectors=["A"], seed=42))
+    assert plain.geometry_factor is None
+
+
 def test_grids_lines_rasters_irregular():
     # a diagonal line with a little jitter: one row, distance along the line
     t = np.linspace(0, 5, 41)

@@ -237,6 +237,24 @@ def test_round_trip_composition_spectrum_fit_quantify(name, comp, volatile, bala
         assert abs(rel) < max(bound, 2.5 * sig / t), ox
 
 
+def test_quantify_counts_the_geometry_factor():
+    """A spectrum recorded at a stand-off with ##GEOMETRY g holds g times the nominal counts for its live
+    time: with the factor in its metadata, the certified basalt comes back (total ~100 wt%)."""
+    inst = px.Instrument.pixl()
+    g = 0.85
+    areas, cont, _ = composition_areas(BASALT, inst, 1.0)
+    live = 1e6 / (sum(v[0] for v in areas.values()) + cont[0])
+    spec = simulate_spectrum(composition=BASALT, instrument=inst, live_time_s=g * live, seed=5)
+    spec = spec.replace(live_time_s=live, metadata={**spec.metadata, "geometry": g})
+    q = quantify(px.fit_spectrum(spec), balance=None)
+    assert q.geometry_factor == g and q.live_time_s == pytest.approx(live)
+    assert "× geometry 0.85" in q.report() and q.to_dict()["geometry_factor"] == g
+    assert q.total == pytest.approx(100.0, abs=3.0)
+    truth = reference_oxides(BASALT)
+    for ox in ("SiO2", "FeO", "CaO"):
+        assert q.oxide_wt[ox] == pytest.approx(truth[ox], rel=0.02), ox
+
+
 def test_round_trip_default_matrix_basalt():
     """Default (no balance): the basalt comes back within 2 % for majors and its total near 100."""
     _, q = _round_trip(BASALT, seed=5, balance=None)
@@ -477,6 +495,29 @@ def test_quantify_map_minimal_protocol(tmp_path):
         assert g["oxide_wt"].shape == (len(names), 4)
         np.testing.assert_allclose(g["total_wt"][()], cm.point_total)
     json.dumps(cm.to_dict())
+
+
+def test_quantify_map_geometry_factor_scales_the_exposure():
+    """A point at a stand-off whose ##GEOMETRY factor is g records g times the nominal counts (the
+    factor multiplies PIQUANT's emergent beam): with the factor given, the certified composition comes
+    back; without it, the analytical total is off by about g."""
+    inst = px.Instrument.pixl()
+    comps = [BASALT, BASALT]
+    live = np.array([125.0, 125.0])
+    areas, _, groups = composition_areas(comps, inst, live)
+    g = np.array([0.8, 1.15])
+    scaled = {k: v * g for k, v in areas.items()}
+    sigma = {k: np.sqrt(np.maximum(v, 1.0)) for k, v in scaled.items()}
+    maps = _Maps(scaled, sigma, live, inst)
+    maps.geometry_factor = g
+    cm = quantify_map(maps, balance="CO2")
+    for i, c in enumerate(comps):
+        t = reference_oxides(c)
+        for ox in ("SiO2", "CaO", "FeO"):
+            assert cm.point_oxide_wt[ox][i] == pytest.approx(t[ox], rel=0.01), (i, ox)
+    np.testing.assert_array_equal(cm.live_time_s, live)   # the live time reported is the live time
+    plain = quantify_map(_Maps(scaled, sigma, live, inst), balance=None)
+    assert plain.point_total[0] < 0.85 * 100 and plain.point_total[1] > 1.1 * 100
 
 
 def test_quantify_map_shared_jacobian_reaches_the_fixed_point_of_every_point(monkeypatch):

@@ -635,6 +635,10 @@ class ElementMaps:
         that line left out in some detector).
     diffraction : DiffractionPeaks or None
         The peaks found by ``fit_map(..., diffraction="exclude")``.
+    geometry_factor : ndarray or None
+        Stand-off geometry factor per point (PIQUANT's ##GEOMETRY, 1 at the nominal stand-off)
+        from the scan's ``point_metadata["geometry"]``; None when the scan has none.
+        Quantification counts each point's exposure as live time × this factor.
     """
 
     elements: list[str]
@@ -657,6 +661,7 @@ class ElementMaps:
     timing: dict = field(default_factory=dict)
     point_flags: dict = field(default_factory=dict)
     diffraction: Any = None
+    geometry_factor: np.ndarray | None = None
 
     # --- views on the grid -----------------------------------------------------------------
     @property
@@ -771,7 +776,7 @@ def _combine(maps: Sequence[ElementMaps]) -> ElementMaps:
                        positions_mm=first.positions_mm, point_ids=first.point_ids, grid=first.grid,
                        sum_fit={k: v for m in maps for k, v in m.sum_fit.items()},
                        per_detector={m.detector: m for m in maps}, config=first.config,
-                       instrument=first.instrument, source=first.source)
+                       instrument=first.instrument, source=first.source, geometry_factor=first.geometry_factor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1048,7 +1053,8 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
                 point_sigma={c: np.ascontiguousarray(r["sigma"][:, j]) for j, c in enumerate(rep)},
                 chi2_reduced_points=chi2r, dof=r["dof"], valid=v, live_time_s=lives[d],
                 positions_mm=np.asarray(scan.positions_mm), point_ids=np.asarray(scan.point_ids), grid=grid,
-                sum_fit={d: fits[d]}, config=config, instrument=instrument, source=scan.source))
+                sum_fit={d: fits[d]}, config=config, instrument=instrument, source=scan.source,
+                geometry_factor=scan.geometry_factor))
         maps = per[0] if len(per) == 1 else _combine(per)
         if masks:
             if len(per) > 1:

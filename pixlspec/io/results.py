@@ -14,6 +14,7 @@ Layout (DESIGN.md, "HDF5 layout")::
       results/                         NXcollection, per point (acquisition order)
         areas, sigma       [n_columns, n_points]  counts
         chi2_reduced, dof, valid, live_time_s, grid_index [n_points]
+        geometry_factor    [n_points]  stand-off factor (##GEOMETRY), when the scan had one
         positions          [n_points, 3] mm;  point_ids [n_points]
         grid               JSON (kind, shape, step_mm, line origin/direction)
         detector_<X>/      the same per detector when detectors were combined
@@ -99,6 +100,8 @@ def _per_point(group: h5py.Group, m) -> None:
     group.create_dataset("valid", data=np.asarray(m.valid, dtype=bool))
     lt = group.create_dataset("live_time_s", data=np.asarray(m.live_time_s, dtype=np.float64))
     lt.attrs["units"] = "s"
+    if getattr(m, "geometry_factor", None) is not None:
+        group.create_dataset("geometry_factor", data=np.asarray(m.geometry_factor, dtype=np.float64))
     group.attrs["detector"] = m.detector
 
 
@@ -345,6 +348,7 @@ def _str_list(ds) -> list[str]:
 
 def _maps_from_group(rd: _Reader, g: h5py.Group, common: dict, n_points: int):
     from ..fit.maps import ElementMaps
+    from ..instrument import MAX_GEOMETRY_FACTOR
     from ..spectrum import MAX_LIVE_TIME_S, check_real_time
 
     cols = rd.strings(g, "column_names")
@@ -362,10 +366,19 @@ def _maps_from_group(rd: _Reader, g: h5py.Group, common: dict, n_points: int):
         i = int(np.flatnonzero(bad)[0])
         check_real_time(live[i], what=f"live time of point {i}", path=rd.name, where=rd.where,
                         error_cls=HDF5FormatError)
+    geometry = None
+    if "geometry_factor" in g:
+        geometry = rd.array(g, "geometry_factor", (n_points,)).astype(np.float64)
+        bad = ~(np.isfinite(geometry) & (geometry > 0) & (geometry <= MAX_GEOMETRY_FACTOR))
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise HDF5FormatError(f"geometry_factor of point {i} is {geometry[i]}; expected a number in "
+                                  f"(0, {MAX_GEOMETRY_FACTOR:g}]", path=rd.name, where=rd.where)
     return ElementMaps(elements=elements, columns=cols, detector=str(g.attrs.get("detector", "")),
                        point_areas={c: areas[i].copy() for i, c in enumerate(cols)},
                        point_sigma={c: sigma[i].copy() for i, c in enumerate(cols)},
-                       chi2_reduced_points=chi2, dof=dof, valid=valid, live_time_s=live, **common)
+                       chi2_reduced_points=chi2, dof=dof, valid=valid, live_time_s=live,
+                       geometry_factor=geometry, **common)
 
 
 def read_maps(path):

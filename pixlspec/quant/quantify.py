@@ -55,6 +55,7 @@ from ..instrument import Instrument
 from ..physics.attenuation import parse_composition
 from ..physics.detector import fwhm_eV
 from ..physics.oxides import oxide_factor, oxide_of
+from ..spectrum import geometry_factors
 from .fp import GAS_LINE_ELEMENT
 from .solver import GAS_GROUPS, MAX_ITERATIONS, TOLERANCE, Solver, analysis_groups, solve_air_fraction
 
@@ -136,6 +137,9 @@ class Composition:
         Everything that makes a number less trustworthy (empty = clean).
     detector : str
     live_time_s : float
+    geometry_factor : float
+        Stand-off geometry factor of the spectrum (PIQUANT's ##GEOMETRY, ``Spectrum.geometry_factor``):
+        the FP counts the exposure as live time × this factor.
     source : str or None
     """
 
@@ -164,6 +168,7 @@ class Composition:
     detector: str = ""
     live_time_s: float = float("nan")
     source: str | None = None
+    geometry_factor: float = 1.0
 
     @property
     def ok(self) -> bool:
@@ -183,7 +188,9 @@ class Composition:
         """A readable table: oxide, wt%, 1σ (counting, calibration), LOD (and a reference)."""
         ref = reference_oxides(reference, self.fe_oxide) if reference is not None else {}
         head = [f"[[pixlspec quantification]] {self.source or '(in memory)'} detector {self.detector}",
-                f"    live time {self.live_time_s:.4g} s, {'calibrated' if self.calibrated else 'uncalibrated FP'}"
+                f"    live time {self.live_time_s:.4g} s"
+                + (f" × geometry {self.geometry_factor:.4g}" if self.geometry_factor != 1.0 else "")
+                + f", {'calibrated' if self.calibrated else 'uncalibrated FP'}"
                 f", {'converged' if self.converged else 'NOT converged'} in {self.iterations} iterations",
                 f"    total {self.total:.2f} wt% ({'normalised to 100' if self.normalised else 'not normalised'}); "
                 f"O by stoichiometry {self.oxygen_wt:.2f} wt%"
@@ -219,7 +226,8 @@ class Composition:
             "groups": list(self.groups), "areas": dict(self.areas), "predicted": dict(self.predicted),
             "calibrated": self.calibrated, "fe_oxide": self.fe_oxide, "iterations": self.iterations,
             "converged": self.converged, "detected": dict(self.detected), "flags": list(self.flags),
-            "detector": self.detector, "live_time_s": self.live_time_s, "source": self.source, "ok": self.ok,
+            "detector": self.detector, "live_time_s": self.live_time_s, "geometry_factor": self.geometry_factor,
+            "source": self.source, "ok": self.ok,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -552,6 +560,8 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
     live = float(spec.live_time_s)
     if not live > 0:
         raise FitError(f"live time must be > 0 s, got {live}", where="quantify")
+    geometry = float(getattr(spec, "geometry_factor", 1.0))
+    exposure = live * geometry  # the FP's counts scale with live time x stand-off factor (##GEOMETRY)
     groups, skipped = analysis_groups(fit_result.elements, instrument.tube.voltage_kV, exclude)
     if not groups:
         raise FitError(f"no quantifiable element group among {list(fit_result.elements)} ({skipped})",
@@ -566,11 +576,11 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
     solver = Solver(instrument, [detector], groups, k, k_sigma, fe_oxide, balance, secondary)
     solver.gas_scale = calibration.scale if calibration is not None else 1.0
     A = np.array([[float(fit_result.areas.get(g, 0.0)) for g in solver.groups]])
-    liv = np.array([live])
+    liv = np.array([exposure])
     a_gas = fit_result.areas.get(GAS_LINE_ELEMENT) if GAS_LINE_ELEMENT in GAS_GROUPS else None
     if air_fraction is None and a_gas is not None:
         solver.set_sample_emission(spec)
-    x = solve_air_fraction(solver, a_gas, live, air_fraction)
+    x = solve_air_fraction(solver, a_gas, exposure, air_fraction)
     c, pred, it, conv = solver.solve(A, liv, x)
     if air_fraction is None and x > 0:
         # the Ar line shares the instrument scale of the sample lines: an analytical total T far
@@ -578,7 +588,7 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
         for _ in range(5):
             total = float((c[0] * solver.factor).sum())
             solver.gas_scale = (calibration.scale if calibration is not None else 1.0) * max(total, 1e-6)
-            x_new = solve_air_fraction(solver, a_gas, live, None)
+            x_new = solve_air_fraction(solver, a_gas, exposure, None)
             if abs(x_new - x) < 1e-5:
                 x = x_new
                 break
@@ -636,7 +646,7 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
         fe_oxide=fe_oxide, iterations=int(it), converged=bool(conv[0]), detected=detected,
         flags=flags + [f"{g} not quantified: {why}" for g, why in skipped.items() if not g.startswith("Ar")]
         + _excluded_flags(fit_result),
-        detector=detector, live_time_s=live, source=getattr(spec, "source", None))
+        detector=detector, live_time_s=live, source=getattr(spec, "source", None), geometry_factor=geometry)
 
 
 def _excluded_flags(fit_result) -> list[str]:
@@ -708,7 +718,9 @@ def _lod_single(fit_result, solver: Solver, J: np.ndarray, instrument: Instrumen
 
 
 def _map_protocol(maps):
-    """(areas, sigma, live_time, instrument, detector, grid, valid) of ElementMaps or a minimal look-alike."""
+    """(areas, sigma, live time, geometry factor, instrument, detector, grid, valid, elements) of
+    ElementMaps or a look-alike. The geometry factor (PIQUANT's ##GEOMETRY) is 1 where the maps carry none.
+    """
     areas = getattr(maps, "point_areas", None)
     sigma = getattr(maps, "point_sigma", None)
     if areas is None:
@@ -726,9 +738,11 @@ def _map_protocol(maps):
     live = np.broadcast_to(np.asarray(getattr(maps, "live_time_s", np.nan), dtype=float), (n,)).copy()
     valid = np.asarray(getattr(maps, "valid", np.ones(n, bool)), dtype=bool).ravel()
     valid = valid & np.isfinite(live) & (live > 0)
+    g = getattr(maps, "geometry_factor", None)
+    geometry = geometry_factors(1.0 if g is None else g, n)
     elements = list(getattr(maps, "elements", None) or [k for k in areas if not k.startswith(("Rh_", "pileup"))])
-    return areas, sigma, live, getattr(maps, "instrument", None), str(getattr(maps, "detector", "") or ""), \
-        getattr(maps, "grid", None), valid, elements
+    return areas, sigma, live, geometry, getattr(maps, "instrument", None), \
+        str(getattr(maps, "detector", "") or ""), getattr(maps, "grid", None), valid, elements
 
 
 def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None,
@@ -742,7 +756,8 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
     ----------
     element_maps : ElementMaps or look-alike
         Per-point areas and 1σ (``point_areas``/``point_sigma`` or
-        ``areas``/``sigma`` dicts of arrays), ``live_time_s`` per point,
+        ``areas``/``sigma`` dicts of arrays), ``live_time_s`` per point, optionally
+        ``geometry_factor`` per point (the stand-off ##GEOMETRY; exposure = live time × factor),
         ``instrument``, optionally ``detector`` ("A", "B" or "A+B": areas
         summed over detectors), ``valid`` and ``grid``.
     instrument, calibration, fe_oxide, normalise, secondary, exclude
@@ -763,7 +778,8 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
         physics.md §11) — the background under each point's peaks is not kept
         by the map fit.
     """
-    areas, sigma, live, inst_maps, det_name, grid, valid, elements = _map_protocol(element_maps)
+    areas, sigma, live, geometry, inst_maps, det_name, grid, valid, elements = _map_protocol(element_maps)
+    exposure = live * geometry  # the FP's counts scale with live time x stand-off factor (##GEOMETRY)
     if calibration is not None and instrument is None:
         instrument = calibration.instrument
     instrument = instrument or inst_maps
@@ -798,7 +814,7 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
             solver.set_sample_emission(_SummedSpectrum(sums[0].energy_eV, sum(np.asarray(sp.counts) for sp in sums),
                                                        float(sums[0].live_time_s)))
         a_gas = float(np.nansum(areas[GAS_LINE_ELEMENT][valid]))
-        x = solve_air_fraction(solver, a_gas, float(np.sum(live[valid])), None)
+        x = solve_air_fraction(solver, a_gas, float(np.sum(exposure[valid])), None)
     F = solver.factor
     ng = solver.n_g
     out_ox = np.full((n, ng), np.nan)
@@ -812,8 +828,8 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
     idx = np.flatnonzero(valid)
     for start in range(0, idx.size, max(int(chunk_points), 1)):
         sl = idx[start:start + chunk_points]
-        c, pred, it, cv = solver.solve(A[sl], live[sl], x)
-        J = solver.sensitivity(c, live[sl], x)
+        c, pred, it, cv = solver.solve(A[sl], exposure[sl], x)
+        J = solver.sensitivity(c, exposure[sl], x)
         cov_A = np.zeros((sl.size, ng, ng))
         cov_A[:, np.arange(ng), np.arange(ng)] = np.where(np.isfinite(S[sl]), S[sl], 0.0) ** 2
         cov_cnt, cov_cal = _propagate(J, cov_A, pred, k_rel)
