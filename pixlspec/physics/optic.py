@@ -28,11 +28,12 @@ there — while the recorded spectrum has a continuum there. A polycapillary
 transmits *better* at low energy (the critical angle of total reflection grows
 as 1/E); the zeros mark where the table was not measured, not an opaque optic.
 
-:func:`optic_response_flat_below_table` therefore treats leading zeros as "not
-tabulated" and extends the response flat below the first tabulated positive
-value, the PIQUANT rule applied to the measured part of the table. It never
-returns 0 below the table. Above the table the last value is kept (the tube
-spectrum ends at the tube voltage anyway).
+The fit's continuum shape (:func:`pixlspec.model.spectrum_model.continuum_shape`)
+therefore treats leading zeros as "not tabulated": it uses the FP's response
+(:meth:`pixlspec.instrument.Optic.transmission_at`, the cubic spline) from the
+start of the measured part (:func:`optic_table_start_eV`) and holds the shape
+flat below it, the PIQUANT rule applied to the measured part of the table, so it
+never vanishes below the table.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = ["spline_second_derivatives", "spline_response", "builtin_optic_table", "BUILTIN_OPTIC_CODES",
-           "optic_response_flat_below_table", "optic_table_start_eV", "OPTIC_TABLE_START_FRACTION"]
+           "optic_table_start_eV", "OPTIC_TABLE_START_FRACTION"]
 
 _FORMAT = "pixlspec-optic-responses-1"
 _EV_PER_KEV = 1000.0
@@ -157,42 +158,11 @@ def spline_response(energy_keV, table_keV, values, second_derivatives=None) -> n
 OPTIC_TABLE_START_FRACTION = 0.3
 
 
-def optic_response_flat_below_table(energy_eV, energies_keV: Sequence[float],
-                                    response: Sequence[float]) -> np.ndarray:
-    """Optic response at ``energy_eV``, flat below the start of its measured part.
-
-    Parameters
-    ----------
-    energy_eV : array_like
-        Photon energies (eV).
-    energies_keV, response : sequence of float
-        The optic table (energies ascending, keV). An empty table means no
-        optic (response 1).
-
-    Returns
-    -------
-    ndarray
-        Linear interpolation inside the measured part of the table; its first
-        value below it; the last value above it. Positive wherever the
-        table has any positive value.
-    """
-    e_keV = np.asarray(energy_eV, dtype=float) / 1000.0
-    x = np.asarray(energies_keV, dtype=float)
-    v = np.asarray(response, dtype=float)
-    if x.size == 0:
-        return np.ones_like(e_keV)
-    if not np.any(v > 0):
-        return np.zeros_like(e_keV)
-    first = int(np.flatnonzero(v >= OPTIC_TABLE_START_FRACTION * v.max())[0])
-    x, v = x[first:], np.maximum(v[first:], 0.0)
-    return np.interp(e_keV, x, v, left=v[0], right=v[-1])
-
-
 def optic_table_start_eV(energies_keV: Sequence[float], response: Sequence[float]) -> float | None:
     """Lowest energy (eV) of the measured part of an optic table; None without a table.
 
     The measured part starts at the first value of at least :data:`OPTIC_TABLE_START_FRACTION`
-    of the table maximum (see :func:`optic_response_flat_below_table`).
+    of the table maximum: below it the continuum shape of the fit is held flat (see the module docstring).
     """
     x = np.asarray(energies_keV, dtype=float)
     v = np.asarray(response, dtype=float)
