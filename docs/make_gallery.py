@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import pixlspec as px  # noqa: E402
-from pixlspec.minerals.plots import plot_correlation, plot_phase_map, plot_ternary  # noqa: E402
+from pixlspec.plot_minerals import plot_correlation, plot_phase_map, plot_ternary  # noqa: E402
 from pixlspec.plot_maps import plot_chi2, plot_context_maps, plot_map, plot_rgb  # noqa: E402
 
 DATA = os.path.join(ROOT, "example_data")

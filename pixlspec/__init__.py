@@ -96,9 +96,9 @@ _LAZY = {
     "EndMember": "pixlspec.minerals.endmembers",
     "get_endmember": "pixlspec.minerals.endmembers",
     "formula_oxides": "pixlspec.minerals.endmembers",
-    "plot_phase_map": "pixlspec.minerals.plots",
-    "plot_ternary": "pixlspec.minerals.plots",
-    "plot_correlation": "pixlspec.minerals.plots",
+    "plot_phase_map": "pixlspec.plot_minerals",
+    "plot_ternary": "pixlspec.plot_minerals",
+    "plot_correlation": "pixlspec.plot_minerals",
 }
 
 __all__ = [

@@ -7,7 +7,7 @@ Two targets:
 * **simulated salts**: a basalt with a Ca-sulfate vein, halite grains and a
   Mg–Fe carbonate patch, with the truth at every point —
   ``example_data/simulated_salts.h5`` when it is shipped, else made here with
-  :func:`pixlspec.quant.example_scan.make_scan` (``sim_shape`` points) and
+  :func:`pixlspec.simulate.scenes.make_scan` (``sim_shape`` points) and
   written beside the results.
 
 For each: fit the sum spectra and every point (:func:`pixlspec.fit_map`),
@@ -61,7 +61,7 @@ SIM_TRUTH = "simulated_salts_truth.csv"
 DEFAULT_OUT = "pixlspec-demo"
 #: Size (ny, nx) of the simulated scan made when none is shipped (576 points, ~3 s to simulate).
 DEFAULT_SIM_SHAPE = (24, 24)
-#: Seed of the simulated scan made when none is shipped (the same as example_scan's default).
+#: Seed of the simulated scan made when none is shipped (the same as the scene's default).
 DEFAULT_SIM_SEED = 125
 #: Resolution of every figure written.
 FIG_DPI = 110
@@ -452,12 +452,12 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
         if not shipped_sim:
             say(f"simulating a {ny}x{nx} scan with known truth")
             with clock("simulate"):
-                from .quant.example_scan import make_scan, write_truth_csv
+                from .simulate.scenes import make_scan, write_truth_csv
 
                 scan, truth = make_scan(ny, nx, seed=seed)
                 rel = SIM_SCAN
                 write_scan(scan, os.path.join(tmp, rel), provenance={
-                    "generator": "pixlspec.quant.example_scan.make_scan (pixlspec demo)",
+                    "generator": "pixlspec.simulate.scenes.make_scan (pixlspec demo)",
                     "arguments": {"ny": ny, "nx": nx, "seed": seed}})
                 write_truth_csv(os.path.join(tmp, SIM_TRUTH), scan, truth)
                 targets[1].path = os.path.join(tmp, rel)
@@ -570,7 +570,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
 def _target_figures(t: DemoTarget, figdir: str) -> None:
     import warnings
 
-    from .minerals.plots import plot_correlation, plot_phase_map
+    from .plot_minerals import plot_correlation, plot_phase_map
 
     m = t.maps
     rel = f"figures/{t.key}_sum_fit.png"
@@ -679,7 +679,7 @@ def _build_report(targets, ranking, timings, data: Path, shipped_sim: bool, cali
                         "Composition unknown (no reference values).")
         else:
             src = (f"`{_display_path(t.path)}`" if not t.generated
-                   else f"`{SIM_SCAN}` (made by `pixlspec.quant.example_scan` for this run, truth in `{SIM_TRUTH}`)")
+                   else f"`{SIM_SCAN}` (made by `pixlspec.simulate.scenes` for this run, truth in `{SIM_TRUTH}`)")
             r.paragraph(f"{src}: {m.n_points} points on a {m.shape[0]}×{m.shape[1]} raster 0.125 mm apart — "
                         "a basalt crossed by a Ca-sulfate (gypsum) vein, with halite grains and a Mg–Fe carbonate "
                         "patch. Spectra from the fundamental-parameter model with Poisson noise.")

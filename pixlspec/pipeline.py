@@ -16,11 +16,18 @@ same answer whichever command reads it:
   a calibration are normalised to 100 % per point before classifying, and the
   note says so.
 * :func:`stored_composition`: the composition a results file holds, if any.
+* :func:`element_maps_of`, :func:`composition_of`, :func:`salts_of`: the same path
+  from a file name (a scan is fitted, a results file read, a stored composition
+  preferred), as the command line walks it; progress goes to a callback.
+* :func:`detected_elements`: the elements a map shows above its noise.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
+import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,13 +37,30 @@ from .quant.quantify import MAP_DEFAULT_BALANCE, TOTAL_RANGE_WT, CompositionMap,
 if TYPE_CHECKING:
     from .fit.maps import ElementMaps
     from .instrument import Instrument
+    from .minerals.salts import SaltDetections
     from .minerals.table import CompositionLike, CompositionTable
     from .quant.calibration import Calibration
 
-__all__ = ["quantify_maps", "totals_plausible", "minerals_input", "stored_composition", "AUTO_BALANCE"]
+__all__ = ["quantify_maps", "totals_plausible", "minerals_input", "stored_composition", "AUTO_BALANCE",
+           "element_maps_of", "composition_of", "salts_of", "detected_elements", "Progress",
+           "DETECTED_SIGMAS", "DETECTED_FRACTION"]
+
+log = logging.getLogger("pixlspec")
 
 #: ``balance=`` of :func:`quantify_maps` that applies the policy of this module.
 AUTO_BALANCE = "auto"
+#: :func:`detected_elements`: an element whose area exceeds this many σ on at least this fraction of the
+#: valid points (what ``pixlspec map`` draws by default).
+DETECTED_SIGMAS, DETECTED_FRACTION = 3.0, 0.05
+#: Progress callback of the file-level functions: ``progress(stage, advance, total)``. ``stage`` names
+#: the step ("fitting", "reading", "quantifying", "classifying"); ``advance`` is the work done since
+#: the last call (points × detectors when fitting, else 0 or 1); ``total`` the step's work, None when
+#: unknown.
+Progress = Callable[[str, int, "int | None"], None]
+
+
+def _no_progress(stage: str, advance: int, total: int | None) -> None:
+    return None
 
 
 def totals_plausible(composition: CompositionMap) -> bool:
@@ -132,3 +156,116 @@ def stored_composition(path: str | os.PathLike) -> CompositionMap | None:
     from .io.results import read_composition_map
 
     return read_composition_map(path, missing_ok=True)
+
+
+def element_maps_of(path: str | os.PathLike, *, instrument: Instrument | None = None, detector: str | None = None,
+                    elements: list[str] | None = None,
+                    progress: Progress | None = None) -> tuple[ElementMaps, bool]:
+    """Element maps of a scan file (fitted here) or of a results file (read back).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A scan any reader of :func:`pixlspec.io.convert.read_scan` takes, or a results file.
+    instrument, elements
+        As :func:`pixlspec.fit_map` (a results file keeps its own).
+    detector : str, optional
+        "A", "B" or None/"auto"/"A+B" for every detector, areas summed.
+    progress : callable, optional
+        :data:`Progress` callback.
+
+    Returns
+    -------
+    (maps, fitted)
+        ``fitted`` is False when the maps were read from a results file.
+    """
+    from .fit.maps import fit_map
+    from .io.convert import read_scan
+    from .io.results import is_results_file, read_maps
+
+    progress = progress or _no_progress
+    if is_results_file(path):
+        progress("reading", 0, None)
+        maps = read_maps(path)
+        progress("reading", 1, 1)
+        return maps, False
+    scan = read_scan(path, instrument=instrument)
+    try:
+        total = scan.n_points * max(1, len(scan.detectors))
+        progress("fitting", 0, total)
+        maps = fit_map(scan, elements=elements, instrument=instrument,
+                       detector=None if detector in (None, "auto", "A+B") else detector,
+                       progress=lambda n: progress("fitting", n, total))
+    finally:
+        scan.close()
+    return maps, True
+
+
+def composition_of(path: str | os.PathLike, *, instrument: Instrument | None = None,
+                   calibration: Calibration | None = None, balance: str | None = AUTO_BALANCE,
+                   detector: str | None = None,
+                   progress: Progress | None = None) -> tuple[ElementMaps | None, CompositionMap, bool]:
+    """The composition map of a scan or results file.
+
+    A results file that holds a composition gives it back unchanged when no
+    calibration is asked for and the balance is :data:`AUTO_BALANCE`; otherwise
+    the element maps are fitted (a scan) or read (a results file) and quantified
+    with :func:`quantify_maps`.
+
+    Returns
+    -------
+    (maps or None, composition, fitted)
+        ``maps`` is None when the stored composition was used.
+    """
+    from .io.results import is_results_file
+
+    progress = progress or _no_progress
+    if is_results_file(path) and calibration is None and balance == AUTO_BALANCE:
+        comp = stored_composition(path)
+        if comp is not None:
+            return None, comp, False
+    maps, fitted = element_maps_of(path, instrument=instrument, detector=detector, progress=progress)
+    progress("quantifying", 0, None)
+    comp = quantify_maps(maps, calibration=calibration, balance=balance)
+    if balance == AUTO_BALANCE and calibration is None and comp.balance is None:
+        log.info("%s: uncalibrated totals far from 100 %%; quantified without an invisible balance",
+                 os.path.basename(os.fspath(path)))
+    progress("quantifying", 1, 1)
+    return maps, comp, fitted
+
+
+def salts_of(composition: CompositionLike, *, normalise: bool | None = None,
+             name: str | None = None) -> tuple[SaltDetections, list[str]]:
+    """Salt detections of a composition map (:func:`minerals_input`, then ``identify_salts``).
+
+    Returns
+    -------
+    (detections, notes)
+        ``notes``: the normalisation note and the warnings of the classification, each once
+        (the rules the detections already list as not evaluated are left out).
+    """
+    from .minerals.salts import identify_salts
+
+    table, note = minerals_input(composition, normalise=normalise, name=name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = identify_salts(table)
+    notes = [note] if note else []
+    for text in list(found.notes) + [str(w.message) for w in caught]:
+        text = " ".join(str(text).split())
+        if "not evaluated" in text or (note and "normalised" in text) or any(text in n for n in notes):
+            continue
+        notes.append(text)
+    return found, list(dict.fromkeys(notes))
+
+
+def detected_elements(maps: ElementMaps, sigmas: float = DETECTED_SIGMAS,
+                      fraction: float = DETECTED_FRACTION) -> list[str]:
+    """Elements whose area exceeds ``sigmas`` × its 1σ on at least ``fraction`` of the valid points."""
+    out = []
+    for el in maps.elements:
+        a, s = maps.point_areas[el][maps.valid], maps.point_sigma[el][maps.valid]
+        ok = np.isfinite(a) & np.isfinite(s) & (s > 0)
+        if ok.any() and np.mean(a[ok] / s[ok] >= sigmas) >= fraction:
+            out.append(el)
+    return out

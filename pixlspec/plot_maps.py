@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from numpy.typing import ArrayLike
+
     from .fit.maps import ElementMaps
     from .io.context import ContextImage
 
-__all__ = ["plot_map", "plot_rgb", "plot_chi2", "plot_context_maps", "nice_length"]
+__all__ = ["plot_map", "plot_rgb", "plot_chi2", "plot_context_maps", "nice_length", "colour_limits"]
 
 #: Percentiles that set the colour range of maps (robust to a few hot pixels).
 COLOUR_PERCENTILES = (1.0, 99.0)
@@ -108,15 +110,25 @@ def _title(maps, what: str) -> str:
     return f"{what} — {src}, detector {maps.detector}"
 
 
-def _limits(values, vmin, vmax) -> tuple[float, float]:
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    lo, hi = (np.percentile(finite, COLOUR_PERCENTILES) if finite.size else (0.0, 1.0))
-    vmin = float(lo) if vmin is None else vmin
-    vmax = float(hi) if vmax is None else vmax
-    if vmax <= vmin:
-        vmax = vmin + (abs(vmin) or 1.0)
-    return vmin, vmax
+def colour_limits(values: ArrayLike, vmin: float | None = None, vmax: float | None = None,
+                  percentiles: tuple[float, float] = COLOUR_PERCENTILES, log: bool = False) -> tuple[float, float]:
+    """Colour limits of a map: ``vmin``/``vmax`` where given, else the ``percentiles`` of its finite values.
+
+    With ``log`` only positive values count and the lower limit stays positive. The upper limit is
+    always above the lower one (an empty or constant map gets a unit range).
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if log:
+        v = v[v > 0]
+    lo, hi = (np.percentile(v, percentiles) if v.size else ((1.0, 10.0) if log else (0.0, 1.0)))
+    lo = float(lo) if vmin is None else vmin
+    hi = float(hi) if vmax is None else vmax
+    if log and lo <= 0:
+        lo = hi / 1e3 if hi > 0 else 1e-3
+    if hi <= lo:
+        hi = lo * 10 if log else lo + (abs(lo) or 1.0)
+    return lo, hi
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +180,7 @@ def _draw_context(fig, ax, maps, v: np.ndarray, label: str, context, cmap, vmin,
     ij = context.pixels(maps)
     _context_view(ax, context, ij)
     ok = np.isfinite(v) & np.isfinite(ij).all(axis=1) & np.asarray(maps.valid, bool)
-    vmin, vmax = _limits(v[ok], vmin, vmax)
+    vmin, vmax = colour_limits(v[ok], vmin, vmax)
     cm = pyplot().get_cmap(cmap)
     if mode == "auto":
         mode = "interpolated" if maps.grid.kind == "raster" and ok.sum() >= 4 else "points"
@@ -252,7 +264,7 @@ def plot_map(maps: ElementMaps, element: str, *, ax: Axes | None = None, units: 
             return _profile(maps, element, ax, units, errors, title)
         fig, ax = _new_axes(ax, (6.4, 5.2))
         img, _, label = _values(maps, element, units, points=False)
-        vmin, vmax = _limits(img, vmin, vmax)
+        vmin, vmax = colour_limits(img, vmin, vmax)
         cm = pyplot().get_cmap(cmap).with_extremes(bad="0.75")
         extent = g.extent_mm
         im = ax.imshow(np.ma.masked_invalid(img), origin="lower", extent=extent, cmap=cm, vmin=vmin, vmax=vmax,
@@ -411,7 +423,7 @@ def plot_chi2(maps: ElementMaps, *, ax: Axes | None = None, title: str | None = 
             return fig
         fig, ax = _new_axes(ax, (6.4, 5.2))
         img = maps.chi2_reduced
-        vmin, vmax = _limits(img, None, None)
+        vmin, vmax = colour_limits(img, None, None)
         cm = pyplot().get_cmap(QUALITY_CMAP).with_extremes(bad="0.75")
         extent = g.extent_mm
         im = ax.imshow(np.ma.masked_invalid(img), origin="lower", extent=extent, cmap=cm, interpolation="nearest",

@@ -1,7 +1,7 @@
 """The whole path on the shipped simulated scan: spectra → map fit → quantification → salts.
 
 ``example_data/simulated_salts.h5`` is a basalt matrix with a Ca-sulfate vein, halite grains and a
-Mg–Fe carbonate patch, made by ``python -m pixlspec.quant.example_scan`` from compositions; the true
+Mg–Fe carbonate patch, made by ``pixlspec simulate --scene salts`` (:mod:`pixlspec.simulate.scenes`) from compositions; the true
 phase fractions per point are in ``simulated_salts_truth.csv`` beside it (issue 7 accuracy).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""pixlspec.minerals.plots: every figure is drawn without a display and returned."""
+"""pixlspec.plot_minerals: every figure is drawn without a display and returned."""
 from __future__ import annotations
 
 import matplotlib
@@ -10,8 +10,8 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from pixlspec.errors import CompositionError  # noqa: E402
-from pixlspec.minerals import (identify_salts, make_salt_scene, plot_correlation, plot_phase_map,  # noqa: E402
-                               plot_ternary)
+from pixlspec.minerals import identify_salts, make_salt_scene  # noqa: E402
+from pixlspec.plot_minerals import plot_correlation, plot_phase_map, plot_ternary  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -552,8 +552,8 @@ def test_quantify_map_shared_jacobian_reaches_the_fixed_point_of_every_point(mon
 
 
 def test_quantify_map_on_fit_map(tmp_path):
-    """A small simulated composition scan (example_scan) through fit_map and quantify_map."""
-    from pixlspec.quant.example_scan import make_scan
+    """A small simulated composition scan (pixlspec.simulate.scenes) through fit_map and quantify_map."""
+    from pixlspec.simulate.scenes import make_scan
 
     scan, truth = make_scan(ny=6, nx=6, seed=3, live_time_s=17.5)
     maps = px.fit_map(scan)
@@ -566,11 +566,13 @@ def test_quantify_map_on_fit_map(tmp_path):
     assert cm.oxide_wt["SiO2"].shape == maps.areas["Si"].shape
 
 
-def test_example_scan_script_writes_scan_and_truth(tmp_path):
-    from pixlspec.quant import example_scan
+def test_example_scene_writes_scan_and_truth(tmp_path):
+    from pixlspec.cli import main
 
     out = tmp_path / "sim.h5"
-    assert example_scan.main([str(out), "--nx", "5", "--ny", "4", "--seed", "2"]) == 0
+    with pytest.raises(SystemExit) as e:
+        main(["-q", "simulate", str(out), "--scene", "salts", "--shape", "4x5", "--seed", "2"])
+    assert e.value.code == 0
     scan = px.open_scan(out)
     assert len(scan) == 20 and set(scan.detectors) == {"A", "B"}
     assert "truth_wt_SiO2" in scan.point_metadata and "phase" in scan.point_metadata

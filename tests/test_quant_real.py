@@ -29,7 +29,7 @@ from pixlspec.quant.calibration import _certificate_intensities, calibrate
 from pixlspec.quant.fp import fp_model
 from pixlspec.quant.quantify import GAS_GROUPS, quantify, quantify_map
 from pixlspec.quant.solver import analysis_groups
-from pixlspec.quant.scatter import ScatterModel
+from pixlspec.simulate.scatter import ScatterModel
 from pixlspec.quant.standards import reference_from_piquant, reference_material
 
 GLASSES = ("BHVO-2G", "BCR-2G")

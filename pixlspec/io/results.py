@@ -47,7 +47,7 @@ from .atomic import atomic_path
 from .files import check_input_file
 from .h5guard import check_vlen_heap
 
-__all__ = ["write_maps", "read_maps", "results_complete", "read_results_info", "read_composition_map",
+__all__ = ["write_maps", "read_maps", "results_complete", "is_results_file", "read_results_info", "read_composition_map",
            "read_sum_spectra", "write_composition", "COMPLETE_ATTR", "MAPS_VERSION"]
 
 #: Root attribute written last: the file is complete.
@@ -232,6 +232,21 @@ def _maps_group(f: h5py.File, d, g, x, y, cps3) -> None:
     scan["y_axis"] = y
     m["x_axis"] = x                                     # v9 locations
     m["y_axis"] = y
+
+
+def is_results_file(path: str | os.PathLike) -> bool:
+    """True for an HDF5 results file of the map fit (``/entry/maps``), complete or not.
+
+    A damaged or unreadable file gives False: the scan readers then report what is wrong with it.
+    """
+    path = os.fspath(path)
+    if not (os.path.isfile(path) and path.lower().endswith((".h5", ".hdf5", ".nxs"))):
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            return "entry/maps" in f or "entry/results/areas" in f
+    except (OSError, RuntimeError, ValueError, KeyError):
+        return False
 
 
 def results_complete(path) -> bool:

@@ -31,7 +31,6 @@ _LAZY = {
     "clr": "cluster",
     "rank_sample_candidates": "candidates", "Candidate": "candidates", "CandidateRanking": "candidates",
     "DEFAULT_WEIGHTS": "candidates",
-    "plot_phase_map": "plots", "plot_ternary": "plots", "plot_correlation": "plots",
     "make_salt_scene": "synthetic", "SaltScene": "synthetic",
     "scan_geometry": "spatial", "ScanGeometry": "spatial",
 }

@@ -317,8 +317,8 @@ class PhaseMap:
                 "thresholds": self.thresholds.to_dict()}
 
     def plot(self, **kwargs: Any) -> Figure:
-        """:func:`pixlspec.minerals.plots.plot_phase_map` of this map."""
-        from .plots import plot_phase_map
+        """:func:`pixlspec.plot_minerals.plot_phase_map` of this map."""
+        from ..plot_minerals import plot_phase_map
 
         return plot_phase_map(self, **kwargs)
 

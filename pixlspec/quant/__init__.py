@@ -4,5 +4,6 @@ Submodules: :mod:`~pixlspec.quant.fp` (forward model), :mod:`~pixlspec.quant.ker
 (numba), :mod:`~pixlspec.quant.quantify` (inverse, :class:`Composition`,
 :class:`CompositionMap`), :mod:`~pixlspec.quant.calibration` (standards,
 :class:`Calibration`), :mod:`~pixlspec.quant.standards` (reference materials),
-:mod:`~pixlspec.quant.scatter` (Rayleigh/Compton for simulation).
+:mod:`~pixlspec.quant.solver` (the iteration). The tube's scattered lines for simulation are
+:mod:`pixlspec.simulate.scatter`.
 """

@@ -110,7 +110,7 @@ _FOUR_PI = 4.0 * math.pi
 #: usual thick-target factor (the ``mu_s(E)/sin psi1`` denominators below), the 1 / 4 pi is this constant.
 #: PIQUANT's ECFs (measured / calculated) are 0.75-1.13 for the flight model with these conventions, so they
 #: are what ``##INCSR`` (tuned "to make ECF average unity") and the optic responses mean. We fold the
-#: 1 / 4 pi into the incident beam, so the scattered tube radiation (:mod:`pixlspec.quant.scatter`) sees
+#: 1 / 4 pi into the incident beam, so the scattered tube radiation (:mod:`pixlspec.simulate.scatter`) sees
 #: the same photons as the fluorescence.
 SOURCE_SOLID_ANGLE_FRACTION_PER_SR: float = 1.0 / _FOUR_PI
 FLUORESCENCE_GEOMETRY_NORM: float = 1.0 / _FOUR_PI

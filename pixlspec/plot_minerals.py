@@ -12,21 +12,21 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ..errors import CompositionError
-from ..plot import pyplot
-from ..plot_style import format_length_mm as _fmt_mm
-from ..plot_style import nice_length as _nice
-from ..plot_style import styled
-from .classify import PhaseMap, classify_points
-from .endmembers import EndMember, get_endmember
-from .spatial import scan_geometry
-from .table import CompositionLike, as_table, oxide_mass
+from .errors import CompositionError
+from .plot import pyplot
+from .plot_style import format_length_mm as _fmt_mm
+from .plot_style import nice_length as _nice
+from .plot_style import styled
+from .minerals.classify import PhaseMap, classify_points
+from .minerals.endmembers import EndMember, get_endmember
+from .minerals.spatial import scan_geometry
+from .minerals.table import CompositionLike, as_table, oxide_mass
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .salts import SaltDetections
+    from .minerals.salts import SaltDetections
 
 __all__ = ["plot_phase_map", "plot_ternary", "plot_correlation", "PHASE_COLOURS", "PHASE_HATCHES",
            "TERNARY_ENDMEMBERS"]
@@ -304,7 +304,7 @@ def plot_ternary(composition_map: CompositionLike, apices: Sequence[str] = ("CaO
         if key in TERNARY_ENDMEMBERS:
             ems = [get_endmember(nm) for nm in TERNARY_ENDMEMBERS[key]]
         else:
-            from .endmembers import endmembers as _all
+            from .minerals.endmembers import endmembers as _all
 
             ems = []
             for em in _all():
@@ -394,7 +394,7 @@ def plot_correlation(composition_map: CompositionLike, x: str = "CaO", y: str = 
         fig, ax = plt.subplots(figsize=(7.2, 5.6))
     else:
         fig = ax.figure
-    from .endmembers import SALT_FAMILIES
+    from .minerals.endmembers import SALT_FAMILIES
 
     if pm is not None:
         labs = pm.phase

@@ -13,9 +13,7 @@ per point, ``phase`` codes; ``metadata["phases"]`` names the codes) and is
 also written beside it as ``<name>_truth.csv`` (point, x, y, phase, oxide wt%
 including the invisible CO2 and H2O).
 
-Usage::
-
-    python -m pixlspec.quant.example_scan OUT.h5 [--nx 32] [--ny 32] [--seed 125]
+From the command line: ``pixlspec simulate OUT.h5 --scene salts --shape 32x32``.
 
 The absolute intensities are those of the default flight-model instrument
 (configuration Rev2 with PIQUANT's optic 8 response, ``pixlspec/data``): a basalt
@@ -24,11 +22,8 @@ more than a flight dwell of ~14 s) gives flight-like ~1.3e5 counts per spectrum.
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import os
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,7 +32,7 @@ if TYPE_CHECKING:
     from ..instrument import Instrument
     from ..spectrum import Scan
 
-__all__ = ["PHASES", "make_composition_grid", "make_scan", "main"]
+__all__ = ["PHASES", "make_composition_grid", "make_scan", "write_truth_csv"]
 
 #: Phase compositions (wt%; oxides, volatiles as CO2/H2O). Basalt after the BHVO-2 certificate
 #: (USGS), gypsum, halite and a magnesite–siderite carbonate from their formulas.
@@ -110,7 +105,7 @@ def make_composition_grid(ny: int = 32, nx: int = 32, seed: int = 125
 
 def _truth_oxides(comps, fe_oxide: str = "FeO") -> dict[str, np.ndarray]:
     from ..physics.attenuation import parse_composition
-    from .quantify import reference_oxides
+    from ..quant.quantify import reference_oxides
 
     rows = []
     for c in comps:
@@ -149,7 +144,7 @@ def make_scan(ny: int = 32, nx: int = 32, seed: int = 125, live_time_s: float = 
         fractions, oxide wt% including CO2 and H2O).
     """
     from ..instrument import Instrument
-    from ..simulate import simulate_scan
+    from .scans import simulate_scan
 
     instrument = instrument or Instrument.pixl()
     fractions, comps, labels = make_composition_grid(ny, nx, seed)
@@ -163,7 +158,7 @@ def make_scan(ny: int = 32, nx: int = 32, seed: int = 125, live_time_s: float = 
     scan.point_metadata["phase"] = np.array([PHASE_CODES[p] for p in labels], dtype=np.int16)
     scan.metadata["phases"] = {str(v): k for k, v in PHASE_CODES.items()}
     scan.metadata["description"] = ("simulated PIXL scan: basalt with a Ca-sulfate vein, halite grains and a "
-                                    "Mg-Fe carbonate patch (pixlspec.quant.example_scan)")
+                                    "Mg-Fe carbonate patch (pixlspec.simulate.scenes)")
     truth = {"phase": labels, **{f"f_{k}": v for k, v in fractions.items()}, **truth_ox}
     return scan, truth
 
@@ -181,28 +176,3 @@ def write_truth_csv(path: str, scan: Scan, truth: Mapping[str, Any]) -> None:
             for i in range(len(truth["phase"])):
                 w.writerow([i, f"{pos[i, 0]:.4f}", f"{pos[i, 1]:.4f}", truth["phase"][i]]
                            + [f"{float(truth[k][i]):.5g}" for k in keys])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("out", help="HDF5 scan file to write (the truth CSV goes beside it)")
-    p.add_argument("--nx", type=int, default=32)
-    p.add_argument("--ny", type=int, default=32)
-    p.add_argument("--seed", type=int, default=125)
-    p.add_argument("--live-time", type=float, default=17.5, help="live time per point (s)")
-    args = p.parse_args(argv)
-    from ..io.hdf5 import write_scan
-
-    scan, truth = make_scan(args.ny, args.nx, args.seed, args.live_time)
-    write_scan(scan, args.out, provenance={"generator": "pixlspec.quant.example_scan",
-                                           "arguments": vars(args)})
-    base, _ = os.path.splitext(args.out)
-    write_truth_csv(base + "_truth.csv", scan, truth)
-    counts = np.asarray(scan.counts(scan.detectors[0])).sum(axis=1)
-    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB, {len(truth['phase'])} points, "
-          f"{counts.mean():.3g} counts/point on detector {scan.detectors[0]}) and {base}_truth.csv")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

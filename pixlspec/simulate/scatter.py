@@ -28,7 +28,7 @@ from ..physics import detector as det_physics
 from ..physics.attenuation import mass_attenuation, parse_composition
 from ..physics.elements import atomic_mass, atomic_number
 from ..physics.tube import tube_spectrum
-from .fp import (EXCITATION_MIN_EV, EXCITATION_STEP_EV, air_attenuation_per_cm, incident_beam_factor,
+from ..quant.fp import (EXCITATION_MIN_EV, EXCITATION_STEP_EV, air_attenuation_per_cm, incident_beam_factor,
                  recorded_fraction)
 
 __all__ = ["scatter_intensities", "ScatterModel", "CLASSICAL_ELECTRON_RADIUS_CM", "AVOGADRO", "HC_KEV_ANGSTROM"]

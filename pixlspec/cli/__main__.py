@@ -1,0 +1,4 @@
+"""``python -m pixlspec.cli``: the ``pixlspec`` command."""
+from . import main
+
+main(prog_name="pixlspec")
