@@ -466,8 +466,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
                 scan.close() if hasattr(scan, "close") else None
 
         from .fit.maps import fit_map
-        from .minerals.salts import identify_salts
-        from .pipeline import minerals_input, quantify_maps
+        from .pipeline import quantify_maps, salts_of
         from .quant.quantify import TOTAL_RANGE_WT, quantify
 
         for t in targets:
@@ -514,15 +513,11 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
                                "docs/accuracy.md gives its figures on this scan).")
             say(f"{t.name}: classifying points and finding salts")
             with clock("salts"):
-                table, note = minerals_input(t.composition, name=t.name)
+                # as 'pixlspec salts' classifies (pixlspec.pipeline.salts_of): the same detections
+                t.salts, _, note = salts_of(t.composition, name=t.name)
                 if note:
                     t.normalised_for_minerals = True
                     t.notes.append(note[0].upper() + note[1:] + ".")
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    t.salts = identify_salts(table)
             say(f"{t.name}: writing the results file")
             with clock("files"):
                 res = f"{t.key}_results.h5"

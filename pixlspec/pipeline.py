@@ -28,7 +28,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from .quant.calibration import Calibration
 
 __all__ = ["quantify_maps", "totals_plausible", "minerals_input", "stored_composition", "AUTO_BALANCE",
-           "element_maps_of", "composition_of", "salts_of", "detected_elements", "Progress",
+           "element_maps_of", "composition_of", "salts_of", "SaltsOf", "detected_elements", "Progress",
            "DETECTED_SIGMAS", "DETECTED_FRACTION"]
 
 log = logging.getLogger("pixlspec")
@@ -54,7 +54,7 @@ AUTO_BALANCE = "auto"
 DETECTED_SIGMAS, DETECTED_FRACTION = 3.0, 0.05
 #: Progress callback of the file-level functions: ``progress(stage, advance, total)``. ``stage`` names
 #: the step ("fitting", "reading", "quantifying", "classifying"); ``advance`` is the work done since
-#: the last call (points × detectors when fitting, else 0 or 1); ``total`` the step's work, None when
+#: the last call (points when fitting, else 0 or 1); ``total`` the step's work, None when
 #: unknown.
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -191,7 +191,7 @@ def element_maps_of(path: str | os.PathLike, *, instrument: Instrument | None = 
         return maps, False
     scan = read_scan(path, instrument=instrument)
     try:
-        total = scan.n_points * max(1, len(scan.detectors))
+        total = scan.n_points      # fit_map reports the points fitted (every detector of a point)
         progress("fitting", 0, total)
         maps = fit_map(scan, elements=elements, instrument=instrument,
                        detector=None if detector in (None, "auto", "A+B") else detector,
@@ -234,15 +234,23 @@ def composition_of(path: str | os.PathLike, *, instrument: Instrument | None = N
     return maps, comp, fitted
 
 
-def salts_of(composition: CompositionLike, *, normalise: bool | None = None,
-             name: str | None = None) -> tuple[SaltDetections, list[str]]:
+class SaltsOf(NamedTuple):
+    """What :func:`salts_of` returns."""
+
+    #: The salt detections (with the phase map of every point).
+    detections: SaltDetections
+    #: The normalisation note and the warnings of the classification, each once (the rules the
+    #: detections already list as not evaluated are left out).
+    notes: list[str]
+    #: The note of :func:`minerals_input` when the oxides were normalised before classifying, else None.
+    normalisation_note: str | None
+
+
+def salts_of(composition: CompositionLike, *, normalise: bool | None = None, name: str | None = None) -> SaltsOf:
     """Salt detections of a composition map (:func:`minerals_input`, then ``identify_salts``).
 
-    Returns
-    -------
-    (detections, notes)
-        ``notes``: the normalisation note and the warnings of the classification, each once
-        (the rules the detections already list as not evaluated are left out).
+    The one way every front end (``pixlspec salts``, ``pixlspec rank``, ``pixlspec demo``) classifies
+    a composition map, so the same composition gives the same detections.
     """
     from .minerals.salts import identify_salts
 
@@ -256,7 +264,7 @@ def salts_of(composition: CompositionLike, *, normalise: bool | None = None,
         if "not evaluated" in text or (note and "normalised" in text) or any(text in n for n in notes):
             continue
         notes.append(text)
-    return found, list(dict.fromkeys(notes))
+    return SaltsOf(found, list(dict.fromkeys(notes)), note)
 
 
 def detected_elements(maps: ElementMaps, sigmas: float = DETECTED_SIGMAS,

@@ -83,6 +83,20 @@ def test_demo_report_mentions_targets_salts_and_candidates(demo_run):
     assert {d["phase"] for d in salts["detections"]} >= {"Ca-sulfate"}
 
 
+def test_salts_command_reports_the_demo_detections(demo_run):
+    """``pixlspec salts`` on a results file of the demo finds what the demo found: both classify the stored
+    composition through pixlspec.pipeline.salts_of."""
+    out, _ = demo_run
+    for key in ("simulated_salts", "naltsos"):
+        res = CliRunner().invoke(main, ["salts", str(out / f"{key}_results.h5"), "--format", "json"])
+        assert res.exit_code == 0, res.output
+        cli = json.loads(res.stdout)
+        demo = json.loads((out / f"{key}_salts.json").read_text())
+        strip = [{k: v for k, v in d.items() if k != "evidence"} for d in demo["detections"]]
+        assert [{k: v for k, v in d.items() if k != "evidence"} for d in cli["detections"]] == strip, key
+        assert cli["not_evaluated"] == demo["not_evaluated"], key
+
+
 def test_demo_results_file_has_maps_and_composition(demo_run):
     out, _ = demo_run
     with h5py.File(out / "simulated_salts_results.h5", "r") as f:

@@ -59,3 +59,35 @@ def test_stored_composition_of_a_results_file(tmp_path):
     with h5py.File(empty, "w") as f:
         f.create_group("entry")
     assert stored_composition(empty) is None
+
+
+def test_file_level_path_scan_then_results_file(tmp_path):
+    """element_maps_of fits a scan and reads a results file back; composition_of prefers the composition a
+    results file holds; the progress callback sees every fitted point; detected_elements keeps the
+    elements the simulated basalt has in abundance and drops one it does not hold."""
+    from pixlspec.pipeline import AUTO_BALANCE, composition_of, detected_elements, element_maps_of, salts_of
+
+    scan = px.simulate_scan(compositions=[BASALT] * 16, shape=(4, 4), live_time_s=2.0, seed=3)
+    path = tmp_path / "basalt.h5"
+    px.write_scan(scan, path)
+    events = []
+    maps, fitted = element_maps_of(path, elements=["Si", "K", "Ca", "Ti", "Fe", "Zn"],
+                                   progress=lambda stage, n, total: events.append((stage, n, total)))
+    assert fitted and maps.n_points == 16
+    fitting = [e for e in events if e[0] == "fitting"]
+    assert sum(n for _, n, _ in fitting) == 16 and fitting[-1][2] == 16
+    shown = detected_elements(maps)
+    assert {"Si", "Ca", "Fe"} <= set(shown) and "Zn" not in shown
+    res = tmp_path / "basalt_results.h5"
+    maps.to_hdf5(res)
+    back, fitted = element_maps_of(res)
+    assert not fitted and back.columns == maps.columns
+    comp = quantify_maps(maps)
+    comp.to_hdf5(res)
+    none, stored, fitted = composition_of(res, balance=AUTO_BALANCE)
+    assert none is None and not fitted
+    np.testing.assert_array_equal(stored.point_oxide_wt["SiO2"], comp.point_oxide_wt["SiO2"])
+    again, fresh, _ = composition_of(res, balance=None)      # another balance: quantified from the areas
+    assert again is not None and fresh.balance is None
+    found, notes, normalisation = salts_of(stored, name="basalt")
+    assert len(found) == 0 and normalisation is None      # a basalt holds no salt

@@ -75,7 +75,7 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
                                             balance=AUTO_BALANCE if balance is None else balance_arg(balance),
                                             detector=detector, progress=stages)
         stages("classifying", 0, None)
-        found, notes = salts_of(comp, normalise=normalise, name=name)
+        found, notes, _ = salts_of(comp, normalise=normalise, name=name)
         stages("classifying", 1, 1)
     rows = _detection_rows(found)
     if out_dir:
@@ -190,7 +190,7 @@ def rank(inputs: tuple[str, ...], weights: str | None, collected: tuple[str, ...
                 _, comp, _ = composition_of(path, calibration=calibration,
                                             balance=AUTO_BALANCE if balance is None else balance_arg(balance),
                                             progress=StageProgress(bar, name))
-                found, _ = salts_of(comp, name=name)
+                found = salts_of(comp, name=name).detections
                 if dest == "t":
                     key, k = name, 1
                     while key in targets:
