@@ -239,7 +239,7 @@ def bench_speed(tmp: str, n_points: int, chunk: int, do_pymca: bool) -> dict:
     # with the per-point SNIP background instead of the fitted continuum
     import h5py
     import hdf5plugin  # noqa: F401
-    from pixlspec.fit.config import FitConfig
+    from pixlspec.config import FitConfig
     from pixlspec.io.hdf5 import write_scan
 
     plain = os.path.join(tmp, "bench_scan_uncompressed.h5")
@@ -293,7 +293,7 @@ def bench_speed(tmp: str, n_points: int, chunk: int, do_pymca: bool) -> dict:
 
 def bench_bias(tmp: str, do_pymca: bool) -> dict:
     import pixlspec as px
-    from pixlspec.fit.config import FitConfig
+    from pixlspec.config import FitConfig
     from pixlspec.simulate import simulate_scan
 
     n = 32 * 32

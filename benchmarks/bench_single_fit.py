@@ -54,7 +54,7 @@ sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath
 import numpy as np  # noqa: E402
 
 import pixlspec  # noqa: E402
-from pixlspec.fit.config import FitConfig  # noqa: E402
+from pixlspec.config import FitConfig  # noqa: E402
 from pixlspec.fit.single import fit_spectrum  # noqa: E402
 from pixlspec.simulate import basalt_areas, simulate_spectrum  # noqa: E402
 

@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import pixlspec as px  # noqa: E402
-from pixlspec.fit.config import FitConfig  # noqa: E402
+from pixlspec.config import FitConfig  # noqa: E402
 from pixlspec.simulate import basalt_areas, expected_counts  # noqa: E402
 
 FIGURES = REPO / "docs" / "figures"

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PixlspecError
-from .fit.config import FitConfig
+from .config import FitConfig
 from .fit.maps import DEFAULT_MAP_CHUNK_POINTS, fit_map
 from .instrument import Instrument
 from .io.results import read_results_info, results_complete

@@ -288,7 +288,7 @@ class Detector:
             raise ConfigError(f"n_channels must be an integer in [2, {MAX_N_CHANNELS}], got {n!r}",
                               where=f"{where}.n_channels")
         set_(self, "n_channels", int(n))
-        from .spectrum import check_calibration
+        from .checks import check_calibration
 
         try:
             off, gain, quad = check_calibration(self.offset_eV, self.gain_eV_per_channel, self.quadratic_eV,

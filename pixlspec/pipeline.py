@@ -32,10 +32,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .quant.quantify import MAP_DEFAULT_BALANCE, TOTAL_RANGE_WT, CompositionMap, quantify_map
+from .composition import CompositionMap
+from .errors import PixlspecError
+from .quant.quantify import MAP_DEFAULT_BALANCE, TOTAL_RANGE_WT, quantify_map
 
 if TYPE_CHECKING:
-    from .fit.maps import ElementMaps
+    from .element_maps import ElementMaps
     from .instrument import Instrument
     from .minerals.salts import SaltDetections
     from .minerals.table import CompositionLike, CompositionTable
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["quantify_maps", "totals_plausible", "minerals_input", "stored_composition", "AUTO_BALANCE",
            "element_maps_of", "composition_of", "salts_of", "SaltsOf", "detected_elements", "Progress",
-           "DETECTED_SIGMAS", "DETECTED_FRACTION"]
+           "DETECTED_SIGMAS", "DETECTED_FRACTION", "export_results"]
 
 log = logging.getLogger("pixlspec")
 
@@ -277,3 +279,54 @@ def detected_elements(maps: ElementMaps, sigmas: float = DETECTED_SIGMAS,
         if ok.any() and np.mean(a[ok] / s[ok] >= sigmas) >= fraction:
             out.append(el)
     return out
+
+
+def export_results(results_path, fmt: str, out, *, units: str = "cps", per_detector: bool = False) -> list[str]:
+    """Export a results file for PIXLISE, PyMca/PyXRF, image programs or spreadsheets (``pixlspec export``).
+
+    Returns the files written. The writers are :mod:`pixlspec.io.export`'s; with ``per_detector`` each
+    detector's maps are quantified here as the stored composition was (same balance, Fe oxide and
+    normalisation).
+
+    Parameters
+    ----------
+    results_path : str or os.PathLike
+        A results file (``ElementMaps.to_hdf5``; a stored ``/entry/composition``
+        for ``piquant-csv``).
+    fmt : {"piquant-csv", "csv", "tiff", "msa"}
+    out : str or os.PathLike
+        A file (``piquant-csv``, ``csv``) or a directory (``tiff``, ``msa``).
+    units : {"cps", "counts"}
+        Of the element maps (``csv``, ``tiff``).
+    per_detector : bool
+        ``piquant-csv``: quantify each detector's maps too and write its rows
+        after the stored composition's (needs the maps of both detectors).
+    """
+    from .io.export import (EXPORT_FORMATS, write_maps_csv, write_maps_tiff, write_piquant_csv,
+                            write_sum_msa)
+    from .io.results import read_composition_map, read_maps
+    from .quant.quantify import quantify_map
+
+    if fmt not in EXPORT_FORMATS:
+        raise PixlspecError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    out = os.fspath(out)
+    if fmt == "msa":
+        return write_sum_msa(results_path, out)
+    maps = read_maps(results_path)
+    if fmt == "csv":
+        write_maps_csv(maps, out, units=units)
+        return [out]
+    if fmt == "tiff":
+        return write_maps_tiff(maps, out, units=units)
+    comp = read_composition_map(results_path)
+    comps = [comp]
+    if per_detector:
+        for det, m in (maps.per_detector or {}).items():
+            if det != comp.detector:
+                comps.append(quantify_map(m, fe_oxide=comp.fe_oxide, normalise=comp.normalised,
+                                          balance=comp.balance))
+        for c in comps[1:]:
+            c.point_oxide_wt = {o: c.point_oxide_wt.get(o, np.full(c.n_points, np.nan)) for o in comp.oxides}
+            c.point_sigma = {o: c.point_sigma.get(o, np.full(c.n_points, np.nan)) for o in comp.oxides}
+    write_piquant_csv(comps, out, maps=maps)
+    return [out]

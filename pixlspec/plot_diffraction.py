@@ -37,7 +37,7 @@ def plot_diffraction(peaks: DiffractionPeaks, scan: Scan | None = None, *, point
     """
     import matplotlib.pyplot as plt
 
-    from .fit.maps import grid_from_positions
+    from .geometry import grid_from_positions
 
     n_panels = 2 if scan is not None and len(peaks) else 1
     fig, axes = plt.subplots(1, n_panels, figsize=(5.5 * n_panels, 4.0), squeeze=False)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike
 
-    from .fit.maps import ElementMaps
+    from .element_maps import ElementMaps
     from .io.context import ContextImage
 
 __all__ = ["plot_map", "plot_rgb", "plot_chi2", "plot_context_maps", "nice_length", "colour_limits"]
@@ -225,7 +225,7 @@ def _draw_context(fig, ax, maps, v: np.ndarray, label: str, context, cmap, vmin,
 def plot_map(maps: ElementMaps, element: str, *, ax: Axes | None = None, units: str = "cps", errors: bool = True,
              cmap: str = MAP_CMAP, vmin: float | None = None, vmax: float | None = None, title: str | None = None,
              context: ContextImage | None = None, mode: str = "auto") -> Figure:
-    """One column of :class:`~pixlspec.fit.maps.ElementMaps`: an image for rasters, a profile for lines,
+    """One column of :class:`~pixlspec.element_maps.ElementMaps`: an image for rasters, a profile for lines,
     or the values over the context image.
 
     Parameters

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .checks import (MAX_ABS_OFFSET_EV, MAX_GAIN_EV_PER_CHANNEL, MAX_LIVE_TIME_S, MIN_GAIN_EV_PER_CHANNEL,
+                     check_calibration, check_live_time, check_real_time)
 from .errors import HDF5FormatError, SpectrumError
 from .instrument import Instrument
 
@@ -31,20 +33,9 @@ DEFAULT_CHUNK_POINTS = 1024
 GEOMETRY_KEY = "geometry"
 
 # --- physical bounds of the data every reader and container accepts -----------
-#: Longest accepted live (or real) time, s: ~3 years. A Rh X-ray tube's rated life is
-#: ~10^4 h = 3.6e7 s, so no measurement, nor any sum of PIXL spectra (a whole scan of
-#: 10^5 points of 10 s is 1e6 s), comes near; 1e23 s is a corrupt field.
-MAX_LIVE_TIME_S = 1e8
 #: Highest accepted count in one channel: a detector at 10^7 counts/s (an order of magnitude
 #: above what any SDD processes) for MAX_LIVE_TIME_S.
 MAX_COUNTS_PER_CHANNEL = 1e7 * MAX_LIVE_TIME_S
-#: Accepted energy gains, eV per channel. Energy-dispersive X-ray detectors run from
-#: ~1 eV/ch (microcalorimeters) to ~40 eV/ch (coarse SDD binning; PIXL 7.9 eV/ch); the
-#: bounds leave three decades of margin on each side and reject 1e308 or 1e-300.
-MIN_GAIN_EV_PER_CHANNEL = 1e-3
-MAX_GAIN_EV_PER_CHANNEL = 1e3
-#: Largest accepted |energy offset|, eV (100 keV: above any X-ray line; PIXL's are ~ -20 eV).
-MAX_ABS_OFFSET_EV = 1e5
 
 
 def channel_energies_eV(n_channels: int, offset_eV: float, gain_eV_per_channel: float,
@@ -73,67 +64,6 @@ def validate_counts(counts, *, where: str = "counts", path=None, error_cls=Spect
         raise error_cls(f"count {a[tuple(bad)]:.6g} at index {tuple(int(i) for i in bad)} exceeds "
                         f"{MAX_COUNTS_PER_CHANNEL:.0e} (not a physical count)", path=path, where=where)
     return a
-
-
-def _as_float(value, what: str, path, where, error_cls) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise error_cls(f"{what} must be a number, got {value!r}", path=path, where=where) from None
-
-
-def check_live_time(value, *, what: str = "live time", path=None, where=None,
-                    error_cls=SpectrumError) -> float:
-    """``value`` as a float if it is a live time in (0, MAX_LIVE_TIME_S] s, else ``error_cls``."""
-    v = _as_float(value, what, path, where, error_cls)
-    if not (math.isfinite(v) and 0 < v <= MAX_LIVE_TIME_S):
-        raise error_cls(f"{what} is {v!r} s; expected a finite value in (0, {MAX_LIVE_TIME_S:.0e}] s",
-                        path=path, where=where)
-    return v
-
-
-def check_real_time(value, *, what: str = "real time", path=None, where=None,
-                    error_cls=SpectrumError) -> float:
-    """``value`` as a float if it is a real (clock) time in [0, MAX_LIVE_TIME_S] s, else ``error_cls``."""
-    v = _as_float(value, what, path, where, error_cls)
-    if not (math.isfinite(v) and 0 <= v <= MAX_LIVE_TIME_S):
-        raise error_cls(f"{what} is {v!r} s; expected a finite value in [0, {MAX_LIVE_TIME_S:.0e}] s",
-                        path=path, where=where)
-    return v
-
-
-def check_calibration(offset_eV, gain_eV_per_channel, quadratic_eV=0.0, n_channels: int | None = None, *,
-                      what: str = "calibration", path=None, where=None,
-                      error_cls=SpectrumError) -> tuple[float, float, float]:
-    """Check an energy calibration ``E(ch) = offset + gain*ch + quadratic*ch²`` (eV).
-
-    Every term finite, the gain in [MIN_GAIN_EV_PER_CHANNEL, MAX_GAIN_EV_PER_CHANNEL],
-    |offset| <= MAX_ABS_OFFSET_EV and, with ``n_channels``, energies increasing over
-    the channels and the last channel above 0 eV. Returns the three terms as floats.
-    """
-    off = _as_float(offset_eV, f"{what} offset", path, where, error_cls)
-    gain = _as_float(gain_eV_per_channel, f"{what} gain", path, where, error_cls)
-    quad = _as_float(quadratic_eV, f"{what} quadratic term", path, where, error_cls)
-    for name, v in (("offset", off), ("gain", gain), ("quadratic term", quad)):
-        if not math.isfinite(v):
-            raise error_cls(f"{what} {name} is {v!r}; expected a finite number", path=path, where=where)
-    if not MIN_GAIN_EV_PER_CHANNEL <= gain <= MAX_GAIN_EV_PER_CHANNEL:
-        raise error_cls(f"{what} gain is {gain!r} eV/channel; expected {MIN_GAIN_EV_PER_CHANNEL:g} to "
-                        f"{MAX_GAIN_EV_PER_CHANNEL:g} eV/channel", path=path, where=where)
-    if abs(off) > MAX_ABS_OFFSET_EV:
-        raise error_cls(f"{what} offset is {off!r} eV; expected |offset| <= {MAX_ABS_OFFSET_EV:g} eV",
-                        path=path, where=where)
-    if n_channels is not None and n_channels >= 1:
-        last = n_channels - 1
-        slope_last = gain + 2.0 * quad * last
-        e_last = off + gain * last + quad * last * last
-        if not slope_last > 0:
-            raise error_cls(f"{what} quadratic term {quad!r} eV/ch² makes the energy decrease before channel "
-                            f"{last}; expected increasing energies", path=path, where=where)
-        if not (math.isfinite(e_last) and e_last > 0):
-            raise error_cls(f"{what} maps every channel to energies <= 0 eV (last channel {e_last:.1f} eV)",
-                            path=path, where=where)
-    return off, gain, quad
 
 
 @dataclass(frozen=True, eq=False)

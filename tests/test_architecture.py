@@ -119,3 +119,30 @@ def test_import_linter_contracts_kept():
                         "lint_imports_command()"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "0 broken" in r.stdout
+
+
+def test_ignored_imports_are_lazy_imports_inside_methods():
+    """Every import the layers contract ignores is the allowed exception: an object's own method (plot,
+    save, load) importing the layer that does the work, inside the method — never at module level,
+    where it would make the lower layer depend on the upper one for everything."""
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        contracts = tomllib.load(fh)["tool"]["importlinter"]["contracts"]
+    ignored = [tuple(s.strip() for s in rule.split("->")) for c in contracts for rule in c.get("ignore_imports", [])]
+    assert ignored, "no ignored imports: drop this test's premise from the docs"
+    modules = {name: (is_package, tree) for name, is_package, tree in _modules()}
+    for source, target in ignored:
+        is_package, tree = modules[source]
+        top_level = {id(n) for n in tree.body}
+        hits = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and _absolute(source, is_package, node) == target:
+                hits.append(node)
+        assert hits, f"{source} -> {target} is ignored but no longer imported: remove it from pyproject.toml"
+        for node in hits:
+            assert id(node) not in top_level, f"{source} imports {target} at module level (line {node.lineno})"
+        # and inside a function (a method of a result object or the instrument), not a class body
+        funcs = [f for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        inside = {id(n) for f in funcs for n in ast.walk(f)}
+        assert all(id(node) in inside for node in hits), f"{source} -> {target} outside a function"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pixlspec.physics as P
-from pixlspec.fit.config import ROCK_ELEMENTS, path_gas_elements
+from pixlspec.config import ROCK_ELEMENTS, path_gas_elements
 from pixlspec.physics.detector import SI_ESCAPE_KB_FRACTION
 from pixlspec.physics.lines import default_shell, line_group, tube_lines
 

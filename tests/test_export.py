@@ -12,11 +12,12 @@ from click.testing import CliRunner
 import pixlspec as px
 from pixlspec.cli import main
 from pixlspec.errors import CSVFormatError, PixlspecError
-from pixlspec.fit.maps import ElementMaps, grid_from_positions
+from pixlspec.element_maps import ElementMaps
+from pixlspec.geometry import grid_from_positions
 from pixlspec.io.export import (CSV_SIGNIFICANT_DIGITS, compare_compositions, read_piquant_map, read_piquant_maps,
                                 write_maps_csv, write_piquant_csv)
 from pixlspec.io.results import read_composition_map
-from pixlspec.quant.quantify import CompositionMap
+from pixlspec.composition import CompositionMap
 
 ELEMENTS = ["Si", "Ca", "Fe"]
 OXIDES = ["SiO2", "CaO", "FeO"]

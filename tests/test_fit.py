@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pixlspec as px
-from pixlspec.fit.config import FitConfig
+from pixlspec.config import FitConfig
 from pixlspec.model.spectrum_model import ShapeParams
 from pixlspec.simulate import basalt_areas, expected_counts
 

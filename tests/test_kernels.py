@@ -212,6 +212,48 @@ def test_snip_rows_parallel_equals_serial():
         np.testing.assert_array_equal(rows[i], kernels.snip(Y[i], w, True, True, 1))
 
 
+def test_every_twin_kernel_gives_the_bits_of_its_serial_twin(monkeypatch):
+    """Each parallel kernel and its serial twin (used in forked children), on the inputs a real single fit and a
+    SNIP map fit of a random simulated scan hand them: the same outputs, bit for bit."""
+    import copy
+
+    import pixlspec as px
+    from pixlspec.config import FitConfig
+    from pixlspec.model import map_kernels  # noqa: F401  (registers its twins)
+    from pixlspec.simulate import basalt_areas, simulate_scan
+
+    recorded = {}
+
+    def recorder(name, parallel):
+        def run(*args):
+            recorded.setdefault(name, copy.deepcopy(args))
+            return parallel(*args)
+        return run
+
+    originals = dict(kernels.KERNEL_TWINS)
+    for name, (parallel, serial) in originals.items():
+        monkeypatch.setitem(kernels.KERNEL_TWINS, name, (recorder(name, parallel), serial))
+    rng = np.random.default_rng(11)
+    n = 64
+    areas = {k: v * rng.uniform(0.5, 1.5, n) for k, v in basalt_areas(2e5).items()}
+    scan = simulate_scan(areas, shape=(8, 8), detectors=["A"], seed=12)
+    px.fit_spectrum(scan.sum_spectrum("A"))
+    px.fit_map(scan, config=FitConfig(background="snip"))
+    px.fit_map(scan)
+    assert set(recorded) == set(kernels.KERNEL_TWINS), set(kernels.KERNEL_TWINS) - set(recorded)
+    for name, args in recorded.items():
+        parallel, serial = originals[name]
+        a, b = copy.deepcopy(args), copy.deepcopy(args)
+        ra, rb = parallel(*a), serial(*b)
+        outs = [(ra, rb)] + [(x, y) for x, y in zip(a, b) if isinstance(x, np.ndarray)]
+        for x, y in outs:
+            if x is None:
+                assert y is None, name
+                continue
+            x, y = np.asarray(x), np.asarray(y)
+            assert x.shape == y.shape and x.tobytes() == y.tobytes(), name
+
+
 # --- NNLS -------------------------------------------------------------------------------------------
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**31), k=st.integers(1, 12), n=st.integers(15, 60))

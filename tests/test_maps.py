@@ -10,8 +10,9 @@ import pytest
 
 import pixlspec as px
 from pixlspec.errors import HDF5FormatError, SpectrumError
-from pixlspec.fit.config import FitConfig
-from pixlspec.fit.maps import ElementMaps, grid_from_positions
+from pixlspec.config import FitConfig
+from pixlspec.element_maps import ElementMaps
+from pixlspec.geometry import grid_from_positions
 from pixlspec.io.hdf5 import write_scan
 from pixlspec.io.results import COMPLETE_ATTR, results_complete
 from pixlspec.simulate import basalt_areas, simulate_scan

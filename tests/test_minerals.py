@@ -178,7 +178,7 @@ def test_table_from_arrays_dict_and_aliases():
 
 def test_as_table_reads_a_quant_style_composition_map(comp):
     """Duck-typed like pixlspec.quant.CompositionMap: point_* arrays, grid-shaped oxide_wt, a grid, normalised."""
-    from pixlspec.fit.maps import grid_from_positions
+    from pixlspec.geometry import grid_from_positions
 
     class FakeQuantMap:
         def __init__(self, t):

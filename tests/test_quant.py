@@ -21,7 +21,8 @@ from pixlspec.errors import CompositionError, ConfigError, FitError, PixlspecErr
 from pixlspec.physics.attenuation import parse_composition
 from pixlspec.quant.calibration import Calibration, calibrate
 from pixlspec.quant.fp import Excitation, FPModel, fp_intensities, resolve_group, subshell_vacancy_shares
-from pixlspec.quant.quantify import quantify, quantify_map, reference_oxides
+from pixlspec.composition import reference_oxides
+from pixlspec.quant.quantify import quantify, quantify_map
 from pixlspec.quant.standards import reference_material, reference_materials
 from pixlspec.simulate import composition_areas, simulate_spectrum
 

@@ -231,7 +231,7 @@ def test_ecf_table_intensities_against_the_model(real_data, fm):
 
 def test_glasses_uncalibrated_totals(real_data):
     """Breadboard configuration alone (no calibration): totals within 80-120 wt%."""
-    from pixlspec.fit.config import FitConfig
+    from pixlspec.config import FitConfig
 
     bb = px.Instrument.from_piquant_config(real_data / BB_CONFIG)
     for g in ("BHVO-2G", "BCR-2G"):

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import pixlspec as px
-from pixlspec.fit.config import FitConfig
+from pixlspec.config import FitConfig
 from pixlspec.io.piquant import read_piquant_standards
 from pixlspec.physics.attenuation import parse_composition
 from pixlspec.quant.calibration import _certificate_intensities, calibrate

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pixlspec as px
-from pixlspec.fit.config import FitConfig
+from pixlspec.config import FitConfig
 
 #: PIQUANT's reduced χ² on the BHVO-2G breadboard spectrum (issue 4): the bar to beat.
 PIQUANT_CHI2R_BHVO2G = 270.0

@@ -241,7 +241,7 @@ def export(results: str, fmt: str, out: str, units: str, per_detector: bool) -> 
       pixlspec export pixlspec-demo/naltsos_results.h5 --format tiff -o tiffs/
       pixlspec export results/scan_maps.h5 --format csv -o scan_maps.csv --units counts
     """
-    from ..io.export import export_results
+    from ..pipeline import export_results
 
     if not os.path.isfile(results):
         raise PixlspecError("no such results file", path=results)

@@ -191,7 +191,7 @@ def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, el
       pixlspec batch scans/*.h5 --out results/ --scheduler tcp://host:8786
     """
     from ..batch import run_batch_console
-    from ..fit.config import FitConfig
+    from ..config import FitConfig
 
     instrument = load_instrument(instrument_path)
     els = [e.strip() for e in elements.split(",") if e.strip()] if elements else None

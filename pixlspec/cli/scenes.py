@@ -90,7 +90,7 @@ def simulate(output: str, scene: str, composition: str, shape: str, live_time: f
         truth = dict(spec.metadata["truth"])
         truth.pop("expected", None)
         truth.pop("continuum", None)
-        from ..quant.quantify import reference_oxides
+        from ..composition import reference_oxides
 
         truth["oxide_wt"] = reference_oxides(comp if isinstance(comp, dict) else {comp: 100.0})
         truth.update({"live_time_s": spec.live_time_s, "detector": spec.detector, "seed": seed,

@@ -44,7 +44,7 @@ def fit(input_path: str, point: int | None, detector: str, elements: str | None,
       pixlspec fit example_data/sol0125_naltsos.h5 --point 10 --detector B --format csv
       pixlspec fit point.msa --elements Na,Mg,Al,Si,P,S,Cl,K,Ca,Ti,Fe,Pb_L
     """
-    from ..fit.config import FitConfig
+    from ..config import FitConfig
     from ..fit.single import fit_spectrum
 
     if out_dir:

@@ -383,7 +383,7 @@ class DiffractionPeaks:
 
     def _label_lines(self, instrument, elements) -> None:
         from ..physics.lines import line_group
-        from .config import ROCK_ELEMENTS
+        from ..config import ROCK_ELEMENTS
         from .single import resolve_elements
 
         kv = instrument.tube.voltage_kV

@@ -31,7 +31,7 @@ from ..model.spectrum_model import PILEUP, ROCK_MATRIX_WT, ShapeParams, Spectrum
 from ..physics.detector import MN_KA_EV, fwhm_eV
 from ..physics.lines import default_shell, line_group, parse_group_name
 from ..spectrum import Spectrum, as_spectrum
-from .config import ROCK_ELEMENTS, FitConfig, path_gas_elements
+from ..config import ROCK_ELEMENTS, FitConfig, path_gas_elements
 
 __all__ = ["fit_spectrum", "FitResult", "snip_background", "resolve_elements"]
 

@@ -26,7 +26,7 @@
   maps matched point by point (PMC).
 
 The element-map and composition containers live in higher layers
-(:mod:`pixlspec.fit.maps`, :mod:`pixlspec.quant.quantify`); this module reads
+(:mod:`pixlspec.element_maps`, :mod:`pixlspec.quant.quantify`); this module reads
 their attributes only and imports :class:`CompositionMap` lazily to build one.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ from .atomic import atomic_path
 
 __all__ = ["write_piquant_csv", "read_piquant_maps", "read_piquant_map", "read_piquant_table", "PiquantTable",
            "write_maps_csv", "write_maps_tiff", "write_sum_msa", "compare_compositions", "ComparisonRow",
-           "export_results", "EXPORT_FORMATS", "detector_label", "CSV_SIGNIFICANT_DIGITS"]
+           "EXPORT_FORMATS", "detector_label", "CSV_SIGNIFICANT_DIGITS"]
 
 #: Significant digits of the numbers in exported CSV tables (the round-trip precision).
 CSV_SIGNIFICANT_DIGITS = 7
@@ -292,7 +292,7 @@ def _pmc_values(ids: np.ndarray) -> np.ndarray:
 
 
 def read_piquant_maps(path) -> dict[str, Any]:
-    """Every detector of a PIQUANT map CSV as a :class:`~pixlspec.quant.quantify.CompositionMap`.
+    """Every detector of a PIQUANT map CSV as a :class:`~pixlspec.composition.CompositionMap`.
 
     Returns
     -------
@@ -304,7 +304,7 @@ def read_piquant_maps(path) -> dict[str, Any]:
         ``X, Y, Z`` when present. LODs are not in the format (NaN). A point is
         valid when it has at least one finite wt%.
     """
-    from ..quant.quantify import CompositionMap
+    from ..composition import CompositionMap
 
     t = read_piquant_table(path)
     oxides = [h[:-2] for h in t.header if h.endswith("_%") and h != "sum_%"]
@@ -337,7 +337,7 @@ def read_piquant_maps(path) -> dict[str, Any]:
 
 
 def read_piquant_map(path, detector: str | None = None):
-    """One detector of a PIQUANT map CSV as a :class:`~pixlspec.quant.quantify.CompositionMap`.
+    """One detector of a PIQUANT map CSV as a :class:`~pixlspec.composition.CompositionMap`.
 
     Parameters
     ----------
@@ -559,52 +559,3 @@ def compare_compositions(a, b) -> list[ComparisonRow]:
                                   float(np.std(d, ddof=1)) if n > 1 else math.nan,
                                   bias / mean_a if n and mean_a != 0 else math.nan))
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# one entry point for the CLI
-# ---------------------------------------------------------------------------------------------
-def export_results(results_path, fmt: str, out, *, units: str = "cps", per_detector: bool = False) -> list[str]:
-    """Export a results file; returns the files written.
-
-    Parameters
-    ----------
-    results_path : str or os.PathLike
-        A results file (``ElementMaps.to_hdf5``; a stored ``/entry/composition``
-        for ``piquant-csv``).
-    fmt : {"piquant-csv", "csv", "tiff", "msa"}
-    out : str or os.PathLike
-        A file (``piquant-csv``, ``csv``) or a directory (``tiff``, ``msa``).
-    units : {"cps", "counts"}
-        Of the element maps (``csv``, ``tiff``).
-    per_detector : bool
-        ``piquant-csv``: quantify each detector's maps too and write its rows
-        after the stored composition's (needs the maps of both detectors).
-    """
-    from .results import read_composition_map, read_maps
-
-    if fmt not in EXPORT_FORMATS:
-        raise PixlspecError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
-    out = os.fspath(out)
-    if fmt == "msa":
-        return write_sum_msa(results_path, out)
-    maps = read_maps(results_path)
-    if fmt == "csv":
-        write_maps_csv(maps, out, units=units)
-        return [out]
-    if fmt == "tiff":
-        return write_maps_tiff(maps, out, units=units)
-    comp = read_composition_map(results_path)
-    comps = [comp]
-    if per_detector:
-        from ..quant.quantify import quantify_map
-
-        for det, m in (maps.per_detector or {}).items():
-            if det != comp.detector:
-                comps.append(quantify_map(m, fe_oxide=comp.fe_oxide, normalise=comp.normalised,
-                                          balance=comp.balance))
-        for c in comps[1:]:
-            c.point_oxide_wt = {o: c.point_oxide_wt.get(o, np.full(c.n_points, np.nan)) for o in comp.oxides}
-            c.point_sigma = {o: c.point_sigma.get(o, np.full(c.n_points, np.nan)) for o in comp.oxides}
-    write_piquant_csv(comps, out, maps=maps)
-    return [out]

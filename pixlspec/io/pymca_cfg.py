@@ -214,7 +214,7 @@ def read_pymca_cfg(path: str | os.PathLike, *, base=None) -> PymcaSettings:
     ConfigError
         A value of the wrong kind, or values pixlspec rejects (negative gain...).
     """
-    from ..fit.config import FitConfig
+    from ..config import FitConfig
     from ..instrument import Instrument, Tube
 
     name = os.fspath(path)

@@ -106,7 +106,7 @@ def _per_point(group: h5py.Group, m) -> None:
 
 
 def write_maps(maps, path, *, provenance: Mapping[str, Any] | None = None) -> None:
-    """Write :class:`~pixlspec.fit.maps.ElementMaps` to ``path`` atomically (see the module docstring)."""
+    """Write :class:`~pixlspec.element_maps.ElementMaps` to ``path`` atomically (see the module docstring)."""
     from .. import __version__
 
     cols = list(maps.columns)
@@ -362,7 +362,7 @@ def _str_list(ds) -> list[str]:
 
 
 def _maps_from_group(rd: _Reader, g: h5py.Group, common: dict, n_points: int):
-    from ..fit.maps import ElementMaps
+    from ..element_maps import ElementMaps
     from ..instrument import MAX_GEOMETRY_FACTOR
     from ..spectrum import MAX_LIVE_TIME_S, check_real_time
 
@@ -422,8 +422,8 @@ def read_maps(path):
 
 
 def _read_maps(rd: _Reader):
-    from ..fit.config import FitConfig
-    from ..fit.maps import Grid
+    from ..config import FitConfig
+    from ..geometry import Grid
     from ..instrument import Instrument
 
     f, name = rd.f, rd.name
@@ -491,7 +491,7 @@ def _read_maps(rd: _Reader):
 
 def _grid_of(f: h5py.File):
     """The Grid stored in a results file (None when it has none)."""
-    from ..fit.maps import Grid
+    from ..geometry import Grid
 
     r = f.get("entry/results")
     g = f.get("entry/maps")
@@ -505,7 +505,7 @@ def _grid_of(f: h5py.File):
 
 
 def read_composition_map(path, group: str = "entry/composition", *, missing_ok: bool = False):
-    """The composition stored in a results file, as a :class:`~pixlspec.quant.quantify.CompositionMap`.
+    """The composition stored in a results file, as a :class:`~pixlspec.composition.CompositionMap`.
 
     Point ids, positions, live times and the grid come from ``/entry/results``
     of the same file. Per-point iteration counts, element wt% and the balance
@@ -517,7 +517,7 @@ def read_composition_map(path, group: str = "entry/composition", *, missing_ok: 
     HDF5FormatError
         When the file holds a damaged composition, or none (unless ``missing_ok``).
     """
-    from ..quant.quantify import CompositionMap
+    from ..composition import CompositionMap
 
     name = os.fspath(path)
     with _open(name) as f:
@@ -598,7 +598,7 @@ def read_sum_spectra(path) -> dict[str, dict[str, Any]]:
 
 
 def write_composition(comp, path, group: str = "entry/composition") -> None:
-    """Write a :class:`~pixlspec.quant.quantify.CompositionMap` as NeXus NXdata into ``path``, atomically.
+    """Write a :class:`~pixlspec.composition.CompositionMap` as NeXus NXdata into ``path``, atomically.
 
     Layout of ``group`` (NXdata, @signal="oxide_wt_map")::
 

@@ -38,7 +38,7 @@ from ..errors import CompositionError
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-    from ..fit.maps import Grid
+    from ..geometry import Grid
 
 
 class HasOxideWt(Protocol):
@@ -430,7 +430,7 @@ def as_table(obj: CompositionLike) -> CompositionTable:
 
 
 def positions_from_grid(grid: Grid, n_points: int) -> np.ndarray | None:
-    """Point positions (mm) rebuilt from a :class:`pixlspec.fit.maps.Grid` (cell centres).
+    """Point positions (mm) rebuilt from a :class:`pixlspec.geometry.Grid` (cell centres).
 
     Used when a composition map carries a grid but no ``positions_mm``. Rasters:
     ``(x[col], y[row])``; lines: ``origin + direction · distance``. Points not

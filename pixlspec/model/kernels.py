@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numba import njit, prange, uint64
@@ -86,6 +88,23 @@ def threads_usable() -> bool:
     return not _FORKED_CHILD
 
 
+#: Every kernel that has a parallel and a serial twin: name -> (parallel, serial). The twins compute the
+#: same parts in the same order, so they give the same bits (tests/test_kernels.py checks every pair).
+KERNEL_TWINS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {}
+
+
+def register_twins(name: str, parallel: Callable[..., Any], serial: Callable[..., Any]) -> None:
+    """Record the parallel and serial twins of kernel ``name`` for :func:`dispatch`."""
+    KERNEL_TWINS[name] = (parallel, serial)
+
+
+def dispatch(name: str) -> Callable[..., Any]:
+    """The twin kernel ``name`` runs as here: the parallel one, or the serial one where threads are not
+    usable (:func:`threads_usable`: a forked child)."""
+    parallel, serial = KERNEL_TWINS[name]
+    return parallel if threads_usable() else serial
+
+
 @njit(cache=True)
 def _first_at_or_above(energies, e):
     """Index of the first channel with energy >= e (energies increasing)."""
@@ -149,7 +168,7 @@ def line_responses(energies, line_energy, line_weight, line_col, line_extra_var,
     esc_a_eV, esc_b_eV, esc_b_fraction : escape energies and the Kβ share.
     out : (n_ch, n_cols) float64, accumulated in place.
     """
-    (_line_responses_parallel if threads_usable() else _line_responses_serial)(
+    dispatch("line_responses")(
         energies, line_energy, line_weight, line_col, line_extra_var, line_tail_f, line_tail_beta, line_step_h,
         line_p_esc, noise_eV, fano_pair_eV, esc_a_eV, esc_b_eV, esc_b_fraction, out)
     return out
@@ -337,7 +356,7 @@ def _clip(v, w, width, start, m, n):
 def snip_rows(Y, width, decreasing=True, use_lls=True, smooth_half_width=0):
     """:func:`snip` applied to every row of ``Y`` (n_spectra, n_ch), in parallel (in a forked
     child, one row after the other)."""
-    return (_snip_rows_parallel if threads_usable() else _snip_rows_serial)(
+    return dispatch("snip_rows")(
         Y, width, decreasing, use_lls, smooth_half_width)
 
 
@@ -521,7 +540,7 @@ def line_model_grad(energies, line_energy, line_amp, line_kind, compton_sigma, l
 
     Filled in :data:`N_CHANNEL_PARTS` channel ranges in parallel, as :func:`line_responses`.
     """
-    (_line_model_grad_parallel if threads_usable() else _line_model_grad_serial)(
+    dispatch("line_model_grad")(
         energies, line_energy, line_amp, line_kind, compton_sigma, line_tail_f, line_df_tail, line_df_slope, tail_b,
         step_h, line_p_esc, noise_eV, fano, pair_eV, esc_a_eV, esc_b_eV, esc_b_fraction, model, grad)
 
@@ -780,3 +799,9 @@ def diffraction_windows(cA, cB, lA, lB, idx, frac, ratio, lo, hi, c0, c1, n_bloc
                         and z * Z[p, j - 1] > 0 and z * Z[p, j + 1] > 0:
                     k += 1
             cnt[p] = k
+
+
+# the twin kernels of this module (dispatch picks one; tests/test_kernels.py compares their bits)
+register_twins("line_responses", _line_responses_parallel, _line_responses_serial)
+register_twins("snip_rows", _snip_rows_parallel, _snip_rows_serial)
+register_twins("line_model_grad", _line_model_grad_parallel, _line_model_grad_serial)

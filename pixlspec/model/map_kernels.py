@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from .kernels import threads_usable
+from .kernels import dispatch, register_twins
 
 __all__ = ["row_validity", "nnls_workspace", "nnls_one", "fit_rows", "column_sums", "column_sums_serial"]
 
@@ -46,7 +46,7 @@ def _row_validity_serial(raw, valid):
 
 def row_validity(raw, valid):
     """``valid[p] &= all counts of row p finite and >= 0`` (float data may hold NaN)."""
-    (_row_validity_parallel if threads_usable() else _row_validity_serial)(raw, valid)
+    dispatch("row_validity")(raw, valid)
 
 
 @njit(cache=True, nogil=True)
@@ -526,7 +526,7 @@ def fit_rows(raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, b
         channels less the shortfall of the floored low-count channels); n_pos : (n,) number of
         non-zero components.
     """
-    (_fit_rows_parallel if threads_usable() else _fit_rows_serial)(
+    dispatch("fit_rows")(
         raw, lo, hi, valid, WAT, AT, blk_start, blk_ptr, blk_col, blk_lo, blk_hi, H, Hinv, scale, M, tol, bounded, BG,
         Gsq, min_variance, areas, var, chi2, chi2_exp, n_pos)
 
@@ -576,7 +576,7 @@ def _column_sums_serial_blocks(raw, valid, out):
 
 def column_sums(raw, valid, out):
     """``out[j] += Σ_p raw[p, j]`` over the rows with ``valid[p]`` (channel blocks split among threads)."""
-    (_column_sums_parallel if threads_usable() else _column_sums_serial_blocks)(raw, valid, out)
+    dispatch("column_sums")(raw, valid, out)
 
 
 @njit(cache=True, nogil=True)
@@ -675,3 +675,9 @@ def shared_matrices(A, w):
     G = GT.T
     M = np.ascontiguousarray(MT.T)
     return Hout, Hinv, G, M
+
+
+# the twin kernels of this module (dispatch picks one; tests/test_kernels.py compares their bits)
+register_twins("row_validity", _row_validity_parallel, _row_validity_serial)
+register_twins("fit_rows", _fit_rows_parallel, _fit_rows_serial)
+register_twins("column_sums", _column_sums_parallel, _column_sums_serial_blocks)

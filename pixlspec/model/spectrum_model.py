@@ -17,7 +17,7 @@ line energy, so the Kβ/Kα ratio seen in the spectrum follows the detector.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np

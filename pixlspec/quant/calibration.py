@@ -41,7 +41,7 @@ from .quantify import DEFAULT_BALANCE, quantify
 from .solver import GAS_GROUPS, Solver, analysis_groups, solve_air_fraction
 
 if TYPE_CHECKING:
-    from ..fit.config import FitConfig
+    from ..config import FitConfig
     from ..fit.single import FitResult
     from ..io.piquant import StandardEntry
     from ..spectrum import Spectrum
@@ -408,7 +408,7 @@ def calibrate(spectra: Sequence[Spectrum | FitResult],
     CompositionError
         A composition that does not parse or has negative amounts.
     """
-    from ..fit.config import ROCK_ELEMENTS
+    from ..config import ROCK_ELEMENTS
     from ..fit.single import fit_spectrum
 
     spectra = list(spectra)

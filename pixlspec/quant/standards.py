@@ -67,7 +67,7 @@ class ReferenceMaterial:
 
     def oxide_wt(self, fe_oxide: str = "FeO") -> dict[str, float]:
         """Oxide wt% in pixlspec's reporting convention (Fe as ``fe_oxide``; C, H, O, N left out)."""
-        from .quantify import reference_oxides
+        from ..composition import reference_oxides
 
         return reference_oxides(self.composition_wt, fe_oxide)
 

@@ -105,7 +105,7 @@ def make_composition_grid(ny: int = 32, nx: int = 32, seed: int = 125
 
 def _truth_oxides(comps, fe_oxide: str = "FeO") -> dict[str, np.ndarray]:
     from ..physics.attenuation import parse_composition
-    from ..quant.quantify import reference_oxides
+    from ..composition import reference_oxides
 
     rows = []
     for c in comps:

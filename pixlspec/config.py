@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 __all__ = ["FitConfig", "ROCK_ELEMENTS", "PATH_GAS_ELEMENTS", "path_gas_elements"]
 
@@ -176,7 +176,7 @@ class FitConfig:
         with no pixlspec counterpart are listed: see :func:`pixlspec.io.pymca_cfg.read_pymca_cfg`
         (``px.read_pymca_config``), which returns all three.
         """
-        from ..io.pymca_cfg import read_pymca_cfg
+        from .io.pymca_cfg import read_pymca_cfg
 
         return read_pymca_cfg(path).config
 
