@@ -73,7 +73,7 @@ _LAZY = {
     "CompositionMap": "pixlspec.composition",
     "calibrate": "pixlspec.quant.calibration",
     "Calibration": "pixlspec.quant.calibration",
-    "read_piquant_calibration": "pixlspec.quant.calibration",
+    "read_piquant_calibration": "pixlspec.quant.piquant_calibration",
     "load_calibration": "pixlspec.quant.calibration",
     "FPModel": "pixlspec.quant.fp",
     "fp_intensities": "pixlspec.quant.fp",

@@ -431,7 +431,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
         t.calibration = calibration
     if calibration is None and (data / FLIGHT_CONFIG).is_file() and (data / FLIGHT_CALIBRATION).is_file():
         from .instrument import Instrument
-        from .quant.calibration import read_piquant_calibration
+        from .quant.piquant_calibration import read_piquant_calibration
 
         targets[0].instrument = Instrument.from_piquant_config(data / FLIGHT_CONFIG)
         targets[0].calibration = read_piquant_calibration(data / FLIGHT_CALIBRATION, targets[0].instrument)

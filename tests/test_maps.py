@@ -302,7 +302,7 @@ def _reference_point_fit(plan, y):
     ``σ²_k = Σ_j G_kj² μ_j`` with ``G = (AᵀWA)⁻¹AᵀW`` — in float64 throughout."""
     from scipy.optimize import lsq_linear
 
-    from pixlspec.fit.maps import CHI2_MIN_VARIANCE
+    from pixlspec.fit.plan import CHI2_MIN_VARIANCE
 
     A, w = plan.A, plan.w
     net = y[plan.lo:plan.hi].astype(np.float64)
@@ -326,7 +326,7 @@ def test_point_kernel_against_numpy_reference(scan16, maps16):
     """The numba per-point kernel (float32 products, NNLS through the shared inverse) against a
     float64 SciPy reference on every point of one detector: areas within 1e-3 σ, χ² within 1e-4
     relative, σ within 1e-5 relative."""
-    from pixlspec.fit.maps import build_plan, fit_points
+    from pixlspec.fit.plan import build_plan, fit_points
 
     det = "A"
     fit = maps16.per_detector[det].sum_fit[det]
@@ -350,7 +350,7 @@ def test_point_kernel_against_numpy_reference(scan16, maps16):
 def test_point_kernel_switches_to_float64_products_for_huge_counts(scan16, maps16):
     """Counts above 2**24 per channel (float input only: PIXL's uint16 never gets there) are fitted
     with float64 products; the areas still match the float64 SciPy reference within 1e-3 σ."""
-    from pixlspec.fit.maps import PRODUCT_FLOAT32_MAX_COUNTS, build_plan, fit_points
+    from pixlspec.fit.plan import PRODUCT_FLOAT32_MAX_COUNTS, build_plan, fit_points
 
     det = "A"
     fit = maps16.per_detector[det].sum_fit[det]

@@ -18,7 +18,8 @@ import pytest
 import pixlspec as px
 from pixlspec.errors import CompositionError, ConfigError
 from pixlspec.physics.optic import spline_response, spline_second_derivatives
-from pixlspec.quant.calibration import Calibration, calibrate, load_calibration, read_piquant_calibration
+from pixlspec.quant.calibration import Calibration, calibrate, load_calibration
+from pixlspec.quant.piquant_calibration import read_piquant_calibration
 from pixlspec.quant.fp import (FLUORESCENCE_GEOMETRY_NORM, SOURCE_SOLID_ANGLE_FRACTION_PER_SR, fp_model,
                                incident_beam_factor)
 

@@ -652,7 +652,7 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitRe
         chi2 = float(np.sum(keep * resid * resid / np.maximum(mu, MIN_VARIANCE)))
     n_free = int(passive.sum()) + len(varied)
     # effective degrees of freedom over the channels used: a channel whose Poisson mean is below the
-    # variance floor adds μ/floor to the χ² on average, not 1 (pixlspec.fit.maps.CHI2_MIN_VARIANCE)
+    # variance floor adds μ/floor to the χ² on average, not 1 (pixlspec.fit.plan.CHI2_MIN_VARIANCE)
     expected = np.minimum(np.maximum(mu, 0.0), MIN_VARIANCE) / MIN_VARIANCE
     n_effective = float(np.sum(expected if keep is None else keep * expected))
     dof = max(n_effective - n_free, 1.0)

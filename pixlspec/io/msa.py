@@ -42,355 +42,26 @@ naming the file, the line and what was expected.
 """
 from __future__ import annotations
 
-import codecs
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, MSAFormatError, PixlspecError, SpectrumError
+from ..errors import ConfigError, MSAFormatError, SpectrumError
 from ..instrument import Instrument
 from ..spectrum import Spectrum, check_calibration, check_live_time, check_real_time
 from .atomic import atomic_path
-from .files import MAX_INPUT_BYTES, check_input_file
+from .msa_header import (COUNTER_KEYWORDS, DETECTOR_NAMES, FORMAT_MAGIC, KEV_TO_EV_EXP, M_TO_MM_EXP,
+                         MAX_EXACT_INT, PIXL_VERSION, QUADRATIC_KEYWORD, TOKEN_SEPARATOR, MSAHeader, check_magic,
+                         is_number, norm_keyword, parse_msa_header, read_lines, shifted_repr, snippet,
+                         split_keyword, unset_value)
 
 __all__ = ["MSAHeader", "parse_msa_header", "read_msa", "read_msa_detectors", "write_msa",
            "FORMAT_MAGIC", "PIXL_VERSION"]
 
-#: ``#FORMAT`` value required by ISO 22029 / PIQUANT (the "MAS" spelling is the standard's).
-FORMAT_MAGIC = "EMSA/MAS spectral data file"
-#: ``#VERSION`` of PIXL's dialect (pixl-formats.md §1).
-PIXL_VERSION = "TC202v2.0 PIXL"
-#: ``#VERSION`` of a plain EMSA/MAS file (ISO 22029 / EMSA 1.0); read, never written.
-EMSA_VERSION = "1.0"
-#: Column names of PIXL's two detectors, in file order (pixl-formats.md §1.2: A first, then B).
-DETECTOR_NAMES = ("A", "B")
-#: Placeholder values that mean "not given" (pixl-formats.md §6 item 8).
-UNSET_VALUES = frozenset({"n/a", "<tbd>", ""})
-#: Decimal exponents of the unit conversions (applied as exact decimal shifts).
-M_TO_MM_EXP = 3      # metres -> millimetres
-KEV_TO_EV_EXP = 3    # keV -> eV
-#: Keyword alias spellings -> canonical name (pixl-formats.md §1.2: flight files write ##BASE_EVENT).
-KEYWORD_ALIASES = {"BASE_EVENT": "BASE_EVENTS", "SOLID_ANLGE": "SOLIDANGLE"}
-#: Per-detector pulse-processor counters -> metadata key.
-COUNTER_KEYWORDS = {"EVENTS": "events", "TRIGGERS": "triggers", "OVERFLOWS": "overflows",
-                    "UNDERFLOWS": "underflows", "BASE_EVENTS": "base_events", "RESETS": "resets",
-                    "OVER_ADCMAX": "over_adcmax"}
-#: pixlspec extension keyword for the quadratic calibration term (eV per channel², per detector).
-QUADRATIC_KEYWORD = "QUADRATIC"
-
-_SPLIT = re.compile(r"[,\s]+")
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_KEYWORD = re.compile(r"[A-Za-z0-9_\-]+")
-_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MAX_EXACT_INT = 2 ** 53
-
-
-# --------------------------------------------------------------------------- text
-def read_lines(path: str | os.PathLike, error_cls: type[PixlspecError] = MSAFormatError) -> list[str]:
-    """Lines of a text file (CRLF, LF or CR endings; BOM stripped) without terminators.
-
-    Raises ``error_cls`` (naming the file and line) for an unreadable, empty,
-    undecodable or binary file. Shared by every text reader of :mod:`pixlspec.io`.
-    """
-    p = os.fspath(path)
-    check_input_file(p, kind="text", error_cls=error_cls)
-    limit = MAX_INPUT_BYTES["text"]
-    try:
-        with open(p, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as e:
-        raise error_cls(f"cannot read file: {e.strerror or e}", path=p) from None
-    if len(data) > limit:
-        raise error_cls(f"file is larger than the {limit}-byte limit for a text input", path=p)
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-    if not data.strip():
-        raise error_cls("empty file; expected text", path=p, where=1)
-    ctrl = _CONTROL_BYTES.search(data)
-    try:
-        text = data.decode("utf-8")
-        bad_utf8 = None
-    except UnicodeDecodeError as e:
-        text, bad_utf8 = "", e.start
-    if ctrl is not None and (bad_utf8 is None or ctrl.start() <= bad_utf8):
-        line = _line_at(data, ctrl.start())
-        raise error_cls(f"binary data (control byte 0x{data[ctrl.start()]:02x}); expected a text file",
-                        path=p, where=line)
-    if bad_utf8 is not None:
-        line = _line_at(data, bad_utf8)
-        raise error_cls(f"undecodable byte 0x{data[bad_utf8]:02x}; expected a text file (ASCII/UTF-8), "
-                        "not binary data", path=p, where=line)
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
-def _line_at(data: bytes, pos: int) -> int:
-    """1-based line number of byte ``pos`` (CRLF, LF or CR endings)."""
-    return len(re.split(rb"\r\n|\n|\r", data[:pos]))
-
-
-def _snippet(text: str, n: int = 40) -> str:
-    return text if len(text) <= n else text[:n] + "..."
-
-
-def is_number(tok: str) -> bool:
-    return _NUMBER.fullmatch(tok) is not None
-
-
-def scaled_number(tok: str, exp10: int) -> float:
-    """``tok * 10**exp10`` computed as an exact decimal shift of the text, rounded once.
-
-    ``"0.1524"`` mm gives exactly ``152.4`` µm (not ``152.39999999999998``), and
-    :func:`_shifted_repr` writes text that this maps back to the same double.
-    """
-    if exp10 == 0:
-        return float(tok)
-    try:
-        return float(Decimal(tok).scaleb(exp10))
-    except (ArithmeticError, ValueError):          # overflow of a garbage exponent
-        return float(tok) * 10.0 ** exp10
-
-
-def _shifted_repr(value: float, exp10: int) -> str:
-    """Decimal text of ``value * 10**exp10`` that :func:`scaled_number` maps back to ``value`` exactly."""
-    return str(Decimal(repr(float(value))).scaleb(exp10))
-
-
-def _split_keyword(text: str) -> tuple[str, str]:
-    """Split a stripped ``#``-line into (keyword without hashes, value text)."""
-    body = text.lstrip("#")
-    head, sep, tail = body.partition(":")
-    head = head.strip()
-    if sep and head and not any(c.isspace() for c in head):
-        return head, tail.strip()
-    parts = body.split(None, 1)       # "#SPECTRUM", "#ENDOFDATA   end of spectrum data"
-    if not parts:
-        return "", ""
-    kw = parts[0]
-    value = parts[1].strip() if len(parts) > 1 else ""
-    if kw.endswith(":"):
-        kw = kw[:-1]
-    return kw, value
-
-
-def _norm(key: str) -> str:
-    k = key.strip().lstrip("#").strip().upper()
-    return KEYWORD_ALIASES.get(k, k)
-
-
-# --------------------------------------------------------------------------- header
-class MSAHeader(Mapping):
-    """Keywords of an MSA header, in file order.
-
-    A read-only mapping from the canonical keyword (upper case, without the
-    leading ``#``/``##``; alias spellings such as ``BASE_EVENT`` folded into
-    ``BASE_EVENTS``) to the list of its raw value strings (one per occurrence,
-    trailing comments included). Line numbers are kept for error messages.
-
-    Attributes
-    ----------
-    path : str or None
-        File the header came from.
-    lines : dict of str to list of int
-        1-based line number of each occurrence.
-    raw_keywords : dict of str to list of str
-        Keywords as spelled in the file (``"##PMC"``).
-    spectrum_line : int or None
-        Line number of ``#SPECTRUM`` (None for configuration files).
-    data_index : int or None
-        0-based index (into the lines given) of the first line after ``#SPECTRUM``.
-    last_line : int
-        Line number of the last non-blank line read.
-    """
-
-    def __init__(self, path: str | None = None):
-        self.path = path
-        self._values: dict[str, list[str]] = {}
-        self.lines: dict[str, list[int]] = {}
-        self.raw_keywords: dict[str, list[str]] = {}
-        self.spectrum_line: int | None = None
-        self.data_index: int | None = None
-        self.last_line = 0
-
-    # --- Mapping ------------------------------------------------------------
-    def __getitem__(self, key: str) -> list[str]:
-        return list(self._values[_norm(key)])
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and _norm(key) in self._values
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:
-        return f"MSAHeader({len(self)} keywords, path={self.path!r})"
-
-    def _add(self, raw_kw: str, value: str, line: int) -> None:
-        key = _norm(raw_kw)
-        self._values.setdefault(key, []).append(value)
-        self.lines.setdefault(key, []).append(line)
-        self.raw_keywords.setdefault(key, []).append(raw_kw)
-
-    # --- typed access -------------------------------------------------------
-    def line(self, key: str) -> int | None:
-        """Line number of the occurrence of ``key`` that counts (the last one)."""
-        k = _norm(key)
-        return self.lines[k][-1] if k in self.lines else None
-
-    def text(self, key: str) -> str | None:
-        """Raw value of the last occurrence of ``key`` (later occurrences override, as in PIQUANT)."""
-        k = _norm(key)
-        return self._values[k][-1] if k in self._values else None
-
-    def tokens(self, key: str) -> list[str]:
-        """Value of ``key`` split on commas and blanks (empty list when absent)."""
-        t = self.text(key)
-        return [x for x in _SPLIT.split(t) if x] if t else []
-
-    def _error(self, key: str, message: str, cls=MSAFormatError) -> PixlspecError:
-        k = _norm(key)
-        return cls(f"#{k}: {message}", path=self.path, where=self.line(k))
-
-    def number_tokens(self, key: str, n: int = 1) -> list[str] | None:
-        """The first ``n`` tokens of ``key``, checked to be numbers (None when ``key`` is absent)."""
-        if key not in self:
-            return None
-        toks = self.tokens(key)
-        if len(toks) < n:
-            what = "a number" if n == 1 else f"{n} numbers separated by commas (one per detector)"
-            raise self._error(key, f"expected {what}, got {_snippet(self.text(key) or '')!r}")
-        for tok in toks[:n]:
-            if not is_number(tok):
-                raise self._error(key, f"expected a number, got {_snippet(tok)!r}")
-        return toks[:n]
-
-    def number(self, key: str, *, required: bool = False, exp10: int = 0) -> float | None:
-        """First token of ``key`` as a float, scaled by ``10**exp10`` (None when absent)."""
-        toks = self.number_tokens(key, 1)
-        if toks is None:
-            if required:
-                raise MSAFormatError(f"missing #{_norm(key)} keyword", path=self.path,
-                                     where=self.last_line or None)
-            return None
-        v = scaled_number(toks[0], exp10)
-        if not math.isfinite(v):
-            raise self._error(key, f"value {toks[0]!r} is not finite")
-        return v
-
-    def numbers(self, key: str, n: int, *, exp10: int = 0) -> list[float] | None:
-        """The first ``n`` tokens of ``key`` as floats (per-detector lists); None when absent."""
-        toks = self.number_tokens(key, n)
-        if toks is None:
-            return None
-        out = [scaled_number(t, exp10) for t in toks]
-        for t, v in zip(toks, out):
-            if not math.isfinite(v):
-                raise self._error(key, f"value {t!r} is not finite")
-        return out
-
-    def leading_numbers(self, key: str, *, exp10: int = 0) -> list[float]:
-        """All leading numeric tokens of ``key`` (for lists whose length may disagree with NCOLUMNS)."""
-        out = []
-        for tok in self.tokens(key):
-            if not is_number(tok):
-                break
-            out.append(scaled_number(tok, exp10))
-        if key in self and not out:
-            raise self._error(key, f"expected a number, got {_snippet(self.text(key) or '')!r}")
-        return out
-
-    def integer(self, key: str, *, required: bool = False) -> int | None:
-        """First token of ``key`` as an integer ("4096" or "4096." both accepted)."""
-        v = self.number(key, required=required)
-        if v is None:
-            return None
-        if v != int(v):
-            raise self._error(key, f"expected an integer, got {self.tokens(key)[0]!r}")
-        return int(v)
-
-    def to_dict(self) -> dict[str, str | list[str]]:
-        """Every keyword's raw value (a list where the keyword repeats)."""
-        return {k: (v[0] if len(v) == 1 else list(v)) for k, v in self._values.items()}
-
-
-def parse_msa_header(lines: Iterable[str], path: str | os.PathLike | None = None) -> MSAHeader:
-    """Tokenize the header of an MSA spectrum or PIQUANT configuration file.
-
-    Parameters
-    ----------
-    lines : iterable of str
-        The file's lines (line terminators and a leading BOM are stripped).
-    path : str or os.PathLike, optional
-        File name used in error messages.
-
-    Returns
-    -------
-    MSAHeader
-        Keywords up to (and including) ``#SPECTRUM``, or to the end of the
-        lines for configuration files.
-
-    Raises
-    ------
-    MSAFormatError
-        For a non-blank line that is not a ``#KEYWORD`` line, or an invalid keyword.
-    """
-    p = os.fspath(path) if path is not None else None
-    header = MSAHeader(p)
-    for i, raw in enumerate(lines):
-        lineno = i + 1
-        line = raw.rstrip("\r\n")
-        if i == 0:
-            line = line.lstrip("\ufeff")
-        s = line.strip()
-        if not s:
-            continue
-        header.last_line = lineno
-        if not s.startswith("#"):
-            raise MSAFormatError(f"expected a header line '#KEYWORD : value' (data may only follow "
-                                 f"#SPECTRUM), got {_snippet(s)!r}", path=p, where=lineno)
-        kw, value = _split_keyword(s)
-        if not _KEYWORD.fullmatch(kw or ""):
-            raise MSAFormatError(f"invalid keyword {_snippet(kw)!r}; expected letters, digits and '_' "
-                                 "after '#'", path=p, where=lineno)
-        header._add(s[:len(s) - len(s.lstrip("#"))] + kw, value, lineno)
-        if _norm(kw) == "SPECTRUM":
-            header.spectrum_line = lineno
-            header.data_index = i + 1
-            break
-    return header
-
-
-def check_magic(header: MSAHeader) -> str:
-    """Check ``#FORMAT`` and ``#VERSION``; return the dialect ("pixl" or "emsa")."""
-    fmt = header.text("FORMAT")
-    if fmt is None:
-        raise MSAFormatError(f"missing #FORMAT keyword; expected '#FORMAT : {FORMAT_MAGIC}' (first line)",
-                             path=header.path, where=1)
-    if not fmt.strip().lower().startswith(FORMAT_MAGIC.lower()):
-        raise MSAFormatError(f"#FORMAT is {_snippet(fmt)!r}; expected {FORMAT_MAGIC!r}", path=header.path,
-                             where=header.line("FORMAT"))
-    ver = header.text("VERSION")
-    if ver is None:
-        raise MSAFormatError(f"missing #VERSION keyword; expected '#VERSION : {PIXL_VERSION}'",
-                             path=header.path, where=header.line("FORMAT"))
-    v = " ".join(ver.split()).lower()
-    if v.startswith(PIXL_VERSION.lower()):
-        return "pixl"
-    if v.split()[:1] == [EMSA_VERSION]:
-        return "emsa"
-    raise MSAFormatError(f"unsupported #VERSION {_snippet(ver)!r}; expected {PIXL_VERSION!r} "
-                         f"(or {EMSA_VERSION!r})", path=header.path, where=header.line("VERSION"))
-
-
-def unset_value(value: str | None) -> bool:
-    return value is None or value.strip().lower() in UNSET_VALUES
 
 
 # --------------------------------------------------------------------------- data
@@ -474,7 +145,7 @@ def _bad_value(tok: str, path: str, lineno: int, col: int, n_cols: int) -> MSAFo
     if is_number(tok) and float(tok) < 0:
         return MSAFormatError(f"negative count {tok!r}{where_col}; counts must be >= 0", path=path,
                               where=lineno)
-    return MSAFormatError(f"invalid count {_snippet(tok)!r}{where_col}; expected a number", path=path,
+    return MSAFormatError(f"invalid count {snippet(tok)!r}{where_col}; expected a number", path=path,
                           where=lineno)
 
 
@@ -496,17 +167,17 @@ def _parse_data(lines: list[str], header: MSAHeader, npoints: int, per_line: int
         lineno = i + 1
         s = lines[i].strip()
         if s.startswith("#"):
-            if _norm(_split_keyword(s)[0]) == "ENDOFDATA":
+            if norm_keyword(split_keyword(s)[0]) == "ENDOFDATA":
                 end_line = lineno
                 break
-            raise MSAFormatError(f"unexpected header line {_snippet(s)!r} inside the data; expected a data "
+            raise MSAFormatError(f"unexpected header line {snippet(s)!r} inside the data; expected a data "
                                  "line or #ENDOFDATA", path=path, where=lineno)
         if n_items >= npoints:
             if not s:                # blank lines between the last channel and #ENDOFDATA
                 continue
             raise MSAFormatError(f"more data than #NPOINTS = {npoints} (line {np_line}); expected "
                                  "#ENDOFDATA here", path=path, where=lineno)
-        toks = [t for t in _SPLIT.split(s) if t] if s else []
+        toks = [t for t in TOKEN_SEPARATOR.split(s) if t] if s else []
         if mode == "flat":
             ok = 1 <= len(toks) <= min(per_line, npoints - n_items)
         else:
@@ -527,7 +198,7 @@ def _parse_data(lines: list[str], header: MSAHeader, npoints: int, per_line: int
             for c, tok in enumerate(toks):
                 if mode == "xy" and c == 0:
                     if not is_number(tok) or not math.isfinite(float(tok)):
-                        raise MSAFormatError(f"invalid x value {_snippet(tok)!r}; expected a finite number",
+                        raise MSAFormatError(f"invalid x value {snippet(tok)!r}; expected a finite number",
                                              path=path, where=lineno)
                     continue
                 if not is_number(tok) or not math.isfinite(float(tok)) or float(tok) < 0:
@@ -555,7 +226,7 @@ def _parse_data(lines: list[str], header: MSAHeader, npoints: int, per_line: int
                              f"(line {np_line}) says {npoints}", path=path, where=end_line)
     for j in range(end_line, len(lines)):
         if lines[j].strip():
-            raise MSAFormatError(f"unexpected content {_snippet(lines[j].strip())!r} after #ENDOFDATA "
+            raise MSAFormatError(f"unexpected content {snippet(lines[j].strip())!r} after #ENDOFDATA "
                                  f"(line {end_line}); expected the end of the file", path=path,
                                  where=j + 1)
     arr = np.asarray(values, dtype=np.float64).reshape(npoints, n_out)
@@ -570,7 +241,7 @@ def unit_exponent(header: MSAHeader) -> int:
         return 0
     if unit.lower() == "kev":
         return KEV_TO_EV_EXP
-    raise MSAFormatError(f"#XUNITS is {_snippet(unit)!r}; expected 'eV' or 'keV'", path=header.path,
+    raise MSAFormatError(f"#XUNITS is {snippet(unit)!r}; expected 'eV' or 'keV'", path=header.path,
                          where=header.line("XUNITS"))
 
 
@@ -586,7 +257,7 @@ def _fallback_detector(instrument: Instrument, name: str):
 
 
 def _int_or_float(v: float) -> int | float:
-    return int(v) if v == int(v) and abs(v) < _MAX_EXACT_INT else v
+    return int(v) if v == int(v) and abs(v) < MAX_EXACT_INT else v
 
 
 def _implied_instrument(parsed: _ParsedMSA) -> Instrument:
@@ -810,7 +481,7 @@ def _fmt_value(v: Any) -> str:
 
 
 def _fmt_count(x: float) -> str:
-    return str(int(x)) if x.is_integer() and abs(x) < _MAX_EXACT_INT else repr(x)
+    return str(int(x)) if x.is_integer() and abs(x) < MAX_EXACT_INT else repr(x)
 
 
 def _as_spectra(obj) -> list[Spectrum]:
@@ -914,7 +585,7 @@ def write_msa(spectrum_or_spectra, path: str | os.PathLike) -> None:
         kw("#BEAMKV", _fmt_value(first.instrument.tube.voltage_kV))
     if first.position_mm is not None:
         for axis, v in zip("XYZ", first.position_mm):
-            kw(f"#{axis}POSITION", _shifted_repr(v, -M_TO_MM_EXP))
+            kw(f"#{axis}POSITION", shifted_repr(v, -M_TO_MM_EXP))
     if m0.get("geometry") is not None:
         kw("##GEOMETRY", _fmt_value(float(m0["geometry"])))
     if m0.get("yellow_piece_temp_C") is not None:

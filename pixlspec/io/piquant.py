@@ -54,8 +54,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, CSVFormatError, MSAFormatError, UnknownElementError
 from ..instrument import Instrument, Optic
-from .msa import (MSAHeader, is_number, unset_value, read_lines, unit_exponent, check_magic,
-                  parse_msa_header)
+from .msa import unit_exponent
+from .msa_header import MSAHeader, check_magic, is_number, parse_msa_header, read_lines, unset_value
 
 __all__ = ["read_piquant_config", "instrument_from_header", "read_optic_file", "StandardElement",
            "StandardEntry", "read_piquant_standards", "read_piquant_calibration"]

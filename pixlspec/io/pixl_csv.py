@@ -28,7 +28,8 @@ import numpy as np
 from ..errors import CSVFormatError, MSAFormatError
 from ..instrument import Instrument
 from ..spectrum import Scan, check_calibration, check_live_time, check_real_time
-from .msa import M_TO_MM_EXP, is_number, read_lines, scaled_number, read_msa_detectors
+from .msa import read_msa_detectors
+from .msa_header import M_TO_MM_EXP, is_number, read_lines, scaled_number
 
 __all__ = ["read_rfs", "read_rxl", "read_msa_folder"]
 

@@ -260,7 +260,7 @@ def _dot_tile(Y, a, lo, hi, out):
     """``out[i] = Y[i, lo:hi] · a[lo:hi]`` for the TILE rows of ``Y``.
 
     The sums run in the precision of ``a`` (float32 in the map fit: a block is
-    at most a block of channels long (``pixlspec.fit.maps.BLOCK_CHANNELS``), so the relative error stays ~1e-7, far below
+    at most a block of channels long (``pixlspec.fit.plan.BLOCK_CHANNELS``), so the relative error stays ~1e-7, far below
     the Poisson noise of any count) and are returned into ``out``.
     """
     zero = a[lo] - a[lo]  # a zero of a's dtype
