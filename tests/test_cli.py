@@ -255,12 +255,12 @@ def test_bad_input_exits_2_with_one_line(runner, tmp_path, scan_file, case):
 
 
 def test_unexpected_failure_exits_1(runner, tmp_path, scan_file, monkeypatch):
-    import pixlspec.io.hdf5 as hdf5
+    import pixlspec.io.hdf5.write as hdf5_write
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(hdf5, "_write_process", broken)
+    monkeypatch.setattr(hdf5_write, "_write_process", broken)
     out = tmp_path / "out.h5"
     result = runner.invoke(main, ["convert", str(scan_file), "-o", str(out)])
     assert result.exit_code == EXIT_FAILURE

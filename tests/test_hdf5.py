@@ -13,6 +13,9 @@ import pytest
 import pixlspec as px
 from pixlspec.errors import ConfigError, HDF5FormatError, PixlspecError
 from pixlspec.io import hdf5
+from pixlspec.io.hdf5 import layout as hdf5_layout
+from pixlspec.io.hdf5 import read as hdf5_read
+from pixlspec.io.hdf5 import write as hdf5_write
 from pixlspec.io.hdf5 import COMPRESSIONS, open_scan, read_process, write_scan
 
 N_POINTS = 40
@@ -152,7 +155,7 @@ def test_interrupted_write_leaves_nothing(tmp_path, scan, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(hdf5, "_write_sample", boom)  # after the spectra are written
+    monkeypatch.setattr(hdf5_write, "_write_sample", boom)  # after the spectra are written
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_scan(scan, tmp_path / "s.h5")
     assert os.listdir(tmp_path) == []  # neither the target nor the temporary file
@@ -160,7 +163,7 @@ def test_interrupted_write_leaves_nothing(tmp_path, scan, monkeypatch):
 
 def test_interrupted_write_keeps_existing_file(tmp_path, scan, scan_file, monkeypatch):
     before = scan_file.read_bytes()
-    monkeypatch.setattr(hdf5, "_write_process", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(hdf5_write, "_write_process", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         write_scan(make_scan(seed=3), scan_file)
     assert scan_file.read_bytes() == before
@@ -388,7 +391,7 @@ def test_read_rows_equals_h5py_and_visits_every_row_once(tmp_path, compression, 
         got = read_rows(ds, on_rows=on_rows)
         np.testing.assert_array_equal(got, ds[()])
         # the fast path is taken exactly for Blosc chunks
-        assert (hdf5._blosc_rows_readable(ds) is not None) == compression.startswith("blosc")
+        assert (hdf5_read.blosc_rows_readable(ds) is not None) == compression.startswith("blosc")
     np.testing.assert_array_equal(got, counts)
     assert np.all(seen == 1)
     assert [b[0] for b in blocks] == sorted(b[0] for b in blocks)
@@ -411,7 +414,7 @@ def test_read_rows_falls_back_to_hdf5_when_blosc2_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(blosc2, "decompress", broken)
     with h5py.File(path, "r") as f:
         ds = f["entry/instrument/detector_A/spectra"]
-        assert hdf5._blosc_rows_readable(ds) is not None
+        assert hdf5_read.blosc_rows_readable(ds) is not None
         np.testing.assert_array_equal(read_rows(ds, 10, 150), counts[10:150])
 
 
@@ -437,11 +440,11 @@ def test_read_rows_never_written_chunks_and_empty_ranges(tmp_path):
     path = tmp_path / "sparse.h5"
     with h5py.File(path, "w") as f:
         ds = f.create_dataset("d", shape=(100, 64), chunks=(16, 64), dtype=np.uint16,
-                              **hdf5._compression_kwargs("blosc-lz4"))
+                              **hdf5_layout.compression_kwargs("blosc-lz4"))
         ds[:40] = 7  # chunks 0-2 written (the third partly), the rest never
     with h5py.File(path, "r") as f:
         ds = f["d"]
-        assert hdf5._blosc_rows_readable(ds) is not None
+        assert hdf5_read.blosc_rows_readable(ds) is not None
         np.testing.assert_array_equal(read_rows(ds), ds[()])
         np.testing.assert_array_equal(read_rows(ds, 30, 70), ds[30:70])
         calls = []

@@ -217,7 +217,7 @@ def fit_points(plan: DetectorPlan, raw: np.ndarray, live_time_s: np.ndarray) -> 
     columns), ``chi2``, ``dof``, ``valid``. Invalid points (live time <= 0,
     NaN or negative counts) get NaN.
     """
-    from ..model.kernels import snip_rows
+    from ..model.snip import snip_rows
     from ..model.map_kernels import fit_rows
 
     raw = np.asarray(raw)
@@ -267,7 +267,7 @@ def fit_points_masked(plan: DetectorPlan, raw: np.ndarray, live_time_s: np.ndarr
     """
     from scipy.optimize import lsq_linear
 
-    from ..model.kernels import snip_rows
+    from ..model.snip import snip_rows
 
     raw = np.asarray(raw, dtype=np.float64)
     n = raw.shape[0]

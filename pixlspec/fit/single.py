@@ -27,7 +27,8 @@ import numpy as np
 from ..errors import FitError, SpectrumError, UnknownElementError
 from ..instrument import Instrument
 from ..model import kernels
-from ..model.spectrum_model import PILEUP, ROCK_MATRIX_WT, ShapeParams, SpectrumModel, pileup_shape, shelf_shape
+from ..model import snip as snip_kernels
+from ..model.spectrum_model import ROCK_MATRIX_WT, ShapeParams, SpectrumModel, pileup_shape, shelf_shape
 from ..physics.detector import MN_KA_EV, fwhm_eV
 from ..physics.lines import default_shell, line_group, parse_group_name
 from ..spectrum import Spectrum, as_spectrum
@@ -75,7 +76,7 @@ def snip_background(spectrum: Spectrum, noise_eV: float, fano: float, width_fwhm
     e = np.maximum(spectrum.energy_eV, 1.0)
     width = np.maximum(1, np.round(width_fwhm * fwhm_eV(e, noise_eV, fano=fano)
                                    / spectrum.gain_eV_per_channel)).astype(np.int64)
-    return kernels.snip(np.ascontiguousarray(spectrum.counts), width, True, True, int(smooth_channels))
+    return snip_kernels.snip(np.ascontiguousarray(spectrum.counts), width, True, True, int(smooth_channels))
 
 
 def resolve_elements(elements: Sequence[str], tube_kV: float) -> list[str]:

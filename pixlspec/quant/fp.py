@@ -39,20 +39,20 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import CompositionError, ConfigError, UnknownElementError
+from ..errors import CompositionError, ConfigError
 from ..instrument import Instrument
 from ..model.spectrum_model import MIN_LINE_FRACTION
 from ..physics import detector as det_physics
 from ..physics.attenuation import mass_attenuation, parse_composition
-from ..physics.edges import coster_kronig, edge
+from ..physics.edges import edge
 from ..physics.elements import atomic_number, check_element
-from ..physics.lines import default_shell, line_group, parse_group_name
 from . import kernels
+from .fp_lines import (ENHANCER_MIN_LINE_FRACTION, FP_ATOMIC_DATA, MIN_LINE_Z, FPLine, enhancer_lines, group_lines,
+                       resolve_group, subshell_vacancy_shares)
 from .excitation import (AIR_COMPOSITION_WT, EXCITATION_MIN_EV, EXCITATION_STEP_EV, FLUORESCENCE_GEOMETRY_NORM, FOUR_PI,
                          GAS_COLUMN_NODES, MARS_ATMOSPHERE_DENSITY_G_CM3, MARS_ATMOSPHERE_WT, SAMPLE_GAS_KERNEL_NODES,
                          SOURCE_SOLID_ANGLE_FRACTION_PER_SR, Excitation, air_attenuation_per_cm, detector_view_ratio,
@@ -76,172 +76,14 @@ JACOBIAN_BLOCK_POINTS: int = 64
 #: Width (eV) of the coarser excitation bins of the secondary fluorescence (a ~1-15 %
 #: correction, so 0.5 % of it is negligible; checked against the fine grid in the tests).
 SECONDARY_STEP_EV: float = 250.0
-#: Lines of one subshell closer than this (eV) are merged into one (Ka1+Ka2, Kb1+Kb3): they
-#: share their production and differ in absorption by < 0.1 %.
-LINE_MERGE_EV: float = 30.0
 #: Lines weaker than this fraction of their group are left out, as in the fit's model, so areas
 #: mean the same thing (the same constant).
 MIN_FIT_LINE_FRACTION: float = MIN_LINE_FRACTION
-#: Enhancer lines weaker than this fraction of their subshell's emission are neglected in the
-#: secondary fluorescence (they carry < 2 % of an already ~10 % correction).
-ENHANCER_MIN_LINE_FRACTION: float = 0.01
-#: Lightest element with lines (Na); lighter elements (H..Ne) only absorb.
-MIN_LINE_Z: int = 11
 #: The path-gas line that measures air in a He path: Ar K, from the 1.28 wt% Ar of air.
 GAS_LINE_ELEMENT: str = "Ar"
-_SUBSHELLS = {"K": ("K",), "L": ("L1", "L2", "L3")}
-_ALL_EDGES = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
-
-
-# --------------------------------------------------------------------------- atomic data
-#: Atomic data of the FP model (pixlspec.physics.edges.ATOMIC_DATA_SOURCES). The spectrum fit uses
-#: xraylib's (issue 14); the FP keeps the Elam tables it was calibrated with until its absolute scale
-#: and ECFs move to the reference data too (issue 15).
-FP_ATOMIC_DATA = "elam"
-
-@functools.lru_cache(maxsize=None)
-def _lines_of(element: str) -> dict:
-    import xraydb  # lazy
-
-    return {name: (float(ln.energy), float(ln.intensity), ln.initial_level)
-            for name, ln in xraydb.xray_lines(element).items()}
-
-
-def subshell_vacancy_shares(element: str, subshell: str, energy_eV: ArrayLike) -> np.ndarray:
-    """Vacancies in ``subshell`` per photo-absorption event of ``element``, vectorised over energy.
-
-    Jump-ratio peeling from the deepest excited edge outwards, then Coster–Kronig
-    transfers towards shallower subshells of the same shell (physics.md §9, the
-    vectorised form of :func:`pixlspec.physics.edges.subshell_vacancies`).
-
-    Parameters
-    ----------
-    element : str
-    subshell : {"K", "L1", "L2", "L3"}
-    energy_eV : array_like
-        Photon energies.
-
-    Returns
-    -------
-    ndarray
-        Share (0..1) at each energy; 0 below the subshell's edge.
-    """
-    el = check_element(element)
-    e = np.atleast_1d(np.asarray(energy_eV, dtype=np.float64))
-    remaining = np.ones_like(e)
-    created = {}
-    for name in _ALL_EDGES:
-        try:
-            ed = edge(el, name, source=FP_ATOMIC_DATA)
-        except UnknownElementError:
-            created[name] = np.zeros_like(e)
-            continue
-        if ed.jump_ratio <= 1.0:
-            created[name] = np.zeros_like(e)
-            continue
-        above = e > ed.energy_eV
-        created[name] = np.where(above, remaining * (1.0 - 1.0 / ed.jump_ratio), 0.0)
-        remaining = np.where(above, remaining / ed.jump_ratio, remaining)
-    shell = subshell[0]
-    subs = _SUBSHELLS.get(shell)
-    if subs is None or subshell not in subs:
-        raise UnknownElementError(f"FP vacancies are modelled for K and L subshells, got {subshell!r}",
-                                  where="fp")
-    j = subs.index(subshell)
-    out = created[subshell].copy()
-    for initial in subs[:j]:
-        out += coster_kronig(el, initial, subshell, source=FP_ATOMIC_DATA) * created[initial]
-    return out
-
-
-def resolve_group(name: str, tube_kV: float) -> tuple[str, str, str]:
-    """(group name, element, shell) for an element ("Fe": default shell) or group name ("Pb_L").
-
-    Raises
-    ------
-    UnknownElementError
-        Unknown element or group.
-    ConfigError
-        The group has no lines excited at ``tube_kV`` or is an M group (not modelled).
-    """
-    if not isinstance(name, str) or not name.strip():
-        raise UnknownElementError(f"element or group names are strings like 'Fe' or 'Pb_L', got {name!r}",
-                                  where="fp")
-    if "_" in name:
-        el, shell = parse_group_name(name)
-    else:
-        el = check_element(name)
-        if atomic_number(el) < MIN_LINE_Z:
-            raise ConfigError(f"{el} (Z={atomic_number(el)}) has no lines PIXL can measure; elements "
-                              f"lighter than Na only absorb", where="fp")
-        shell = default_shell(el, tube_kV=tube_kV)
-    if shell not in _SUBSHELLS:
-        raise ConfigError(f"{el} {shell} lines are not modelled by the FP model (K and L only)", where="fp")
-    grp = line_group(el, shell, excitation_eV=tube_kV * 1000.0, source=FP_ATOMIC_DATA)
-    if grp.edge_eV >= tube_kV * 1000.0:
-        raise ConfigError(f"{grp.name}: the {shell} edge ({grp.edge_eV:.0f} eV) is not excited at "
-                          f"{tube_kV:g} kV", where="fp")
-    return grp.name, el, shell
 
 
 # --------------------------------------------------------------------------- the model
-@dataclass(frozen=True)
-class _Line:
-    element: str
-    subshell: str
-    energy_eV: float
-    fraction: float     # emission probability of the line per vacancy in its subshell
-    name: str
-
-
-def _group_lines(el: str, shell: str, tube_kV: float, min_fraction: float) -> list[_Line]:
-    """Lines of a group as the fit models them, with their per-vacancy emission probabilities."""
-    grp = line_group(el, shell, excitation_eV=tube_kV * 1000.0, source=FP_ATOMIC_DATA).lines_above(min_fraction)
-    table = _lines_of(el)
-    out = []
-    for name, level in zip(grp.line_names, grp.initial_levels):
-        energy, p, lv = table[name]
-        sub = lv if shell == "K" else lv
-        if sub not in _SUBSHELLS[shell]:
-            continue  # e.g. "M4,5" never happens for K/L groups
-        out.append(_Line(el, sub, energy, p, name))
-    return _merge_lines(out)
-
-
-def _merge_lines(lines: list[_Line]) -> list[_Line]:
-    """Merge lines of the same element and subshell within :data:`LINE_MERGE_EV` (intensity-weighted energy)."""
-    out: list[_Line] = []
-    for ln in sorted(lines, key=lambda x: (x.element, x.subshell, x.energy_eV)):
-        last = out[-1] if out else None
-        if (last is not None and last.element == ln.element and last.subshell == ln.subshell
-                and abs(ln.energy_eV - last.energy_eV) <= LINE_MERGE_EV):
-            f = last.fraction + ln.fraction
-            e = (last.energy_eV * last.fraction + ln.energy_eV * ln.fraction) / f
-            out[-1] = _Line(ln.element, ln.subshell, e, f, f"{last.name}+{ln.name}")
-        else:
-            out.append(ln)
-    return sorted(out, key=lambda x: x.energy_eV)
-
-
-def _enhancer_lines(el: str, tube_kV: float) -> list[_Line]:
-    """K and L lines of an element that can enhance others (relative intensity >= 1 %)."""
-    out = []
-    e0 = tube_kV * 1000.0
-    for shell in ("K", "L"):
-        try:
-            grp = line_group(el, shell, excitation_eV=e0, source=FP_ATOMIC_DATA)
-        except (UnknownElementError, ConfigError):
-            continue
-        if grp.edge_eV >= e0:
-            continue
-        table = _lines_of(el)
-        for name, level in zip(grp.line_names, grp.initial_levels):
-            energy, p, lv = table[name]
-            if lv in _SUBSHELLS[shell] and p >= ENHANCER_MIN_LINE_FRACTION:
-                out.append(_Line(el, lv, energy, p, name))
-    return _merge_lines(out)
-
-
 class FPModel:
     """Fundamental-parameter model of net line-group intensities for one instrument detector.
 
@@ -316,10 +158,10 @@ class FPModel:
         self._mu_exc = np.ascontiguousarray(np.array([mass_attenuation(el, E) for el in self.elements]))
 
         # analyte lines
-        lines: list[_Line] = []
+        lines: list[FPLine] = []
         line_group_idx = []
         for gi, (name, el, shell) in enumerate(resolved):
-            for ln in _group_lines(el, shell, kv, MIN_FIT_LINE_FRACTION):
+            for ln in group_lines(el, shell, kv, MIN_FIT_LINE_FRACTION):
                 lines.append(ln)
                 line_group_idx.append(gi)
         self._lines = lines
@@ -334,11 +176,11 @@ class FPModel:
         self._init_gas(E, le)
 
         # enhancers (every line of every element that may be in the sample) and the pairs they excite
-        enh: list[_Line] = []
+        enh: list[FPLine] = []
         if self.secondary:
             for el in self.elements:
                 if atomic_number(el) >= MIN_LINE_Z:
-                    enh.extend(_enhancer_lines(el, kv))
+                    enh.extend(enhancer_lines(el, kv))
         self._enh = enh
         pairs_l, pairs_m, pairs_qa = [], [], []
         if enh:
@@ -409,7 +251,7 @@ class FPModel:
         air_E = air_attenuation_per_cm(inst, E).reshape(-1)  # per unit air fraction, 1/cm
         self._gas_in = air_E * inst.path_in_cm
         self._gas_out = air_attenuation_per_cm(inst, line_E).reshape(-1) * inst.path_out_cm
-        ar = _group_lines(GAS_LINE_ELEMENT, "K", inst.tube.voltage_kV, MIN_FIT_LINE_FRACTION)
+        ar = group_lines(GAS_LINE_ELEMENT, "K", inst.tube.voltage_kV, MIN_FIT_LINE_FRACTION)
         self._gas_rho_ar = rho_air * AIR_COMPOSITION_WT[GAS_LINE_ELEMENT] / 100.0
         self._gas_lines = ar
         q_all, _ = self._production(ar, E)
@@ -484,7 +326,7 @@ class FPModel:
         return float(self._gas_rho_ar * kernel * np.sum(self._gas_col["rec"] * (q @ n_sr)))
 
     @staticmethod
-    def _production(lines: Sequence[_Line], E: np.ndarray):
+    def _production(lines: Sequence[FPLine], E: np.ndarray):
         q = np.zeros((len(lines), E.size))
         start = np.zeros(len(lines), dtype=np.int64)
         for i, ln in enumerate(lines):
