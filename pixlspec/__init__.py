@@ -44,7 +44,7 @@ _LAZY = {
     "write_scan": "pixlspec.io.hdf5",
     "read_scan": "pixlspec.io.convert",
     "fit_spectrum": "pixlspec.fit.single",
-    "FitResult": "pixlspec.fit.single",
+    "FitResult": "pixlspec.fit.result",
     "FitConfig": "pixlspec.config",
     "ROCK_ELEMENTS": "pixlspec.config",
     "find_elements": "pixlspec.fit.detect",

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .fit.single import FitResult
+    from .fit.result import FitResult
 
 __all__ = ["plot_fit", "place_labels", "pyplot"]
 
@@ -67,7 +67,7 @@ _LABELLED_PREFIXES = ("Rh_", "pileup")
 
 def plot_fit(result: FitResult, ax: Axes | None = None, *, components: int = 8, log: bool = True,
              markers: bool = True) -> Figure:
-    """Plot a :class:`~pixlspec.fit.single.FitResult`: data, model, background,
+    """Plot a :class:`~pixlspec.fit.result.FitResult`: data, model, background,
     the strongest components, element markers and the normalised residual.
 
     Components have distinct colour-blind-safe colours and readable names

@@ -335,7 +335,7 @@ def _check_instrument(inst) -> None:
 def read_api(kind: str, path: Path) -> None:
     """Read ``path`` as ``kind`` with the library and check what comes back."""
     import pixlspec as px
-    from pixlspec.io.piquant import read_piquant_calibration
+    from pixlspec.io.piquant_tables import read_piquant_calibration
     from pixlspec.io.pixl_csv import read_rxl
     from pixlspec.quant.calibration import Calibration
 
@@ -536,7 +536,7 @@ SPECIAL_READERS = ["read_msa", "read_rfs", "read_piquant_config", "open_scan", "
 
 def _reader(name):
     import pixlspec as px
-    from pixlspec.io.piquant import read_piquant_calibration
+    from pixlspec.io.piquant_tables import read_piquant_calibration
     from pixlspec.quant.calibration import Calibration
 
     return {"read_msa": px.read_msa, "read_rfs": px.read_rfs, "read_piquant_config": px.read_piquant_config,

@@ -125,7 +125,7 @@ def test_demo_failure_leaves_no_output(data_dir, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("simulated failure while drawing")
 
-    monkeypatch.setattr(demo, "_target_figures", broken)
+    monkeypatch.setattr(demo, "target_figures", broken)
     out = tmp_path / "demo"
     with pytest.raises(RuntimeError, match="simulated failure"):
         run_demo(out, data_dir=data_dir, sim_shape=(6, 6))

@@ -115,7 +115,8 @@ def test_scalar_shapes_match_numpy(x, s, f, beta, h):
     with np.errstate(over="ignore", invalid="ignore"):
         r = ref_tail(x, s, f, beta)
     if np.isfinite(r):
-        assert kernels.hypermet_tail(x, s, f, beta) == pytest.approx(r, rel=RTOL, abs=1e-300)
+        # far above the line the tail is ~1e-250 and the reference's erfc underflows to 0: both are nothing
+        assert kernels.hypermet_tail(x, s, f, beta) == pytest.approx(r, rel=RTOL, abs=1e-200)
 
 
 def _random_lines(rng, n_lines, ncol, emax):

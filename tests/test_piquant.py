@@ -9,8 +9,8 @@ import pytest
 
 from pixlspec.errors import ConfigError, CSVFormatError, MSAFormatError, PixlspecError
 from pixlspec.instrument import Instrument
-from pixlspec.io.piquant import (read_optic_file, read_piquant_calibration, read_piquant_config,
-                                 read_piquant_standards)
+from pixlspec.io.piquant import read_optic_file, read_piquant_config
+from pixlspec.io.piquant_tables import read_piquant_calibration, read_piquant_standards
 
 CONFIG_LINES = [
     "#FORMAT      : EMSA/MAS spectral data file",

@@ -428,7 +428,7 @@ def test_sample_excited_gas_line_is_small_and_linear():
 def test_reference_from_piquant_adds_oxygen_and_fills(tmp_path):
     """A PIQUANT standard (element wt% + oxide ratios) becomes a complete composition: O by the ratios,
     missing elements from a fallback material; calibrate uses the same O."""
-    from pixlspec.io.piquant import read_piquant_standards
+    from pixlspec.io.piquant_tables import read_piquant_standards
     from pixlspec.quant.calibration import _composition_of
     from pixlspec.quant.standards import reference_from_piquant
 

@@ -23,7 +23,7 @@ import pytest
 
 import pixlspec as px
 from pixlspec.config import FitConfig
-from pixlspec.io.piquant import read_piquant_standards
+from pixlspec.io.piquant_tables import read_piquant_standards
 from pixlspec.physics.attenuation import parse_composition
 from pixlspec.quant.calibration import _certificate_intensities, calibrate
 from pixlspec.quant.fp import fp_model

@@ -49,7 +49,7 @@ from ..parallel import Backend, Lazy, SerialBackend, get_backend, pool_pays
 from ..spectrum import Scan, Spectrum, as_scan
 from ..config import FitConfig
 from ..element_maps import ElementMaps, combine_detectors
-from ..geometry import Grid, grid_from_positions
+from ..geometry import grid_from_positions
 from .plan import (KERNEL_DTYPES, DetectorPlan, build_plan, fit_points, fit_points_masked,
                    row_validity_of, single_threaded_blas)
 

@@ -25,7 +25,7 @@ _LAZY = {
     "SALT_FAMILIES": "endmembers", "formula_oxides": "endmembers", "endmember_from_formula": "endmembers",
     "get_endmember": "endmembers", "endmembers": "endmembers", "olivine": "endmembers",
     "plagioclase": "endmembers", "pyroxene": "endmembers", "library_report": "endmembers",
-    "classify_points": "classify", "PhaseMap": "classify", "Thresholds": "classify", "DEFAULT_BASIS": "classify",
+    "classify_points": "classify", "PhaseMap": "classify", "Thresholds": "thresholds", "DEFAULT_BASIS": "classify",
     "identify_salts": "salts", "Detection": "salts", "SaltDetections": "salts",
     "cluster_map": "cluster", "pca_map": "cluster", "ClusterResult": "cluster", "PCAResult": "cluster",
     "clr": "cluster",

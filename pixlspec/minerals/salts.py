@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .classify import PhaseMap, Thresholds, classify_points, hydrate_name
+from .classify import PhaseMap, classify_points, hydrate_name
+from .thresholds import Thresholds
 from .endmembers import SALT_FAMILIES, EndMember, get_endmember
 from .spatial import ScanGeometry, connected_regions, dilate, scan_geometry
 from .table import CompositionLike, cation_moles, oxide_mass

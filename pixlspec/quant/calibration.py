@@ -41,8 +41,8 @@ from .solver import GAS_GROUPS, Solver, analysis_groups, solve_air_fraction
 
 if TYPE_CHECKING:
     from ..config import FitConfig
-    from ..fit.single import FitResult
-    from ..io.piquant import StandardEntry
+    from ..fit.result import FitResult
+    from ..io.piquant_tables import StandardEntry
     from ..spectrum import Spectrum
     from .standards import ReferenceMaterial
 

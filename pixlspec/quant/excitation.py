@@ -180,7 +180,7 @@ def air_attenuation_per_cm(instrument: Instrument, energy_eV: ArrayLike) -> np.n
             - np.asarray(mass_attenuation("He", e)) * rho_he)
 
 
-def view_vectors(instrument: Instrument, detector: str | None):
+def view_vectors(instrument: Instrument, detector: str | None) -> tuple[float, np.ndarray, np.ndarray]:
     """(distance to the detector d (cm), unit vector to the detector, unit vector to the source).
 
     Sample surface = xy plane, normal +z, beam spot at the origin; directions as in

@@ -104,7 +104,7 @@ def read_piquant_calibration(path: str | os.PathLike[str], instrument: Instrumen
         ``method="intensities"`` without a known live time, or no usable line in the table.
     """
     from ..errors import PixlspecError
-    from ..io.piquant import read_piquant_calibration as read_table
+    from ..io.piquant_tables import read_piquant_calibration as read_table
     from .fp import resolve_group
 
     p = os.fspath(path)

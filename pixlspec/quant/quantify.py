@@ -1,6 +1,6 @@
 """Inverse FP: fitted line-group areas -> oxide wt%, 1σ, detection limits, analytical total.
 
-:func:`quantify` takes a :class:`~pixlspec.fit.single.FitResult`,
+:func:`quantify` takes a :class:`~pixlspec.fit.result.FitResult`,
 :func:`quantify_map` an :class:`~pixlspec.element_maps.ElementMaps` (or any object
 with ``point_areas``/``areas``, ``point_sigma``/``sigma``, ``live_time_s`` and
 ``instrument``). Both solve ``area_g = live_time x k_g x rate_g(C)`` for the
@@ -60,7 +60,7 @@ from .solver import GAS_GROUPS, MAX_ITERATIONS, TOLERANCE, Solver, analysis_grou
 
 if TYPE_CHECKING:
     from ..element_maps import ElementMaps
-    from ..fit.single import FitResult
+    from ..fit.result import FitResult
     from .calibration import Calibration
 
 __all__ = ["Composition", "CompositionMap", "quantify", "quantify_map", "DEFAULT_BALANCE", "MAP_DEFAULT_BALANCE", "GAS_GROUPS",

@@ -148,7 +148,7 @@ def reference_from_piquant(entry: Mapping[str, Any], fill: "ReferenceMaterial | 
 
     Parameters
     ----------
-    entry : pixlspec.io.piquant.StandardEntry
+    entry : pixlspec.io.piquant_tables.StandardEntry
         From :func:`pixlspec.io.read_piquant_standards`.
     fill : ReferenceMaterial or str, optional
         Values for elements the file does not list (e.g. a shipped reference
