@@ -146,3 +146,26 @@ def test_ignored_imports_are_lazy_imports_inside_methods():
         funcs = [f for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
         inside = {id(n) for f in funcs for n in ast.walk(f)}
         assert all(id(node) in inside for node in hits), f"{source} -> {target} outside a function"
+
+
+#: Longest module of the package (lines): a module this long has more than one job.
+MAX_MODULE_LINES = 700
+
+
+def test_no_module_is_longer_than_the_limit():
+    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_command_line_modules_only_parse_call_and_render():
+    """pixlspec/cli/ does no science: none of its modules imports numpy (arithmetic lives in the library)."""
+    offenders = []
+    for name, _, tree in _modules():
+        if not name.startswith("pixlspec.cli"):
+            continue
+        for node in ast.walk(tree):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                    else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offenders += [(name, m) for m in mods if m.split(".")[0] in ("numpy", "scipy")]
+    assert not offenders, offenders

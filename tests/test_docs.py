@@ -20,3 +20,9 @@ def test_docs_build_strict(tmp_path):
                                                               "PATH": str(Path(sys.executable).parent)})
     assert res.returncode == 0, res.stdout + res.stderr
     assert (tmp_path / "site" / "index.html").exists()
+    # the API reference is generated from the docstrings (mkdocstrings): signatures and parameter tables
+    api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
+    for name in ("pixlspec.fit.single.fit_spectrum", "pixlspec.quant.quantify.quantify_map",
+                 "pixlspec.element_maps.ElementMaps", "pixlspec.pipeline"):
+        assert name in api, name
+    assert api.count("Parameters") >= 10
