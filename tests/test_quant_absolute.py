@@ -219,7 +219,7 @@ def test_ecf_table_intensities_against_the_model(real_data, fm):
     touched by the light-element yields) this model's factors agree with Fe's within 10 %."""
     cal = read_piquant_calibration(real_data / FM_ECF, fm)
     assert any("300 s" in n for n in cal.notes)
-    table = {e.name: e for e in px.io.piquant.read_piquant_calibration(real_data / FM_ECF)}
+    table = {e.name: e for e in px.io.piquant_tables.read_piquant_calibration(real_data / FM_ECF)}
     # the factor is the table's intensity over the model's counts in 300 s
     model = fp_model(fm, ["Fe"], detector="B")
     assert cal.factors["Fe"] == pytest.approx(table["Fe"].element("Fe").intensity
