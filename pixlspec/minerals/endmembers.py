@@ -1,7 +1,8 @@
 """Mineral and salt end-members computed from their formulas.
 
 Nothing here is a typed-in percentage: every composition comes from a formula
-through ``periodictable`` (formula parsing and IUPAC standard atomic weights)::
+through the package's one formula parser and atomic-weight table
+(:func:`pixlspec.physics.attenuation.parse_formula`, :func:`pixlspec.physics.elements.atomic_mass`, xraydb)::
 
     wt% oxide = 100 · (n / k) · M(oxide) / M(formula)
 
@@ -26,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import CompositionError, UnknownElementError
+from ..physics.attenuation import parse_formula
+from ..physics.elements import atomic_mass, atomic_number
 
 __all__ = ["EndMember", "ENDMEMBERS", "FAMILIES", "SALT_FAMILIES", "formula_oxides", "endmember_from_formula",
            "get_endmember", "endmembers", "olivine", "plagioclase", "pyroxene", "library_report", "formula_atoms",
@@ -47,29 +50,24 @@ FAMILIES: tuple[str, ...] = SALT_FAMILIES + PRIMARY_FAMILIES + ALTERATION_FAMILI
 
 
 @functools.lru_cache(maxsize=None)
-def _pt():
-    import periodictable
-
-    return periodictable
-
-
-@functools.lru_cache(maxsize=None)
 def formula_atoms(formula: str) -> tuple[tuple[str, float], ...]:
     """(symbol, atoms per formula unit) of a chemical formula ("CaSO4·2H2O"; hydrates with · or •).
+
+    The physics layer's parser (:func:`pixlspec.physics.attenuation.parse_formula`), so a formula means
+    the same thing to the minerals package and to the X-ray physics.
 
     Raises
     ------
     CompositionError
-        Empty, unparsable or negative formula.
+        Empty, unparsable or negative formula, or an unknown element symbol in it.
     """
     if not isinstance(formula, str) or not formula.strip():
         raise CompositionError(f"empty or non-string formula {formula!r}", where="formula")
-    text = formula.strip().replace("·", "+").replace("•", "+")
     try:
-        f = _pt().formula(text)
-    except Exception as exc:
-        raise CompositionError(f"cannot parse formula {formula!r} ({exc})", where="formula") from None
-    atoms = tuple((str(el.symbol), float(n)) for el, n in f.atoms.items())
+        parsed = parse_formula(formula.strip().replace("•", "·"))
+    except UnknownElementError as exc:
+        raise CompositionError(f"cannot parse formula {formula!r} ({exc.message})", where="formula") from None
+    atoms = tuple((str(el), float(n)) for el, n in parsed.items())
     if not atoms:
         raise CompositionError(f"formula {formula!r} has no atoms", where="formula")
     for sym, n in atoms:
@@ -79,10 +77,11 @@ def formula_atoms(formula: str) -> tuple[tuple[str, float], ...]:
 
 
 def atom_mass(symbol: str) -> float:
-    """Standard atomic weight (g/mol) of an element, as the formula parser uses it (periodictable)."""
+    """Standard atomic weight (g/mol) of an element: the physics layer's table
+    (:func:`pixlspec.physics.elements.atomic_mass`), as the formula parser and the X-ray physics use."""
     try:
-        return float(getattr(_pt(), symbol).mass)
-    except AttributeError:
+        return float(atomic_mass(symbol))
+    except (KeyError, ValueError, UnknownElementError):
         raise UnknownElementError(f"unknown element symbol {symbol!r}", where="formula") from None
 
 
@@ -109,7 +108,7 @@ def _reported_oxide(el: str) -> str:
 
 
 def _z(el: str) -> int:
-    return int(getattr(_pt(), el).number)
+    return int(atomic_number(el))
 
 
 def formula_oxides(formula: str) -> tuple[dict[str, float], dict[str, float], float]:
