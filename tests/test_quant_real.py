@@ -41,12 +41,11 @@ REFERENCE_SETS = ("shipped", "data set")
 #: Bounds reached on the cross-calibration (|relative error|), per reference set and oxide. The
 #: issue's aims are 5 % (SiO2, FeO, CaO, Al2O3, TiO2, K2O) and 15 % (MgO, Na2O); the light oxides
 #: miss them by a difference between the two spectra that no calibration factor can absorb
-#: (docs/accuracy.md). Na and P, small peaks on the continuum, moved most when the continuum took the
-#: sample's absorption edges and the detector resolution (BHVO-2G Na area +18 %, P +8 %).
+#: (docs/accuracy.md).
 CROSS_BOUNDS = {
-    "shipped": {"FeO": 0.04, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.03, "P2O5": 0.41, "Na2O": 0.29,
+    "shipped": {"FeO": 0.04, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.03, "P2O5": 0.35, "Na2O": 0.20,
                 "SiO2": 0.18, "Al2O3": 0.20, "MgO": 0.22},
-    "data set": {"FeO": 0.11, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.05, "P2O5": 0.45, "Na2O": 0.20,
+    "data set": {"FeO": 0.11, "CaO": 0.04, "TiO2": 0.04, "K2O": 0.05, "P2O5": 0.37, "Na2O": 0.11,
                  "SiO2": 0.20, "Al2O3": 0.20, "MgO": 0.22},
 }
 #: Lines of the deficit table (main line energies 1.04-6.40 keV).
@@ -115,9 +114,10 @@ def test_reference_values_compared(references):
 
 def test_glasses_quantified_uncalibrated(glass_fits):
     """Absolute FP on PIQUANT's conventions from the breadboard configuration alone: totals within
-    80-120 wt% (87.6 and 95.9); normalised to 100 % BCR-2G's majors come out within 16 %
-    (MgO -15 %, FeO and CaO +12 %); BHVO-2G's heavier oxides come out higher still because its
-    light-element lines are low (the deficit below)."""
+    80-120 wt% (87 and 95); normalised to 100 % BCR-2G's majors come out within 18 %
+    (MgO -17.5 %, FeO and CaO +12 %; MgO was -15 % before the continuum took the sample's Mg-Si edges);
+    BHVO-2G's heavier oxides come out higher still because its light-element lines are low (the
+    deficit below)."""
     inst, fits = glass_fits
     err = {}
     for name, fit in fits.items():
@@ -130,7 +130,7 @@ def test_glasses_quantified_uncalibrated(glass_fits):
         assert 80.0 < q.total < 120.0, name
         assert 0.003 < q.air_fraction < 0.2  # the Ar line says the He path holds some air
     for ox in ("FeO", "CaO", "TiO2", "SiO2", "K2O", "MgO", "Al2O3"):
-        assert abs(err["BCR-2G"][ox]) < 0.16, ox
+        assert abs(err["BCR-2G"][ox]) < 0.18, ox
     for ox in ("FeO", "CaO", "TiO2"):
         assert err["BHVO-2G"][ox] > err["BCR-2G"][ox] + 0.05, ox
 

@@ -534,20 +534,22 @@ def continuum_shape(energies_eV: np.ndarray, instrument: Instrument, model: "Spe
     optic = instrument.optic
     response = np.asarray(optic.transmission_at(e), dtype=float)  # the FP's response (cubic spline)
     shape = cont * response * model.efficiency(np.maximum(e, 1.0))
-    if model.matrix is not None:
-        shape = shape * thick_target_scatter(e, model.matrix)
     peak = shape.max()
     if not peak > 0:
         return shape
     shape = shape / peak
-    # Below the measured part of the optic table the continuum shape is held flat at its value there:
-    # the table does not say what the optic passes below, and what the detector records there (tails
-    # and shelves of the photons above, the sample's photo-electron bremsstrahlung) does not follow the
-    # product of a table's zeros and the tube's window cut-off. The splines set its level.
+    # Below the measured part of the optic table the continuum reaching the detector is held flat at its
+    # value there: the table does not say what the optic passes below, and what the detector records there
+    # (tails and shelves of the photons above, the sample's photo-electron bremsstrahlung) does not follow
+    # the product of a table's zeros and the tube's window cut-off. The splines set its level.
     start = optic_table_start_eV(optic.energies_keV, optic.transmission)
     if start is not None:
         below = e < start
         shape = np.where(below, float(np.interp(start, e, shape)), shape)
+    if model.matrix is not None:
+        # whatever reaches the sample, it scatters a fraction sigma_s/mu: the edges of the matrix (Si K at
+        # 1.84 keV under P, Fe K at 7.11 keV) are the sample's, below the optic table too
+        shape = shape * thick_target_scatter(e, model.matrix)
     d = model.detector
     shape = resolution_blur(e, shape, d.noise_eV, d.fano)
     peak = shape.max()
