@@ -121,7 +121,7 @@ def quant(input_path: str, point: int | None, detector: str, elements: str | Non
     --normalise) and any flag that makes the numbers less trustworthy.
     Without --calibration the FP is absolute (PIQUANT's conventions and the
     instrument's constants, flight optic included): a first estimate whose
-    total is a diagnostic (the sol-125 bulk sums read 121-134 wt%).
+    total is a diagnostic (the sol-125 bulk sums read 118-131 wt%).
     --calibration takes a pixlspec calibration JSON or a PIQUANT ECF table
     (e.g. Calibration_PIXL_FM_SurfaceOps_5minECFs_Rev1_Jul2021.csv), decided
     by content.

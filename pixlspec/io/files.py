@@ -12,7 +12,7 @@ import stat
 
 from ..errors import PixlspecError
 
-__all__ = ["check_input_file", "read_text_file", "MAX_INPUT_BYTES"]
+__all__ = ["check_input_file", "read_input_bytes", "read_text_file", "MAX_INPUT_BYTES"]
 
 #: Largest file each kind of reader accepts, in bytes. Text products are parsed in
 #: memory: the largest PIXL text product (an RFS CSV of a ~3000-point scan, 4096
@@ -72,13 +72,9 @@ def check_input_file(path: str | os.PathLike, *, kind: str = "text",
     return int(st.st_size)
 
 
-def read_text_file(path: str | os.PathLike, *, kind: str = "config",
-                   error_cls: type[PixlspecError] = PixlspecError) -> str:
-    """The UTF-8 text of a small input file (JSON/TOML configuration, calibration).
-
-    Checked with :func:`check_input_file` first; undecodable bytes raise ``error_cls``
-    naming the line.
-    """
+def read_input_bytes(path: str | os.PathLike, *, kind: str, error_cls: type[PixlspecError] = PixlspecError) -> bytes:
+    """The bytes of an input file of ``kind``, checked (:func:`check_input_file`) and read up to its size
+    limit (:data:`MAX_INPUT_BYTES`); an unreadable or larger file raises ``error_cls`` naming it."""
     p = os.fspath(path)
     check_input_file(p, kind=kind, error_cls=error_cls)
     limit = MAX_INPUT_BYTES[kind]
@@ -89,6 +85,18 @@ def read_text_file(path: str | os.PathLike, *, kind: str = "config",
         raise error_cls(f"cannot read file: {e.strerror or e}", path=p) from None
     if len(data) > limit:
         raise error_cls(f"file is larger than the {limit}-byte limit for a {kind} input", path=p)
+    return data
+
+
+def read_text_file(path: str | os.PathLike, *, kind: str = "config",
+                   error_cls: type[PixlspecError] = PixlspecError) -> str:
+    """The UTF-8 text of a small input file (JSON/TOML configuration, calibration).
+
+    Checked with :func:`check_input_file` first; undecodable bytes raise ``error_cls``
+    naming the line.
+    """
+    p = os.fspath(path)
+    data = read_input_bytes(p, kind=kind, error_cls=error_cls)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 
 from ..errors import MSAFormatError, PixlspecError
-from .files import MAX_INPUT_BYTES, check_input_file
+from .files import read_input_bytes
 
 __all__ = ["MSAHeader", "parse_msa_header", "check_magic", "unset_value", "read_lines", "is_number",
            "scaled_number", "FORMAT_MAGIC", "PIXL_VERSION", "EMSA_VERSION", "DETECTOR_NAMES", "UNSET_VALUES",
@@ -56,15 +56,7 @@ def read_lines(path: str | os.PathLike, error_cls: type[PixlspecError] = MSAForm
     undecodable or binary file. Shared by every text reader of :mod:`pixlspec.io`.
     """
     p = os.fspath(path)
-    check_input_file(p, kind="text", error_cls=error_cls)
-    limit = MAX_INPUT_BYTES["text"]
-    try:
-        with open(p, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as e:
-        raise error_cls(f"cannot read file: {e.strerror or e}", path=p) from None
-    if len(data) > limit:
-        raise error_cls(f"file is larger than the {limit}-byte limit for a text input", path=p)
+    data = read_input_bytes(p, kind="text", error_cls=error_cls)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
     if not data.strip():
