@@ -14,13 +14,13 @@ per analysed point plus where the points are. It is read by duck typing, so a
                  an O≡Cl correction; optional: the sum of ``oxide_wt`` if absent).
 ``positions_mm`` array (n_points, 3) of x, y, z in mm ((n_points, 2) is padded
                  with z = 0). If absent but the map has a ``grid`` (as
-                 ``pixlspec.quant.CompositionMap`` does), they are rebuilt from it.
+                 ``pixlspec.composition.CompositionMap`` does), they are rebuilt from it.
 ``valid``        bool array; False points are skipped (optional).
 ``point_ids``    point identifiers, e.g. PIXL PMC numbers (optional).
 ``name``         the target or scan name (optional).
 
 :func:`as_table` turns any of these into a :class:`CompositionTable`. For
-``pixlspec.quant.CompositionMap`` it reads the per-point attributes
+``pixlspec.composition.CompositionMap`` it reads the per-point attributes
 (``point_oxide_wt``, ``point_sigma``, ``point_total``) and, when the map says
 ``normalised``, scales the oxides back by total/100 so the deficit survives.
 """
@@ -59,7 +59,7 @@ __all__ = ["CompositionTable", "CompositionLike", "HasOxideWt", "as_table", "pos
 FE_ALIASES: tuple[str, ...] = ("FeO-T", "FeOT", "FeO(T)", "FeO_T", "FeOt", "FeO*")
 #: Attribute names tried, in order, for each protocol field (:func:`as_table`).
 _ATTRS = {
-    # per-point arrays first: pixlspec.quant.CompositionMap.oxide_wt is laid on the map grid (2-D),
+    # per-point arrays first: pixlspec.composition.CompositionMap.oxide_wt is laid on the map grid (2-D),
     # its point_* attributes hold one value per point
     "oxide_wt": ("point_oxide_wt", "oxide_wt", "oxides_wt", "wt"),
     "sigma": ("point_sigma", "sigma", "oxide_sigma", "sigma_wt"),

@@ -149,7 +149,7 @@ def reference_from_piquant(entry: Mapping[str, Any], fill: "ReferenceMaterial | 
     Parameters
     ----------
     entry : pixlspec.io.piquant_tables.StandardEntry
-        From :func:`pixlspec.io.read_piquant_standards`.
+        From :func:`pixlspec.io.piquant_tables.read_piquant_standards`.
     fill : ReferenceMaterial or str, optional
         Values for elements the file does not list (e.g. a shipped reference
         material); the keys taken from it are named in ``description`` and keep
