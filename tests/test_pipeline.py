@@ -7,22 +7,17 @@ import pixlspec as px
 from pixlspec.pipeline import minerals_input, quantify_maps, stored_composition
 from pixlspec.simulate import composition_areas
 
+from lookalikes import AreaMaps
+
 BASALT = {"SiO2": 49.9, "TiO2": 2.73, "Al2O3": 13.5, "FeO": 11.07, "MnO": 0.17, "MgO": 7.23, "CaO": 11.4,
           "Na2O": 2.22, "K2O": 0.52, "P2O5": 0.27}
 
 
-class _Maps:
-    def __init__(self, areas, live, instrument):
-        self.areas = areas
-        self.sigma = {g: np.sqrt(np.maximum(v, 1.0)) for g, v in areas.items()}
-        self.live_time_s, self.instrument = live, instrument
-
-
-def _maps(scale: float) -> _Maps:
+def _maps(scale: float) -> AreaMaps:
     inst = px.Instrument.pixl()
     live = np.full(4, 60.0)
     areas, _, groups = composition_areas([BASALT] * 4, inst, live)
-    return _Maps({g: scale * areas[g] for g in groups}, live, inst)
+    return AreaMaps({g: scale * areas[g] for g in groups}, live, inst)
 
 
 def test_balance_only_where_absolute_intensities_can_be_trusted():

@@ -26,6 +26,8 @@ from pixlspec.quant.quantify import quantify, quantify_map
 from pixlspec.quant.standards import reference_material, reference_materials
 from pixlspec.simulate import composition_areas, simulate_spectrum
 
+from lookalikes import AreaMaps
+
 #: physics.md §9 basalt (oxide wt%, as given: sums to 98.94).
 PHYSICS_BASALT = {"SiO2": 49.9, "TiO2": 2.7, "Al2O3": 13.5, "FeO": 11.1, "MnO": 0.17, "MgO": 7.2, "CaO": 11.4,
                   "Na2O": 2.2, "K2O": 0.5, "P2O5": 0.27}
@@ -460,13 +462,6 @@ def test_reference_from_piquant_adds_oxygen_and_fills(tmp_path):
 
 
 # =========================================================================== maps
-class _Maps:
-    """The minimal protocol quantify_map accepts (ElementMaps has more)."""
-
-    def __init__(self, areas, sigma, live, instrument):
-        self.areas, self.sigma, self.live_time_s, self.instrument = areas, sigma, live, instrument
-
-
 def test_quantify_map_minimal_protocol(tmp_path):
     inst = px.Instrument.pixl()
     comps = [BASALT, SULFATE, CARBONATE, BASALT]
@@ -476,7 +471,7 @@ def test_quantify_map_minimal_protocol(tmp_path):
     rng = np.random.default_rng(0)
     noisy = {g: rng.poisson(areas[g]).astype(float) for g in groups}
     sigma = {g: np.sqrt(np.maximum(areas[g], 1.0)) for g in groups}
-    cm = quantify_map(_Maps(noisy, sigma, live, inst), balance="CO2")
+    cm = quantify_map(AreaMaps(noisy, live, inst, sigma=sigma), balance="CO2")
     assert cm.valid.all() and cm.converged.all()
     for i, c in enumerate(comps):
         t = reference_oxides(c)
@@ -509,7 +504,7 @@ def test_quantify_map_geometry_factor_scales_the_exposure():
     g = np.array([0.8, 1.15])
     scaled = {k: v * g for k, v in areas.items()}
     sigma = {k: np.sqrt(np.maximum(v, 1.0)) for k, v in scaled.items()}
-    maps = _Maps(scaled, sigma, live, inst)
+    maps = AreaMaps(scaled, live, inst, sigma=sigma)
     maps.geometry_factor = g
     cm = quantify_map(maps, balance="CO2")
     for i, c in enumerate(comps):
@@ -517,7 +512,7 @@ def test_quantify_map_geometry_factor_scales_the_exposure():
         for ox in ("SiO2", "CaO", "FeO"):
             assert cm.point_oxide_wt[ox][i] == pytest.approx(t[ox], rel=0.01), (i, ox)
     np.testing.assert_array_equal(cm.live_time_s, live)   # the live time reported is the live time
-    plain = quantify_map(_Maps(scaled, sigma, live, inst), balance=None)
+    plain = quantify_map(AreaMaps(scaled, live, inst, sigma=sigma), balance=None)
     assert plain.point_total[0] < 0.85 * 100 and plain.point_total[1] > 1.1 * 100
 
 
@@ -533,7 +528,7 @@ def test_quantify_map_shared_jacobian_reaches_the_fixed_point_of_every_point(mon
     live = np.full(len(comps), 125.0)
     areas, _, groups = composition_areas(comps, inst, live)
     sigma = {g: np.sqrt(np.maximum(areas[g], 1.0)) for g in groups}
-    maps = _Maps(areas, sigma, live, inst)
+    maps = AreaMaps(areas, live, inst, sigma=sigma)
     fast = quantify_map(maps, balance="CO2")
     alone = quantify_map(maps, balance="CO2", chunk_points=1)
     monkeypatch.setattr(qmod, "QN_START_RESIDUAL", 0.0)  # never leaves the fixed point
@@ -626,7 +621,7 @@ def test_quantify_bad_input_and_open_matrix():
     with pytest.raises(FitError):
         calibrate([spec], [BASALT, BASALT])
     with pytest.raises(FitError):
-        quantify_map(_Maps({}, {}, np.ones(3), px.Instrument.pixl()))
+        quantify_map(AreaMaps({}, np.ones(3), px.Instrument.pixl(), sigma={}))
 
 
 def test_uncalibrated_result_is_flagged():
@@ -679,6 +674,6 @@ def test_quantify_map_air_fraction_of_a_he_path_from_the_ar_area():
     areas = {g: areas[g] for g in sample}
     areas["Ar"] = live * model.gas_line_rate(x_true)
     sigma = {g: np.sqrt(np.maximum(v, 1.0)) for g, v in areas.items()}
-    cm = quantify_map(_Maps(areas, sigma, live, inst), balance="CO2")
+    cm = quantify_map(AreaMaps(areas, live, inst, sigma=sigma), balance="CO2")
     assert cm.air_fraction == pytest.approx(x_true, rel=1e-6)
     assert cm.valid.all() and cm.converged.all() and np.all(np.isfinite(cm.point_total))
