@@ -46,16 +46,22 @@ class CLIState:
     verbosity: int = 0
     debug: bool = False
 
+
 def cli_state() -> CLIState:
+    """The options of the ``pixlspec`` group for the running command (defaults outside a command)."""
     ctx = click.get_current_context(silent=True)
     obj = ctx.find_root().obj if ctx is not None else None
     return obj if isinstance(obj, CLIState) else CLIState()
 
+
 def one_line(text: str) -> str:
+    """``text`` with its whitespace runs (newlines included) collapsed to single spaces."""
     return " ".join(str(text).split())
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception so that the command stops as cleanly as after Ctrl-C."""
+
 
 @contextlib.contextmanager
 def sigterm_stops_cleanly():
@@ -76,6 +82,7 @@ def sigterm_stops_cleanly():
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so that Python's final flush of a closed pipe prints nothing."""
     try:
@@ -84,6 +91,7 @@ def _silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout without a descriptor
         pass
+
 
 class PixlspecGroup(click.Group):
     """Click group that turns exceptions of any command into one error line and an exit code."""
@@ -132,6 +140,7 @@ Exit codes:
   143  terminated (SIGTERM): stopped as after Ctrl-C
 """
 
+
 @click.group(cls=PixlspecGroup, context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_EPILOG)
 @click.version_option(__version__, "--version", prog_name="pixlspec")
 @click.option("-v", "--verbose", count=True, help="More messages (repeat for debug logging).")
@@ -163,8 +172,10 @@ def main(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
              else logging.WARNING if state.verbosity == 0 else logging.ERROR)
     _configure_logging(level)
 
+
 class _CLIHandler(logging.StreamHandler):
     """The log handler ``pixlspec`` installs on the ``pixlspec`` logger (one at a time)."""
+
 
 def _configure_logging(level: int) -> None:
     """Send ``pixlspec`` log records of ``level`` and above to the current stderr."""

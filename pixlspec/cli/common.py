@@ -18,6 +18,7 @@ def json_text(obj) -> str:
 
     return strict_json(obj) + "\n"
 
+
 def refuse_overwrite(paths, overwrite: bool) -> None:
     """Bad input (exit 2, nothing written) when an output file exists and ``--overwrite`` is not given."""
     if overwrite:
@@ -28,23 +29,29 @@ def refuse_overwrite(paths, overwrite: bool) -> None:
 
 OVERWRITE_HELP = "Replace existing output files (default: refuse, exit 2, write nothing)."
 
+
 def say(message: str) -> None:
     """Print a progress/summary line on stderr unless ``-q`` (stdout stays machine-readable)."""
     if cli_state().verbosity >= 0:
         click.echo(message, err=True)
 
+
 def load_instrument(path: str | None):
+    """The instrument of an ``--instrument`` file (PIQUANT .msa, .json, .toml), or None when not given."""
     if path is None:
         return None
     from ..instrument import Instrument
 
     return Instrument.load(path)
 
+
 def split_list(text: str | None, what: str) -> list[str]:
+    """The items of a comma-separated option value; bad input when the value holds none."""
     items = [e.strip() for e in (text or "").split(",") if e.strip()]
     if text is not None and not items:
         raise PixlspecError(f"{what} expects a comma-separated list, got {text!r}")
     return items
+
 
 def check_elements(names: list[str], what: str = "--elements") -> list[str]:
     """Validate element / group names ("Fe", "Pb_L"): unknown symbols are a bad input."""
@@ -57,7 +64,9 @@ def check_elements(names: list[str], what: str = "--elements") -> list[str]:
             raise PixlspecError(f"{what}: {e.message}") from None
     return names
 
+
 def load_calibration(path: str | None, instrument=None):
+    """The calibration of a ``--calibration`` file (pixlspec JSON or PIQUANT ECF table), or None."""
     if path is None:
         return None
     from ..quant.calibration import load_calibration
@@ -66,15 +75,20 @@ def load_calibration(path: str | None, instrument=None):
         raise PixlspecError("no such calibration file", path=path)
     return load_calibration(path, instrument=instrument)
 
+
 def balance_arg(value: str) -> str | None:
+    """A ``--balance`` choice as ``quantify`` takes it ("none" -> None)."""
     return None if value.lower() == "none" else value
 
+
 def scan_stem(path: str) -> str:
+    """The name of a scan from its file or folder name, without a ``_maps``/``_results`` suffix."""
     stem = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
     for suffix in ("_maps", "_results"):
         if stem.endswith(suffix) and len(stem) > len(suffix):
             stem = stem[: -len(suffix)]
     return stem
+
 
 def spectrum_for_fit(path: str, point: int | None, detector: str, instrument):
     """The spectrum the ``fit`` command works on: an MSA file, or a point or the sum of a scan."""

@@ -26,6 +26,7 @@ MAX_METADATA_CHARS = 160
 #: Order of the summary statistics in ``info`` tables.
 STAT_KEYS = ("min", "median", "max")
 
+
 def _print_description(d: dict[str, Any], console) -> None:
     from rich.padding import Padding
     from rich.table import Table
@@ -81,6 +82,7 @@ def _print_description(d: dict[str, Any], console) -> None:
                       " / ".join(f"{tc[k]:,.0f}" for k in STAT_KEYS))
     console.print(Padding(table, (0, 0, 0, 2)))
 
+
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -122,6 +124,7 @@ def info(files: tuple[str, ...], fmt: str, instrument_path: str | None) -> None:
 #: Bytes read at a time when hashing input files for provenance.
 HASH_BLOCK_BYTES = 1 << 20
 
+
 def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -129,8 +132,10 @@ def _sha256(path: str) -> str:
             h.update(block)
     return h.hexdigest()
 
+
 def _file_record(path: str) -> dict[str, Any]:
     return {"name": os.path.basename(path), "size_bytes": os.path.getsize(path), "sha256": _sha256(path)}
+
 
 def _parse_key_values(items: tuple[str, ...]) -> dict[str, str]:
     out = {}
@@ -140,6 +145,7 @@ def _parse_key_values(items: tuple[str, ...]) -> dict[str, str]:
             raise PixlspecError(f"--provenance expects KEY=VALUE, got {item!r}")
         out[key.strip()] = value
     return out
+
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
@@ -217,6 +223,7 @@ def convert(inputs: tuple[str, ...], output: str, instrument_path: str | None, c
          f"{'+'.join(scan.detectors)}, {dtype} {compression}, {os.path.getsize(output) / 1e6:.2f} MB "
          f"(from {kind} {inputs[0] if len(inputs) == 1 else f'{len(inputs)} files'})")
 
+
 @main.command()
 @click.argument("results", metavar="RESULTS")
 @click.option("--format", "fmt", type=click.Choice(["piquant-csv", "csv", "tiff", "msa"]), required=True,
@@ -249,6 +256,7 @@ def export(results: str, fmt: str, out: str, units: str, per_detector: bool) -> 
     say(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}: " + ", ".join(written[:4])
          + (" ..." if len(written) > 4 else ""))
 
+
 def _composition_maps(path: str) -> dict:
     """Detector -> CompositionMap of a PIQUANT map CSV or of a results file's stored composition."""
     from ..io.export import read_piquant_maps
@@ -260,6 +268,7 @@ def _composition_maps(path: str) -> dict:
         comp = read_composition_map(path)
         return {comp.detector: comp}
     return read_piquant_maps(path)
+
 
 @main.command()
 @click.argument("a_path", metavar="A")

@@ -25,6 +25,7 @@ def _parse_pair(text: str, what: str) -> tuple[float, float]:
         raise PixlspecError(f"{what} expects two numbers LO,HI, got {text!r}") from None
     return lo, hi
 
+
 def _map_figure(maps, element: str, units: str, lims: tuple[float, float], log: bool, cmap: str,
                 vmin: float | None, vmax: float | None):
     """An image with colour limits ``lims`` (raster) or a profile (line; y limits only where given)."""
@@ -41,6 +42,7 @@ def _map_figure(maps, element: str, units: str, lims: tuple[float, float], log: 
     if vmin is not None or vmax is not None:
         ax.set_ylim(vmin, vmax)
     return fig
+
 
 @main.command(name="map")
 @click.argument("input_path", metavar="INPUT")
@@ -107,6 +109,7 @@ def map_(input_path: str, out_dir: str, elements: str | None, rgb: tuple[str, ..
         _map_files(input_path, out_dir, instrument, detector, wanted, elements, triples, units, log_scale, cmap,
                    vmin, vmax, (plo, phi), overwrite)
 
+
 def _map_files(input_path: str, out_dir: str, instrument, detector, wanted, elements, triples, units: str,
                log_scale: bool, cmap: str, vmin, vmax, percentiles: tuple[float, float], overwrite: bool) -> None:
     """The work of ``map`` once its options are checked (fit or read, then the PNGs, staged)."""
@@ -150,6 +153,7 @@ def _map_files(input_path: str, out_dir: str, instrument, detector, wanted, elem
         plt.close(fig)
         written.append("chi2.png")
     say(f"wrote {len(written)} files into {out_dir}: {', '.join(written)}")
+
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
@@ -218,6 +222,7 @@ def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, el
     if failed:
         # bad input (corrupt or missing scan, wrong channel count): 2; anything unexpected: 1
         ctx.exit(EXIT_FAILURE if any(not o.bad_input for o in failed) else EXIT_BAD_INPUT)
+
 
 @main.command()
 @click.argument("scan_path", metavar="SCAN")

@@ -25,6 +25,7 @@ def _detection_rows(salts) -> list[list]:
 
 DETECTION_HEADERS = ["#", "phase", "endmember", "points", "area_mm2", "x_mm", "y_mm", "confidence", "total_wt"]
 
+
 @main.command()
 @click.argument("input_path", metavar="INPUT")
 @click.option("--out", "out_dir", default=None, metavar="DIR",
@@ -120,6 +121,7 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
         say(f"wrote {os.path.join(out_dir, 'phase_map.png')}, salts.json, salts.csv"
              + (f" and {name}_results.h5" if fitted else ""))
 
+
 def _parse_weights(text: str | None) -> dict[str, float] | None:
     if text is None:
         return None
@@ -144,6 +146,7 @@ def _parse_weights(text: str | None) -> dict[str, float] | None:
             raise PixlspecError(f"--weights: {key} must be >= 0, got {value}")
         out[matches[0]] = w
     return out
+
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)

@@ -15,10 +15,13 @@ __all__ = ["stderr_console", "pipe_console", "stdout_console", "NoProgress", "pr
 #: Width of tables written to a pipe or file (no terminal to fit).
 PIPE_WIDTH = 160
 
+
 def stderr_console():
+    """A rich console on stderr (messages, progress) that leaves stdout to the results."""
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
 
 @functools.cache
 def _pipe_console_class():
@@ -33,9 +36,11 @@ def _pipe_console_class():
 
     return PipeConsole
 
+
 def pipe_console(**kwargs):
     """A rich console (see :func:`_pipe_console_class`)."""
     return _pipe_console_class()(**kwargs)
+
 
 def stdout_console():
     """Rich console on stdout; wide when piped so table rows stay one line each."""
@@ -43,6 +48,7 @@ def stdout_console():
     if not console.is_terminal:
         console.width = max(console.width, PIPE_WIDTH)
     return console
+
 
 class NoProgress:
     """Stands in for a rich Progress when none is shown (pipes, -q, tests)."""
@@ -55,6 +61,7 @@ class NoProgress:
 
     def advance(self, *args, **kwargs) -> None:
         pass
+
 
 @contextlib.contextmanager
 def progress_bar():
@@ -74,7 +81,9 @@ def progress_bar():
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as progress:
         yield progress
 
+
 def csv_text(headers: list[str], rows: list[list]) -> str:
+    """CSV text of a header row and rows."""
     import csv
     import io
 
@@ -84,7 +93,9 @@ def csv_text(headers: list[str], rows: list[list]) -> str:
     w.writerows(rows)
     return buf.getvalue()
 
+
 def rich_table(headers: list[str], rows: list[list], right: str = "", title: str | None = None):
+    """A borderless rich table; ``right`` marks the right-aligned columns ("r" per column)."""
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, padding=(0, 1), title=title, title_justify="left",
@@ -96,6 +107,7 @@ def rich_table(headers: list[str], rows: list[list], right: str = "", title: str
         table.add_row(*[str(c) for c in r])
     return table
 
+
 def fmt_num(v: float) -> str:
     """wt% for a terminal table: 3 decimals, small values with 2 significant digits."""
     import math
@@ -106,7 +118,9 @@ def fmt_num(v: float) -> str:
         return f"{v:.3f}"
     return f"{v:.1e}"
 
+
 def fmt_g(v: float, nd: int = 4) -> str:
+    """``v`` with ``nd`` significant digits, "nan" when not finite."""
     import math
 
     return "nan" if v is None or not math.isfinite(v) else f"{v:.{nd}g}"

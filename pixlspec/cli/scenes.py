@@ -37,6 +37,7 @@ def _composition_arg(text: str):
         raise PixlspecError(f"--composition {text!r}: {e.message}") from None
     return comp
 
+
 @main.command()
 @click.argument("output", metavar="OUTPUT")
 @click.option("--scene", type=click.Choice(["salts", "uniform"]), default="salts", show_default=True,
@@ -140,6 +141,7 @@ def simulate(output: str, scene: str, composition: str, shape: str, live_time: f
                 write_point_truth_csv(tmp_truth, scan)
     say(f"wrote {output} ({ny}x{nx} points, detectors {'+'.join(scan.detectors)}, {live:g} s live per point) "
          f"and {truth_path}")
+
 
 @main.command()
 @click.option("--out", "out_dir", default="pixlspec-demo", show_default=True, metavar="DIR",

@@ -81,6 +81,7 @@ def fit(input_path: str, point: int | None, detector: str, elements: str | None,
 #: Files ``fit --out DIR`` writes.
 FIT_OUTPUTS = ("fit.json", "areas.csv", "fit.png")
 
+
 def _areas_csv(result) -> str:
     lines = ["group,area_counts,sigma_counts,counts_per_s,detected"]
     det = result.detected
@@ -88,6 +89,7 @@ def _areas_csv(result) -> str:
         lines.append(f"{name},{area:.6g},{result.sigma[name]:.6g},{area / result.spectrum.live_time_s:.6g},"
                      f"{det.get(name, '')}")
     return "\n".join(lines) + "\n"
+
 
 @main.command()
 @click.argument("input_path", metavar="INPUT")

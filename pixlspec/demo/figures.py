@@ -13,6 +13,7 @@ __all__ = ["save_figure", "element_panel", "candidates_figure", "target_figures"
 
 
 def save_figure(fig, path: str) -> None:
+    """Save a figure as PNG at the demo's resolution and close it."""
     import matplotlib.pyplot as plt
 
     try:
@@ -54,6 +55,7 @@ def element_panel(maps, elements: Sequence[str], title: str):
 
 
 def candidates_figure(ranking):
+    """Bar chart of the sample-candidate scores and their sub-scores."""
     from ..plot import pyplot
 
     plt = pyplot()
@@ -84,6 +86,7 @@ def candidates_figure(ranking):
 
 
 def target_figures(t: DemoTarget, figdir: str) -> None:
+    """Every figure of a target (sum fit, element maps, phases, context image) into ``figdir``."""
     import warnings
 
     from ..plot_minerals import plot_correlation, plot_phase_map

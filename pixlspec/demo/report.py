@@ -21,10 +21,12 @@ def display_path(path: str) -> str:
 
 
 def fmt_number(v: float, nd: int = 2) -> str:
+    """``v`` with ``nd`` decimals for the report, "–" when missing or not finite."""
     return "–" if v is None or not np.isfinite(v) else f"{v:.{nd}f}"
 
 
 class Clock:
+    """Seconds spent per named step (``with clock("fit_map"): ...``)."""
     def __init__(self):
         self.t: dict[str, float] = {}
 
@@ -109,6 +111,7 @@ def _bulk_rows(comp) -> tuple[list[list[str]], list[str]]:
 
 
 def build_report(targets, ranking, timings, data: Path, shipped_sim: bool, calibration):
+    """The demo's report (Markdown and HTML) from its targets, ranking and timings."""
     from .. import __version__
     from ..quant.quantify import MAP_DEFAULT_BALANCE
     from ..report import Report

@@ -199,6 +199,7 @@ def build_plan(fit, n_points: int, scan_n_channels: int) -> DetectorPlan:
 # per-chunk work
 # ---------------------------------------------------------------------------------------------
 def row_validity_of(raw: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """Which rows of a chunk can be fitted: live time > 0 and every count finite and >= 0."""
     from ..model.map_kernels import row_validity
 
     live = np.asarray(live, dtype=np.float64)

@@ -84,10 +84,12 @@ def _line_at(data: bytes, pos: int) -> int:
 
 
 def snippet(text: str, n: int = 40) -> str:
+    """The start of ``text`` for an error message (``n`` characters, with "..." when cut)."""
     return text if len(text) <= n else text[:n] + "..."
 
 
 def is_number(tok: str) -> bool:
+    """Whether a token is a plain decimal number (as EMSA/MAS values are written)."""
     return _NUMBER.fullmatch(tok) is not None
 
 
@@ -128,6 +130,7 @@ def split_keyword(text: str) -> tuple[str, str]:
 
 
 def norm_keyword(key: str) -> str:
+    """A keyword in its canonical spelling (upper case, aliases resolved)."""
     k = key.strip().lstrip("#").strip().upper()
     return KEYWORD_ALIASES.get(k, k)
 
@@ -340,4 +343,5 @@ def check_magic(header: MSAHeader) -> str:
 
 
 def unset_value(value: str | None) -> bool:
+    """Whether a header value means "not given" (``N/A``, ``<tbd>``, empty)."""
     return value is None or value.strip().lower() in UNSET_VALUES

@@ -40,8 +40,10 @@ ALL_EDGES = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
 #: and ECFs move to the reference data too (issue 15).
 FP_ATOMIC_DATA = "elam"
 
+
 @functools.lru_cache(maxsize=None)
 def lines_of(element: str) -> dict:
+    """The line table of an element (energies, intensities, levels), cached."""
     import xraydb  # lazy
 
     return {name: (float(ln.energy), float(ln.intensity), ln.initial_level)
@@ -127,6 +129,7 @@ def resolve_group(name: str, tube_kV: float) -> tuple[str, str, str]:
 
 @dataclass(frozen=True)
 class FPLine:
+    """One (merged) line of the FP model: element, subshell, energy (eV) and its share of the subshell."""
     element: str
     subshell: str
     energy_eV: float
