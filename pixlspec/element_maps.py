@@ -19,8 +19,9 @@ from .geometry import Grid
 if TYPE_CHECKING:
     from .config import FitConfig
     from .instrument import Instrument
+    from .spectrum import Spectrum
 
-__all__ = ["ElementMaps", "combine_detectors"]
+__all__ = ["ElementMaps", "SumFitRecord", "combine_detectors"]
 
 
 @dataclass
@@ -50,9 +51,10 @@ class ElementMaps:
         Live time per point (mean over detectors for "A+B").
     positions_mm, point_ids : ndarray
     grid : Grid
-    sum_fit : dict of str to FitResult
-        The nonlinear fit of each detector's sum spectrum (shapes, calibration);
-        after :meth:`from_hdf5`, a dict of its JSON summary.
+    sum_fit : dict of str to FitResult or SumFitRecord
+        The nonlinear fit of each detector's sum spectrum (shapes, calibration): a FitResult when
+        fitted here; after :meth:`from_hdf5`, a :class:`SumFitRecord` (the sum spectrum, the fitted
+        channels and the summary, with the same attribute names).
     per_detector : dict of str to ElementMaps
         For "A+B": the maps of each detector.
     config : FitConfig
@@ -184,6 +186,73 @@ class ElementMaps:
         from .io.export import write_maps_tiff
 
         return write_maps_tiff(self, directory, units=units)
+
+
+@dataclass(frozen=True, eq=False)
+class SumFitRecord:
+    """The fit of a detector's sum spectrum as a results file keeps it (``ElementMaps.sum_fit`` read back).
+
+    It answers what a :class:`~pixlspec.fit.result.FitResult` answers from the file: the sum spectrum
+    itself (``spectrum``), the fitted channels' ``energy_eV``, ``counts``, ``model`` and ``background``,
+    and the summary (``areas``, ``sigma``, ``params``, ``chi2_reduced``, ... as attributes; ``to_dict()``;
+    ``record["key"]`` as for the summary dictionary). Files written before the sum spectrum was stored
+    give ``spectrum`` None.
+    """
+
+    summary: dict
+    energy_eV: np.ndarray
+    counts: np.ndarray
+    model: np.ndarray
+    background: np.ndarray
+    spectrum: Spectrum | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.summary[key]
+
+    def to_dict(self) -> dict:
+        """The summary a fit wrote (:meth:`pixlspec.fit.result.FitResult.to_dict`)."""
+        return dict(self.summary)
+
+    @property
+    def detector(self) -> str:
+        return str(self.summary.get("detector", ""))
+
+    @property
+    def elements(self) -> list[str]:
+        return list(self.summary.get("elements", []))
+
+    @property
+    def areas(self) -> dict[str, float]:
+        return dict(self.summary.get("areas", {}))
+
+    @property
+    def sigma(self) -> dict[str, float]:
+        return dict(self.summary.get("sigma", {}))
+
+    @property
+    def params(self) -> dict[str, float]:
+        """The fitted shape parameters (as :meth:`pixlspec.model.spectrum_model.ShapeParams.to_dict`)."""
+        return dict(self.summary.get("params", {}))
+
+    @property
+    def chi2_reduced(self) -> float:
+        return float(self.summary.get("chi2_reduced", float("nan")))
+
+    @property
+    def dof(self) -> float:
+        return float(self.summary.get("dof", float("nan")))
+
+    @property
+    def fwhm_MnKa_eV(self) -> float:
+        return float(self.summary.get("fwhm_MnKa_eV", float("nan")))
+
+    @property
+    def offset_eV(self) -> float:
+        return float(self.params.get("offset_eV", float("nan")))
+
+    @property
+    def gain_eV_per_channel(self) -> float:
+        return float(self.params.get("gain_eV_per_channel", float("nan")))
 
 
 def combine_detectors(maps: Sequence[ElementMaps]) -> ElementMaps:

@@ -191,6 +191,15 @@ def test_results_file_round_trip_and_maps_layout(tmp_path, maps16):
     assert set(back.per_detector) == {"A", "B"}
     assert back.config == maps16.config
     assert back.sum_fit["A"]["chi2_reduced"] == pytest.approx(maps16.sum_fit["A"].chi2_reduced)
+    # the sum fits come back as records with the attributes of a FitResult, the sum spectrum included, so
+    # quantify_map gives the same compositions from the file as from the maps fitted here
+    rec, live = back.sum_fit["A"], maps16.sum_fit["A"]
+    assert rec.chi2_reduced == live.chi2_reduced and rec.areas == live.areas and rec.elements == live.elements
+    np.testing.assert_array_equal(rec.model, live.model)
+    np.testing.assert_array_equal(rec.spectrum.counts, live.spectrum.counts)
+    assert rec.spectrum.live_time_s == live.spectrum.live_time_s and rec.offset_eV == live.offset_eV
+    np.testing.assert_array_equal(px.quantify_map(back).point_oxide_wt["SiO2"],
+                                  px.quantify_map(maps16).point_oxide_wt["SiO2"])
     # a file whose completion mark is missing is not taken for a result
     with h5py.File(out, "r+") as f:
         del f.attrs[COMPLETE_ATTR]

@@ -19,7 +19,8 @@ Layout (DESIGN.md, "HDF5 layout")::
         grid               JSON (kind, shape, step_mm, line origin/direction)
         detector_<X>/      the same per detector when detectors were combined
       sum_fit/detector_<X>/            the sum-spectrum fit: energy_eV, counts, model,
-                                       background [fit channels], summary (JSON)
+                                       background [fit channels], summary (JSON), spectrum_counts
+                                       [n_channels] @energy_calibration @live_time_s @detector
       process/                         NXprocess: program, version, date, source, config,
                                        instrument, provenance, timing (JSON), library versions
     /MAPS/XRF_Analyzed/NNLS/{Counts_Per_Sec, Channel_Names, Channel_Units}   hard links
@@ -44,8 +45,8 @@ import numpy as np
 
 from ..errors import HDF5FormatError, PixlspecError
 from .atomic import atomic_path
-from .files import check_input_file
 from .h5guard import check_vlen_heap
+from .h5read import CheckedReader, open_hdf5, str_list
 
 __all__ = ["write_maps", "read_maps", "results_complete", "is_results_file", "read_results_info", "read_composition_map",
            "read_sum_spectra", "write_composition", "COMPLETE_ATTR", "MAPS_VERSION"]
@@ -180,6 +181,14 @@ def write_maps(maps, path, *, provenance: Mapping[str, Any] | None = None) -> No
                     sg.create_dataset(name, data=np.asarray(getattr(fit, name), dtype=np.float64))
                 sg["energy_eV"].attrs["units"] = "eV"
                 _json(sg, "summary", fit.to_dict())
+                spec = getattr(fit, "spectrum", None)
+                if spec is not None:
+                    # the whole sum spectrum: quantify_map reads the sample's emission above the Ar edge from it
+                    ds = sg.create_dataset("spectrum_counts", data=np.asarray(spec.counts, dtype=np.float64))
+                    ds.attrs["energy_calibration"] = np.array([spec.offset_eV, spec.gain_eV_per_channel,
+                                                               spec.quadratic_eV], dtype=np.float64)
+                    ds.attrs["live_time_s"] = float(spec.live_time_s)
+                    ds.attrs["detector"] = str(spec.detector or det)
 
             p = entry.create_group("process")
             p.attrs["NX_class"] = "NXprocess"
@@ -264,7 +273,7 @@ def results_complete(path) -> bool:
 def read_results_info(path) -> dict[str, Any]:
     """The provenance of a results file (``source``, ``provenance``, ``timing``, ``date``, ...)."""
     name = os.fspath(path)
-    with _open(name) as f:
+    with open_hdf5(name) as f:
         try:
             p = f.get("entry/process")
             out: dict[str, Any] = {}
@@ -287,81 +296,7 @@ def read_results_info(path) -> dict[str, Any]:
                                   where="/entry/process") from None
 
 
-def _open(path):
-    name = os.fspath(path)
-    if not os.path.exists(name):
-        raise PixlspecError("no such file", path=name)
-    check_input_file(name, kind="hdf5", error_cls=HDF5FormatError)
-    try:
-        return h5py.File(name, "r")
-    except OSError as e:
-        raise HDF5FormatError(f"cannot open as HDF5 (truncated or damaged file?): {e}", path=name) from None
-
-
-class _Reader:
-    """Reads the datasets of a results file, remembering the one being read for error messages."""
-
-    def __init__(self, f: h5py.File, name: str):
-        self.f = f
-        self.name = name
-        self.where: str | None = None
-
-    def ds(self, group, key: str) -> h5py.Dataset:
-        base = group.name if isinstance(group, h5py.Group) else ""
-        self.where = f"{base}/{key}".replace("//", "/")
-        obj = group[key]
-        if not isinstance(obj, h5py.Dataset):
-            raise HDF5FormatError(f"is a {type(obj).__name__}, expected a dataset", path=self.name, where=self.where)
-        return obj
-
-    def array(self, group, key: str, shape: tuple | None = None, kind: str = "iuf") -> np.ndarray:
-        ds = self.ds(group, key)
-        if ds.dtype.kind not in kind:
-            raise HDF5FormatError(f"has dtype {ds.dtype}, expected numbers", path=self.name, where=self.where)
-        a = np.asarray(ds[()])
-        if shape is not None and a.shape != shape:
-            raise HDF5FormatError(f"has shape {a.shape}, expected {shape}", path=self.name, where=self.where)
-        return a
-
-    def finite(self, a: np.ndarray, what: str, mask=None) -> np.ndarray:
-        b = np.asarray(a, dtype=float)
-        bad = ~np.isfinite(b) if mask is None else (~np.isfinite(b) & mask)
-        if np.any(bad):
-            i = tuple(int(x) for x in np.argwhere(bad)[0])
-            raise HDF5FormatError(f"{what} at index {i} is {b[i]}; expected a finite number", path=self.name,
-                                  where=self.where)
-        return a
-
-    def text(self, group, key: str) -> str:
-        ds = self.ds(group, key)
-        check_vlen_heap(ds, path=self.name, where=self.where)
-        v = ds[()]
-        if isinstance(v, bytes):
-            return v.decode("utf-8")
-        if not isinstance(v, str):
-            raise HDF5FormatError(f"holds {type(v).__name__}, expected a string", path=self.name, where=self.where)
-        return v
-
-    def json(self, group, key: str):
-        return json.loads(self.text(group, key))
-
-    def strings(self, group, key: str, n: int | None = None) -> list[str]:
-        ds = self.ds(group, key)
-        check_vlen_heap(ds, path=self.name, where=self.where)
-        if h5py.check_string_dtype(ds.dtype) is None or ds.ndim != 1:
-            raise HDF5FormatError(f"has dtype {ds.dtype} and shape {ds.shape}, expected a list of strings",
-                                  path=self.name, where=self.where)
-        out = _str_list(ds)
-        if n is not None and len(out) != n:
-            raise HDF5FormatError(f"has {len(out)} names, expected {n}", path=self.name, where=self.where)
-        return out
-
-
-def _str_list(ds) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in ds[()]]
-
-
-def _maps_from_group(rd: _Reader, g: h5py.Group, common: dict, n_points: int):
+def _maps_from_group(rd: CheckedReader, g: h5py.Group, common: dict, n_points: int):
     from ..element_maps import ElementMaps
     from ..instrument import MAX_GEOMETRY_FACTOR
     from ..spectrum import MAX_LIVE_TIME_S, check_real_time
@@ -399,7 +334,8 @@ def _maps_from_group(rd: _Reader, g: h5py.Group, common: dict, n_points: int):
 def read_maps(path):
     """Read a results file written by :func:`write_maps` back into :class:`ElementMaps`.
 
-    ``sum_fit`` holds each detector's fit summary (dict), ``config`` the
+    ``sum_fit`` holds each detector's :class:`~pixlspec.element_maps.SumFitRecord` (the sum spectrum,
+    the fitted channels and the fit's summary), ``config`` the
     :class:`FitConfig`, ``instrument`` the :class:`Instrument`.
 
     Every dataset is checked (shape, type, finite values where the fit was valid,
@@ -407,8 +343,8 @@ def read_maps(path):
     file, raises :class:`HDF5FormatError` naming the file and the dataset.
     """
     name = os.fspath(path)
-    with _open(name) as f:
-        rd = _Reader(f, name)
+    with open_hdf5(name) as f:
+        rd = CheckedReader(f, name)
         try:
             return _read_maps(rd)
         except PixlspecError as e:
@@ -421,7 +357,7 @@ def read_maps(path):
                                   where=rd.where) from None
 
 
-def _read_maps(rd: _Reader):
+def _read_maps(rd: CheckedReader):
     from ..config import FitConfig
     from ..geometry import Grid
     from ..instrument import Instrument
@@ -462,7 +398,7 @@ def _read_maps(rd: _Reader):
                 direction=direction)
     ids = rd.ds(r, "point_ids")
     check_vlen_heap(ids, path=name, where=rd.where)
-    point_ids = np.asarray(_str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
+    point_ids = np.asarray(str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
     if np.shape(point_ids) != (n_points,):
         raise HDF5FormatError(f"has shape {np.shape(point_ids)}, expected ({n_points},)", path=name,
                               where=rd.where)
@@ -475,7 +411,7 @@ def _read_maps(rd: _Reader):
     sum_fit = {}
     rd.where = "/entry/sum_fit"
     for key, sg in f.get("entry/sum_fit", {}).items():
-        sum_fit[key.removeprefix("detector_")] = rd.json(sg, "summary")
+        sum_fit[key.removeprefix("detector_")] = _sum_fit_record(rd, sg)
     common = dict(positions_mm=positions, point_ids=point_ids, grid=grid, config=config,
                   instrument=inst, source=source)
     maps = _maps_from_group(rd, r, common, n_points)
@@ -487,6 +423,27 @@ def _read_maps(rd: _Reader):
             m.sum_fit = {m.detector: sum_fit.get(m.detector)} if m.detector in sum_fit else {}
             maps.per_detector[m.detector] = m
     return maps
+
+
+def _sum_fit_record(rd: CheckedReader, sg: h5py.Group):
+    """The :class:`~pixlspec.element_maps.SumFitRecord` of one detector's ``sum_fit`` group."""
+    from ..element_maps import SumFitRecord
+    from ..spectrum import Spectrum
+
+    summary = rd.json(sg, "summary")
+    arrays = {name: (rd.array(sg, name).astype(np.float64) if name in sg else np.zeros(0))
+              for name in ("energy_eV", "counts", "model", "background")}
+    spectrum = None
+    if "spectrum_counts" in sg:
+        ds = sg["spectrum_counts"]
+        counts = rd.array(sg, "spectrum_counts").astype(np.float64)
+        try:
+            off, gain, quad = (float(v) for v in ds.attrs["energy_calibration"])
+            spectrum = Spectrum(counts=counts, offset_eV=off, gain_eV_per_channel=gain, quadratic_eV=quad,
+                                live_time_s=float(ds.attrs["live_time_s"]), detector=str(ds.attrs.get("detector", "")))
+        except (KeyError, TypeError, ValueError, PixlspecError) as e:
+            raise HDF5FormatError(f"sum spectrum is unreadable ({e})", path=rd.name, where=sg.name) from None
+    return SumFitRecord(summary=summary, spectrum=spectrum, **arrays)
 
 
 def _grid_of(f: h5py.File):
@@ -520,7 +477,7 @@ def read_composition_map(path, group: str = "entry/composition", *, missing_ok: 
     from ..composition import CompositionMap
 
     name = os.fspath(path)
-    with _open(name) as f:
+    with open_hdf5(name) as f:
         g = f.get(group)
         if not isinstance(g, h5py.Group):
             if missing_ok:
@@ -528,7 +485,7 @@ def read_composition_map(path, group: str = "entry/composition", *, missing_ok: 
             raise HDF5FormatError("the file holds no composition (quantify the maps first, e.g. "
                                   "`pixlspec salts --out` or CompositionMap.to_hdf5)", path=name, where=group)
         try:
-            oxides = _str_list(g["oxide_names"])
+            oxides = str_list(g["oxide_names"])
             n = g["total_wt"].shape[0]
 
             def per_point(key):
@@ -542,7 +499,7 @@ def read_composition_map(path, group: str = "entry/composition", *, missing_ok: 
             if isinstance(r, h5py.Group):
                 if "point_ids" in r:
                     ids = r["point_ids"]
-                    ids = np.asarray(_str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
+                    ids = np.asarray(str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
                 pos = r["positions"][()] if "positions" in r else None
                 live = r["live_time_s"][()] if "live_time_s" in r else None
             src = f["entry/process/source"][()] if "entry/process/source" in f else b""
@@ -579,7 +536,7 @@ def read_sum_spectra(path) -> dict[str, dict[str, Any]]:
     """
     name = os.fspath(path)
     out: dict[str, dict[str, Any]] = {}
-    with _open(name) as f:
+    with open_hdf5(name) as f:
         s = f.get("entry/sum_fit")
         if not isinstance(s, h5py.Group):
             return out
