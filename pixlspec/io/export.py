@@ -36,7 +36,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,10 +132,7 @@ def _fit_calibration(maps, detector: str) -> tuple[float, float, float]:
     fit = fits.get(detector)
     if fit is None:
         return nan
-    if isinstance(fit, Mapping):
-        p = fit.get("params") or {}
-        return (float(p.get("offset_eV", math.nan)), float(p.get("gain_eV_per_channel", math.nan)),
-                float(fit.get("fwhm_MnKa_eV", math.nan)))
+    # a FitResult, or the SumFitRecord of a results file read back: the same attributes
     return float(fit.offset_eV), float(fit.gain_eV_per_channel), float(fit.fwhm_MnKa_eV)
 
 

@@ -174,9 +174,7 @@ def write_maps(maps, path, *, provenance: Mapping[str, Any] | None = None) -> No
             s.attrs["NX_class"] = "NXcollection"
             for det, fit in (maps.sum_fit or {}).items():
                 sg = s.create_group(f"detector_{det}")
-                if isinstance(fit, dict):
-                    _json(sg, "summary", fit)
-                    continue
+                # a FitResult, or the SumFitRecord of a results file read back: the same attributes
                 for name in ("energy_eV", "counts", "model", "background"):
                     sg.create_dataset(name, data=np.asarray(getattr(fit, name), dtype=np.float64))
                 sg["energy_eV"].attrs["units"] = "eV"
