@@ -179,6 +179,11 @@ class Spectrum:
         """Stand-off geometry factor of this spectrum (``metadata["geometry"]``, ##GEOMETRY); 1 if unknown."""
         return float(geometry_factors(self.metadata.get(GEOMETRY_KEY, np.nan), 1)[0])
 
+    @property
+    def exposure_s(self) -> float:
+        """Live time × stand-off geometry factor: what the FP's count rates are multiplied by (PIQUANT)."""
+        return self.live_time_s * self.geometry_factor
+
     # --- derived spectra ----------------------------------------------------
     def replace(self, **changes) -> "Spectrum":
         """A copy with some fields changed (see :func:`dataclasses.replace`)."""

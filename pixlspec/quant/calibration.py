@@ -472,7 +472,7 @@ def calibrate(spectra: Sequence[Spectrum | FitResult],
         R, RS, X = {}, {}, {}
         for name, f, (_, comp, rel) in zip(std_names, fits, comps):
             # exposure: live time x the spectrum's stand-off geometry factor (##GEOMETRY), as in quantify
-            live = float(f.spectrum.live_time_s) * float(getattr(f.spectrum, "geometry_factor", 1.0))
+            live = f.spectrum.exposure_s
             solver.gas_scale = scale
             x = 0.0
             if model.gas_correctable and GAS_LINE_ELEMENT in f.areas:

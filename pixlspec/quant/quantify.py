@@ -245,8 +245,8 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
     live = float(spec.live_time_s)
     if not live > 0:
         raise FitError(f"live time must be > 0 s, got {live}", where="quantify")
-    geometry = float(getattr(spec, "geometry_factor", 1.0))
-    exposure = live * geometry  # the FP's counts scale with live time x stand-off factor (##GEOMETRY)
+    geometry = spec.geometry_factor
+    exposure = spec.exposure_s  # the FP's counts scale with live time x stand-off factor (##GEOMETRY)
     groups, skipped = analysis_groups(fit_result.elements, instrument.tube.voltage_kV, exclude)
     if not groups:
         raise FitError(f"no quantifiable element group among {list(fit_result.elements)} ({skipped})",
