@@ -86,19 +86,56 @@ def test_fp_secondary_skips_trace_enhancers():
     assert np.all(np.isfinite(out)) and np.all(out >= 0)
 
 
-def test_fp_primary_weights_match_numpy():
-    t = _tables(seed=3)
-    sin1, sin2 = 1.0, math.sin(math.radians(70))
-    P, L, E = t["C"].shape[0], t["q"].shape[0], t["src"].size
-    s0, sw, w = np.zeros((P, L)), np.zeros((P, L)), np.full((P, L, E), np.nan)
-    kernels.fp_primary_weights(t["C"], t["mu_exc"], t["mu_line"], t["src"], t["q"], t["q_start"], t["det"],
-                               sin1, sin2, s0, w, sw)
+def _primary_jacobian_reference(t, dC, sin1, sin2):
+    """Primary and its directional derivatives, in numpy: the derivative of
+    ``P_l = det_l C_i sum_e src_e q_le / D_le`` with ``dD_le = dmu_s(E_e)/sin1 + dmu_s(E_l)/sin2``."""
+    P, L = t["C"].shape[0], t["q"].shape[0]
+    J = dC.shape[2]
+    prim, jac = np.zeros((P, 2)), np.zeros((P, 2, J))
     for p in range(P):
-        mus = t["C"][p] @ t["mu_exc"] / sin1
+        C = t["C"][p]
         for ln in range(L):
-            D = mus + t["C"][p] @ t["mu_line"][:, ln] / sin2
-            ref_w = t["det"][ln] * t["src"] * t["q"][ln] / D ** 2
-            ref_w[:t["q_start"][ln]] = 0.0
-            np.testing.assert_allclose(w[p, ln], ref_w, rtol=1e-12)
-            np.testing.assert_allclose(s0[p, ln], t["det"][ln] * np.sum(t["src"] * t["q"][ln] / D), rtol=1e-12)
-            np.testing.assert_allclose(sw[p, ln], ref_w.sum(), rtol=1e-12)
+            el, g = t["line_el"][ln], t["line_group"][ln]
+            D = C @ t["mu_exc"] / sin1 + C @ t["mu_line"][:, ln] / sin2
+            a = t["det"][ln] * t["src"] * t["q"][ln]
+            prim[p, g] += C[el] * np.sum(a / D)
+            for j in range(J):
+                dD = dC[p, :, j] @ t["mu_exc"] / sin1 + dC[p, :, j] @ t["mu_line"][:, ln] / sin2
+                jac[p, g, j] += dC[p, el, j] * np.sum(a / D) - C[el] * np.sum(a * dD / D ** 2)
+    return prim, jac
+
+
+def test_fp_primary_jacobian_matches_numpy():
+    t = _tables(seed=3)
+    t["C"][1, t["line_el"][0]] = 0.0  # an absent element: its derivative is dC_i s0 alone
+    sin1, sin2 = 1.0, math.sin(math.radians(70))
+    P, K = t["C"].shape
+    dC = np.random.default_rng(4).normal(size=(P, K, 6))
+    prim, jac = np.zeros((P, 2)), np.zeros((P, 2, 6))
+    kernels.fp_primary_jacobian(t["C"], dC, t["mu_exc"], np.ascontiguousarray(t["mu_exc"].T), t["mu_line"],
+                                t["src"], t["q"], t["q_start"], t["line_el"], t["line_group"], t["det"], sin1, sin2,
+                                prim, jac)
+    ref_prim, ref_jac = _primary_jacobian_reference(t, dC, sin1, sin2)
+    np.testing.assert_allclose(prim, ref_prim, rtol=1e-12)
+    np.testing.assert_allclose(jac, ref_jac, rtol=1e-10, atol=1e-12 * np.abs(ref_jac).max())
+
+
+def test_fp_primary_jacobian_is_the_derivative_of_fp_primary():
+    """Central differences of fp_primary along each direction equal the Jacobian kernel."""
+    t = _tables(seed=5)
+    sin1, sin2 = 1.0, math.sin(math.radians(70))
+    P, K = t["C"].shape
+    dC = np.random.default_rng(6).uniform(-1, 1, (P, K, 3))
+    prim, jac = np.zeros((P, 2)), np.zeros((P, 2, 3))
+    kernels.fp_primary_jacobian(t["C"], dC, t["mu_exc"], np.ascontiguousarray(t["mu_exc"].T), t["mu_line"],
+                                t["src"], t["q"], t["q_start"], t["line_el"], t["line_group"], t["det"], sin1, sin2,
+                                prim, jac)
+    h = 1e-6
+    for j in range(3):
+        out = []
+        for s in (+1, -1):
+            o = np.zeros((P, 2))
+            kernels.fp_primary(np.ascontiguousarray(t["C"] + s * h * dC[:, :, j]), t["mu_exc"], t["mu_line"],
+                               t["src"], t["q"], t["q_start"], t["line_el"], t["line_group"], t["det"], sin1, sin2, o)
+            out.append(o)
+        np.testing.assert_allclose(jac[:, :, j], (out[0] - out[1]) / (2 * h), rtol=1e-6)

@@ -70,9 +70,6 @@ __all__ = ["FPModel", "Excitation", "excitation_spectrum", "fp_intensities", "fp
            "MARS_ATMOSPHERE_DENSITY_G_CM3", "air_attenuation_per_cm", "detector_view_ratio",
            "gas_column_view_length_cm", "sample_gas_kernel_cm"]
 
-#: Points whose (line x excitation bin) derivative weights are held at once by
-#: :meth:`FPModel.primary_jacobian` (64 points x 67 lines x 557 bins = 19 MB).
-JACOBIAN_BLOCK_POINTS: int = 64
 #: Width (eV) of the coarser excitation bins of the secondary fluorescence (a ~1-15 %
 #: correction, so 0.5 % of it is negligible; checked against the fine grid in the tests).
 SECONDARY_STEP_EV: float = 250.0
@@ -156,6 +153,7 @@ class FPModel:
         self._sin2 = math.sin(math.radians(instrument.detector(self.detector).elevation_deg))
         self._src = np.ascontiguousarray(exc.photons_per_s / self._sin1)
         self._mu_exc = np.ascontiguousarray(np.array([mass_attenuation(el, E) for el in self.elements]))
+        self._mu_exc_t = np.ascontiguousarray(self._mu_exc.T)  # (bins, elements): the Jacobian kernel's inner loop
 
         # analyte lines
         lines: list[FPLine] = []
@@ -195,6 +193,14 @@ class FPModel:
                 for mi, m in enumerate(enh):
                     if m.element != ln.element and qa[mi] > 0:
                         pairs_l.append(li), pairs_m.append(mi), pairs_qa.append(qa[mi])
+            # only the enhancer lines that excite some analyte line (an Al L line at 68 eV excites none of them)
+            used = sorted(set(pairs_m))
+            renumber = {old: new for new, old in enumerate(used)}
+            enh = [enh[i] for i in used]
+            ee = ee[used]
+            pairs_m = [renumber[i] for i in pairs_m]
+            self._enh = enh
+        if enh:
             self._enh_el = np.array([self._index[m.element] for m in enh], dtype=np.int64)
             self._mu_enh = np.ascontiguousarray(np.array([mass_attenuation(el, ee) for el in self.elements])
                                                 .reshape(len(self.elements), ee.size))
@@ -449,32 +455,11 @@ class FPModel:
             raise CompositionError(f"expected C (n, {len(self.elements)}) and dC (n, {len(self.elements)}, m), got "
                                    f"{C2.shape} and {dC2.shape}", where="fp")
         src, det, _ = self._beam(air_fraction)
-        n_p, n_k, n_j = dC2.shape
-        n_l = self._q.shape[0]
-        onehot = np.zeros((n_l, len(self.groups)))  # line -> group sums
-        onehot[np.arange(n_l), self._line_group] = 1.0
-        prim = np.zeros((n_p, len(self.groups)))
-        jac = np.zeros((n_p, len(self.groups), n_j))
-        for a in range(0, n_p, JACOBIAN_BLOCK_POINTS):  # bounds the (points, lines, bins) weights in memory
-            b = min(a + JACOBIAN_BLOCK_POINTS, n_p)
-            Cb, dCb = C2[a:b], dC2[a:b]
-            n_b = b - a
-            s0 = np.empty((n_b, n_l))
-            sw = np.empty((n_b, n_l))
-            w = np.empty((n_b, n_l, src.size))
-            kernels.fp_primary_weights(Cb, self._mu_exc, self._mu_line, src, self._q, self._q_start, det,
-                                       self._sin1, self._sin2, s0, w, sw)
-            dCt = np.ascontiguousarray(dCb.transpose(0, 2, 1)).reshape(n_b * n_j, n_k)  # (points x directions, K)
-            dmus = (dCt @ self._mu_exc).reshape(n_b, n_j, -1)  # attenuation changes at the excitation bins
-            dmul = (dCt @ self._mu_line).reshape(n_b, n_j, n_l)  # ... and at the line energies
-            c_line = Cb[:, self._line_el]  # (points, lines)
-            dc_line = dCb[:, self._line_el, :]  # (points, lines, directions)
-            acc = w @ dmus.transpose(0, 2, 1)  # (points, lines, directions): sum_e w_le dmu_s(E_e)
-            d_line = (dc_line * s0[:, :, None]
-                      - c_line[:, :, None] * (acc / self._sin1 + dmul.transpose(0, 2, 1) / self._sin2 * sw[:, :, None]))
-            prim[a:b] = (c_line * s0) @ onehot  # C >= 0 (checked): absent elements give 0
-            d_line = np.ascontiguousarray(d_line.transpose(0, 2, 1)).reshape(n_b * n_j, n_l)
-            jac[a:b] = (d_line @ onehot).reshape(n_b, n_j, -1).transpose(0, 2, 1)
+        prim = np.zeros((C2.shape[0], len(self.groups)))
+        jac = np.zeros((C2.shape[0], len(self.groups), dC2.shape[2]))
+        kernels.fp_primary_jacobian(C2, np.ascontiguousarray(dC2), self._mu_exc, self._mu_exc_t, self._mu_line, src,
+                                    self._q, self._q_start, self._line_el, self._line_group, det, self._sin1,
+                                    self._sin2, prim, jac)
         return prim, jac
 
     def intensities(self, composition: Mapping[str, float] | str, live_time_s: float = 1.0,

@@ -165,40 +165,60 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pa
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def fp_primary_weights(C, mu_exc, mu_line, src, q, q_start, det, sin1, sin2, s0, w, sw):
-    """Per point and line, the sums behind the primary fluorescence and its derivatives.
+def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_el, line_group, det, sin1, sin2,
+                        prim, jac):
+    """Primary fluorescence and its derivatives along directions ``dC``, into ``prim[p, g]`` and ``jac[p, g, j]``.
 
-    ``s0[p, l] = det_l sum_e src_e q_le / D_le`` (the primary of line l per unit mass fraction of
-    its element) and ``w[p, l, e] = det_l src_e q_le / D_le^2`` with
-    ``D_le = mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2``: a change dD of the attenuations changes
-    ``P_l = C_i s0_l`` by ``dC_i s0_l - C_i sum_e w_le dD_le`` (see
-    :meth:`pixlspec.quant.fp.FPModel.primary_jacobian`, which does those sums with matrix products).
+    With ``D_le = mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2``, ``s0_l = det_l sum_e src_e q_le / D_le`` (the
+    primary of line l per unit mass fraction of its element, ``P_l = C_i s0_l``) and
+    ``G_lk = det_l sum_e src_e q_le mu_k(E_e) / D_le^2``, a change ``dC`` of the mass fractions changes
+    the primary of line l by::
+
+        dP_l = dC_i s0_l - C_i (sum_k G_lk dC_k / sin psi1 + sum_k mu_k(E_l) dC_k / sin psi2 sum_e w_le)
+
+    with ``w_le = det_l src_e q_le / D_le^2``: exact, one pass over the excitation bins per line
+    whatever the number of directions.
 
     Parameters
     ----------
-    C : (P, K) ; mu_exc : (K, E) ; mu_line : (K, L) ; src : (E,) ; q : (L, E) ; q_start : (L,)
-    det : (L,) ; sin1, sin2 : float
-    s0 : (P, L) output ; w : (P, L, E) output (zero below each line's q_start) ; sw : (P, L) output,
-        ``sum_e w[p, l, e]``
+    C : (P, K) ; dC : (P, K, J) derivative of C along each of J directions
+    mu_exc : (K, E) and mu_exc_t : (E, K) the same table, both layouts ; mu_line : (K, L)
+    src : (E,) ; q : (L, E) ; q_start : (L,) ; line_el, line_group : (L,) ; det : (L,) ; sin1, sin2 : float
+    prim : (P, G) and jac : (P, G, J) outputs, zeroed by the caller
     """
-    n_p = C.shape[0]
+    n_p, n_k, n_j = dC.shape
     n_e = src.size
     n_l = q.shape[0]
     for p in prange(n_p):
         mus = np.empty(n_e)
         mul_all = np.empty(n_l)
         _attenuations(C[p], mu_exc, mu_line, sin1, mus, mul_all)
+        g_lk = np.empty(n_k)
         for ln in range(n_l):
+            el = line_el[ln]
+            c = C[p, el]
             mul = mul_all[ln] / sin2
-            acc = 0.0
-            acc_w = 0.0
-            for e in range(q_start[ln]):
-                w[p, ln, e] = 0.0
+            s0 = 0.0
+            sw = 0.0
+            g_lk[:] = 0.0
             for e in range(q_start[ln], n_e):
                 inv = 1.0 / (mus[e] + mul)
                 t = det[ln] * src[e] * q[ln, e] * inv
-                acc += t
-                w[p, ln, e] = t * inv
-                acc_w += t * inv
-            s0[p, ln] = acc
-            sw[p, ln] = acc_w
+                s0 += t
+                if c > 0.0:  # the attenuation terms are multiplied by C_i: nothing to sum for an absent element
+                    tw = t * inv
+                    sw += tw
+                    for k in range(n_k):
+                        g_lk[k] += tw * mu_exc_t[e, k]
+            g = line_group[ln]
+            prim[p, g] += c * s0
+            for j in range(n_j):
+                d = dC[p, el, j] * s0
+                if c > 0.0:
+                    a_exc = 0.0
+                    a_line = 0.0
+                    for k in range(n_k):
+                        a_exc += g_lk[k] * dC[p, k, j]
+                        a_line += mu_line[k, ln] * dC[p, k, j]
+                    d -= c * (a_exc / sin1 + a_line / sin2 * sw)
+                jac[p, g, j] += d
