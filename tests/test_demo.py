@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from pixlspec.cli import EXIT_BAD_INPUT, main
-from pixlspec.demo import FLIGHT_CALIBRATION, REAL_CONTEXT, REAL_SCAN, SIM_SCAN, SIM_TRUTH, find_example_data, run_demo
+from pixlspec.demo import (FLIGHT_CALIBRATION, FLIGHT_CONFIG, REAL_CONTEXT, REAL_SCAN, SIM_SCAN, SIM_TRUTH,
+                          find_example_data, run_demo)
 from pixlspec.pipeline import minerals_input
 from pixlspec.errors import PixlspecError
 from pixlspec.report import Report, staged_dir
@@ -210,3 +211,60 @@ def test_staged_dir_all_or_nothing(tmp_path):
         Path(tmp, "sub", "b.txt").write_text("b")
     assert sorted(os.listdir(out)) == ["keep.txt", "sub"] and (out / "sub" / "b.txt").read_text() == "b"
     assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def _datasets(path: Path) -> dict[str, np.ndarray]:
+    """Every dataset of a results file's maps, sum fits and composition (the science it holds)."""
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and not name.startswith("entry/provenance"):
+                out[name] = obj[()]
+        f.visititems(visit)
+    return out
+
+
+def _assert_same_results(a: Path, b: Path) -> None:
+    da, db = _datasets(a), _datasets(b)
+    assert sorted(da) == sorted(db)
+    science = [k for k in da if k.startswith(("entry/maps", "entry/composition", "entry/sum_fit"))]
+    assert len(science) > 20
+    for k in science:
+        x, y = np.asarray(da[k]), np.asarray(db[k])
+        if x.dtype.kind == "f":
+            np.testing.assert_array_equal(x, y, err_msg=k)   # NaN where the other has NaN, every bit equal
+        elif k.endswith("/summary"):  # JSON: equal but for where the scan was read from
+            ja, jb = (json.loads(bytes(v).decode()) for v in (x, y))
+            assert {**ja, "source": None} == {**jb, "source": None}, k
+        else:
+            assert np.array_equal(x, y), k
+
+
+def test_demo_cli_and_api_write_the_same_results(demo_run, data_dir, tmp_path):
+    """The demo, ``pixlspec salts SCAN --out`` and the API (read_scan, fit_map, quantify_maps, to_hdf5) give the
+    same results file for the same scan: maps, sum fits and composition, dataset by dataset — on the simulated
+    scan (default instrument, uncalibrated) and on the real flight scan (flight configuration and ECF table)."""
+    import pixlspec as px
+    from pixlspec.pipeline import quantify_maps
+
+    out, _ = demo_run
+    cases = [("simulated_salts", out / SIM_SCAN, None, None),
+             ("naltsos", data_dir / REAL_SCAN, data_dir / FLIGHT_CONFIG, data_dir / FLIGHT_CALIBRATION)]
+    for key, scan_path, config, ecf in cases:
+        demo_file = out / f"{key}_results.h5"
+        args = ["salts", str(scan_path), "--out", str(tmp_path / f"cli_{key}"), "--format", "json"]
+        if config is not None:
+            args += ["--instrument", str(config), "--calibration", str(ecf)]
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0, res.output
+        cli_file = tmp_path / f"cli_{key}" / f"{scan_path.stem}_results.h5"
+        instrument = px.Instrument.from_piquant_config(config) if config is not None else None
+        calibration = px.read_piquant_calibration(ecf, instrument) if ecf is not None else None
+        with px.read_scan(scan_path) as scan:
+            maps = px.fit_map(scan, instrument=instrument)
+        comp = quantify_maps(maps, instrument=instrument, calibration=calibration)
+        api_file = tmp_path / f"api_{key}.h5"
+        maps.to_hdf5(api_file)
+        comp.to_hdf5(api_file)
+        _assert_same_results(demo_file, cli_file)
+        _assert_same_results(demo_file, api_file)
