@@ -677,3 +677,26 @@ def test_quantify_map_air_fraction_of_a_he_path_from_the_ar_area():
     cm = quantify_map(AreaMaps(areas, live, inst, sigma=sigma), balance="CO2")
     assert cm.air_fraction == pytest.approx(x_true, rel=1e-6)
     assert cm.valid.all() and cm.converged.all() and np.all(np.isfinite(cm.point_total))
+
+
+def test_quantify_map_equals_quantify_point_by_point():
+    """Each point of a map is quantified exactly as its spectrum alone: the areas of three fitted spectra
+    (basalt, sulfate-rich, carbonate-rich) as a three-point map give the oxides, element wt% and totals that
+    ``quantify`` gives on each fit (same balance), to the solver's tolerance."""
+    inst = px.Instrument.pixl()
+    fits, lives = [], []
+    for seed, comp in enumerate((BASALT, SULFATE, CARBONATE)):
+        spec = simulate_spectrum(composition=comp, instrument=inst, live_time_s=60.0, seed=40 + seed)
+        fits.append(px.fit_spectrum(spec))
+        lives.append(spec.live_time_s)
+    groups = [g for g in fits[0].areas if g in fits[1].areas and g in fits[2].areas]
+    areas = {g: np.array([f.areas[g] for f in fits]) for g in groups}
+    sigma = {g: np.array([f.sigma.get(g, np.nan) for f in fits]) for g in groups}
+    cm = quantify_map(AreaMaps(areas, np.array(lives), inst, sigma=sigma), balance="CO2")
+    assert cm.converged.all()
+    for i, fit in enumerate(fits):
+        q = quantify(fit, balance="CO2")
+        assert q.converged
+        for ox, v in q.oxide_wt.items():
+            assert cm.point_oxide_wt[ox][i] == pytest.approx(v, rel=1e-5, abs=1e-7), (i, ox)
+        assert cm.point_total[i] == pytest.approx(q.total, rel=1e-6)
