@@ -139,21 +139,25 @@ def _lod_window_fraction(solver: Solver, detector_fwhm) -> tuple[np.ndarray, np.
 
 
 def _propagate(J: np.ndarray, cov_A: np.ndarray, pred: np.ndarray, k_rel: np.ndarray):
-    """Counting and calibration covariance of c: D cov_A D^T and D diag((pred k_rel)^2) D^T."""
+    """Counting and calibration covariance of c: D cov_A D^T and D diag((pred k_rel)^2) D^T, D = J^-1
+    (the pseudo-inverse for a singular J)."""
     P, n, _ = J.shape
-    cov_count = np.full((P, n, n), np.nan)
-    cov_cal = np.full((P, n, n), np.nan)
-    for p in range(P):
-        try:
-            D = np.linalg.inv(J[p])
-        except np.linalg.LinAlgError:
-            D = np.linalg.pinv(J[p])
-        bad = ~np.isfinite(np.diag(cov_A[p]))
-        ca = np.where(np.isfinite(cov_A[p]), cov_A[p], 0.0)
-        cov_count[p] = D @ ca @ D.T
-        cov_count[p][bad, bad] = np.nan  # an area without uncertainty gives its element none
-        e = pred[p] * k_rel
-        cov_cal[p] = (D * e[None, :]) @ (D * e[None, :]).T
+    try:
+        D = np.linalg.inv(J)
+    except np.linalg.LinAlgError:  # some point's J is singular: those points get the pseudo-inverse
+        D = np.empty_like(J)
+        for p in range(P):
+            try:
+                D[p] = np.linalg.inv(J[p])
+            except np.linalg.LinAlgError:
+                D[p] = np.linalg.pinv(J[p])
+    ca = np.where(np.isfinite(cov_A), cov_A, 0.0)
+    cov_count = D @ ca @ D.transpose(0, 2, 1)
+    bad = ~np.isfinite(np.einsum("pii->pi", cov_A))
+    pp, ii = np.nonzero(bad)
+    cov_count[pp, ii, ii] = np.nan  # an area without uncertainty gives its element none
+    De = D * (pred * k_rel)[:, None, :]
+    cov_cal = De @ De.transpose(0, 2, 1)
     return cov_count, cov_cal
 
 
@@ -164,10 +168,8 @@ def _normalise_cov(x: np.ndarray, cov: np.ndarray, oeq: np.ndarray | None = None
     w = np.ones(n) - (np.zeros(n) if oeq is None else oeq)
     T = x @ w
     out = x * (100.0 / T)[:, None]
-    cov_n = np.empty_like(cov)
-    for p in range(x.shape[0]):
-        G = 100.0 / T[p] * (np.eye(n) - np.outer(x[p], w) / T[p])
-        cov_n[p] = G @ cov[p] @ G.T
+    G = (100.0 / T)[:, None, None] * (np.eye(n)[None] - x[:, :, None] * w[None, None, :] / T[:, None, None])
+    cov_n = G @ cov @ G.transpose(0, 2, 1)
     return out, cov_n
 
 

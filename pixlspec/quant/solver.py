@@ -26,7 +26,7 @@ from .fp import fp_model, resolve_group
 
 __all__ = ["Solver", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS", "MAX_ITERATIONS",
            "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
-           "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "FD_STEP", "FD_FLOOR"]
+           "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS", "PILOT_QN_START_RESIDUAL", "FD_STEP", "FD_FLOOR"]
 
 #: Groups that come from the gas path, not the sample: never quantified as sample elements.
 GAS_GROUPS: tuple[str, ...] = ("Ar",)
@@ -52,6 +52,13 @@ QN_START_RESIDUAL: float = 0.05
 #: In quasi-Newton iterations the secondary fluorescence is recomputed once the median residual has
 #: dropped by this factor since the last recomputation (and to confirm convergence).
 QN_SECONDARY_DROP: float = 1e-2
+#: Points of a chunk from which the iteration starts from one of them solved first (the pilot,
+#: :meth:`Solver._pilot_start`) instead of from pure-element sensitivities.
+PILOT_MIN_POINTS: int = 16
+#: After a pilot start the residuals are matrix differences between points, which the shared
+#: quasi-Newton Jacobian handles from the first iteration (a point it does not contract goes on with
+#: the fixed point): the quasi-Newton steps start below this median residual instead.
+PILOT_QN_START_RESIDUAL: float = 0.5
 #: Largest relative change of any analyte's mass fraction in the last iteration of a converged point.
 TOLERANCE: float = 1e-7
 #: Relative step of the finite differences of the sample's mass fractions (oxygen, balance,
@@ -175,12 +182,17 @@ class Solver:
         # start from a total of ~100 % oxides
         ox = (c * self.factor).sum(axis=1)
         c = np.where(ox[:, None] > 0, c / np.maximum(ox[:, None], 1e-300), c)
+        sp = None
+        qn_start = QN_START_RESIDUAL
+        if A.shape[0] >= PILOT_MIN_POINTS:
+            c, sp = self._pilot_start(A, live, air, pos, c, max_iter, tol)
+            if sp is not None:
+                qn_start = PILOT_QN_START_RESIDUAL
         converged = np.zeros(A.shape[0], dtype=bool)
         pred = np.zeros_like(A)
         it = 0
         w = np.where(pos, A, 0.0)
         wsum = np.maximum(w.sum(axis=1), 1e-300)
-        sp = None
         fresh = False
         # Quasi-Newton in log space with one Jacobian shared by all points (the matrix effects of the
         # points of a scan are alike): a point whose residual stops shrinking goes on with the fixed
@@ -214,7 +226,7 @@ class Solver:
                 r_prev = r_now
                 if full_eval:
                     r_sp = float(np.median(r_now))  # the residual the fresh secondary left
-                if M is None and not qn_tried and np.median(r_now) < QN_START_RESIDUAL:
+                if M is None and not qn_tried and np.median(r_now) < qn_start:
                     # close enough for the points' matrices to be alike: one Jacobian at their median
                     qn_tried = True
                     M = self._shared_jacobian(c, pos, live, air)
@@ -241,6 +253,31 @@ class Solver:
                 fresh = True  # confirm with freshly computed secondary fluorescence
         self._sp = sp
         return c, pred, it, converged
+
+    def _pilot_start(self, A: np.ndarray, live: np.ndarray, air: float, pos: np.ndarray, c: np.ndarray,
+                     max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """Starting compositions and secondary ratios from one point solved first (the pilot).
+
+        The pilot is the point whose count rates are closest to the median rates (in log). Its converged
+        counts per unit mass fraction (matrix absorption and secondary fluorescence included) turn every
+        point's areas into a first composition that is within the matrix differences of the scan, instead
+        of the pure-element start; the iteration then needs no fixed-point steps before the quasi-Newton
+        ones. Only the start changes: each point still converges to its own fixed point.
+        """
+        rate = np.where(pos, np.log(np.where(pos, A, 1.0) / live[:, None]), np.nan)
+        ok = pos.all(axis=1)
+        if not ok.any():
+            return c, None
+        med = np.nanmedian(rate[ok], axis=0)
+        dist = np.where(ok, np.nansum(np.abs(rate - med), axis=1), np.inf)
+        i = int(np.argmin(dist))
+        c_p, pred_p, _, conv_p = self.solve(A[i:i + 1], live[i:i + 1], air, max_iter, tol)
+        sp_p = self._sp
+        if not conv_p[0] or not np.all(c_p[0] > 0) or not np.all(pred_p[0] > 0):
+            return c, None
+        counts_per_fraction = pred_p[0] / (live[i] * c_p[0])
+        c0 = np.where(pos, A / (live[:, None] * counts_per_fraction[None, :]), 0.0)
+        return c0, np.repeat(sp_p, A.shape[0], axis=0)
 
     def _fixed_point_step(self, c, ratio, pred, pos, w, wsum, live, air, sp) -> np.ndarray:
         """One step of ``c <- c x area / predicted`` (Criss & Birks 1968) for the points given."""
