@@ -248,7 +248,8 @@ class Solver:
             converged = change < tol
             if converged.all():
                 if full_eval:
-                    pred, sp = self.predict(c, live, air, return_sp=True)
+                    # converged with a fresh secondary: pred and sp are those of the compositions of this
+                    # iteration, which differ from the solution by less than the tolerance
                     break
                 fresh = True  # confirm with freshly computed secondary fluorescence
         self._sp = sp
