@@ -70,20 +70,35 @@ def test_fp_secondary_matches_numpy():
             mum = C @ t["mu_enh"][:, m]
             L = sin1 / mu0 * np.log1p(mu0 / (sin1 * mum)) + sin2 / mul * np.log1p(mul / (sin2 * mum))
             acc = np.sum(t["src"] * t["q_enh"][m] * L / (mu0 / sin1 + mul / sin2))
-            ref[p, t["line_group"][ln]] += (0.5 * t["det"][ln] * C[t["line_el"][ln]] * C[t["enh_el"][m]]
+            cj = C[t["enh_el"][m]]
+            weight = np.clip((cj - kernels.SECONDARY_ENHANCER_FADE_FROM)
+                             / (kernels.SECONDARY_MIN_ENHANCER_FRACTION - kernels.SECONDARY_ENHANCER_FADE_FROM), 0, 1)
+            ref[p, t["line_group"][ln]] += (0.5 * t["det"][ln] * C[t["line_el"][ln]] * cj * weight
                                             * t["pair_qa"][k] * acc)
     np.testing.assert_allclose(out, ref, rtol=1e-10)
 
 
-def test_fp_secondary_skips_trace_enhancers():
-    t = _tables(seed=2)
+def test_fp_secondary_fades_trace_enhancers_out_continuously():
+    """An enhancer's share of the secondary is its full share above SECONDARY_MIN_ENHANCER_FRACTION, nothing
+    below SECONDARY_ENHANCER_FADE_FROM, and continuous in its mass fraction in between (no step for the
+    inversion to cycle over)."""
+    t = _tables(seed=1)
     t["C"][:, :] = 0.2
-    t["C"][0, t["enh_el"][0]] = 0.5 * kernels.SECONDARY_MIN_ENHANCER_FRACTION
-    out = np.zeros((t["C"].shape[0], 2))
-    args = (t["mu_exc"], t["mu_line"], t["mu_enh"], t["src"], t["q_enh"], t["q_enh_start"], t["enh_el"],
-            t["pair_line"], t["pair_enh"], t["pair_qa"], t["line_el"], t["line_group"], t["det"], 1.0, 0.9)
-    kernels.fp_secondary(t["C"], *args, out)
-    assert np.all(np.isfinite(out)) and np.all(out >= 0)
+    sin1, sin2 = 1.0, math.sin(math.radians(70))
+    el = t["enh_el"][0]
+    others = [m for m in range(t["enh_el"].size) if t["enh_el"][m] == el]
+    lo, hi = kernels.SECONDARY_ENHANCER_FADE_FROM, kernels.SECONDARY_MIN_ENHANCER_FRACTION
+    fractions = np.r_[0.0, 0.9 * lo, np.linspace(lo, hi, 11), 1.2 * hi]
+    C = np.repeat(t["C"][:1], fractions.size, axis=0)
+    C[:, el] = fractions
+    out = np.zeros((fractions.size, 2))
+    kernels.fp_secondary(C, t["mu_exc"], t["mu_line"], t["mu_enh"], t["src"], t["q_enh"], t["q_enh_start"],
+                         t["enh_el"], t["pair_line"], t["pair_enh"], t["pair_qa"], t["line_el"], t["line_group"],
+                         t["det"], sin1, sin2, out)
+    assert len(others) >= 1 and np.all(np.isfinite(out)) and np.all(out >= 0)
+    total = np.abs(out[-2] - out[1]).max()                        # across the fade (the matrix moves a little too)
+    assert total > 0
+    assert np.abs(np.diff(out[1:-1], axis=0)).max() < 0.2 * total  # 11 small steps from below to above, no jump
 
 
 def _primary_jacobian_reference(t, dC, sin1, sin2):

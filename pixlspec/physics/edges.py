@@ -18,8 +18,8 @@ from typing import NamedTuple
 from ..errors import ConfigError, UnknownElementError
 from .elements import check_element
 
-__all__ = ["Edge", "SHELLS", "ATOMIC_DATA_SOURCES", "edge", "fluorescence_yield", "jump_ratio", "coster_kronig",
-           "subshell_vacancies"]
+__all__ = ["Edge", "SHELLS", "ATOMIC_DATA_SOURCES", "edge", "edge_energies_eV", "fluorescence_yield", "jump_ratio",
+           "coster_kronig", "subshell_vacancies"]
 
 #: Sources of yields, jump ratios, Coster-Kronig and radiative rates: "xraylib" (the default, the
 #: evaluated references) or "elam" (xraydb's Elam tables, the values used before; kept so that the FP
@@ -91,6 +91,22 @@ def _edges_of(element: str, source: str = "xraylib") -> dict[str, Edge]:
             omega, jump = float(e.fyield), float(e.jump_ratio)
         out[name] = Edge(float(e.energy), omega, jump)
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def edge_energies_eV(element: str) -> tuple[float, ...]:
+    """Energies (eV) of every absorption edge of ``element`` (K, L1-3, M1-5 and the outer shells xraydb
+    lists), ascending: where its attenuation coefficient jumps.
+
+    Raises
+    ------
+    UnknownElementError
+        Unknown element.
+    """
+    import xraydb  # lazy
+
+    el = check_element(element)
+    return tuple(sorted(float(e.energy) for e in xraydb.xray_edges(el).values()))
 
 
 def edge(element: str, shell: str, source: str = "xraylib") -> Edge:

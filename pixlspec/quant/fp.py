@@ -48,16 +48,17 @@ from ..instrument import Instrument
 from ..model.spectrum_model import MIN_LINE_FRACTION
 from ..physics import detector as det_physics
 from ..physics.attenuation import mass_attenuation, parse_composition
-from ..physics.edges import edge
+from ..physics.edges import edge, edge_energies_eV
 from ..physics.elements import atomic_number, check_element
 from . import kernels
 from .fp_lines import (ENHANCER_MIN_LINE_FRACTION, FP_ATOMIC_DATA, MIN_LINE_Z, FPLine, enhancer_lines, group_lines,
                        resolve_group, subshell_vacancy_shares)
-from .excitation import (AIR_COMPOSITION_WT, EXCITATION_MIN_EV, EXCITATION_STEP_EV, FLUORESCENCE_GEOMETRY_NORM, FOUR_PI,
+from .excitation import (AIR_COMPOSITION_WT, EXCITATION_BIN_RELATIVE_WIDTH, EXCITATION_FINE_STEP_EV,
+                         EXCITATION_MIN_EV, EXCITATION_STEP_EV, FLUORESCENCE_GEOMETRY_NORM, FOUR_PI,
                          GAS_COLUMN_NODES, MARS_ATMOSPHERE_DENSITY_G_CM3, MARS_ATMOSPHERE_WT, SAMPLE_GAS_KERNEL_NODES,
                          SOURCE_SOLID_ANGLE_FRACTION_PER_SR, Excitation, air_attenuation_per_cm, detector_view_ratio,
-                         excitation_spectrum, gas_column_view_length_cm, incident_beam_factor, path_transmission,
-                         recorded_fraction, sample_gas_kernel_cm, view_vectors)
+                         edge_aligned_bins, excitation_spectrum, gas_column_view_length_cm, incident_beam_factor,
+                         path_transmission, recorded_fraction, sample_gas_kernel_cm, view_vectors)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -70,9 +71,9 @@ __all__ = ["FPModel", "Excitation", "excitation_spectrum", "fp_intensities", "fp
            "MARS_ATMOSPHERE_DENSITY_G_CM3", "air_attenuation_per_cm", "detector_view_ratio",
            "gas_column_view_length_cm", "sample_gas_kernel_cm"]
 
-#: Width (eV) of the coarser excitation bins of the secondary fluorescence (a ~1-15 %
-#: correction, so 0.5 % of it is negligible; checked against the fine grid in the tests).
-SECONDARY_STEP_EV: float = 250.0
+#: Largest relative width dE/E of the coarser excitation bins of the secondary fluorescence (a
+#: ~1-15 % correction, so 0.5 % of it is negligible; checked against the fine bins in the tests).
+SECONDARY_BIN_RELATIVE_WIDTH: float = 0.08
 #: Lines weaker than this fraction of their group are left out, as in the fit's model, so areas
 #: mean the same thing (the same constant).
 MIN_FIT_LINE_FRACTION: float = MIN_LINE_FRACTION
@@ -97,8 +98,10 @@ class FPModel:
         enhance): e.g. "O", "C", "H". The group elements and O are always in.
     secondary : bool
         Include secondary (inter-element) fluorescence.
-    step_eV : float
-        Excitation bin width.
+    step_eV : float, optional
+        Uniform excitation bins of this width (eV). By default the bins are at most
+        :data:`~pixlspec.quant.excitation.EXCITATION_BIN_RELATIVE_WIDTH` wide and end at
+        every absorption edge of the sample's elements (:func:`edge_aligned_bins`).
     excitation : Excitation, optional
         Use this excitation instead of the instrument's tube, optic and path
         (e.g. :meth:`Excitation.monochromatic`).
@@ -121,7 +124,7 @@ class FPModel:
     """
 
     def __init__(self, instrument: Instrument, groups: Sequence[str], *, detector: str | None = None,
-                 elements: Iterable[str] = (), secondary: bool = True, step_eV: float = EXCITATION_STEP_EV,
+                 elements: Iterable[str] = (), secondary: bool = True, step_eV: float | None = None,
                  excitation: Excitation | None = None):
         if not isinstance(instrument, Instrument):
             raise ConfigError(f"instrument must be an Instrument, got {type(instrument).__name__}", where="fp")
@@ -146,7 +149,16 @@ class FPModel:
                 els.append(el)
         self.elements = tuple(els)
         self._index = {el: i for i, el in enumerate(self.elements)}
-        exc = excitation if excitation is not None else excitation_spectrum(instrument, step_eV=step_eV)
+        # bins end at the absorption edges of the sample's elements and of the path gas (air in He)
+        gas_elements = tuple(AIR_COMPOSITION_WT) if instrument.atmosphere == "He" else ()
+        boundaries = [e for el in self.elements + gas_elements for e in edge_energies_eV(el)]
+        uniform = excitation if excitation is not None else \
+            excitation_spectrum(instrument, step_eV=EXCITATION_FINE_STEP_EV if step_eV is None else step_eV)
+        exc = edge_aligned_bins(uniform, boundaries, EXCITATION_BIN_RELATIVE_WIDTH) \
+            if excitation is None and step_eV is None else uniform
+        # the secondary integral on coarser bins of the same kind (one energy: the same)
+        exc2 = edge_aligned_bins(uniform, boundaries, SECONDARY_BIN_RELATIVE_WIDTH) \
+            if uniform.n_continuum > 0 and uniform.step_eV > 0 else exc
         self.excitation = exc
         E = exc.energy_eV
         self._sin1 = math.sin(math.radians(instrument.incidence_deg))
@@ -210,8 +222,7 @@ class FPModel:
         self._pair_line = np.array(pairs_l, dtype=np.int64)
         self._pair_enh = np.array(pairs_m, dtype=np.int64)
         self._pair_qa = np.array(pairs_qa, dtype=np.float64)
-        # the secondary integral on a coarser excitation grid
-        E2, src2, groups2 = _coarsen(E, exc.photons_per_s, exc.n_continuum, SECONDARY_STEP_EV)
+        E2, src2 = exc2.energy_eV, exc2.photons_per_s
         self._src2 = np.ascontiguousarray(src2 / self._sin1)
         self._mu_exc2 = np.ascontiguousarray(np.array([mass_attenuation(el, E2) for el in self.elements])
                                              .reshape(len(self.elements), E2.size))
@@ -219,8 +230,8 @@ class FPModel:
             self._q_enh, self._q_enh_start = self._production(enh, E2)
         else:
             self._q_enh, self._q_enh_start = np.zeros((0, E2.size)), np.zeros(0, dtype=np.int64)
-        self._gas_in2 = np.bincount(groups2, weights=self._gas_in * exc.photons_per_s, minlength=E2.size) / \
-            np.maximum(src2, 1e-300)
+        self._gas_in2 = (air_attenuation_per_cm(instrument, E2).reshape(-1) * instrument.path_in_cm
+                         if self.gas_correctable else np.zeros(E2.size))
 
     def _init_gas(self, E: np.ndarray, line_E: np.ndarray) -> None:
         """Air in a He path: extra attenuation per unit air fraction, and the Ar K lines of that air.
@@ -488,30 +499,6 @@ class FPModel:
     def __repr__(self) -> str:
         return (f"FPModel({self.instrument.name!r}, detector {self.detector}, groups {list(self.groups)}, "
                 f"elements {list(self.elements)}, secondary={self.secondary})")
-
-
-def _coarsen(E: np.ndarray, n: np.ndarray, n_continuum: int, step_eV: float):
-    """Rebin continuum bins to ``step_eV`` (photon-weighted energies); tube lines stay as they are.
-
-    Returns (energies, photons, index of the coarse bin of every fine entry).
-    """
-    idx = np.empty(E.size, dtype=np.int64)
-    if n_continuum > 0:
-        e_c = E[:n_continuum]
-        b = np.floor((e_c - e_c[0]) / step_eV).astype(np.int64)
-        _, b = np.unique(b, return_inverse=True)
-        idx[:n_continuum] = b
-        nb = int(b.max()) + 1
-    else:
-        nb = 0
-    idx[n_continuum:] = nb + np.arange(E.size - n_continuum)
-    m = int(idx.max()) + 1 if E.size else 0
-    photons = np.bincount(idx, weights=n, minlength=m)
-    energy = np.bincount(idx, weights=n * E, minlength=m) / np.maximum(photons, 1e-300)
-    empty = photons <= 0
-    if empty.any():  # keep bins without photons at their plain mean energy
-        energy[empty] = (np.bincount(idx, weights=E, minlength=m) / np.bincount(idx, minlength=m))[empty]
-    return energy, photons, idx
 
 
 @functools.lru_cache(maxsize=16)

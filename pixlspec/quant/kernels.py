@@ -93,9 +93,25 @@ def fp_primary(C, mu_exc, mu_line, src, q, q_start, line_el, line_group, det, si
             out[p, line_group[ln]] += det[ln] * c * acc
 
 
-#: Enhancers below this mass fraction are skipped in the secondary fluorescence (their
-#: contribution is below ~0.1 % of the analyte's intensity).
+#: Enhancers above this mass fraction count fully in the secondary fluorescence; below it their
+#: contribution (below ~0.1 % of the analyte's intensity) is faded out linearly to nothing at
+#: :data:`SECONDARY_ENHANCER_FADE_FROM`, where they are skipped. A fade, not a cut: with a cut, a point
+#: whose enhancer sits at the threshold changes its secondary by a step between iterations and the
+#: inversion cycles between the two sides instead of converging.
 SECONDARY_MIN_ENHANCER_FRACTION = 1e-3
+#: Mass fraction below which an enhancer is skipped (see :data:`SECONDARY_MIN_ENHANCER_FRACTION`).
+SECONDARY_ENHANCER_FADE_FROM = 5e-4
+
+
+@njit(cache=True)
+def enhancer_weight(c):
+    """Weight of an enhancer of mass fraction ``c`` in the secondary fluorescence: 0 below
+    :data:`SECONDARY_ENHANCER_FADE_FROM`, 1 above :data:`SECONDARY_MIN_ENHANCER_FRACTION`, linear between."""
+    if c >= SECONDARY_MIN_ENHANCER_FRACTION:
+        return 1.0
+    if c <= SECONDARY_ENHANCER_FADE_FROM:
+        return 0.0
+    return (c - SECONDARY_ENHANCER_FADE_FROM) / (SECONDARY_MIN_ENHANCER_FRACTION - SECONDARY_ENHANCER_FADE_FROM)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -115,8 +131,8 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pa
     Notes
     -----
     The first log term of L depends only on the enhancer and the excitation
-    energy, so it is tabulated once per point and enhancer. Enhancers below
-    :data:`SECONDARY_MIN_ENHANCER_FRACTION` are skipped.
+    energy, so it is tabulated once per point and enhancer. Trace enhancers are weighted by
+    :func:`enhancer_weight` (skipped below :data:`SECONDARY_ENHANCER_FADE_FROM`).
     """
     n_p = C.shape[0]
     n_e = src.size
@@ -143,7 +159,7 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pa
                 inv[ln, e] = 1.0 / (mu0[e] / sin1 + mul_s)
         la = np.zeros((n_m, n_e))
         for m in range(n_m):
-            if C[p, enh_el[m]] < SECONDARY_MIN_ENHANCER_FRACTION:
+            if C[p, enh_el[m]] <= SECONDARY_ENHANCER_FADE_FROM:
                 continue
             for e in range(q_enh_start[m], n_e):
                 a = mu0[e]
@@ -153,14 +169,14 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pa
             m = pair_enh[k]
             ci = C[p, line_el[ln]]
             cj = C[p, enh_el[m]]
-            if ci <= 0.0 or cj < SECONDARY_MIN_ENHANCER_FRACTION:
+            if ci <= 0.0 or cj <= SECONDARY_ENHANCER_FADE_FROM:
                 continue
             mul = mul_all[ln]
             b = sin2 / mul * math.log(1.0 + mul / (sin2 * mum[m]))
             acc = 0.0
             for e in range(q_enh_start[m], n_e):
                 acc += (la[m, e] + sq[m, e] * b) * inv[ln, e]
-            out[p, line_group[ln]] += 0.5 * det[ln] * ci * cj * pair_qa[k] * acc
+            out[p, line_group[ln]] += 0.5 * det[ln] * ci * cj * enhancer_weight(cj) * pair_qa[k] * acc
 
 
 
