@@ -12,6 +12,7 @@ space with one Jacobian shared by the points, to :data:`TOLERANCE` relative;
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -266,18 +267,23 @@ class Solver:
         ones. Only the start changes: each point still converges to its own fixed point.
         """
         rate = np.where(pos, np.log(np.where(pos, A, 1.0) / live[:, None]), np.nan)
-        ok = pos.all(axis=1)
-        if not ok.any():
+        n_pos = pos.sum(axis=1)
+        ok = n_pos == n_pos.max()  # among the points with the most groups measured
+        if not n_pos.max():
             return c, None
-        med = np.nanmedian(rate[ok], axis=0)
-        dist = np.where(ok, np.nansum(np.abs(rate - med), axis=1), np.inf)
+        with warnings.catch_warnings():  # a group no chosen point measured has no median: it is left out
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(rate[ok], axis=0)
+        dist = np.where(ok, np.nansum(np.abs(rate - np.where(np.isfinite(med), med, 0.0)), axis=1), np.inf)
         i = int(np.argmin(dist))
         c_p, pred_p, _, conv_p = self.solve(A[i:i + 1], live[i:i + 1], air, max_iter, tol)
         sp_p = self._sp
-        if not conv_p[0] or not np.all(c_p[0] > 0) or not np.all(pred_p[0] > 0):
+        good = (c_p[0] > 0) & (pred_p[0] > 0)
+        if not conv_p[0] or not good.any():
             return c, None
-        counts_per_fraction = pred_p[0] / (live[i] * c_p[0])
-        c0 = np.where(pos, A / (live[:, None] * counts_per_fraction[None, :]), 0.0)
+        counts_per_fraction = np.where(good, pred_p[0] / (live[i] * np.where(good, c_p[0], 1.0)), 1.0)
+        # groups the pilot did not measure keep the pure-element start
+        c0 = np.where(pos & good[None, :], A / (live[:, None] * counts_per_fraction[None, :]), c)
         return c0, np.repeat(sp_p, A.shape[0], axis=0)
 
     def _fixed_point_step(self, c, ratio, pred, pos, w, wsum, live, air, sp) -> np.ndarray:
