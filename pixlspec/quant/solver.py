@@ -185,10 +185,13 @@ class Solver:
         c = np.where(ox[:, None] > 0, c / np.maximum(ox[:, None], 1e-300), c)
         sp = None
         qn_start = QN_START_RESIDUAL
+        log_c_sp = _log_positive(c)  # where the secondary/primary ratios sp were evaluated
         if A.shape[0] >= PILOT_MIN_POINTS:
-            c, sp = self._pilot_start(A, live, air, pos, c, max_iter, tol)
+            c, sp, log_c_pilot = self._pilot_start(A, live, air, pos, c, max_iter, tol)
             if sp is not None:
                 qn_start = PILOT_QN_START_RESIDUAL
+                log_c_sp = np.repeat(log_c_pilot[None, :], A.shape[0], axis=0)
+        from_pilot = sp is not None
         converged = np.zeros(A.shape[0], dtype=bool)
         pred = np.zeros_like(A)
         it = 0
@@ -204,6 +207,10 @@ class Solver:
         clipped = np.zeros(A.shape[0], dtype=bool)  # far from the solution the step is clipped: no verdict
         qn_tried = False
         r_sp = np.inf
+        # Between fresh evaluations the secondary/primary ratios follow the compositions linearly in log c
+        # (slope shared by the points, taken with the quasi-Newton Jacobian): a fresh evaluation then only
+        # corrects the curvature and the points' differences, and fewer are needed.
+        D_sp = None
         for it in range(1, max_iter + 1):
             # the secondary/primary ratios change slowly: recompute them every few fixed-point iterations,
             # in quasi-Newton iterations each time the residual has fallen by QN_SECONDARY_DROP
@@ -214,9 +221,10 @@ class Solver:
             elif fresh or (it % SECONDARY_EVERY == 0 and not qn.any()) or \
                     (qn.any() and np.median(r_prev) < QN_SECONDARY_DROP * r_sp):
                 pred, sp = self.predict(c, live, air, return_sp=True)
+                log_c_sp = _log_positive(c)
                 full_eval = True
             else:
-                pred = self.predict(c, live, air, sp)
+                pred = self.predict(c, live, air, self._secondary_ratios(sp, D_sp, c, log_c_sp))
                 full_eval = False
             fresh = False
             c_new = np.zeros_like(c)
@@ -230,10 +238,15 @@ class Solver:
                 if M is None and not qn_tried and np.median(r_now) < qn_start:
                     # close enough for the points' matrices to be alike: one Jacobian at their median
                     qn_tried = True
-                    M = self._shared_jacobian(c, pos, live, air)
+                    M, D_sp = self._shared_jacobian(c, pos, live, air)
                     qn[:] = M is not None
-                    if M is not None and not full_eval:  # and the secondary of these compositions
-                        pred, sp = self.predict(c, live, air, return_sp=True)
+                    if M is not None and not full_eval and not from_pilot:  # and the secondary of these
+                        pred, sp = self.predict(c, live, air, return_sp=True)  # compositions (after a pilot,
+                        log_c_sp = _log_positive(c)  # the pilot's, followed by the slope, stand in for it)
+                        ratio, log_r, r_prev = _residuals(A, pred, pos)
+                        r_sp = float(np.median(r_prev))
+                    elif M is not None and from_pilot:
+                        pred = self.predict(c, live, air, self._secondary_ratios(sp, D_sp, c, log_c_sp))
                         ratio, log_r, r_prev = _residuals(A, pred, pos)
                         r_sp = float(np.median(r_prev))
                 if qn.any():
@@ -242,8 +255,9 @@ class Solver:
                     c_new[qn] = np.where(pos[qn], c[qn] * np.exp(np.clip(du, -2.0, 2.0)), 0.0)
                 fp = ~qn
                 if fp.any():
+                    sp_now = self._secondary_ratios(sp, D_sp, c, log_c_sp) if not full_eval else sp
                     c_new[fp] = self._fixed_point_step(c[fp], ratio[fp], pred[fp], pos[fp], w[fp], wsum[fp],
-                                                       live[fp], air, sp[fp])
+                                                       live[fp], air, sp_now[fp])
             change = np.max(np.abs(c_new - c) / np.maximum(np.abs(c_new), 1e-12), axis=1, initial=0.0)
             c = c_new
             converged = change < tol
@@ -256,9 +270,21 @@ class Solver:
         self._sp = sp
         return c, pred, it, converged
 
+    @staticmethod
+    def _secondary_ratios(sp: np.ndarray, D_sp: np.ndarray | None, c: np.ndarray, log_c_sp: np.ndarray
+                          ) -> np.ndarray:
+        """Secondary/primary ratios at compositions ``c`` from those evaluated at ``exp(log_c_sp)``, to first
+        order with the shared slope ``D_sp`` (as evaluated without it)."""
+        if D_sp is None:
+            return sp
+        d = np.zeros(c.shape)
+        np.subtract(_log_positive(c), log_c_sp, out=d, where=(c > 0) & np.isfinite(log_c_sp))
+        return np.maximum(sp + d @ D_sp.T, 0.0)
+
     def _pilot_start(self, A: np.ndarray, live: np.ndarray, air: float, pos: np.ndarray, c: np.ndarray,
-                     max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray | None]:
-        """Starting compositions and secondary ratios from one point solved first (the pilot).
+                     max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Starting compositions, and the secondary ratios and log compositions of the pilot, from one point
+        solved first (the pilot); (c, None, None) when no point can be one.
 
         The pilot is the point whose count rates are closest to the median rates (in log). Its converged
         counts per unit mass fraction (matrix absorption and secondary fluorescence included) turn every
@@ -270,7 +296,7 @@ class Solver:
         n_pos = pos.sum(axis=1)
         ok = n_pos == n_pos.max()  # among the points with the most groups measured
         if not n_pos.max():
-            return c, None
+            return c, None, None
         with warnings.catch_warnings():  # a group no chosen point measured has no median: it is left out
             warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(rate[ok], axis=0)
@@ -280,11 +306,11 @@ class Solver:
         sp_p = self._sp
         good = (c_p[0] > 0) & (pred_p[0] > 0)
         if not conv_p[0] or not good.any():
-            return c, None
+            return c, None, None
         counts_per_fraction = np.where(good, pred_p[0] / (live[i] * np.where(good, c_p[0], 1.0)), 1.0)
         # groups the pilot did not measure keep the pure-element start
         c0 = np.where(pos & good[None, :], A / (live[:, None] * counts_per_fraction[None, :]), c)
-        return c0, np.repeat(sp_p, A.shape[0], axis=0)
+        return c0, np.repeat(sp_p, A.shape[0], axis=0), _log_positive(c_p[0])
 
     def _fixed_point_step(self, c, ratio, pred, pos, w, wsum, live, air, sp) -> np.ndarray:
         """One step of ``c <- c x area / predicted`` (Criss & Birks 1968) for the points given."""
@@ -302,30 +328,31 @@ class Solver:
             c_new = c_new * np.exp(np.clip(rbar * (1.0 / g - 1.0), -2.0, 2.0))[:, None]
         return c_new
 
-    def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float) -> np.ndarray | None:
-        """Per point, ``d log(predicted) / d log(c)`` at the points' median composition, with the rows and
-        columns of groups without a positive area replaced by the identity (they stay at zero)."""
+    def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float
+                         ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """At the points' median composition: per point, ``d log(predicted) / d log(c)`` with the rows and
+        columns of groups without a positive area replaced by the identity (they stay at zero), and the
+        slope of the secondary/primary ratios ``d sp_g / d log c_j`` (shared), or (None, None)."""
         n_g = self.n_g
         if n_g < 2 or not pos.any():
-            return None
+            return None, None
         ref = np.median(np.where(pos, c0, np.nan), axis=0) if pos.shape[0] > 1 else c0[0]
         ref = np.where(np.isfinite(ref), np.maximum(ref, QN_REFERENCE_FLOOR), QN_REFERENCE_FLOOR)
         rows = np.repeat(ref[None, :], n_g + 1, axis=0)
         rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
         lv = np.full(n_g + 1, float(np.median(live)))
-        _, sp = self.predict(rows[:1], lv[:1], air, return_sp=True)
-        sp = np.repeat(sp, n_g + 1, axis=0)
-        pred = self.predict(rows, lv, air, sp)
+        pred, sp = self.predict(rows, lv, air, return_sp=True)  # the secondary of each row: its own
         if not np.all(pred > 0) or not np.all(np.isfinite(pred)):
-            return None
+            return None, None
         D = (np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP)  # D[i, j] = dlog p_i / dlog c_j
+        D_sp = (sp[1:] - sp[0]).T / math.log1p(QN_STEP)                   # D_sp[i, j] = d sp_i / dlog c_j
         off = ~pos
         M = np.repeat(D[None], pos.shape[0], axis=0)
         M[off[:, :, None] | off[:, None, :]] = 0.0
         M[:, np.arange(n_g), np.arange(n_g)] = np.where(off, 1.0, M[:, np.arange(n_g), np.arange(n_g)])
-        if not np.all(np.isfinite(M)) or np.any(np.abs(np.linalg.det(M)) < 1e-12):
-            return None
-        return M
+        if not np.all(np.isfinite(M)) or np.any(np.abs(np.linalg.det(M)) < 1e-12) or not np.all(np.isfinite(D_sp)):
+            return None, None
+        return M, D_sp
 
     def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float) -> np.ndarray:
         """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
@@ -355,6 +382,13 @@ class Solver:
         f = (1.0 + self._sp) * self.k[None, :]
         return (jac * (f * (live * scale)[:, None])[:, :, None]
                 + (prim * f * live[:, None])[:, :, None] * dscale[:, None, :])
+
+
+def _log_positive(c: np.ndarray) -> np.ndarray:
+    """log c where c > 0, -inf elsewhere (without a warning)."""
+    out = np.full(c.shape, -np.inf)
+    np.log(c, out=out, where=c > 0)
+    return out
 
 
 def _residuals(A: np.ndarray, pred: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
