@@ -3,7 +3,11 @@
 :class:`Solver` holds the FP models of a set of line groups and inverts them:
 a fixed point ``C <- C x area / predicted`` (Criss & Birks 1968) until the
 residuals are below :data:`QN_START_RESIDUAL`, then quasi-Newton steps in log
-space with one Jacobian shared by the points, to :data:`TOLERANCE` relative;
+space with one Jacobian shared by the points, to :data:`TOLERANCE` relative.
+A chunk of at least :data:`PILOT_MIN_POINTS` starts from one of its points
+solved first (:meth:`Solver._pilot_start`) and goes to the quasi-Newton steps
+at once. The secondary fluorescence is held as its ratio to the primary,
+followed to first order in log C between fresh evaluations.
 :meth:`Solver.sensitivity` gives ``d area / d C`` for the uncertainties.
 :func:`analysis_groups` chooses the groups to quantify among the fitted ones and
 :func:`solve_air_fraction` the air in a He path from the Ar area. Used by
