@@ -39,7 +39,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.helpers.seeds import all_seeds, reader_named
 
@@ -364,6 +363,12 @@ def make_variant(kind: str, seed: Path, rng: random.Random, folder: Path) -> tup
         dst.write_bytes(data)
     dst.chmod(0o444)          # readers must not need write access
     return dst, what
+
+
+# --------------------------------------------------------------------------- pytest
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 @pytest.fixture(scope="module")
