@@ -1,4 +1,5 @@
 """Batch fitting: local pool vs Dask, resume after a crash, failing scans, bad input."""
+
 from __future__ import annotations
 
 import os
@@ -13,27 +14,8 @@ from pixlspec.batch import results_path, run_batch
 from pixlspec.io.hdf5 import write_scan
 from pixlspec.io.results import COMPLETE_ATTR, results_complete
 from pixlspec.parallel import ProcessBackend
-from pixlspec.simulate import basalt_areas, simulate_scan
 
-ELEMENTS = ("Si", "P", "S", "K", "Ca", "Ti", "Cr", "Mn", "Fe")
-
-
-def small_scan(seed: int, shape=(8, 8), detectors=("A",)):
-    n = shape[0] * shape[1]
-    rng = np.random.default_rng(seed)
-    areas = {k: v * rng.uniform(0.7, 1.3, n) for k, v in basalt_areas(8e4).items()}
-    return simulate_scan(areas, shape=shape, detectors=list(detectors), seed=seed + 1)
-
-
-@pytest.fixture(scope="module")
-def scan_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("scans")
-    paths = []
-    for i, (shape, dets) in enumerate((((8, 8), ("A",)), ((6, 10), ("A", "B")))):
-        p = d / f"scan{i}.h5"
-        write_scan(small_scan(10 * i, shape, dets), p)
-        paths.append(p)
-    return paths
+from tests.helpers.scans import ELEMENTS, small_scan
 
 
 @pytest.fixture(scope="module")
@@ -152,26 +134,3 @@ def test_batch_folder_of_msa_files(tmp_path):
     assert report.ok, report.outcomes[0].message
     m = px.ElementMaps.from_hdf5(report.outcomes[0].output)
     assert m.n_points == 12 and np.all(m.point_areas["Fe"] > 0)
-
-
-def test_cli_batch_exit_code_table_and_resume(tmp_path, scan_files):
-    from click.testing import CliRunner
-
-    from pixlspec.cli import main
-
-    broken = tmp_path / "broken.h5"
-    broken.write_bytes(scan_files[0].read_bytes()[:5000])
-    out = tmp_path / "out"
-    runner = CliRunner()
-    args = ["batch", str(scan_files[0]), str(broken), "--out", str(out), "--workers", "0",
-            "--elements", ",".join(ELEMENTS)]
-    res = runner.invoke(main, args)
-    # a damaged scan is bad input: exit 2 (was 1 before issue 13), one 'error:' line for it
-    assert res.exit_code == 2, res.output
-    assert "done" in res.output and "error:" in res.output and "broken.h5" in res.output
-    assert "1 fitted, 0 skipped (complete), 1 failed" in res.output
-    assert sorted(os.listdir(out)) == ["scan0_maps.h5"]
-    res = runner.invoke(main, ["batch", str(scan_files[0]), "--out", str(out), "--workers", "0",
-                               "--elements", ",".join(ELEMENTS)])
-    assert res.exit_code == 0, res.output
-    assert "skipped" in res.output and "0 fitted, 1 skipped" in res.output

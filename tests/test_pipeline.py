@@ -1,4 +1,5 @@
 """pixlspec.pipeline: the one balance and normalisation policy of the CLI and the demo."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,8 @@ import pixlspec as px
 from pixlspec.pipeline import minerals_input, quantify_maps, stored_composition
 from pixlspec.simulate import composition_areas
 
-from lookalikes import AreaMaps
+from tests.helpers.lookalikes import AreaMaps
+
 
 BASALT = {"SiO2": 49.9, "TiO2": 2.73, "Al2O3": 13.5, "FeO": 11.07, "MnO": 0.17, "MgO": 7.23, "CaO": 11.4,
           "Na2O": 2.22, "K2O": 0.52, "P2O5": 0.27}
@@ -86,3 +88,18 @@ def test_file_level_path_scan_then_results_file(tmp_path):
     assert again is not None and fresh.balance is None
     found, notes, normalisation = salts_of(stored, name="basalt")
     assert len(found) == 0 and normalisation is None      # a basalt holds no salt
+
+
+def test_minerals_input_normalises_off_totals():
+    n = 5
+    comp = {"oxide_wt": {"SiO2": np.full(n, 3.0), "FeO": np.full(n, 1.0), "CaO": np.full(n, 1.0)},
+            "total": np.full(n, 5.0), "positions_mm": np.column_stack([np.arange(n) * 0.1, np.zeros(n)])}
+
+    class Uncalibrated(dict):
+        calibrated = False
+
+    table, note = minerals_input(Uncalibrated(comp))
+    assert note and "normalised to 100 %" in note
+    assert np.allclose(table.total, 100.0) and np.allclose(table.oxide_wt["SiO2"], 60.0)
+    table, note = minerals_input(comp)  # a plain dict is taken as calibrated: left alone
+    assert note is None and np.allclose(table.total, 5.0)

@@ -1,5 +1,6 @@
 """The shared figure style: readable names, distinct colour-blind-safe colours, data-derived log floor,
 colour-bar extend arrows where the colour range clips values."""
+
 from __future__ import annotations
 
 import matplotlib.colors as mcolors
@@ -8,7 +9,7 @@ import pytest
 
 from pixlspec.plot_style import PALETTE, colourbar_extend, log_floor, readable_name, series_colours
 
-from test_export import make_maps
+from tests.helpers.maps import make_maps
 
 
 @pytest.mark.parametrize("column, name", [

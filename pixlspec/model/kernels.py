@@ -1,7 +1,7 @@
 """Numba kernels: peak shapes, line-response design matrices, SNIP, NNLS.
 
 Plain functions over arrays, compiled on first call and cached on disk
-(``cache=True``). Each has a pure-numpy reference in ``tests/test_kernels.py``.
+(``cache=True``). Each has a pure-numpy reference in ``tests/model/test_kernels.py``.
 Nothing here knows about element names or instruments: callers pass line
 energies, weights and shape parameters as arrays.
 
@@ -89,7 +89,7 @@ def threads_usable() -> bool:
 
 
 #: Every kernel that has a parallel and a serial twin: name -> (parallel, serial). The twins compute the
-#: same parts in the same order, so they give the same bits (tests/test_kernels.py checks every pair).
+#: same parts in the same order, so they give the same bits (tests/model/test_kernels.py checks every pair).
 KERNEL_TWINS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {}
 
 
@@ -680,6 +680,6 @@ def diffraction_windows(cA, cB, lA, lB, idx, frac, ratio, lo, hi, c0, c1, n_bloc
             cnt[p] = k
 
 
-# the twin kernels of this module (dispatch picks one; tests/test_kernels.py compares their bits)
+# the twin kernels of this module (dispatch picks one; tests/model/test_kernels.py compares their bits)
 register_twins("line_responses", _line_responses_parallel, _line_responses_serial)
 register_twins("line_model_grad", _line_model_grad_parallel, _line_model_grad_serial)

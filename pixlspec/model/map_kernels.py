@@ -677,7 +677,7 @@ def shared_matrices(A, w):
     return Hout, Hinv, G, M
 
 
-# the twin kernels of this module (dispatch picks one; tests/test_kernels.py compares their bits)
+# the twin kernels of this module (dispatch picks one; tests/model/test_kernels.py compares their bits)
 register_twins("row_validity", _row_validity_parallel, _row_validity_serial)
 register_twins("fit_rows", _fit_rows_parallel, _fit_rows_serial)
 register_twins("column_sums", _column_sums_parallel, _column_sums_serial_blocks)

@@ -1,7 +1,7 @@
 """Numba kernels of the fundamental-parameter (FP) model.
 
 Plain functions over arrays, compiled on first call and cached on disk
-(``cache=True``); each has a numpy reference in ``tests/test_quant_kernels.py``.
+(``cache=True``); each has a numpy reference in ``tests/quant/test_kernels.py``.
 Nothing here knows about elements or instruments: :mod:`pixlspec.quant.fp`
 builds the tables.
 

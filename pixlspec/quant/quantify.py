@@ -76,7 +76,7 @@ DEFAULT_BALANCE: str | None = None
 #: Default balance of :func:`quantify_map`: maps are where salts and carbonates are looked for, and
 #: their low totals are the clue (physics.md §9 "unanalysed balance"). With no balance the matrix of a
 #: carbonate is taken as its visible oxides only, its total comes out ~25 wt% too high, and a
-#: simulated carbonate patch is found at 84 % recall instead of 100 % (tests/test_full_chain.py).
+#: simulated carbonate patch is found at 84 % recall instead of 100 % (tests/integration/test_full_chain.py).
 MAP_DEFAULT_BALANCE: str | None = "CO2"
 #: Elements whose absorption dominates rocks and salts: a fit without one of them cannot close
 #: the matrix, and the result is flagged (``Composition.ok`` False).

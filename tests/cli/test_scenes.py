@@ -1,0 +1,41 @@
+"""``pixlspec simulate`` (pixlspec.cli.scenes)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+import pixlspec as px
+
+from tests.helpers.cli import ok, run
+
+
+# --- simulate -------------------------------------------------------------------------------
+def test_simulate_outputs_and_truth(files):
+    d = files["dir"]
+    truth = json.loads((d / "basalt_truth.json").read_text())
+    assert truth["live_time_s"] == 20 and truth["detector"] == "A" and truth["areas"]["Fe"] > 0
+    assert abs(truth["oxide_wt"]["SiO2"] - 49.9) < 0.01
+    rows = list(csv.DictReader(open(d / "salts_truth.csv", encoding="utf-8")))
+    assert len(rows) == 144 and {"phase", "x_mm", "SO3", "CO2"} <= set(rows[0])
+    assert {r["phase"] for r in rows} >= {"basalt", "Ca-sulfate"}
+    rows = list(csv.DictReader(open(d / "basalt_truth.csv", encoding="utf-8")))
+    assert len(rows) == 16 and float(rows[0]["Fe"]) > 0
+    info = ok(run("info", files["scan"], "--format", "json"))
+    assert json.loads(info.stdout)[0]["points"] == 144
+
+
+def test_example_scene_writes_scan_and_truth(tmp_path):
+    from pixlspec.cli import main
+
+    out = tmp_path / "sim.h5"
+    with pytest.raises(SystemExit) as e:
+        main(["-q", "simulate", str(out), "--scene", "salts", "--shape", "4x5", "--seed", "2"])
+    assert e.value.code == 0
+    scan = px.open_scan(out)
+    assert len(scan) == 20 and set(scan.detectors) == {"A", "B"}
+    assert "truth_wt_SiO2" in scan.point_metadata and "phase" in scan.point_metadata
+    text = (tmp_path / "sim_truth.csv").read_text().splitlines()
+    assert text[0].startswith("point,x_mm,y_mm,phase") and len(text) == 21

@@ -1,0 +1,101 @@
+"""PIQUANT standards and ECF calibration tables (pixlspec.io.piquant_tables)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pixlspec.errors import CSVFormatError
+from pixlspec.io.piquant_tables import read_piquant_calibration, read_piquant_standards
+
+
+STANDARDS = """Comment, Standards Input File
+Standard,BHVO-2,Basalt Hawaiian Volcanic Observatory
+Al ,  ,  , ,7.17%,0.22%,1.5,1
+Si,,,,23.30%,2,2,1
+Ba,,,,683.0ppm,28a,0,1
+Ce,  ,M, ,0.5f,,,0
+SPECTRUM,bhvo.msa
+Si,,,,25%,1,2,1
+SPECTRUM,bhvo2.msa
+
+Standard,BCR-2,"Basalt, Columbia River"
+comment, anywhere
+Fe,K,X,el,9.65%,0.15a,1.5,0.5
+"""
+
+
+def test_standards(tmp_path):
+    p = tmp_path / "std.csv"
+    p.write_bytes(STANDARDS.replace("\n", "\r\n").encode())
+    entries = read_piquant_standards(p)
+    assert [(e.name, e.spectrum_file) for e in entries] == [("BHVO-2", "bhvo.msa"), ("BHVO-2", "bhvo2.msa"),
+                                                            ("BCR-2", None)]
+    first, second, bcr = entries
+    assert first.description == "Basalt Hawaiian Volcanic Observatory"
+    al = first.element("Al")
+    assert (al.wt_percent, al.oxide_ratio, al.weight, al.qualifier) == (7.17, 1.5, 1.0, "")
+    assert al.uncertainty_wt_percent == pytest.approx(7.17 * 0.0022)
+    assert first.element("Si").uncertainty_wt_percent == pytest.approx(23.3 * 0.02)
+    ba = first.element("Ba")
+    assert ba.wt_percent == pytest.approx(0.0683) and ba.uncertainty_wt_percent == pytest.approx(0.0028)
+    ce = first.element("Ce")
+    assert ce.wt_percent == 50.0 and ce.qualifier == "M" and ce.weight == 0.0 and ce.uncertainty_wt_percent is None
+    assert first.composition_wt["Si"] == 23.3 and second.composition_wt["Si"] == 25.0
+    assert bcr.description == "Basalt, Columbia River"
+    fe = bcr.element("Fe")
+    assert (fe.line, fe.qualifier, fe.type, fe.weight) == ("K", "X", "element", 0.5)
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("Fe,,,,abc%,1,1,1", "amount"),
+    ("Fe,Q,,,1%,1,1,1", "emission line"),
+    ("Fe,,Z,,1%,1,1,1", "qualifier"),
+    ("Fe,,,zz,1%,1,1,1", "type"),
+    ("FE,,,,1%,1,1,1", "unrecognised"),
+    ("Fe,,,,-1%,1,1,1", ">= 0"),
+])
+def test_standards_bad_lines(tmp_path, line, fragment):
+    p = tmp_path / "std.csv"
+    p.write_text("Standard,X,desc\n" + line + "\nSPECTRUM,x.msa\n")
+    with pytest.raises(CSVFormatError) as e:
+        read_piquant_standards(p)
+    assert e.value.where == 2 and fragment in str(e.value) and str(p) in str(e.value)
+
+
+def test_standards_element_before_standard(tmp_path):
+    p = tmp_path / "std.csv"
+    p.write_text("Fe,,,,1%,1,1,1\n")
+    with pytest.raises(CSVFormatError):
+        read_piquant_standards(p)
+
+
+def test_real_standards(real_data):
+    path = real_data / "breadboard_glasses" / "Standards_Input_3_glasses_new_BB_01_08_2020.csv"
+    entries = read_piquant_standards(path)
+    assert [e.name for e in entries] == ["BHVO-2", "BCR-2", "BIR1-G"]
+    bhvo, bcr, bir = entries
+    assert bhvo.spectrum_file == "Calibration_box_BHVO-2G_28kV_230uA_03_28_2019_bulk_sum.msa"
+    assert bhvo.composition_wt["Si"] == 23.3 and bhvo.element("Al").oxide_ratio == 1.5
+    assert bcr.description == "Basalt, Columbia River"
+    assert bcr.element("Ba").wt_percent == pytest.approx(0.0683)
+    assert bcr.element("Ba").uncertainty_wt_percent == pytest.approx(0.0028)
+    assert bcr.element("Gd").weight == 0.0 and bcr.element("Ce").qualifier == "X"
+    assert bir.spectrum_basename == "Calibration_box_BIR-1G_28kV_230uA_03_28_2019_bulk_sum.msa"
+    # 135 lines: 3 Standard + 3 SPECTRUM + 2 blank + 1 Comment lines, the rest element lines
+    assert sum(len(e.elements) for e in entries) == 135 - 3 - 3 - 2 - 1
+
+
+def test_real_calibration(real_data):
+    path = real_data / "pixl_fm_config" / "Calibration_PIXL_FM_SurfaceOps_5minECFs_Rev1_Jul2021.csv"
+    entries = read_piquant_calibration(path)
+    assert len(entries) == 20
+    nacl = entries[0]
+    assert nacl.name == "NaCl" and nacl.description == "Sodium Chloride Puck" and nacl.density_g_cm3 == 1.2581
+    na = nacl.element("Na")
+    assert (na.wt_percent, na.ecf, na.ecf_sigma_percent) == (39.34, 0.7542, 0.8)
+    assert (na.intensity, na.atomic_number) == (21949.1, 11)
+    assert nacl.spectrum_basename == "Dwell_B_0611873973_000001C5_001197.msa"
+    zr = [e for e in entries if e.name == "Zr"]
+    assert [e.elements[0].line for e in zr] == ["K", "L"]
+    mgco3 = next(e for e in entries if e.name == "MgCO3")
+    assert mgco3.options == ("Carbonates",) and mgco3.element("O").ecf is None

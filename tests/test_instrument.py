@@ -1,0 +1,81 @@
+"""The Instrument container (pixlspec.instrument): defaults, round trips, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+import pixlspec as px
+
+
+# --- Instrument ----------------------------------------------------------------------------------
+def test_pixl_default_instrument():
+    inst = px.Instrument.pixl()
+    assert inst.tube.anode == "Rh" and inst.tube.voltage_kV == 28.0
+    assert inst.detector_names == ("A", "B")
+    assert inst.detector("B").gain_eV_per_channel == pytest.approx(7.881)
+    assert inst.scattering_angle_deg["A"] == pytest.approx(160.0)
+    assert 90 < inst.detector("A").noise_eV < 130  # 170 eV at Mn Kα with F = 0.114
+    assert "PIXL" in str(inst)
+
+
+@pytest.mark.parametrize("fmt", ["json", "toml"])
+def test_instrument_round_trip(tmp_path, fmt):
+    inst = px.Instrument.pixl().with_detector("B", offset_eV=-20.5, gain_eV_per_channel=7.9)
+    inst = dataclasses.replace(inst, optic=px.Optic("table", (1.0, 10.0, 20.0), (0.2, 1.0, 0.5)),
+                               gas_pressure_Pa=700.0)
+    path = tmp_path / f"inst.{fmt}"
+    inst.save(path)
+    assert px.Instrument.load(path) == inst
+    text = inst.to_json() if fmt == "json" else inst.to_toml()
+    back = px.Instrument.from_json(text) if fmt == "json" else px.Instrument.from_toml(text)
+    assert back == inst
+
+
+def test_instrument_bad_input(tmp_path):
+    with pytest.raises(px.ConfigError, match="unknown keys"):
+        px.Instrument.from_dict({"tube": {"voltage": 28}})
+    with pytest.raises(px.ConfigError, match="atmosphere"):
+        px.Instrument(atmosphere="Venus")
+    with pytest.raises(px.ConfigError, match="gain"):
+        px.Detector(gain_eV_per_channel=0.0)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(px.ConfigError, match="bad.json"):
+        px.Instrument.load(bad)
+    with pytest.raises(px.ConfigError, match="no detector"):
+        px.Instrument.pixl().detector("C")
+
+
+@pytest.mark.parametrize("change,field", [({"tube": {"window_Be_um": 1e9}}, "tube.window_Be_um"),
+                                          ({"tube": {"voltage_kV": math.nan}}, "tube.voltage_kV"),
+                                          ({"tube": {"current_uA": math.inf}}, "tube.current_uA"),
+                                          ({"incidence_deg": 1e300}, "incidence_deg"),
+                                          ({"path_in_cm": -1}, "path_in_cm"),
+                                          ({"detectors": [{"name": "A", "fwhm_MnKa_eV": 1e12}]},
+                                           "detectors[A].fwhm_MnKa_eV"),
+                                          ({"detectors": [{"name": "A", "gain_eV_per_channel": 1e308}]},
+                                           "detectors[A].gain_eV_per_channel"),
+                                          ({"detectors": [{"name": "A", "n_channels": math.nan}]},
+                                           "detectors[A].n_channels")])
+def test_instrument_fields_out_of_range_name_the_field(tmp_path, change, field):
+    import json
+
+    import pixlspec as px
+    from pixlspec.errors import ConfigError
+
+    d = px.Instrument.pixl().to_dict()
+    for k, v in change.items():
+        if k == "detectors":
+            d["detectors"] = [{**d["detectors"][0], **v[0]}]
+        elif isinstance(v, dict):
+            d[k].update(v)
+        else:
+            d[k] = v
+    p = tmp_path / "inst.json"
+    p.write_text(json.dumps(d))
+    with pytest.raises(ConfigError) as e:
+        px.Instrument.load(p)
+    assert e.value.where == field and e.value.path == str(p)
