@@ -249,13 +249,17 @@ def test_stale_lock_of_a_killed_run_does_not_block(tmp_path, scans):
 def test_small_scan_starts_no_pool_and_says_so(tmp_path):
     out = tmp_path / "out"
     proc = _start("batch", str(FLIGHT_SCAN), "--out", str(out), "--workers", "2")
-    children: set[int] = set()
+    children: dict[int, str] = {}
     while proc.poll() is None:
-        children |= _descendants(proc.pid)
+        for pid in _descendants(proc.pid) - set(children):
+            try:
+                children[pid] = " ".join(psutil.Process(pid).cmdline()) or "?"
+            except psutil.Error:
+                children[pid] = "(ended before it could be named)"
         time.sleep(0.02)
     stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT_S)
     assert proc.returncode == 0, stderr
-    assert not children, "a process was started for a 121-point scan"
+    assert not children, f"processes were started for a 121-point scan: {children}"
     assert "note: 121 points to fit: too few for a pool of 2 worker processes to pay" in stdout
 
 
