@@ -56,6 +56,7 @@ _LAZY = {
     "plot_rgb": "pixlspec.plot_maps",
     "read_maps": "pixlspec.io.results",
     "read_composition_map": "pixlspec.io.results",
+    "read_results": "pixlspec.io.results",
     "read_piquant_map": "pixlspec.io.export",
     "read_piquant_maps": "pixlspec.io.export",
     "write_piquant_csv": "pixlspec.io.export",

@@ -319,6 +319,19 @@ class CompositionMap:
 
         write_composition(self, path, group)
 
+    @classmethod
+    def from_hdf5(cls, path: str | os.PathLike, group: str = "entry/composition") -> "CompositionMap":
+        """The composition stored in a results file (:func:`pixlspec.io.results.read_composition_map`).
+
+        Raises
+        ------
+        HDF5FormatError
+            A file without a composition, or a damaged one.
+        """
+        from .io.results import read_composition_map
+
+        return read_composition_map(path, group)
+
 
 def reference_oxides(reference: Mapping[str, float], fe_oxide: str = "FeO") -> dict[str, float]:
     """Oxide wt% (reporting convention of :func:`quantify`) of an element or oxide wt% dictionary."""

@@ -38,7 +38,7 @@ import importlib.metadata
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -48,8 +48,9 @@ from .atomic import atomic_path
 from .h5guard import check_vlen_heap
 from .h5read import CheckedReader, open_hdf5, str_list
 
-__all__ = ["write_maps", "read_maps", "results_complete", "is_results_file", "read_results_info", "read_composition_map",
-           "read_sum_spectra", "write_composition", "COMPLETE_ATTR", "MAPS_VERSION"]
+__all__ = ["write_maps", "read_maps", "read_results", "Results", "results_complete", "is_results_file",
+           "read_results_info", "read_composition_map", "read_sum_spectra", "write_composition", "COMPLETE_ATTR",
+           "MAPS_VERSION"]
 
 #: Root attribute written last: the file is complete.
 COMPLETE_ATTR = "pixlspec_complete"
@@ -457,6 +458,30 @@ def _grid_of(f: h5py.File):
                 index=r["grid_index"][()], step_mm=float(gd["step_mm"]),
                 origin_mm=None if gd.get("origin_mm") is None else np.asarray(gd["origin_mm"]),
                 direction=None if gd.get("direction") is None else np.asarray(gd["direction"]))
+
+
+class Results(NamedTuple):
+    """What a results file holds (:func:`read_results`)."""
+
+    #: The element maps, with each detector's sum-spectrum fit (:class:`~pixlspec.element_maps.ElementMaps`).
+    maps: Any
+    #: The composition map (:class:`~pixlspec.composition.CompositionMap`), None when the maps were not
+    #: quantified.
+    composition: Any
+
+
+def read_results(path) -> Results:
+    """Everything a results file holds: the element maps (:func:`read_maps`) and the composition
+    (:func:`read_composition_map`, None when the file holds none), both checked on reading.
+
+    Raises
+    ------
+    HDF5FormatError
+        A file that is not a results file, or a damaged one (naming the file and the dataset).
+    PixlspecError
+        A file that does not exist.
+    """
+    return Results(read_maps(path), read_composition_map(path, missing_ok=True))
 
 
 def read_composition_map(path, group: str = "entry/composition", *, missing_ok: bool = False):

@@ -187,3 +187,26 @@ def test_geometry_factor_travels_from_scan_to_results_file(tmp_path):
     assert "g.h5" in str(e.value)
     plain = px.fit_map(simulate_scan(basalt_maps(16, 1e5, seed=41), shape=(4, 4), detectors=["A"], seed=42))
     assert plain.geometry_factor is None
+
+
+def test_read_results_gives_the_maps_and_the_composition_as_objects(tmp_path):
+    """``read_results`` gives an ElementMaps and a CompositionMap (``CompositionMap.from_hdf5`` the latter
+    alone) equal to what was written; a file of maps alone has no composition."""
+    from pixlspec.composition import CompositionMap
+    from pixlspec.io.results import read_results
+
+    maps = make_maps()
+    comp = make_comp(maps)
+    path = tmp_path / "r.h5"
+    maps.to_hdf5(path)
+    only_maps = read_results(path)
+    assert isinstance(only_maps.maps, ElementMaps) and only_maps.composition is None
+    comp.to_hdf5(path)
+    back = px.read_results(path)
+    assert isinstance(back.maps, ElementMaps) and isinstance(back.composition, CompositionMap)
+    np.testing.assert_array_equal(back.maps.point_areas["Fe"], maps.point_areas["Fe"])
+    for ox in comp.oxides:
+        np.testing.assert_array_equal(back.composition.point_oxide_wt[ox], comp.point_oxide_wt[ox])
+        np.testing.assert_array_equal(CompositionMap.from_hdf5(path).point_sigma[ox], comp.point_sigma[ox])
+    with pytest.raises(px.PixlspecError, match="no such file"):
+        read_results(tmp_path / "missing.h5")
