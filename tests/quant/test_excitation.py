@@ -34,3 +34,19 @@ def test_edge_aligned_bins_split_the_uniform_bins_exactly():
         np.diff(cum)
     # (each uniform bin is taken as evenly filled: against the linear density that is 1e-6 of E at most)
     np.testing.assert_allclose(out.energy_eV[:nc], mean, rtol=1e-5)
+
+
+@pytest.mark.parametrize("edges", [[3000.0, np.nextafter(3000.0, 4000.0)], [5000.0, 5000.0 + 1e-10],
+                                   [1000.0 + 1e-9], [5999.999999], [2000.0, 2000.0, 2000.0005]])
+def test_edge_aligned_bins_make_no_slivers(edges):
+    """Boundaries closer than MIN_BIN_RELATIVE_WIDTH (or at the grid's ends) make no bin of rounding noise:
+    energies ascend, each inside the range, the photons conserved."""
+    step = 10.0
+    centres = 1000.0 + step * (np.arange(500) + 0.5)
+    photons = step * (3.0 + 1e-3 * centres)
+    exc = Excitation(energy_eV=centres, photons_per_s=photons, n_continuum=500, step_eV=step)
+    out = edge_aligned_bins(exc, edges, 0.02)
+    e = out.energy_eV
+    assert np.all(np.diff(e) > 0) and e[0] > 1000.0 and e[-1] < 6000.0
+    assert np.sum(out.photons_per_s) == pytest.approx(np.sum(photons), rel=1e-12)
+    assert out.photons_per_s.min() > 1e-3 * np.median(out.photons_per_s)
