@@ -21,13 +21,12 @@ from ..physics.tube import tube_spectrum
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["Excitation", "excitation_spectrum", "path_transmission", "incident_beam_factor", "recorded_fraction",
-           "air_attenuation_per_cm", "view_vectors", "detector_view_ratio", "gas_column_view_length_cm",
-           "sample_gas_kernel_cm",
-           "EXCITATION_STEP_EV", "EXCITATION_MIN_EV", "EXCITATION_FINE_STEP_EV",
-           "EXCITATION_BIN_RELATIVE_WIDTH", "MIN_BIN_RELATIVE_WIDTH", "edge_aligned_bins", "FOUR_PI", "AIR_COMPOSITION_WT", "GAS_COLUMN_NODES",
-           "SAMPLE_GAS_KERNEL_NODES", "SOURCE_SOLID_ANGLE_FRACTION_PER_SR", "FLUORESCENCE_GEOMETRY_NORM",
-           "MARS_ATMOSPHERE_WT", "MARS_ATMOSPHERE_DENSITY_G_CM3"]
+__all__ = ["Excitation", "excitation_spectrum", "edge_aligned_bins", "path_transmission", "incident_beam_factor",
+           "recorded_fraction", "air_attenuation_per_cm", "view_vectors", "detector_view_ratio",
+           "gas_column_view_length_cm", "sample_gas_kernel_cm", "EXCITATION_STEP_EV", "EXCITATION_MIN_EV",
+           "EXCITATION_FINE_STEP_EV", "EXCITATION_BIN_RELATIVE_WIDTH", "MIN_BIN_RELATIVE_WIDTH", "FOUR_PI",
+           "AIR_COMPOSITION_WT", "GAS_COLUMN_NODES", "SAMPLE_GAS_KERNEL_NODES", "SOURCE_SOLID_ANGLE_FRACTION_PER_SR",
+           "FLUORESCENCE_GEOMETRY_NORM", "MARS_ATMOSPHERE_WT", "MARS_ATMOSPHERE_DENSITY_G_CM3"]
 
 #: Width (eV) of the uniform excitation bins of :func:`excitation_spectrum` (the simulated tube scatter,
 #: and an FP model given ``step_eV``). A uniform grid puts bin boundaries anywhere relative to the

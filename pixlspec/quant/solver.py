@@ -31,7 +31,8 @@ from .fp import fp_model, resolve_group
 
 __all__ = ["Solver", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS", "MAX_ITERATIONS",
            "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
-           "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS", "PILOT_QN_START_RESIDUAL", "FD_STEP", "FD_FLOOR"]
+           "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS", "PILOT_QN_START_RESIDUAL", "FD_STEP",
+           "FD_FLOOR"]
 
 #: Groups that come from the gas path, not the sample: never quantified as sample elements.
 GAS_GROUPS: tuple[str, ...] = ("Ar",)
