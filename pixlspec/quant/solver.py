@@ -31,8 +31,7 @@ from .fp import fp_model, resolve_group
 
 __all__ = ["Solver", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS", "MAX_ITERATIONS",
            "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
-           "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS", "PILOT_QN_START_RESIDUAL", "FD_STEP",
-           "FD_FLOOR"]
+           "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS", "PILOT_QN_START_RESIDUAL"]
 
 #: Groups that come from the gas path, not the sample: never quantified as sample elements.
 GAS_GROUPS: tuple[str, ...] = ("Ar",)
@@ -67,11 +66,6 @@ PILOT_MIN_POINTS: int = 16
 PILOT_QN_START_RESIDUAL: float = 0.5
 #: Largest relative change of any analyte's mass fraction in the last iteration of a converged point.
 TOLERANCE: float = 1e-7
-#: Relative step of the finite differences of the sample's mass fractions (oxygen, balance,
-#: normalisation) in the sensitivity matrix.
-FD_STEP = 1e-4
-#: Smallest mass fraction used as a finite-difference base for absent elements.
-FD_FLOOR = 1e-6
 
 
 class Solver:
@@ -152,6 +146,34 @@ class Solver:
         C[over] /= T[over, None]
         scale[over] = T[over]
         return C, scale, rest
+
+    def full_derivatives(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`full`'s matrix and intensity scale, and their derivatives along each analyte fraction:
+        (C (P, K), scale (P,), dC (P, K, n_g), dscale (P, n_g)), exact on the side of the point's own
+        regime (balance filling a total below 1, or normalisation of a total above 1): a point on the
+        boundary is differentiated as the balance-filled sample it is."""
+        P, K, n_g = c.shape[0], len(self.models[0].elements), self.n_g
+        C, scale, _ = self.full(c)
+        d_o = self.factor - 1.0 - self.oeq                      # d(oxygen)/d c_j while oxygen > 0
+        o_raw = c @ d_o
+        raw = np.zeros((P, K))
+        raw[:, self.el_index] = c
+        raw[:, self.o_index] += np.clip(o_raw, 0.0, None)
+        T = raw.sum(axis=1)
+        d_raw = np.zeros((P, K, n_g))
+        d_raw[:, self.el_index, np.arange(n_g)] = 1.0
+        d_raw[:, self.o_index, :] += np.where(o_raw[:, None] > 0, d_o[None, :], 0.0)
+        dT = d_raw.sum(axis=1)                                   # (P, n_g)
+        over = ((T > 1.0) | (not self.balance)) & (T > 0)
+        dC = d_raw.copy()
+        dscale = np.zeros((P, n_g))
+        if self.balance:
+            fill = ~over
+            dC[fill] -= dT[fill][:, None, :] * self.balance_vec[None, :, None]
+        if over.any():
+            dC[over] = (d_raw[over] - C[over][:, :, None] * dT[over][:, None, :]) / T[over][:, None, None]
+            dscale[over] = dT[over]
+        return C, scale, dC, dscale
 
     def predict(self, c: np.ndarray, live: np.ndarray, air: float = 0.0, sp: np.ndarray | None = None,
                 return_sp: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -363,21 +385,12 @@ class Solver:
         """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
 
         The primary fluorescence is differentiated analytically (:meth:`FPModel.primary_jacobian`)
-        along the derivatives of the sample's mass fractions (oxygen, balance, normalisation: finite
-        differences of :meth:`full`, which is cheap); the secondary is held as its ratio to the
-        primary, as in the iteration.
+        along the derivatives of the sample's mass fractions (oxygen, balance, normalisation:
+        :meth:`full_derivatives`); the secondary is held as its ratio to the primary, as in the
+        iteration.
         """
         P = c.shape[0]
-        C, scale, _ = self.full(c)
-        h = np.maximum(c * FD_STEP, FD_FLOOR * FD_STEP * 100)
-        dC = np.empty((P, C.shape[1], self.n_g))
-        dscale = np.empty((P, self.n_g))
-        for j in range(self.n_g):
-            cj = c.copy()
-            cj[:, j] += h[:, j]
-            Cj, sj, _ = self.full(cj)
-            dC[:, :, j] = (Cj - C) / h[:, j, None]
-            dscale[:, j] = (sj - scale) / h[:, j]
+        C, scale, dC, dscale = self.full_derivatives(c)
         prim = np.zeros((P, self.n_g))
         jac = np.zeros((P, self.n_g, self.n_g))
         for m, mult in zip(self.models, self.multiplicity):
