@@ -81,6 +81,14 @@ def balance_arg(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
 
+def map_balance_arg(value: str | None) -> str | None:
+    """The ``--balance`` of the commands that quantify maps (``salts``, ``rank``): unset, the pipeline's own
+    choice (:data:`pixlspec.pipeline.AUTO_BALANCE`); else as :func:`balance_arg`."""
+    from ..pipeline import AUTO_BALANCE
+
+    return AUTO_BALANCE if value is None else balance_arg(value)
+
+
 def scan_stem(path: str) -> str:
     """The name of a scan from its file or folder name, without a ``_maps``/``_results`` suffix."""
     stem = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]

@@ -8,8 +8,8 @@ import click
 from ..errors import PixlspecError
 from .app import main
 
-from .common import (OVERWRITE_HELP, balance_arg, json_text, load_calibration, load_instrument, say, scan_stem,
-                     split_list)
+from .common import (OVERWRITE_HELP, json_text, load_calibration, load_instrument, map_balance_arg, say,
+                     scan_stem, split_list)
 from .render import StageProgress, csv_text, progress_bar, rich_table, stdout_console
 
 __all__ = ["salts", "rank"]
@@ -62,7 +62,7 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
       pixlspec salts pixlspec-demo/simulated_salts_results.h5 --out salts/
       pixlspec salts scan.h5 --balance CO2 --calibration cal.json --format json
     """
-    from ..pipeline import AUTO_BALANCE, composition_of, salts_of
+    from ..pipeline import composition_of, salts_of
     from ..report import staged_dir
 
     if detector not in (None, "A", "B", "A+B"):
@@ -73,7 +73,7 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
     with progress_bar() as bar:
         stages = StageProgress(bar, name)
         maps, comp, fitted = composition_of(input_path, instrument=instrument, calibration=calibration,
-                                            balance=AUTO_BALANCE if balance is None else balance_arg(balance),
+                                            balance=map_balance_arg(balance),
                                             detector=detector, progress=stages)
         stages("classifying", 0, None)
         found, notes, _ = salts_of(comp, normalise=normalise, name=name)
@@ -178,7 +178,7 @@ def rank(inputs: tuple[str, ...], weights: str | None, collected: tuple[str, ...
       pixlspec rank a.h5 b.h5 --collected last_core_maps.h5 --format json
     """
     from ..minerals.candidates import rank_sample_candidates
-    from ..pipeline import AUTO_BALANCE, composition_of, salts_of
+    from ..pipeline import composition_of, salts_of
 
     w = _parse_weights(weights)
     calibration = load_calibration(calibration_path)
@@ -191,7 +191,7 @@ def rank(inputs: tuple[str, ...], weights: str | None, collected: tuple[str, ...
             for path in group:
                 name = scan_stem(path)
                 _, comp, _ = composition_of(path, calibration=calibration,
-                                            balance=AUTO_BALANCE if balance is None else balance_arg(balance),
+                                            balance=map_balance_arg(balance),
                                             progress=StageProgress(bar, name))
                 found = salts_of(comp, name=name).detections
                 if dest == "t":
