@@ -97,6 +97,8 @@ class Solver:
         self.oxides = [oxide_of(e, fe_oxide) for e in self.group_elements]
         self.oeq = np.array([atomic_mass("O") / (2.0 * atomic_mass(e)) if e in O_EQUIVALENT_ELEMENTS else 0.0
                              for e in self.group_elements])
+        #: Oxygen per unit mass fraction of each analyte: its oxide's, less the O equivalent of a halogen.
+        self.oxygen_per_fraction = self.factor - 1.0 - self.oeq
         self.balance_vec = np.zeros(len(m.elements))
         for el, f in bal.items():
             self.balance_vec[m.elements.index(el)] = f
@@ -131,11 +133,20 @@ class Solver:
           T = 1, and intensities scale with T (the analytical total then measures how far the
           absolute intensities are from those of a 100 % sample).
         """
+        C, scale, rest, _, _, _ = self._assemble(c)
+        return C, scale, rest
+
+    def _assemble(self, c: np.ndarray):
+        """:meth:`full`'s (C, scale, rest) and what its derivatives need: the analysed oxides' mass
+        fractions before balance or normalisation (P, K), their oxygen before clipping at 0 (P,), and
+        which points are normalised (P,)."""
         P = c.shape[0]
-        C = np.zeros((P, len(self.models[0].elements)))
-        C[:, self.el_index] = c
-        C[:, self.o_index] += np.clip(c @ (self.factor - 1.0) - c @ self.oeq, 0.0, None)
-        T = C.sum(axis=1)
+        raw = np.zeros((P, len(self.models[0].elements)))
+        raw[:, self.el_index] = c
+        o_raw = c @ self.oxygen_per_fraction
+        raw[:, self.o_index] += np.clip(o_raw, 0.0, None)
+        T = raw.sum(axis=1)
+        C = raw.copy()
         rest = np.zeros(P)
         scale = np.ones(P)
         if self.balance:
@@ -145,33 +156,27 @@ class Solver:
         over &= T > 0
         C[over] /= T[over, None]
         scale[over] = T[over]
-        return C, scale, rest
+        return C, scale, rest, raw, o_raw, over
 
     def full_derivatives(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`full`'s matrix and intensity scale, and their derivatives along each analyte fraction:
         (C (P, K), scale (P,), dC (P, K, n_g), dscale (P, n_g)), exact on the side of the point's own
         regime (balance filling a total below 1, or normalisation of a total above 1): a point on the
         boundary is differentiated as the balance-filled sample it is."""
-        P, K, n_g = c.shape[0], len(self.models[0].elements), self.n_g
-        C, scale, _ = self.full(c)
-        d_o = self.factor - 1.0 - self.oeq                      # d(oxygen)/d c_j while oxygen > 0
-        o_raw = c @ d_o
-        raw = np.zeros((P, K))
-        raw[:, self.el_index] = c
-        raw[:, self.o_index] += np.clip(o_raw, 0.0, None)
-        T = raw.sum(axis=1)
-        d_raw = np.zeros((P, K, n_g))
+        C, scale, _, raw, o_raw, over = self._assemble(c)
+        P, n_g = c.shape[0], self.n_g
+        d_raw = np.zeros(raw.shape + (n_g,))
         d_raw[:, self.el_index, np.arange(n_g)] = 1.0
-        d_raw[:, self.o_index, :] += np.where(o_raw[:, None] > 0, d_o[None, :], 0.0)
+        d_raw[:, self.o_index, :] += np.where(o_raw[:, None] > 0, self.oxygen_per_fraction[None, :], 0.0)
         dT = d_raw.sum(axis=1)                                   # (P, n_g)
-        over = ((T > 1.0) | (not self.balance)) & (T > 0)
         dC = d_raw.copy()
         dscale = np.zeros((P, n_g))
         if self.balance:
             fill = ~over
             dC[fill] -= dT[fill][:, None, :] * self.balance_vec[None, :, None]
         if over.any():
-            dC[over] = (d_raw[over] - C[over][:, :, None] * dT[over][:, None, :]) / T[over][:, None, None]
+            T = raw.sum(axis=1)[over]
+            dC[over] = (d_raw[over] - C[over][:, :, None] * dT[over][:, None, :]) / T[:, None, None]
             dscale[over] = dT[over]
         return C, scale, dC, dscale
 
@@ -242,16 +247,17 @@ class Solver:
             # the secondary/primary ratios change slowly: recompute them every few fixed-point iterations,
             # in quasi-Newton iterations each time the residual has fallen by QN_SECONDARY_DROP
             if sp is None:  # far from the solution: primary fluorescence only (the secondary is a few %)
-                sp = np.zeros_like(A)
+                sp = sp_now = np.zeros_like(A)
                 pred = self.predict(c, live, air, sp)
                 full_eval = False
             elif fresh or (it % SECONDARY_EVERY == 0 and not qn.any()) or \
                     (qn.any() and np.median(r_prev) < QN_SECONDARY_DROP * r_sp):
                 pred, sp = self.predict(c, live, air, return_sp=True)
-                log_c_sp = _log_positive(c)
+                sp_now, log_c_sp = sp, _log_positive(c)
                 full_eval = True
             else:
-                pred = self.predict(c, live, air, self._secondary_ratios(sp, D_sp, c, log_c_sp))
+                sp_now = self._secondary_ratios(sp, D_sp, c, log_c_sp)
+                pred = self.predict(c, live, air, sp_now)
                 full_eval = False
             fresh = False
             c_new = np.zeros_like(c)
@@ -267,13 +273,15 @@ class Solver:
                     qn_tried = True
                     M, D_sp = self._shared_jacobian(c, pos, live, air)
                     qn[:] = M is not None
-                    if M is not None and not full_eval and not from_pilot:  # and the secondary of these
-                        pred, sp = self.predict(c, live, air, return_sp=True)  # compositions (after a pilot,
-                        log_c_sp = _log_positive(c)  # the pilot's, followed by the slope, stand in for it)
-                        ratio, log_r, r_prev = _residuals(A, pred, pos)
-                        r_sp = float(np.median(r_prev))
-                    elif M is not None and from_pilot:
-                        pred = self.predict(c, live, air, self._secondary_ratios(sp, D_sp, c, log_c_sp))
+                    if M is not None and not full_eval:
+                        # the secondary of these compositions: evaluated, or after a pilot the pilot's ratios
+                        # followed by the slope just taken
+                        if from_pilot:
+                            sp_now = self._secondary_ratios(sp, D_sp, c, log_c_sp)
+                            pred = self.predict(c, live, air, sp_now)
+                        else:
+                            pred, sp = self.predict(c, live, air, return_sp=True)
+                            sp_now, log_c_sp = sp, _log_positive(c)
                         ratio, log_r, r_prev = _residuals(A, pred, pos)
                         r_sp = float(np.median(r_prev))
                 if qn.any():
@@ -282,7 +290,6 @@ class Solver:
                     c_new[qn] = np.where(pos[qn], c[qn] * np.exp(np.clip(du, -2.0, 2.0)), 0.0)
                 fp = ~qn
                 if fp.any():
-                    sp_now = self._secondary_ratios(sp, D_sp, c, log_c_sp) if not full_eval else sp
                     c_new[fp] = self._fixed_point_step(c[fp], ratio[fp], pred[fp], pos[fp], w[fp], wsum[fp],
                                                        live[fp], air, sp_now[fp])
             change = np.max(np.abs(c_new - c) / np.maximum(np.abs(c_new), 1e-12), axis=1, initial=0.0)
