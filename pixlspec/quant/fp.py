@@ -191,7 +191,6 @@ class FPModel:
             for el in self.elements:
                 if atomic_number(el) >= MIN_LINE_Z:
                     enh.extend(enhancer_lines(el, kv))
-        self._enh = enh
         pairs_l, pairs_m, pairs_qa = [], [], []
         if enh:
             ee = np.array([m.energy_eV for m in enh])
@@ -211,7 +210,7 @@ class FPModel:
             enh = [enh[i] for i in used]
             ee = ee[used]
             pairs_m = [renumber[i] for i in pairs_m]
-            self._enh = enh
+        self._enh = enh
         if enh:
             self._enh_el = np.array([self._index[m.element] for m in enh], dtype=np.int64)
             self._mu_enh = np.ascontiguousarray(np.array([mass_attenuation(el, ee) for el in self.elements])
