@@ -37,6 +37,8 @@ __all__ = ["read_rfs", "read_rxl", "read_msa_folder"]
 RFS_REQUIRED_COLUMNS = ("PMC",)
 #: Header of the RFS positions table (table 2).
 RFS_POSITION_HEADER = ("PMC", "x", "y", "z")
+#: Integer columns (PMC, SCLK, counts) are read as int64: a value at or beyond 2**63 cannot be one.
+INT64_LIMIT = 2.0 ** 63
 _SPECTRUM_HEADER = re.compile(r"([A-Za-z]+)_1")
 _IMAGE_COLUMN = re.compile(r"PMC_\d+_MCC_[ij]")
 
@@ -74,10 +76,10 @@ class _Table:
 
     def ints(self, name: str, path: str) -> np.ndarray:
         v = self.floats(name, path)
-        bad = np.flatnonzero(v != np.round(v))
+        bad = np.flatnonzero((v != np.round(v)) | (np.abs(v) >= INT64_LIMIT))
         if bad.size:
             tok = self.rows[bad[0]][self.column(name, path)]
-            raise CSVFormatError(f"column {name!r}: expected an integer, got {tok!r}", path=path,
+            raise CSVFormatError(f"column {name!r}: expected an integer (|n| < 2**63), got {tok!r}", path=path,
                                  where=self.row_lines[bad[0]])
         return v.astype(np.int64)
 

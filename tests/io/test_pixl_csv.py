@@ -123,6 +123,7 @@ BAD_RFS = {
     "ragged metadata row": (_bad(L, 2, "1,2,3"), 3, "fields"),
     "zero live time": (_bad(L, 1, L[1].replace(",13.5,", ",0,")), 2, "live_time_A"),
     "non-numeric PMC": (_bad(L, 1, L[1].replace(",93,", ",9x3,")), 2, "PMC"),
+    "PMC beyond int64": (_bad(L, 1, L[1].replace(",93,", ",1e300,")), 2, "PMC"),
     "bad spectra header": (_bad(L, A_HDR, L[A_HDR].replace("A_3", "A_7")), A_HDR + 1, "A_3"),
     "data before header": (L[1:], 1, "header"),
     "unknown table": (L[:A_HDR] + ["foo,bar"] + L[A_HDR:], A_HDR + 1, "unrecognised"),
