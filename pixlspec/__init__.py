@@ -47,6 +47,7 @@ _LAZY = {
     "FitResult": "pixlspec.fit.result",
     "FitConfig": "pixlspec.config",
     "ROCK_ELEMENTS": "pixlspec.config",
+    "VALENCE_KBETA_MIN_COUNTS": "pixlspec.config",
     "find_elements": "pixlspec.fit.detect",
     "fit_map": "pixlspec.fit.maps",
     "find_diffraction_peaks": "pixlspec.fit.diffraction",

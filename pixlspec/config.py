@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 from .errors import ConfigError
 
-__all__ = ["FitConfig", "ROCK_ELEMENTS", "PATH_GAS_ELEMENTS", "path_gas_elements"]
+__all__ = ["FitConfig", "ROCK_ELEMENTS", "PATH_GAS_ELEMENTS", "VALENCE_KBETA_MIN_COUNTS", "path_gas_elements"]
 
 #: Elements fitted by default in rocks and soils at PIXL (K lines at 28 kV; Ba by its L lines).
 #: V sits under Ti Kβ (0.03-0.04 wt% V in basalts: 1e5-2e5 counts in the breadboard glasses, which
@@ -31,6 +31,12 @@ def path_gas_elements(atmosphere: str) -> tuple[str, ...]:
     Vacuum has none.
     """
     return PATH_GAS_ELEMENTS.get(str(atmosphere).strip().lower(), ())
+
+#: Counts in the fit range from which ``FitConfig.valence_kbeta`` fits the valence Kβ of Mg..Cl freely.
+#: At 10⁶ counts a basalt's Si Kα holds ~10⁵ and its Kβ (~4 %) some 4,000 counts: a ratio known to a
+#: few per cent, and a Kβ/Kα difference of 30 % (free atom vs silicate) shows at ≥ 5σ. A single PIXL
+#: point (~10⁵ counts) stays below it and keeps the tied ratio.
+VALENCE_KBETA_MIN_COUNTS: float = 1e6
 
 _BACKGROUNDS = ("continuum", "snip", "none")
 _WEIGHTS = ("pearson", "neyman", "none")
@@ -86,6 +92,13 @@ class FitConfig:
         Kβ of the path gas (Ar) stays tied to its Kα. Off by default: Kβ is tied
         to Kα by the atomic ratio (xraylib) corrected for the detector and for
         the matrix absorption (``matrix_absorption``).
+    valence_kbeta : bool
+        On spectra of at least :data:`VALENCE_KBETA_MIN_COUNTS` counts in the fit range (bulk
+        sums, long dwells), fit the Kβ of Mg..Cl with a free amplitude (reported area = Kα + Kβ).
+        Their Kβ is valence-band emission whose strength follows the chemical bond: silicates
+        emit ~1.5-4x the free-atom Kβ/Kα of Al and Si, and Mg, which as a free atom has none, a
+        Kβ of ~5 % (docs/real-spectra.md). Below the threshold (single points) Kβ stays tied; a
+        map's points take the Kβ share fitted on their sum spectrum. Default on.
     matrix_absorption : bool
         Weight the lines of each group by their escape from a typical rock
         matrix (a basalt; thick target, the instrument's incidence and take-off
@@ -128,6 +141,7 @@ class FitConfig:
     pileup: bool = True
     shelf: bool = False
     free_kbeta: bool = False
+    valence_kbeta: bool = True
     matrix_absorption: bool = True
     weights: str = "pearson"
     pearson_iterations: int = 1

@@ -154,6 +154,24 @@ def _derive(plan: DetectorPlan) -> dict:
             "Gsq": np.ascontiguousarray(Gsq) if plan.background == "snip" else np.zeros((0, 0))}
 
 
+def _fold_kbeta(A: np.ndarray, kinds: list, names: list, kbeta_fraction: dict) -> tuple[np.ndarray, list, list]:
+    """Fold each Kβ column of its own ("Si_Kb") into its group with the Kβ share fitted on the sum.
+
+    The points of a map hold too few counts to fit Kβ apart (``FitConfig.valence_kbeta``,
+    ``free_kbeta``); they take the ratio of their sum spectrum, one column per group.
+    """
+    kb_cols = [i for i, n in enumerate(names) if n.endswith("_Kb") and n[:-3] in names]
+    if not kb_cols:
+        return A, kinds, names
+    A = A.copy()
+    for j in kb_cols:
+        i = names.index(names[j][:-3])
+        share = float(kbeta_fraction.get(names[i], 0.0))
+        A[:, i] = (1.0 - share) * A[:, i] + share * A[:, j]
+    keep = [i for i in range(len(names)) if i not in kb_cols]
+    return A[:, keep], [kinds[i] for i in keep], [names[i] for i in keep]
+
+
 def build_plan(fit, n_points: int, scan_n_channels: int) -> DetectorPlan:
     """The map plan of one detector from the fit of its sum spectrum.
 
@@ -173,8 +191,10 @@ def build_plan(fit, n_points: int, scan_n_channels: int) -> DetectorPlan:
     kinds_all = [c.kind for c in fit.spectrum_model.columns] if fit.spectrum_model is not None else [
         "continuum" if n.startswith("continuum_") else "pileup" if n == "pileup" else
         "scatter" if n.startswith("Rh_") else "element" for n in fit.column_names]
+    A, kinds_all, column_names = _fold_kbeta(A, kinds_all, list(fit.column_names),
+                                             getattr(fit, "kbeta_fraction", {}) or {})
     keep = np.flatnonzero(np.any(A != 0, axis=0))
-    names = tuple(fit.column_names[i] for i in keep)
+    names = tuple(column_names[i] for i in keep)
     kinds = tuple(kinds_all[i] for i in keep)
     mu_mean = np.asarray(fit.model, dtype=np.float64) / max(n_points, 1)
     w = 1.0 / np.maximum(mu_mean, MIN_VARIANCE)

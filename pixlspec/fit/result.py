@@ -3,7 +3,7 @@ shape, the model and its parts, a readable report, JSON and a figure."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -68,6 +68,9 @@ class FitResult:
         The model, to rebuild the design at other parameters or energies.
     excluded : ndarray of bool or None
         Channels left out of the fit (``exclude=``), over the whole spectrum.
+    kbeta_fraction : dict of str to float
+        For groups whose Kβ had a column of its own ("Si_Kb" in ``column_names``:
+        ``FitConfig.free_kbeta``, ``valence_kbeta``), the fitted Kβ share of the group's area.
     """
 
     spectrum: Spectrum
@@ -96,6 +99,7 @@ class FitResult:
     lmfit_result: object = None
     spectrum_model: SpectrumModel | None = None
     excluded: np.ndarray | None = None
+    kbeta_fraction: dict[str, float] = field(default_factory=dict)
 
     # --- derived quantities --------------------------------------------------------
     @property
@@ -127,8 +131,16 @@ class FitResult:
         return {k: v / self.spectrum.live_time_s for k, v in self.areas.items()}
 
     def components(self) -> dict[str, np.ndarray]:
-        """Counts of each column over the fit range (area × unit response)."""
-        return {n: self.design[:, i] * self.areas[n] for i, n in enumerate(self.column_names) if n in self.areas}
+        """Counts of each column over the fit range (area × unit response); a Kβ column of its own
+        ("Si_Kb") with its share of the group's area."""
+        out = {}
+        for i, n in enumerate(self.column_names):
+            group = n[:-3] if n.endswith("_Kb") else n
+            if group not in self.areas:
+                continue
+            share = self.kbeta_fraction.get(group, 0.0)
+            out[n] = self.design[:, i] * self.areas[group] * (share if n.endswith("_Kb") else 1.0 - share)
+        return out
 
     def area_correlation(self, a: str, b: str) -> float:
         i, j = self.covariance_names.index(a), self.covariance_names.index(b)
@@ -180,6 +192,10 @@ class FitResult:
             det = ("yes" if a > DETECTION_SIGMAS * sg else "no") if name in self.elements else ""
             lines.append(f"    {name:<16}{e / 1000 if np.isfinite(e) else float('nan'):>8.3f}{a:>14.6g}"
                          f"{sg:>12.4g}{rel:>8.2f}{a / s.live_time_s:>12.5g}  {det}")
+        if self.kbeta_fraction:
+            lines.append("[[Kβ fitted apart]] (Kβ/Kα; the group's area above is Kα + Kβ)")
+            lines.append("    " + ", ".join(f"{g} {f / (1 - f) if f < 1 else float('inf'):.4f}"
+                                           for g, f in self.kbeta_fraction.items()))
         if self.skipped:
             lines.append("[[not fitted]]")
             for k, v in self.skipped.items():
@@ -201,8 +217,8 @@ class FitResult:
             "elements": list(self.elements), "areas": dict(self.areas), "sigma": dict(self.sigma),
             "params": self.params.to_dict(), "params_sigma": dict(self.params_sigma),
             "fwhm_MnKa_eV": self.fwhm_MnKa_eV, "chi2": self.chi2, "chi2_reduced": self.chi2_reduced,
-            "dof": self.dof, "skipped": dict(self.skipped), "config": self.config.to_dict(),
-            "instrument": self.instrument.to_dict(),
+            "dof": self.dof, "skipped": dict(self.skipped), "kbeta_fraction": dict(self.kbeta_fraction),
+            "config": self.config.to_dict(), "instrument": self.instrument.to_dict(),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -32,7 +32,7 @@ from ..model.spectrum_model import ROCK_MATRIX_WT, ShapeParams, SpectrumModel, p
 from ..physics.detector import fwhm_eV
 from ..physics.lines import default_shell, line_group, parse_group_name
 from ..spectrum import Spectrum, as_spectrum
-from ..config import ROCK_ELEMENTS, FitConfig, path_gas_elements
+from ..config import ROCK_ELEMENTS, VALENCE_KBETA_MIN_COUNTS, FitConfig, path_gas_elements
 from .result import MIN_VARIANCE, FitResult
 
 __all__ = ["fit_spectrum", "FitResult", "snip_background", "resolve_elements"]
@@ -345,8 +345,10 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitRe
     continuum = ((float(e_all[sel[0]]) - 1.0, float(e_all[sel[-1]]) + 1.0, config.continuum_knot_spacing_eV)
                  if config.background == "continuum" else None)
     use_shelf = config.background == "continuum" and config.shelf
+    valence_kbeta = bool(config.valence_kbeta and float(y.sum()) >= VALENCE_KBETA_MIN_COUNTS)
     model = _spectrum_model(tuple(fit_groups), instrument, det_name, config.scatter, config.escape, config.pileup,
-                            config.free_kbeta, emax + 1000.0, continuum, use_shelf, config.matrix_absorption)
+                            config.free_kbeta, emax + 1000.0, continuum, use_shelf, config.matrix_absorption,
+                            valence_kbeta)
     start = ShapeParams(offset_eV=spectrum.offset_eV, gain_eV_per_channel=spectrum.gain_eV_per_channel,
                         quadratic_eV=spectrum.quadratic_eV, noise_eV=det.noise_eV, fano=det.fano)
 
@@ -472,15 +474,18 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitRe
         sigma[name] = float(sig[i]) if np.isfinite(sig[i]) else float("nan")
         if not keep_cols[i] and name in model.column_names and model.columns[i].kind == "element":
             skipped[name] = "its lines fall outside the fit range after calibration"
-    if config.free_kbeta:
-        for g in fit_groups:
-            kb = g + "_Kb"
-            if kb in areas:
-                i, j = jac_names.index(g), jac_names.index(kb)
-                areas[g] += areas.pop(kb)
-                sigma.pop(kb)
-                var = cov[i, i] + cov[j, j] + 2 * cov[i, j]
-                sigma[g] = float(math.sqrt(max(var, 0.0)))
+    kbeta_fraction = {}
+    for g in fit_groups:
+        kb = g + "_Kb"
+        if kb in areas:
+            i, j = jac_names.index(g), jac_names.index(kb)
+            total = areas[g] + areas[kb]
+            kbeta_fraction[g] = float(areas[kb] / total) if total > 0 else 0.0
+            areas[g] = total
+            areas.pop(kb)
+            sigma.pop(kb)
+            var = cov[i, i] + cov[j, j] + 2 * cov[i, j]
+            sigma[g] = float(math.sqrt(max(var, 0.0)))
     params_sigma = {n: float(sig[jac_names.index(n)]) for n in varied}
 
     result = FitResult(
@@ -489,16 +494,16 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitRe
         chi2=chi2, chi2_reduced=chi2_red, dof=dof, channels=sel, energy_eV=prob.energies(p), counts=y,
         model=mu, background=background, design=A, column_names=list(model.column_names), skipped=skipped,
         nfev=nfev, elapsed_s=time.perf_counter() - t0, lmfit_result=lm_result, spectrum_model=model,
-        excluded=None if keep is None else np.asarray(exclude, dtype=bool).copy())
+        excluded=None if keep is None else np.asarray(exclude, dtype=bool).copy(), kbeta_fraction=kbeta_fraction)
     return result
 
 
 @functools.lru_cache(maxsize=32)
 def _spectrum_model(groups, instrument, detector, scatter, escape, pileup, free_kbeta, max_energy_eV, continuum,
-                    shelf=False, matrix_absorption=False):
+                    shelf=False, matrix_absorption=False, valence_kbeta=False):
     """A cached :class:`SpectrumModel`: fitting many spectra of one instrument builds it once."""
     return SpectrumModel(groups, instrument, detector, scatter=scatter, escape=escape, pileup=pileup,
-                         free_kbeta=free_kbeta, max_energy_eV=max_energy_eV, continuum=continuum, shelf=shelf,
+                         free_kbeta=free_kbeta, valence_kbeta=valence_kbeta, max_energy_eV=max_energy_eV, continuum=continuum, shelf=shelf,
                          matrix=ROCK_MATRIX_WT if matrix_absorption else None)
 
 

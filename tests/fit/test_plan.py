@@ -74,3 +74,23 @@ def test_point_kernel_switches_to_float64_products_for_huge_counts(scan16, maps1
         sig = np.sqrt(np.maximum(var[plan.reported], 0.0))
         np.testing.assert_array_less(np.abs(got["areas"][p] - c[plan.reported]), 1e-3 * sig + 1e-6)
         assert got["chi2"][p] == pytest.approx(chi2, rel=1e-6)
+
+
+def test_plan_folds_the_sum_fits_own_kbeta_into_its_group(scan16):
+    """A sum spectrum fitted with its Mg/Al/Si Kβ apart (``valence_kbeta``) hands the points one column per
+    group, with the Kβ share of the sum; the points' areas then add up to the sum's."""
+    import pixlspec as px
+    from pixlspec.fit.plan import build_plan
+
+    maps = px.fit_map(scan16, detector="A")
+    fit = maps.sum_fit["A"]
+    assert {"Mg", "Al", "Si"} <= set(fit.kbeta_fraction)
+    plan = build_plan(fit, scan16.n_points, scan16.n_channels)
+    assert not any(n.endswith("_Kb") for n in plan.column_names)
+    assert not any(n.endswith("_Kb") for n in maps.point_areas)
+    names = list(fit.column_names)
+    for g, share in fit.kbeta_fraction.items():
+        assert 0 < share < 0.2
+        folded = (1 - share) * fit.design[:, names.index(g)] + share * fit.design[:, names.index(g + "_Kb")]
+        np.testing.assert_allclose(plan.A[:, plan.column_names.index(g)], folded, rtol=1e-12, atol=0)
+        assert np.nansum(maps.point_areas[g]) == pytest.approx(fit.areas[g], rel=0.01), g

@@ -30,3 +30,26 @@ def test_model_derivatives_match_finite_differences():
         fd = (counts(replace(p, **{name: v + h})) - counts(replace(p, **{name: v - h}))) / (2 * h)
         err = np.max(np.abs(fd - D[:, i])) / np.max(np.abs(fd))
         assert err < 1e-4, (name, err)
+
+
+def test_valence_kbeta_columns_for_mg_al_si_only():
+    """``valence_kbeta`` gives Mg, Al and Si (valence-band Kβ) a Kβ column; P..Cl, K.. and the path gas keep
+    the atomic ratio. Mg, which has no free-atom Kβ, gets xraydb's (Elam) Kβ energy."""
+    import xraydb
+
+    import pixlspec as px
+    from pixlspec.model.spectrum_model import ShapeParams, SpectrumModel
+
+    inst = px.Instrument.pixl()
+    els = ["Na", "Mg", "Al", "Si", "P", "S", "Cl", "K", "Ca", "Fe", "Ar"]
+    m = SpectrumModel(els, inst, "A", valence_kbeta=True)
+    assert [n for n in m.column_names if n.endswith("_Kb")] == ["Mg_Kb", "Al_Kb", "Si_Kb"]
+    assert not any(n.endswith("_Kb") for n in SpectrumModel(els, inst, "A").column_names)
+    # the Mg Kβ column holds Mg Kβ1/Kβ3 at their xraydb energy, nothing else
+    energy, _, column = m.line_table(ShapeParams.from_instrument(inst, "A"))[:3]
+    rows = energy[column == m.index("Mg_Kb")]
+    assert rows.size >= 1
+    assert np.allclose(rows, xraydb.xray_lines("Mg")["Kb1"].energy, atol=1.0)
+    # the Kα column of Si keeps only Kα lines
+    si = energy[column == m.index("Si")]
+    assert si.max() < 1750.0
