@@ -32,11 +32,11 @@ def path_gas_elements(atmosphere: str) -> tuple[str, ...]:
     """
     return PATH_GAS_ELEMENTS.get(str(atmosphere).strip().lower(), ())
 
-#: Counts in the fit range from which ``FitConfig.valence_kbeta`` fits the valence Kβ of Mg..Cl freely.
-#: At 10⁶ counts a basalt's Si Kα holds ~10⁵ and its Kβ (~4 %) some 4,000 counts: a ratio known to a
-#: few per cent, and a Kβ/Kα difference of 30 % (free atom vs silicate) shows at ≥ 5σ. A single PIXL
-#: point (~10⁵ counts) stays below it and keeps the tied ratio.
-VALENCE_KBETA_MIN_COUNTS: float = 1e6
+#: Counts within ±1 FWHM of a Kα line from which ``FitConfig.valence_kbeta`` fits the Kβ of Mg, Al or Si
+#: apart. The Kβ (~5 % of Kα in a silicate) then holds ≥ 2,500 counts: on the flight bulk sums (Mg:
+#: 6-7·10⁴ counts in the window) the fitted Mg Kβ/Kα is known to ±0.008 and Si's (2·10⁶) to ±0.001. A
+#: single PIXL point (Si: ~1.5·10⁴ counts in the window, Mg ~500) stays below and keeps the tied ratio.
+VALENCE_KBETA_MIN_COUNTS: float = 5e4
 
 _BACKGROUNDS = ("continuum", "snip", "none")
 _WEIGHTS = ("pearson", "neyman", "none")
@@ -93,12 +93,13 @@ class FitConfig:
         to Kα by the atomic ratio (xraylib) corrected for the detector and for
         the matrix absorption (``matrix_absorption``).
     valence_kbeta : bool
-        On spectra of at least :data:`VALENCE_KBETA_MIN_COUNTS` counts in the fit range (bulk
-        sums, long dwells), fit the Kβ of Mg..Cl with a free amplitude (reported area = Kα + Kβ).
-        Their Kβ is valence-band emission whose strength follows the chemical bond: silicates
-        emit ~1.5-4x the free-atom Kβ/Kα of Al and Si, and Mg, which as a free atom has none, a
-        Kβ of ~5 % (docs/real-spectra.md). Below the threshold (single points) Kβ stays tied; a
-        map's points take the Kβ share fitted on their sum spectrum. Default on.
+        Fit the Kβ of Mg, Al and Si with a free amplitude (reported area = Kα + Kβ) where the
+        spectrum holds at least :data:`VALENCE_KBETA_MIN_COUNTS` counts within ±1 FWHM of their Kα
+        (bulk sums, long dwells). Their Kβ is valence-band emission whose strength follows the
+        chemical bond: silicates emit 2-4x the free-atom Kβ/Kα of Al and Si, and Mg, which as a
+        free atom has none, a Kβ of ~5 % (docs/real-spectra.md). Below the threshold (single
+        points) Kβ stays tied; a map's points take the Kβ share fitted on their sum spectrum.
+        Default on.
     matrix_absorption : bool
         Weight the lines of each group by their escape from a typical rock
         matrix (a basalt; thick target, the instrument's incidence and take-off

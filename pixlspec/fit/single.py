@@ -28,7 +28,8 @@ from ..errors import FitError, SpectrumError, UnknownElementError
 from ..instrument import Instrument
 from ..model import kernels
 from ..model import snip as snip_kernels
-from ..model.spectrum_model import ROCK_MATRIX_WT, ShapeParams, SpectrumModel, pileup_shape, shelf_shape
+from ..model.spectrum_model import (ROCK_MATRIX_WT, VALENCE_KBETA_ELEMENTS, ShapeParams, SpectrumModel, pileup_shape,
+                                    shelf_shape)
 from ..physics.detector import fwhm_eV
 from ..physics.lines import default_shell, line_group, parse_group_name
 from ..spectrum import Spectrum, as_spectrum
@@ -345,10 +346,11 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitRe
     continuum = ((float(e_all[sel[0]]) - 1.0, float(e_all[sel[-1]]) + 1.0, config.continuum_knot_spacing_eV)
                  if config.background == "continuum" else None)
     use_shelf = config.background == "continuum" and config.shelf
-    valence_kbeta = bool(config.valence_kbeta and float(y.sum()) >= VALENCE_KBETA_MIN_COUNTS)
+    own_kbeta = (valence_kbeta_groups(spectrum, fit_groups, det.noise_eV, det.fano) if config.valence_kbeta
+                 else ())
     model = _spectrum_model(tuple(fit_groups), instrument, det_name, config.scatter, config.escape, config.pileup,
                             config.free_kbeta, emax + 1000.0, continuum, use_shelf, config.matrix_absorption,
-                            valence_kbeta)
+                            own_kbeta)
     start = ShapeParams(offset_eV=spectrum.offset_eV, gain_eV_per_channel=spectrum.gain_eV_per_channel,
                         quadratic_eV=spectrum.quadratic_eV, noise_eV=det.noise_eV, fano=det.fano)
 
@@ -500,11 +502,32 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitRe
 
 @functools.lru_cache(maxsize=32)
 def _spectrum_model(groups, instrument, detector, scatter, escape, pileup, free_kbeta, max_energy_eV, continuum,
-                    shelf=False, matrix_absorption=False, valence_kbeta=False):
+                    shelf=False, matrix_absorption=False, own_kbeta=()):
     """A cached :class:`SpectrumModel`: fitting many spectra of one instrument builds it once."""
     return SpectrumModel(groups, instrument, detector, scatter=scatter, escape=escape, pileup=pileup,
-                         free_kbeta=free_kbeta, valence_kbeta=valence_kbeta, max_energy_eV=max_energy_eV, continuum=continuum, shelf=shelf,
+                         free_kbeta=free_kbeta, own_kbeta=own_kbeta, max_energy_eV=max_energy_eV, continuum=continuum, shelf=shelf,
                          matrix=ROCK_MATRIX_WT if matrix_absorption else None)
+
+
+def valence_kbeta_groups(spectrum: Spectrum, groups: Sequence[str], noise_eV: float, fano: float) -> tuple[str, ...]:
+    """The groups of ``groups`` among :data:`VALENCE_KBETA_ELEMENTS` whose Kα peak holds enough counts to fit
+    their Kβ apart (``FitConfig.valence_kbeta``).
+
+    The measure is the spectrum's own counts within ±1 FWHM of the Kα energy (at the detector's nominal
+    resolution), at least :data:`VALENCE_KBETA_MIN_COUNTS`: known before the fit, the same for every fit
+    of the spectrum.
+    """
+    e = spectrum.energy_eV
+    out = []
+    for g in groups:
+        if g not in VALENCE_KBETA_ELEMENTS:
+            continue
+        e0 = line_group(g).main_energy_eV
+        half = float(fwhm_eV(e0, noise_eV, fano))
+        window = (e >= e0 - half) & (e <= e0 + half)
+        if float(spectrum.counts[window].sum()) >= VALENCE_KBETA_MIN_COUNTS:
+            out.append(g)
+    return tuple(out)
 
 
 def _varied_parameters(config: FitConfig, model: SpectrumModel) -> list[str]:

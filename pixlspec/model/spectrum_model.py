@@ -29,7 +29,7 @@ from ..physics.lines import LineGroup, default_shell, line_group, parse_group_na
 from . import kernels
 
 __all__ = ["ShapeParams", "SpectrumModel", "Column", "PILEUP", "SHELF", "RAYLEIGH_K", "COMPTON_K", "SCATTER_L",
-           "SCATTER_L12", "VALENCE_KBETA_Z", "continuum_shape", "pileup_shape", "shelf_shape"]
+           "SCATTER_L12", "VALENCE_KBETA_ELEMENTS", "continuum_shape", "pileup_shape", "shelf_shape"]
 
 PILEUP = "pileup"
 SHELF = "shelf"
@@ -58,14 +58,15 @@ MIN_LINE_FRACTION = 1e-3
 #: K Kα tail beside it: 76,000-78,000 counts on the breadboard glasses, where the atomic ratio allows
 #: 10,000-25,000, inflating the Ar line by 1.4-1.8x.
 PATH_GAS_ELEMENTS = ("Ar",)
-#: Atomic numbers (Mg..Cl) whose Kβ is emitted from the valence band (the 3p level is the outer,
-#: bonding shell): its intensity follows the chemical bond, not the free atom. Free-atom rates
-#: (xraylib, Scofield) give Mg no Kβ at all (no 3p electron) and Si a Kβ/Kα of 0.028; the
-#: silicate glasses BHVO-2G and BCR-2G, fitted with the Kβ of these elements free, give Mg, Al and Si
-#: Kβ/Kα of ~0.05, 0.05 and 0.04 (docs/real-spectra.md). From K (Z = 19) on, the 3p shell is full
-#: and inner: the atomic ratio holds. Na (Z = 11) is left out: its valence Kβ lies 30 eV above Kα,
-#: inside the Kα peak, where a column of its own could not be told apart.
-VALENCE_KBETA_Z: tuple[int, int] = (12, 14)
+#: Elements whose Kβ is emitted from the valence band (their 3p level is the outer, bonding shell):
+#: its intensity follows the chemical bond, not the free atom. Free-atom rates (xraylib, Scofield)
+#: give Mg no Kβ at all (no 3p electron in the atom) and Al, Si Kβ/Kα 0.013, 0.028; the silicate
+#: glasses BHVO-2G and BCR-2G, fitted with these Kβ free, give ~0.05, 0.055 and 0.048
+#: (docs/real-spectra.md). From K (Z = 19) on, the 3p shell is full and inner: the atomic ratio holds.
+#: P, S and Cl are valence emitters too but keep the atomic ratio: their Kβ lie under the Zr/Y L lines
+#: (P Kβ 2.14 keV) and the Rh L scatter (Cl Kβ 2.81 keV), where a free column takes those counts. Na's
+#: Kβ lies 30 eV above its Kα, inside the Kα peak, where a column of its own could not be told apart.
+VALENCE_KBETA_ELEMENTS: tuple[str, ...] = ("Mg", "Al", "Si")
 #: The typical rock matrix whose absorption weights the lines of a group (``matrix=``): the basalt of
 #: physics.md §9 (wt%, O by stoichiometry; FeO total). Only ratios between lines of one group depend
 #: on it, and only weakly on the rock type (Kβ/Kα of Mg changes by ~1 % between basalt and a sulfate).
@@ -179,10 +180,11 @@ class SpectrumModel:
         Fit Kβ of K groups in a column of its own ("Fe_Kb"); the reported area
         of "Fe" is then the sum. Not for the path-gas lines
         (:data:`PATH_GAS_ELEMENTS`), whose Kβ/Kα is atomic.
-    valence_kbeta : bool
-        Give the Kβ of the valence-band emitters Mg..Cl (:data:`VALENCE_KBETA_Z`) a column of
-        its own ("Si_Kb"), as ``free_kbeta`` does for every K group. For Mg, which has no
-        free-atom Kβ, the column holds xraydb's (Elam) Kβ line energies.
+    own_kbeta : collection of str
+        K groups whose Kβ gets a column of its own ("Si_Kb"), as ``free_kbeta`` does for every
+        K group: the valence-band emitters Mg, Al, Si (:data:`VALENCE_KBETA_ELEMENTS`) on spectra that
+        determine their Kβ. For Mg, which has no free-atom Kβ, the column holds xraydb's (Elam)
+        Kβ line energies.
     max_energy_eV : float, optional
         Lines above this energy are left out (default: tube voltage).
     continuum : (min_energy_eV, max_energy_eV, knot_spacing_eV), optional
@@ -206,7 +208,8 @@ class SpectrumModel:
 
     def __init__(self, elements: Iterable[str], instrument: Instrument, detector: str | None = None, *,
                  scatter: bool = True, escape: bool = True, pileup: bool = True, free_kbeta: bool = False,
-                 valence_kbeta: bool = False, max_energy_eV: float | None = None, continuum: tuple[float, float, float] | None = None,
+                 own_kbeta: Iterable[str] = (), max_energy_eV: float | None = None,
+                 continuum: tuple[float, float, float] | None = None,
                  shelf: bool = False, matrix: Sequence[tuple[str, float]] | None = None):
         self.instrument = instrument
         self.detector = instrument.detector(detector)
@@ -215,7 +218,7 @@ class SpectrumModel:
         self.escape = escape
         self.matrix = tuple(matrix) if matrix is not None else None
         self.free_kbeta = free_kbeta
-        self.valence_kbeta = valence_kbeta
+        self.own_kbeta = frozenset(own_kbeta)
         self.angle_deg = float(det_physics.scattering_angle_deg(instrument.incidence_deg,
                                                                 self.detector.elevation_deg,
                                                                 self.detector.azimuth_deg))
@@ -329,10 +332,10 @@ class SpectrumModel:
 
     # --- construction helpers -------------------------------------------------
     def _own_kbeta(self, grp: LineGroup) -> bool:
-        """Whether the Kβ of ``grp`` gets a column of its own (``free_kbeta``, ``valence_kbeta``)."""
+        """Whether the Kβ of ``grp`` gets a column of its own (``free_kbeta``, ``own_kbeta``)."""
         if grp.shell != "K" or grp.element in PATH_GAS_ELEMENTS:
             return False
-        return self.free_kbeta or (self.valence_kbeta and VALENCE_KBETA_Z[0] <= grp.z <= VALENCE_KBETA_Z[1])
+        return self.free_kbeta or grp.name in self.own_kbeta
 
     def _matrix_escape(self, grp: LineGroup, energies_eV: np.ndarray, matrix) -> np.ndarray:
         """Relative escape of the lines of ``grp`` from a thick sample of ``matrix`` (max 1)."""

@@ -10,7 +10,7 @@ def test_model_derivatives_match_finite_differences():
     from dataclasses import replace
 
     import pixlspec as px
-    from pixlspec.model.spectrum_model import ShapeParams, SpectrumModel
+    from pixlspec.model.spectrum_model import VALENCE_KBETA_ELEMENTS, ShapeParams, SpectrumModel
 
     inst = px.Instrument.pixl()
     m = SpectrumModel(["Mg", "Si", "S", "K", "Ca", "Ti", "Fe", "Sr"], inst, "A", pileup=False)
@@ -32,17 +32,17 @@ def test_model_derivatives_match_finite_differences():
         assert err < 1e-4, (name, err)
 
 
-def test_valence_kbeta_columns_for_mg_al_si_only():
-    """``valence_kbeta`` gives Mg, Al and Si (valence-band Kβ) a Kβ column; P..Cl, K.. and the path gas keep
-    the atomic ratio. Mg, which has no free-atom Kβ, gets xraydb's (Elam) Kβ energy."""
+def test_own_kbeta_columns():
+    """``own_kbeta`` gives the named K groups (the valence-band emitters Mg, Al, Si) a Kβ column; the
+    others keep the atomic ratio. Mg, which has no free-atom Kβ, gets xraydb's (Elam) Kβ energy."""
     import xraydb
 
     import pixlspec as px
-    from pixlspec.model.spectrum_model import ShapeParams, SpectrumModel
+    from pixlspec.model.spectrum_model import VALENCE_KBETA_ELEMENTS, ShapeParams, SpectrumModel
 
     inst = px.Instrument.pixl()
     els = ["Na", "Mg", "Al", "Si", "P", "S", "Cl", "K", "Ca", "Fe", "Ar"]
-    m = SpectrumModel(els, inst, "A", valence_kbeta=True)
+    m = SpectrumModel(els, inst, "A", own_kbeta=VALENCE_KBETA_ELEMENTS)
     assert [n for n in m.column_names if n.endswith("_Kb")] == ["Mg_Kb", "Al_Kb", "Si_Kb"]
     assert not any(n.endswith("_Kb") for n in SpectrumModel(els, inst, "A").column_names)
     # the Mg Kβ column holds Mg Kβ1/Kβ3 at their xraydb energy, nothing else
