@@ -50,7 +50,7 @@ from ..spectrum import Scan, Spectrum, as_scan
 from ..config import FitConfig
 from ..element_maps import ElementMaps, combine_detectors
 from ..geometry import grid_from_positions
-from .plan import (KERNEL_DTYPES, DetectorPlan, build_plan, fit_points, fit_points_masked,
+from .plan import (KERNEL_DTYPES, DetectorPlan, build_plan, fit_points, fit_points_masked, joint_kbeta_fraction,
                    row_validity_of, single_threaded_blas)
 
 __all__ = ["fit_map", "DEFAULT_MAP_CHUNK_POINTS", "IN_MEMORY_BYTES"]
@@ -411,6 +411,14 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
         # made here then give every backend identical results
         for d, args in todo:
             fits[d], plans[d] = _sum_fit_task(*args)
+        if len(dets) > 1:
+            # the Kβ/Kα of Mg, Al, Si is the sample's chemistry, the same seen by every detector: the
+            # points take the detectors' common share, not what each sum fit alone gave it (on the
+            # flight scan A and B differ by 13σ in Si Kβ/Kα, a detector response the share then absorbs)
+            joint = joint_kbeta_fraction([fits[d] for d in dets])
+            if joint:
+                with single_threaded_blas():
+                    plans = {d: build_plan(fits[d], nv, scan.n_channels, kbeta_fraction=joint) for d in dets}
         t_sumfit = time.perf_counter() - t0
 
         # pass 2: the points

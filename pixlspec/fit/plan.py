@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import FitError, SpectrumError
 
-__all__ = ["DetectorPlan", "build_plan", "fit_points", "fit_points_masked", "row_validity_of",
+__all__ = ["DetectorPlan", "build_plan", "joint_kbeta_fraction", "fit_points", "fit_points_masked", "row_validity_of",
            "single_threaded_blas", "KERNEL_DTYPES", "BLOCK_CHANNELS", "PRODUCT_DTYPE", "PRODUCT_FLOAT32_MAX_COUNTS",
            "SIMD_CHANNELS", "MIN_VARIANCE", "CHI2_MIN_VARIANCE", "NNLS_TOL", "MIN_KEPT_COLUMN_FRACTION"]
 
@@ -172,7 +173,18 @@ def _fold_kbeta(A: np.ndarray, kinds: list, names: list, kbeta_fraction: dict) -
     return A[:, keep], [kinds[i] for i in keep], [names[i] for i in keep]
 
 
-def build_plan(fit, n_points: int, scan_n_channels: int) -> DetectorPlan:
+def joint_kbeta_fraction(fits: Sequence) -> dict[str, float]:
+    """The Kβ share of every group whose Kβ each fit in ``fits`` (one sum fit per detector) had apart:
+    the area-weighted mean over the fits, ``Σ area·share / Σ area``."""
+    shared = set.intersection(*(set(getattr(f, "kbeta_fraction", {}) or {}) for f in fits)) if fits else set()
+    out = {}
+    for g in sorted(shared):
+        total = sum(f.areas[g] for f in fits)
+        out[g] = float(sum(f.areas[g] * f.kbeta_fraction[g] for f in fits) / total) if total > 0 else 0.0
+    return out
+
+
+def build_plan(fit, n_points: int, scan_n_channels: int, kbeta_fraction: dict | None = None) -> DetectorPlan:
     """The map plan of one detector from the fit of its sum spectrum.
 
     Parameters
@@ -182,6 +194,10 @@ def build_plan(fit, n_points: int, scan_n_channels: int) -> DetectorPlan:
     n_points : int
         Number of points summed (the weights are those of the mean point).
     scan_n_channels : int
+    kbeta_fraction : dict of str to float, optional
+        The Kβ share of the groups whose Kβ the sum fit had apart ("Si_Kb"), folded into the
+        group's column (default the sum fit's own ``kbeta_fraction``; :func:`fit_map` passes
+        the detectors' common :func:`joint_kbeta_fraction`).
     """
     ch = np.asarray(fit.channels)
     lo, hi = int(ch[0]), int(ch[-1]) + 1
@@ -191,8 +207,8 @@ def build_plan(fit, n_points: int, scan_n_channels: int) -> DetectorPlan:
     kinds_all = [c.kind for c in fit.spectrum_model.columns] if fit.spectrum_model is not None else [
         "continuum" if n.startswith("continuum_") else "pileup" if n == "pileup" else
         "scatter" if n.startswith("Rh_") else "element" for n in fit.column_names]
-    A, kinds_all, column_names = _fold_kbeta(A, kinds_all, list(fit.column_names),
-                                             getattr(fit, "kbeta_fraction", {}) or {})
+    shares = kbeta_fraction if kbeta_fraction is not None else (getattr(fit, "kbeta_fraction", {}) or {})
+    A, kinds_all, column_names = _fold_kbeta(A, kinds_all, list(fit.column_names), shares)
     keep = np.flatnonzero(np.any(A != 0, axis=0))
     names = tuple(column_names[i] for i in keep)
     kinds = tuple(kinds_all[i] for i in keep)

@@ -98,7 +98,10 @@ def test_counts_per_sec_and_combined_detectors(scan16, maps16):
     np.testing.assert_allclose(m.counts_per_sec("Fe", points=True), m.point_areas["Fe"] / live)
     assert set(m.sum_fit) == {"A", "B"}
     only_b = px.fit_map(scan16, detector="B", sum_fits={"B": m.sum_fit["B"]})
-    np.testing.assert_array_equal(only_b.point_areas["Fe"], b.point_areas["Fe"])
+    np.testing.assert_array_equal(only_b.point_areas["Fe"], px.fit_map(scan16, detector="B").point_areas["Fe"])
+    # alone, B's points take B's own Kβ share of Mg/Al/Si; beside A, the two detectors' common share
+    # (tests/fit/test_plan.py): Fe, far from those lines, barely notices
+    np.testing.assert_allclose(only_b.point_areas["Fe"], b.point_areas["Fe"], rtol=1e-4)
     with pytest.raises(SpectrumError, match="no detector"):
         px.fit_map(scan16, detector="C")
 

@@ -94,3 +94,24 @@ def test_plan_folds_the_sum_fits_own_kbeta_into_its_group(scan16):
         folded = (1 - share) * fit.design[:, names.index(g)] + share * fit.design[:, names.index(g + "_Kb")]
         np.testing.assert_allclose(plan.A[:, plan.column_names.index(g)], folded, rtol=1e-12, atol=0)
         assert np.nansum(maps.point_areas[g]) == pytest.approx(fit.areas[g], rel=0.01), g
+
+
+def test_two_detector_maps_share_the_kbeta_of_their_sums(scan16, maps16):
+    """With two detectors the points of each take the area-weighted mean Kβ share of the two sum fits
+    (the sample's chemistry), not each sum fit's own."""
+    from pixlspec.fit.plan import build_plan, fit_points, joint_kbeta_fraction
+
+    fits = [maps16.sum_fit[d] for d in ("A", "B")]
+    joint = joint_kbeta_fraction(fits)
+    assert set(joint) == {"Mg", "Al", "Si"}
+    for g, share in joint.items():
+        lo, hi = sorted(f.kbeta_fraction[g] for f in fits)
+        assert lo <= share <= hi
+        want = sum(f.areas[g] * f.kbeta_fraction[g] for f in fits) / sum(f.areas[g] for f in fits)
+        assert share == pytest.approx(want, rel=1e-12)
+    raw = np.asarray(scan16.raw_counts("A"))
+    live = np.asarray(scan16.live_time_s["A"])
+    plan = build_plan(fits[0], int(np.sum(live > 0)), scan16.n_channels, kbeta_fraction=joint)
+    got = fit_points(plan, raw, live)
+    rep = [plan.column_names[i] for i in plan.reported]
+    np.testing.assert_array_equal(got["areas"][:, rep.index("Si")], maps16.per_detector["A"].point_areas["Si"])
