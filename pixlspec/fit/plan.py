@@ -195,9 +195,9 @@ def build_plan(fit, n_points: int, scan_n_channels: int, kbeta_fraction: dict | 
         Number of points summed (the weights are those of the mean point).
     scan_n_channels : int
     kbeta_fraction : dict of str to float, optional
-        The Kβ share of the groups whose Kβ the sum fit had apart ("Si_Kb"), folded into the
-        group's column (default the sum fit's own ``kbeta_fraction``; :func:`fit_map` passes
-        the detectors' common :func:`joint_kbeta_fraction`).
+        The Kβ share of groups whose Kβ the sum fit had apart ("Si_Kb"), folded into the
+        group's column (:func:`fit_map` passes the detectors' common :func:`joint_kbeta_fraction`);
+        a group not in it keeps the sum fit's own ``kbeta_fraction``.
     """
     ch = np.asarray(fit.channels)
     lo, hi = int(ch[0]), int(ch[-1]) + 1
@@ -207,7 +207,8 @@ def build_plan(fit, n_points: int, scan_n_channels: int, kbeta_fraction: dict | 
     kinds_all = [c.kind for c in fit.spectrum_model.columns] if fit.spectrum_model is not None else [
         "continuum" if n.startswith("continuum_") else "pileup" if n == "pileup" else
         "scatter" if n.startswith("Rh_") else "element" for n in fit.column_names]
-    shares = kbeta_fraction if kbeta_fraction is not None else (getattr(fit, "kbeta_fraction", {}) or {})
+    # the given shares where there are, the sum fit's own for any other group it fitted apart
+    shares = {**(getattr(fit, "kbeta_fraction", {}) or {}), **(kbeta_fraction or {})}
     A, kinds_all, column_names = _fold_kbeta(A, kinds_all, list(fit.column_names), shares)
     keep = np.flatnonzero(np.any(A != 0, axis=0))
     names = tuple(column_names[i] for i in keep)

@@ -115,3 +115,14 @@ def test_two_detector_maps_share_the_kbeta_of_their_sums(scan16, maps16):
     got = fit_points(plan, raw, live)
     rep = [plan.column_names[i] for i in plan.reported]
     np.testing.assert_array_equal(got["areas"][:, rep.index("Si")], maps16.per_detector["A"].point_areas["Si"])
+
+
+def test_plan_keeps_its_own_kbeta_share_for_a_group_the_joint_shares_lack(maps16):
+    """A group one detector fitted apart and the other did not (below its count threshold) keeps that
+    detector's own share: its Kβ is not dropped from the points' column."""
+    from pixlspec.fit.plan import build_plan
+
+    fit = maps16.sum_fit["A"]
+    own = build_plan(fit, 256, 4096)
+    partial = build_plan(fit, 256, 4096, kbeta_fraction={"Si": fit.kbeta_fraction["Si"]})
+    np.testing.assert_array_equal(partial.A, own.A)
