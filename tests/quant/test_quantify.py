@@ -212,6 +212,43 @@ def test_quantify_map_shared_jacobian_reaches_the_fixed_point_of_every_point(mon
                 assert fast.point_oxide_wt[ox][i] == pytest.approx(t[ox], rel=0.01), (i, ox)
 
 
+def test_quantify_map_accepts_followed_secondary_only_when_it_holds(monkeypatch):
+    """A solution reached with the secondary ratios followed to first order is accepted without a confirming
+    evaluation (FOLLOWED_SECONDARY_MAX_STEP): the same compositions and uncertainties as always confirming, to
+    1e-6, with fewer secondary evaluations."""
+    from pixlspec.quant import fp as fpmod
+    from pixlspec.quant import solver as qmod
+
+    inst = px.Instrument.pixl()
+    # a carbonate-bearing basalt: its CO2 balance fills 4 %, away from the kink at a total of 100 %, where
+    # the derivatives (and so σ) differ on either side by design
+    basalt = {**{k: 0.96 * v for k, v in BASALT.items()}, "CaCO3": 4.0}
+    comps = [basalt] * (qmod.PILOT_MIN_POINTS + 8) + [CARBONATE]
+    live = np.full(len(comps), 125.0)
+    areas, _, groups = composition_areas(comps, inst, live)
+    maps = AreaMaps(areas, live, inst, sigma={g: np.sqrt(np.maximum(areas[g], 1.0)) for g in groups})
+    evaluations = []
+    rates = fpmod.FPModel.rates
+
+    def counting(self, C, secondary=None, split=False, air_fraction=0.0):
+        if (self.secondary if secondary is None else secondary and self.secondary) and C.shape[0] > 1:
+            evaluations[-1] += 1
+        return rates(self, C, secondary, split, air_fraction)
+
+    monkeypatch.setattr(fpmod.FPModel, "rates", counting)
+    evaluations.append(0)
+    followed = quantify_map(maps, balance="CO2")
+    monkeypatch.setattr(qmod, "FOLLOWED_SECONDARY_MAX_STEP", 0.0)
+    evaluations.append(0)
+    confirmed = quantify_map(maps, balance="CO2")
+    assert followed.converged.all() and confirmed.converged.all()
+    assert evaluations[0] < evaluations[1], evaluations
+    for ox in followed.oxides:
+        np.testing.assert_allclose(followed.point_oxide_wt[ox], confirmed.point_oxide_wt[ox], rtol=1e-6,
+                                   atol=1e-9, err_msg=ox)
+        np.testing.assert_allclose(followed.point_sigma[ox], confirmed.point_sigma[ox], rtol=1e-6, err_msg=ox)
+
+
 def test_quantify_map_on_fit_map(tmp_path):
     """A small simulated composition scan (pixlspec.simulate.scenes) through fit_map and quantify_map."""
     from pixlspec.simulate.scenes import make_scan
