@@ -55,7 +55,8 @@ QN_MIN_CONTRACTION: float = 0.7
 #: (before, the fixed point moves every point towards its own matrix).
 QN_START_RESIDUAL: float = 0.05
 #: In quasi-Newton iterations the secondary fluorescence is recomputed once the median residual has
-#: dropped by this factor since the last recomputation (and to confirm convergence).
+#: dropped by this factor since the last recomputation, unless the ratios followed since then still hold
+#: (:data:`FOLLOWED_SECONDARY_MAX_STEP`), and to confirm convergence.
 QN_SECONDARY_DROP: float = 1e-2
 #: Points of a chunk from which the iteration starts from one of them solved first (the pilot,
 #: :meth:`Solver._pilot_start`) instead of from pure-element sensitivities.
@@ -257,7 +258,8 @@ class Solver:
                 pred = self.predict(c, live, air, sp)
                 full_eval = False
             elif fresh or (it % SECONDARY_EVERY == 0 and not qn.any()) or \
-                    (qn.any() and np.median(r_prev) < QN_SECONDARY_DROP * r_sp):
+                    (qn.any() and np.median(r_prev) < QN_SECONDARY_DROP * r_sp
+                     and (D_sp is None or self._followed_step(c, log_c_sp) >= FOLLOWED_SECONDARY_MAX_STEP)):
                 pred, sp = self.predict(c, live, air, return_sp=True)
                 sp_now, log_c_sp = sp, _log_positive(c)
                 full_eval = True
