@@ -281,6 +281,10 @@ class Solver:
                     qn_tried = True
                     M, D_sp = self._shared_jacobian(c, pos, live, air)
                     qn[:] = M is not None
+                    if M is not None:
+                        # M differs between points only by the groups they lack: one inverse per pattern
+                        _, first, which = np.unique(pos, axis=0, return_index=True, return_inverse=True)
+                        M_inv = np.linalg.inv(M[first])[which.reshape(-1)]
                     if M is not None and not full_eval:
                         # the secondary of these compositions: evaluated, or after a pilot the pilot's ratios
                         # followed by the slope just taken
@@ -293,7 +297,7 @@ class Solver:
                         ratio, log_r, r_prev = _residuals(A, pred, pos)
                         r_sp = float(np.median(r_prev))
                 if qn.any():
-                    du = np.linalg.solve(M[qn], log_r[qn][:, :, None])[:, :, 0]
+                    du = np.matmul(M_inv[qn], log_r[qn][:, :, None])[:, :, 0]
                     clipped[qn] = np.any(np.abs(du) > 2.0, axis=1)
                     c_new[qn] = np.where(pos[qn], c[qn] * np.exp(np.clip(du, -2.0, 2.0)), 0.0)
                 fp = ~qn
