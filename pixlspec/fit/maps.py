@@ -387,10 +387,10 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
 
         # the sum-spectrum fits
         t0 = time.perf_counter()
-        plans, fits = {}, {}
+        plans, fits, n_valid = {}, {}, {}
         todo = []
         for d in dets:
-            nv = int(valid[d].sum())
+            nv = n_valid[d] = int(valid[d].sum())
             if nv == 0:
                 raise SpectrumError("no valid point (every point has zero live time or bad counts)",
                                     path=scan.source, where=f"detector {d}")
@@ -418,7 +418,8 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
             joint = joint_kbeta_fraction([fits[d] for d in dets])
             if joint:
                 with single_threaded_blas():
-                    plans = {d: build_plan(fits[d], nv, scan.n_channels, kbeta_fraction=joint) for d in dets}
+                    plans = {d: build_plan(fits[d], n_valid[d], scan.n_channels, kbeta_fraction=joint)
+                             for d in dets}
         t_sumfit = time.perf_counter() - t0
 
         # pass 2: the points

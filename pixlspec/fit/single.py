@@ -346,8 +346,9 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitRe
     continuum = ((float(e_all[sel[0]]) - 1.0, float(e_all[sel[-1]]) + 1.0, config.continuum_knot_spacing_eV)
                  if config.background == "continuum" else None)
     use_shelf = config.background == "continuum" and config.shelf
-    own_kbeta = (valence_kbeta_groups(spectrum, fit_groups, det.noise_eV, det.fano) if config.valence_kbeta
-                 else ())
+    own_kbeta = (valence_kbeta_groups(spectrum, fit_groups, det.noise_eV, det.fano,
+                                      None if exclude is None else np.asarray(exclude, dtype=bool))
+                 if config.valence_kbeta else ())
     model = _spectrum_model(tuple(fit_groups), instrument, det_name, config.scatter, config.escape, config.pileup,
                             config.free_kbeta, emax + 1000.0, continuum, use_shelf, config.matrix_absorption,
                             own_kbeta)
@@ -509,15 +510,17 @@ def _spectrum_model(groups, instrument, detector, scatter, escape, pileup, free_
                          matrix=ROCK_MATRIX_WT if matrix_absorption else None)
 
 
-def valence_kbeta_groups(spectrum: Spectrum, groups: Sequence[str], noise_eV: float, fano: float) -> tuple[str, ...]:
+def valence_kbeta_groups(spectrum: Spectrum, groups: Sequence[str], noise_eV: float, fano: float,
+                         exclude: np.ndarray | None = None) -> tuple[str, ...]:
     """The groups of ``groups`` among :data:`VALENCE_KBETA_ELEMENTS` whose Kα peak holds enough counts to fit
     their Kβ apart (``FitConfig.valence_kbeta``).
 
     The measure is the spectrum's own counts within ±1 FWHM of the Kα energy (at the detector's nominal
     resolution), at least :data:`VALENCE_KBETA_MIN_COUNTS`: known before the fit, the same for every fit
-    of the spectrum.
+    of the spectrum. Channels left out of the fit (``exclude``, True) do not count.
     """
     e = spectrum.energy_eV
+    counts = spectrum.counts if exclude is None else np.where(exclude, 0.0, spectrum.counts)
     out = []
     for g in groups:
         if g not in VALENCE_KBETA_ELEMENTS:
@@ -525,7 +528,7 @@ def valence_kbeta_groups(spectrum: Spectrum, groups: Sequence[str], noise_eV: fl
         e0 = line_group(g).main_energy_eV
         half = float(fwhm_eV(e0, noise_eV, fano))
         window = (e >= e0 - half) & (e <= e0 + half)
-        if float(spectrum.counts[window].sum()) >= VALENCE_KBETA_MIN_COUNTS:
+        if float(counts[window].sum()) >= VALENCE_KBETA_MIN_COUNTS:
             out.append(g)
     return tuple(out)
 

@@ -397,6 +397,8 @@ def _lod_single(fit_result, solver: Solver, J: np.ndarray, instrument: Instrumen
             # the "background" under the analyte's peak is everything that is not the analyte: the
             # continuum and the tails, steps, escape and overlapping lines of the other groups
             own = comps.get(solver.groups[i])
+            if own is not None and solver.groups[i] + "_Kb" in comps:
+                own = own + comps[solver.groups[i] + "_Kb"]  # its Kβ fitted apart is the analyte too
             under = model - own if own is not None and own.shape == model.shape else bg
             B = float(np.sum(np.maximum(under[sel], 0.0)))
             out[i] = LOD_SIGMAS * math.sqrt(max(B, 1.0)) / (sens[i] * frac[i])

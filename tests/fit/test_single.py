@@ -168,6 +168,21 @@ def test_valence_kbeta_of_a_silicate_is_fitted_not_assumed():
     assert np.mean(z_tied, axis=0).max() < -2.0, z_tied
 
 
+def test_kbeta_fitted_apart_in_components_report_and_dict(basalt_truth):
+    """A group whose Kβ has a column of its own: its Kα and Kβ components carry its area split by
+    ``kbeta_fraction`` (all components and the background add up to the model), the report lists the
+    Kβ/Kα and ``to_dict`` the shares."""
+    spec = noisy_spectrum(basalt_truth["total"] * 2.0, np.random.default_rng(4))
+    r = px.fit_spectrum(spec, elements=ELEMENTS)
+    assert {"Al", "Si"} <= set(r.kbeta_fraction)
+    comps = r.components()
+    np.testing.assert_allclose(sum(comps.values()) + r.background, r.model, rtol=1e-9, atol=1e-9)
+    f = r.kbeta_fraction["Si"]
+    assert comps["Si_Kb"].sum() / (comps["Si"].sum() + comps["Si_Kb"].sum()) == pytest.approx(f, rel=1e-3)
+    assert "[[Kβ fitted apart]]" in r.report() and f"Si {f / (1 - f):.4f}" in r.report()
+    assert r.to_dict()["kbeta_fraction"] == r.kbeta_fraction
+
+
 def test_valence_kbeta_stays_tied_below_its_count_threshold(basalt_truth):
     """A point-like spectrum (Si Kα window < ``VALENCE_KBETA_MIN_COUNTS``) keeps every Kβ tied."""
     spec = noisy_spectrum(basalt_truth["total"] * 0.2, np.random.default_rng(3))

@@ -10,7 +10,7 @@ def test_model_derivatives_match_finite_differences():
     from dataclasses import replace
 
     import pixlspec as px
-    from pixlspec.model.spectrum_model import VALENCE_KBETA_ELEMENTS, ShapeParams, SpectrumModel
+    from pixlspec.model.spectrum_model import ShapeParams, SpectrumModel
 
     inst = px.Instrument.pixl()
     m = SpectrumModel(["Mg", "Si", "S", "K", "Ca", "Ti", "Fe", "Sr"], inst, "A", pileup=False)
