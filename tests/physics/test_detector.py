@@ -83,6 +83,17 @@ def test_escape_fe_and_edge():
     assert out[0] == 0.0 and out[1] == 0.0 and out[2] > 0
 
 
+@pytest.mark.parametrize("energy", [2000.0, 2700.0, 3690.0, 6400.0, 10000.0])
+def test_escape_probability_against_pymca(energy):
+    """Si escape probability against PyMca 5's (``Elements.getEscape`` of a Si detector, normal incidence,
+    its own atomic data): within 3 %, from just above the Si K edge (the Rh Lα and Ca Kα escapes of the
+    breadboard glasses) to 10 keV."""
+    elements = pytest.importorskip("PyMca5.PyMcaPhysics.xrf.Elements")
+    ref = sum(p for _, p, _ in elements.getEscape(["Si", 2.33, 0.05], energy / 1000.0, ethreshold=0.0,
+                                                  ithreshold=1e-6, nthreshold=4))
+    assert P.escape_probability(energy) == pytest.approx(ref, rel=0.03)
+
+
 def test_gas():  # physics.md §7
     assert P.gas_density_g_cm3("Mars") == pytest.approx(1.564e-5, rel=RTOL)
     for p_pa, t_k, rho in ((650, 210, 0.01638), (650, 230, 0.01496), (600, 220, 0.01444), (700, 220, 0.01684)):
