@@ -87,7 +87,8 @@ class _GeneratedCounts:
 
     def __init__(self, n_points: int, block: int = 4096, seed: int = 7):
         from pixlspec.instrument import Instrument
-        from pixlspec.model.spectrum_model import ShapeParams, SpectrumModel, pileup_shape
+        from pixlspec.model.recorded import pileup_shape
+        from pixlspec.model.spectrum_model import ShapeParams, SpectrumModel
         from pixlspec.simulate import BASALT_FRACTIONS, continuum_shape
 
         inst = Instrument.pixl()

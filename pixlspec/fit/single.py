@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -28,8 +28,8 @@ from ..errors import FitError, SpectrumError, UnknownElementError
 from ..instrument import Instrument
 from ..model import kernels
 from ..model import snip as snip_kernels
-from ..model.spectrum_model import (ROCK_MATRIX_WT, VALENCE_KBETA_ELEMENTS, ShapeParams, SpectrumModel, pileup_shape,
-                                    shelf_shape)
+from ..model.recorded import pileup_shape, shelf_shape
+from ..model.spectrum_model import ROCK_MATRIX_WT, VALENCE_KBETA_ELEMENTS, ShapeParams, SpectrumModel
 from ..physics.detector import fwhm_eV
 from ..physics.lines import default_shell, line_group, parse_group_name
 from ..spectrum import Spectrum, as_spectrum
@@ -235,7 +235,8 @@ def _solve_areas(A: np.ndarray, net: np.ndarray, w: np.ndarray, free: np.ndarray
 def fit_spectrum(spectrum: Spectrum | np.ndarray, elements: Sequence[str] | None = None,
                  instrument: Instrument | None = None, config: FitConfig | None = None, *,
                  energy_offset_eV: float | None = None, energy_gain_eV: float | None = None,
-                 live_time_s: float | None = None, exclude=None) -> FitResult:
+                 live_time_s: float | None = None, exclude=None,
+                 kbeta_fraction: Mapping[str, float] | None = None) -> FitResult:
     """Fit a spectrum: refine calibration, resolution and shapes; return line-group areas.
 
     Parameters
@@ -258,6 +259,12 @@ def fit_spectrum(spectrum: Spectrum | np.ndarray, elements: Sequence[str] | None
     exclude : array of bool, optional
         Channels to leave out (True: zero weight), e.g. under a diffraction peak
         (:meth:`DiffractionPeaks.exclude_masks`); one value per channel.
+    kbeta_fraction : mapping of str to float, optional
+        Hold the Kβ of these K groups at the given share of the group's area, e.g. the
+        ``FitResult.kbeta_fraction`` of a long-dwell standard or of the scan's sum spectrum, so that
+        single points are fitted with the Kβ/Kα of the material rather than the free-atom ratio
+        (``FitConfig.valence_kbeta`` fits it apart only on spectra with enough counts). Groups
+        named here are not fitted apart; the result's ``kbeta_fraction`` lists only those that were.
 
     Returns
     -------
@@ -270,13 +277,15 @@ def fit_spectrum(spectrum: Spectrum | np.ndarray, elements: Sequence[str] | None
         counts zero or a fit range with too few channels.
     UnknownElementError
         An element or group name is not known.
+    FitError
+        A ``kbeta_fraction`` share outside [0, 1).
     """
     # The fit works on small matrices (~3000 x 45): BLAS threads only add synchronisation,
     # and under load they cost several times the work itself. Run it single-threaded.
     spectrum = as_spectrum(spectrum, energy_offset_eV=energy_offset_eV, energy_gain_eV=energy_gain_eV,
                            live_time_s=live_time_s, instrument=instrument)
     with blas_single_thread():
-        return _fit_spectrum(spectrum, elements, instrument, config, exclude)
+        return _fit_spectrum(spectrum, elements, instrument, config, exclude, kbeta_fraction)
 
 
 @functools.lru_cache(maxsize=1)
@@ -292,7 +301,7 @@ def blas_single_thread():
     return _threadpool_controller().limit(limits=1, user_api="blas")
 
 
-def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitResult:
+def _fit_spectrum(spectrum, elements, instrument, config, exclude=None, kbeta_fraction=None) -> FitResult:
     t0 = time.perf_counter()
     config = config or FitConfig()
     if not isinstance(spectrum, Spectrum):
@@ -346,12 +355,18 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitRe
     continuum = ((float(e_all[sel[0]]) - 1.0, float(e_all[sel[-1]]) + 1.0, config.continuum_knot_spacing_eV)
                  if config.background == "continuum" else None)
     use_shelf = config.background == "continuum" and config.shelf
+    try:
+        shares = tuple(sorted((str(g), float(f)) for g, f in dict(kbeta_fraction or {}).items() if g in fit_groups))
+    except (TypeError, ValueError):
+        raise FitError(f"kbeta_fraction must map group names to shares in [0, 1), got {kbeta_fraction!r}",
+                       where="kbeta_fraction") from None
     own_kbeta = (valence_kbeta_groups(spectrum, fit_groups, det.noise_eV, det.fano,
                                       None if exclude is None else np.asarray(exclude, dtype=bool))
                  if config.valence_kbeta else ())
+    own_kbeta = tuple(g for g in own_kbeta if g not in dict(shares))
     model = _spectrum_model(tuple(fit_groups), instrument, det_name, config.scatter, config.escape, config.pileup,
                             config.free_kbeta, emax + 1000.0, continuum, use_shelf, config.matrix_absorption,
-                            own_kbeta)
+                            own_kbeta, shares)
     start = ShapeParams(offset_eV=spectrum.offset_eV, gain_eV_per_channel=spectrum.gain_eV_per_channel,
                         quadratic_eV=spectrum.quadratic_eV, noise_eV=det.noise_eV, fano=det.fano)
 
@@ -503,10 +518,11 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None) -> FitRe
 
 @functools.lru_cache(maxsize=32)
 def _spectrum_model(groups, instrument, detector, scatter, escape, pileup, free_kbeta, max_energy_eV, continuum,
-                    shelf=False, matrix_absorption=False, own_kbeta=()):
+                    shelf=False, matrix_absorption=False, own_kbeta=(), kbeta_share=()):
     """A cached :class:`SpectrumModel`: fitting many spectra of one instrument builds it once."""
     return SpectrumModel(groups, instrument, detector, scatter=scatter, escape=escape, pileup=pileup,
-                         free_kbeta=free_kbeta, own_kbeta=own_kbeta, max_energy_eV=max_energy_eV, continuum=continuum, shelf=shelf,
+                         free_kbeta=free_kbeta, own_kbeta=own_kbeta, kbeta_share=dict(kbeta_share),
+                         max_energy_eV=max_energy_eV, continuum=continuum, shelf=shelf,
                          matrix=ROCK_MATRIX_WT if matrix_absorption else None)
 
 

@@ -17,7 +17,7 @@ line energy, so the Kβ/Kα ratio seen in the spectrum follows the detector.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..physics.lines import LineGroup, default_shell, line_group, parse_group_na
 from . import kernels
 
 __all__ = ["ShapeParams", "SpectrumModel", "Column", "PILEUP", "SHELF", "RAYLEIGH_K", "COMPTON_K", "SCATTER_L",
-           "SCATTER_L12", "VALENCE_KBETA_ELEMENTS", "continuum_shape", "pileup_shape", "shelf_shape"]
+           "SCATTER_L12", "VALENCE_KBETA_ELEMENTS", "continuum_shape"]
 
 PILEUP = "pileup"
 SHELF = "shelf"
@@ -185,6 +185,11 @@ class SpectrumModel:
         K group: the valence-band emitters Mg, Al, Si (:data:`VALENCE_KBETA_ELEMENTS`) on spectra that
         determine their Kβ. For Mg, which has no free-atom Kβ, the column holds xraydb's (Elam)
         Kβ line energies.
+    kbeta_share : mapping of str to float, optional
+        K groups whose Kβ is held at a given share of the group's area (in [0, 1), e.g. the
+        ``FitResult.kbeta_fraction`` of a long-dwell standard or of the scan's sum) instead of the
+        atomic ratio: one column, Kα lines weighted to ``1 - share`` and Kβ lines to ``share``
+        (the column a map's plan makes from a Kβ fitted apart). Takes precedence over ``own_kbeta``.
     max_energy_eV : float, optional
         Lines above this energy are left out (default: tube voltage).
     continuum : (min_energy_eV, max_energy_eV, knot_spacing_eV), optional
@@ -196,7 +201,7 @@ class SpectrumModel:
         non-negative coefficients keep the continuum non-negative everywhere.
     shelf : bool
         Add a "shelf" column: the detector's incomplete-charge shelf of every
-        recorded photon (:func:`shelf_shape`), whose shape comes from the
+        recorded photon (:func:`pixlspec.model.recorded.shelf_shape`), whose shape comes from the
         spectrum itself (like the pile-up column). It is the background below
         ~2 keV, where the tube continuum does not reach the detector.
     matrix : sequence of (formula, wt%), optional
@@ -208,7 +213,8 @@ class SpectrumModel:
 
     def __init__(self, elements: Iterable[str], instrument: Instrument, detector: str | None = None, *,
                  scatter: bool = True, escape: bool = True, pileup: bool = True, free_kbeta: bool = False,
-                 own_kbeta: Iterable[str] = (), max_energy_eV: float | None = None,
+                 own_kbeta: Iterable[str] = (), kbeta_share: Mapping[str, float] | None = None,
+                 max_energy_eV: float | None = None,
                  continuum: tuple[float, float, float] | None = None,
                  shelf: bool = False, matrix: Sequence[tuple[str, float]] | None = None):
         self.instrument = instrument
@@ -219,11 +225,17 @@ class SpectrumModel:
         self.matrix = tuple(matrix) if matrix is not None else None
         self.free_kbeta = free_kbeta
         self.own_kbeta = frozenset(own_kbeta)
+        self.kbeta_share = dict(kbeta_share or {})
+        for g, share in self.kbeta_share.items():
+            if not (isinstance(share, (int, float, np.floating)) and 0.0 <= float(share) < 1.0):
+                raise FitError(f"Kβ share of {g} must be a number in [0, 1), got {share!r}", where="kbeta_share")
+        fixed_share = {}  # column -> Kβ share held fixed
         self.angle_deg = float(det_physics.scattering_angle_deg(instrument.incidence_deg,
                                                                 self.detector.elevation_deg,
                                                                 self.detector.azimuth_deg))
         columns: list[Column] = []
         rows = []  # (energy, intensity, column index, kind)
+        kb_rows: list[bool] = []  # per fluorescence row: a Kβ line
         seen = set()
         for name in elements:
             grp = self._group(name, kv)
@@ -239,7 +251,10 @@ class SpectrumModel:
             energies, intensities = grp.energies_eV[keep], grp.intensities[keep]
             families = np.array(grp.families)[keep]
             kb_col = None
-            if self._own_kbeta(grp):
+            fixed = grp.shell == "K" and grp.name in self.kbeta_share
+            if fixed:
+                fixed_share[col] = float(self.kbeta_share[grp.name])
+            if fixed or self._own_kbeta(grp):
                 if not np.any(families == "Kb"):
                     # no free-atom Kβ (Mg): the valence Kβ at xraydb's (Elam) line energies
                     elam = line_group(grp.element, "K", source="elam")
@@ -247,7 +262,7 @@ class SpectrumModel:
                     energies = np.concatenate([energies, elam.energies_eV[kb]])
                     intensities = np.concatenate([intensities, elam.intensities[kb]])
                     families = np.concatenate([families, np.array(elam.families)[kb]])
-                if np.any(families == "Kb"):
+                if np.any(families == "Kb") and not fixed:
                     kb_col = len(columns)
                     columns.append(Column(grp.name + "_Kb", "element", grp))
             absorb = (self._matrix_escape(grp, energies, matrix) if matrix is not None
@@ -255,6 +270,7 @@ class SpectrumModel:
             for e, i, fam, a in zip(energies, intensities, families, absorb):
                 c = kb_col if (kb_col is not None and fam == "Kb") else col
                 rows.append((e, i * a, c, FLUORESCENCE))
+                kb_rows.append(bool(fam == "Kb"))
         if scatter:
             t = instrument.tube
             for tg in tube_lines(t.anode, kv, electron_incidence_deg=t.electron_incidence_deg,
@@ -327,6 +343,15 @@ class SpectrumModel:
         sums = np.bincount(self._col, weights=w, minlength=len(columns))
         with np.errstate(invalid="ignore", divide="ignore"):
             self._weight = np.where(sums[self._col] > 0, w / sums[self._col], 0.0)
+        is_kb = np.zeros(self._col.size, dtype=bool)
+        is_kb[:len(kb_rows)] = kb_rows  # the fluorescence rows come first
+        for c, share in fixed_share.items():
+            # the Kα and the Kβ lines of a group with a fixed share, each normalised to their part (a
+            # group without Kβ lines within reach keeps its Kα column)
+            kb, ka = (self._col == c) & is_kb, (self._col == c) & ~is_kb
+            if self._weight[kb].sum() > 0 and self._weight[ka].sum() > 0:
+                self._weight[kb] *= share / self._weight[kb].sum()
+                self._weight[ka] *= (1.0 - share) / self._weight[ka].sum()
         self._p_esc = (np.asarray(det_physics.escape_probability(self._nominal_energy), dtype=float)
                        if escape and self._energy0.size else np.zeros(self._energy0.size))
 
@@ -646,50 +671,3 @@ def _compton_per_rayleigh(energy_eV: float) -> float:
 
     comp = dict(ROCK_MATRIX_WT)
     return float(mass_attenuation(comp, energy_eV, "incoh") / mass_attenuation(comp, energy_eV, "coh"))
-
-
-def shelf_shape(counts: np.ndarray, energies_eV: np.ndarray, min_energy_eV: float = 0.0) -> np.ndarray:
-    """Unit-area incomplete-charge shelf of a recorded spectrum.
-
-    A photon of energy E' whose charge is partly lost (in the entrance dead
-    layer and at the detector's edges) is recorded anywhere between ~0 and E'
-    with nearly uniform probability (Campbell et al. 1997, X-Ray Spectrom.
-    26:159; Scholze & Procop 2009, X-Ray Spectrom. 38:312: a flat shelf of
-    ~1e-4 of the peak per keV). Summed over the spectrum, the shelf at E is
-    proportional to the number of photons recorded above E: ``S(E) ∝ Σ_{E'>E}
-    y(E') / E'`` (each photon spreads over E' eV). Channels below
-    ``min_energy_eV`` (noise) are not a source. The result is ≥ 0 and never
-    zero below the highest count.
-    """
-    y = np.where(np.asarray(energies_eV) >= max(min_energy_eV, 0.0), np.maximum(counts, 0.0), 0.0)
-    e = np.maximum(np.asarray(energies_eV, dtype=float), 1.0)
-    density = y / e
-    # photons above each channel: reverse cumulative sum, excluding the channel itself
-    above = np.concatenate([np.cumsum(density[::-1])[::-1][1:], [0.0]])
-    total = above.sum()
-    return above / total if total > 0 else above
-
-
-def pileup_shape(net_counts: np.ndarray, offset_eV: float, gain_eV_per_channel: float,
-                 min_energy_eV: float = 0.0) -> np.ndarray:
-    """Unit-area pile-up spectrum from the self-convolution of a net spectrum.
-
-    Two photons of energies E1, E2 sum to E1 + E2: in channels
-    ``ch = ch1 + ch2 + offset/gain`` (physics.md §4, option 1). Channels below
-    ``min_energy_eV`` are left out of the source (noise, not photons).
-    """
-    from scipy.signal import fftconvolve
-
-    n = net_counts.size
-    ch = np.arange(n)
-    e = offset_eV + gain_eV_per_channel * ch
-    src = np.where(e >= max(min_energy_eV, 0.0), np.maximum(net_counts, 0.0), 0.0)
-    if src.sum() <= 0:
-        return np.zeros(n)
-    conv = fftconvolve(src, src)[: 2 * n]
-    conv = np.maximum(conv, 0.0)
-    # conv[k] sits at energy 2*offset + gain*k; resample to this spectrum's channels
-    e_conv = 2 * offset_eV + gain_eV_per_channel * np.arange(conv.size)
-    out = np.interp(e, e_conv, conv, left=0.0, right=0.0)
-    total = out.sum()
-    return out / total if total > 0 else out

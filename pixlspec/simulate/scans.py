@@ -7,7 +7,8 @@ import numpy as np
 
 from ..errors import FitError, SpectrumError
 from ..instrument import Instrument
-from ..model.spectrum_model import PILEUP, ROCK_MATRIX_WT, ShapeParams, SpectrumModel, pileup_shape
+from ..model.recorded import pileup_shape
+from ..model.spectrum_model import PILEUP, ROCK_MATRIX_WT, ShapeParams, SpectrumModel
 from ..spectrum import Scan
 from .spectra import DEFAULT_CONTINUUM_FRACTION, composition_areas, continuum_shape
 

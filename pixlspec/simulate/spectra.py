@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import FitError, SpectrumError
 from ..instrument import Instrument
-from ..model.spectrum_model import PILEUP, ROCK_MATRIX_WT, ShapeParams, SpectrumModel, pileup_shape
+from ..model.recorded import pileup_shape
+from ..model.spectrum_model import PILEUP, ROCK_MATRIX_WT, ShapeParams, SpectrumModel
 from ..model.spectrum_model import continuum_shape as _continuum_shape
 from ..spectrum import Spectrum
 

@@ -183,6 +183,40 @@ def test_kbeta_fitted_apart_in_components_report_and_dict(basalt_truth):
     assert r.to_dict()["kbeta_fraction"] == r.kbeta_fraction
 
 
+def test_kbeta_fraction_held_at_a_given_share():
+    """A point-like silicate spectrum (below the count threshold, Kβ not fitted apart) fitted with the Al and
+    Si Kβ shares of the material held fixed (``kbeta_fraction=``, e.g. from a long-dwell standard) gives their
+    areas without bias; held at a share from a free fit of a rich spectrum, the same areas as that fit."""
+    from pixlspec.model.spectrum_model import ROCK_MATRIX_WT, SpectrumModel
+
+    ratio = {"Al": 0.05, "Si": 0.045}
+    truth = expected_counts(AREAS, INST, live_time_s=10.0)
+    groups = [k for k in AREAS if k in ELEMENTS]
+    kw = dict(scatter=True, pileup=True, matrix=ROCK_MATRIX_WT)
+    tied = SpectrumModel(groups, INST, DET.name, **kw)
+    silicate = SpectrumModel(groups, INST, DET.name, kbeta_share={g: r / (1 + r) for g, r in ratio.items()}, **kw)
+    p = truth["params"]
+    e, w = tied.channel_energies(np.arange(DET.n_channels), p)
+    a_tied, a_sil = tied.design(e, p, channel_width_eV=w), silicate.design(e, p, channel_width_eV=w)
+    total = truth["total"].copy()
+    for g in ratio:
+        total += AREAS[g] * (a_sil[:, silicate.index(g)] - a_tied[:, tied.index(g)])
+    z = []
+    for seed in range(4):
+        spec = noisy_spectrum(0.3 * total, np.random.default_rng(seed))
+        r = px.fit_spectrum(spec, elements=ELEMENTS, kbeta_fraction={g: q / (1 + q) for g, q in ratio.items()})
+        assert r.kbeta_fraction == {}
+        z.append([(r.areas[g] - 0.3 * AREAS[g]) / r.sigma[g] for g in ratio])
+    assert np.all(np.abs(np.mean(z, axis=0)) < 1.5), z
+    rich = noisy_spectrum(2.0 * total, np.random.default_rng(9))
+    free = px.fit_spectrum(rich, elements=ELEMENTS)
+    held = px.fit_spectrum(rich, elements=ELEMENTS, kbeta_fraction=free.kbeta_fraction)
+    for g in ("Mg", "Al", "Si", "P", "Fe"):
+        assert held.areas[g] == pytest.approx(free.areas[g], abs=0.3 * free.sigma[g]), g
+    with pytest.raises(px.FitError, match="kbeta_fraction"):
+        px.fit_spectrum(rich, elements=ELEMENTS, kbeta_fraction={"Si": "lots"})
+
+
 def test_valence_kbeta_stays_tied_below_its_count_threshold(basalt_truth):
     """A point-like spectrum (Si Kα window < ``VALENCE_KBETA_MIN_COUNTS``) keeps every Kβ tied."""
     spec = noisy_spectrum(basalt_truth["total"] * 0.2, np.random.default_rng(3))

@@ -53,3 +53,27 @@ def test_own_kbeta_columns():
     # the Kα column of Si keeps only Kα lines
     si = energy[column == m.index("Si")]
     assert si.max() < 1750.0
+
+
+def test_kbeta_share_holds_the_kbeta_of_a_group_at_a_given_share():
+    """``kbeta_share``: one column per group, its Kβ lines weighted to the share and its Kα lines to the rest
+    (Mg with xraydb's Elam Kβ); a group with no Kβ line keeps a unit column; a share outside [0, 1) is refused."""
+    import pytest
+
+    import pixlspec as px
+    from pixlspec.errors import FitError
+    from pixlspec.model.spectrum_model import ShapeParams, SpectrumModel
+
+    inst = px.Instrument.pixl()
+    shares = {"Na": 0.02, "Mg": 0.05, "Si": 0.045, "Fe": 0.2}
+    m = SpectrumModel(["Na", "Mg", "Si", "Fe"], inst, "A", kbeta_share=shares, own_kbeta=("Si",))
+    assert not any(n.endswith("_Kb") for n in m.column_names)
+    energy, weight, column = m.line_table(ShapeParams.from_instrument(inst, "A"))[:3]
+    for g, share in shares.items():
+        sel = column == m.index(g)
+        kb = sel & (energy > {"Na": 1060.0, "Mg": 1290.0, "Si": 1800.0, "Fe": 7000.0}[g])
+        assert weight[sel].sum() == pytest.approx(1.0, rel=1e-12)
+        assert weight[kb].sum() == pytest.approx(0.0 if g == "Na" else share, abs=1e-12), g
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(FitError, match="share"):
+            SpectrumModel(["Si"], inst, "A", kbeta_share={"Si": bad})
