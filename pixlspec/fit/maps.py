@@ -158,18 +158,17 @@ def _fit_task(plans: Sequence[DetectorPlan], raws: Sequence[np.ndarray], lives: 
     return {p.detector: fit_points(p, raw, live) for p, raw, live in zip(plans, raws, lives)}
 
 
-def _sum_fit_task(spectrum: Spectrum, elements, instrument, config, n_points: int):
-    """Fit a sum spectrum and make the detector's plan.
+def _sum_fit_task(spectrum: Spectrum, elements, instrument, config):
+    """Fit a sum spectrum.
 
-    BLAS runs single-threaded here so that the fit and the shared matrices are
-    bit-identical whichever backend (and however many threads) runs the task.
+    BLAS runs single-threaded here (and where the plans are made) so that the fit and the shared
+    matrices are bit-identical whichever backend (and however many threads) runs the task.
     """
     from .single import fit_spectrum
 
     with single_threaded_blas():
         fit = fit_spectrum(spectrum, elements=elements, instrument=instrument, config=config)
-        plan = build_plan(fit, n_points, spectrum.n_channels)
-    return _portable_fit(fit), plan
+    return _portable_fit(fit)
 
 
 def _portable_fit(fit):
@@ -399,27 +398,23 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
                                     path=scan.source, where=f"detector {d}")
             if sum_fits and d in sum_fits:
                 fits[d] = sum_fits[d]
-                plans[d] = build_plan(sum_fits[d], nv, scan.n_channels)
                 continue
             off, gain, quad = scan.calibration[d]
             spec = Spectrum(counts=totals[d], offset_eV=off, gain_eV_per_channel=gain, quadratic_eV=quad,
                             live_time_s=float(lives[d][valid[d]].sum()), detector=d, instrument=instrument,
                             metadata={"n_summed": nv}, source=scan.source)
-            todo.append((d, (spec, elements, instrument, config, nv)))
+            todo.append((d, (spec, elements, instrument, config)))
         # in this process, whatever the backend: a nonlinear fit is not bit-reproducible across
         # processes (BLAS/LAPACK paths depend on threads and memory alignment), and the plans
         # made here then give every backend identical results
         for d, args in todo:
-            fits[d], plans[d] = _sum_fit_task(*args)
-        if len(dets) > 1:
-            # the Kβ/Kα of Mg, Al, Si is the sample's chemistry, the same seen by every detector: the
-            # points take the detectors' common share, not what each sum fit alone gave it (on the
-            # flight scan A and B differ by 13σ in Si Kβ/Kα, a detector response the share then absorbs)
-            joint = joint_kbeta_fraction([fits[d] for d in dets])
-            if joint:
-                with single_threaded_blas():
-                    plans = {d: build_plan(fits[d], n_valid[d], scan.n_channels, kbeta_fraction=joint)
-                             for d in dets}
+            fits[d] = _sum_fit_task(*args)
+        # the Kβ/Kα of Mg, Al, Si is the sample's chemistry, the same seen by every detector: the points
+        # take the detectors' common share, not what each sum fit alone gave it (on the flight scan A and B
+        # differ by 13σ in Si Kβ/Kα, a detector response the share then absorbs)
+        joint = joint_kbeta_fraction([fits[d] for d in dets]) if len(dets) > 1 else None
+        with single_threaded_blas():
+            plans = {d: build_plan(fits[d], n_valid[d], scan.n_channels, kbeta_fraction=joint) for d in dets}
         t_sumfit = time.perf_counter() - t0
 
         # pass 2: the points
