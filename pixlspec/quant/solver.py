@@ -240,7 +240,7 @@ class Solver:
         # Quasi-Newton in log space with one Jacobian shared by all points (the matrix effects of the
         # points of a scan are alike): a point whose residual stops shrinking goes on with the fixed
         # point below, which always converges but needs ~3x more model evaluations.
-        M = None
+        M_inv = None
         qn = np.zeros(A.shape[0], dtype=bool)
         r_prev = np.full(A.shape[0], np.inf)
         clipped = np.zeros(A.shape[0], dtype=bool)  # far from the solution the step is clipped: no verdict
@@ -259,7 +259,7 @@ class Solver:
                 full_eval = False
             elif fresh or (it % SECONDARY_EVERY == 0 and not qn.any()) or \
                     (qn.any() and np.median(r_prev) < QN_SECONDARY_DROP * r_sp
-                     and (D_sp is None or self._followed_step(c, log_c_sp) >= FOLLOWED_SECONDARY_MAX_STEP)):
+                     and (D_sp is None or _followed_step(c, log_c_sp) >= FOLLOWED_SECONDARY_MAX_STEP)):
                 pred, sp = self.predict(c, live, air, return_sp=True)
                 sp_now, log_c_sp = sp, _log_positive(c)
                 full_eval = True
@@ -276,16 +276,12 @@ class Solver:
                 r_prev = r_now
                 if full_eval:
                     r_sp = float(np.median(r_now))  # the residual the fresh secondary left
-                if M is None and not qn_tried and np.median(r_now) < qn_start:
+                if M_inv is None and not qn_tried and np.median(r_now) < qn_start:
                     # close enough for the points' matrices to be alike: one Jacobian at their median
                     qn_tried = True
-                    M, D_sp = self._shared_jacobian(c, pos, live, air)
-                    qn[:] = M is not None
-                    if M is not None:
-                        # M differs between points only by the groups they lack: one inverse per pattern
-                        _, first, which = np.unique(pos, axis=0, return_index=True, return_inverse=True)
-                        M_inv = np.linalg.inv(M[first])[which.reshape(-1)]
-                    if M is not None and not full_eval:
+                    M_inv, D_sp = self._shared_jacobian(c, pos, live, air)
+                    qn[:] = M_inv is not None
+                    if M_inv is not None and not full_eval:
                         # the secondary of these compositions: evaluated, or after a pilot the pilot's ratios
                         # followed by the slope just taken
                         if from_pilot:
@@ -312,7 +308,7 @@ class Solver:
                     # converged with a fresh secondary: pred and sp are those of the compositions of this
                     # iteration, which differ from the solution by less than the tolerance
                     break
-                if D_sp is not None and self._followed_step(c, log_c_sp) < FOLLOWED_SECONDARY_MAX_STEP:
+                if D_sp is not None and _followed_step(c, log_c_sp) < FOLLOWED_SECONDARY_MAX_STEP:
                     # the followed ratios hold at the solution: no confirming evaluation
                     sp = self._secondary_ratios(sp, D_sp, c, log_c_sp)
                     break
@@ -321,24 +317,13 @@ class Solver:
         return c, pred, it, converged
 
     @staticmethod
-    def _followed_step(c: np.ndarray, log_c_sp: np.ndarray) -> float:
-        """Largest |log c - log c_sp| over the points and their positive fractions: how far the secondary
-        ratios have been followed since they were evaluated."""
-        ok = (c > 0) & np.isfinite(log_c_sp)
-        if not ok.any():
-            return 0.0
-        return float(np.max(np.abs(_log_positive(c)[ok] - log_c_sp[ok])))
-
-    @staticmethod
     def _secondary_ratios(sp: np.ndarray, D_sp: np.ndarray | None, c: np.ndarray, log_c_sp: np.ndarray
                           ) -> np.ndarray:
         """Secondary/primary ratios at compositions ``c`` from those evaluated at ``exp(log_c_sp)``, to first
         order with the shared slope ``D_sp`` (as evaluated without it)."""
         if D_sp is None:
             return sp
-        d = np.zeros(c.shape)
-        np.subtract(_log_positive(c), log_c_sp, out=d, where=(c > 0) & np.isfinite(log_c_sp))
-        return np.maximum(sp + d @ D_sp.T, 0.0)
+        return np.maximum(sp + _log_step(c, log_c_sp) @ D_sp.T, 0.0)
 
     def _pilot_start(self, A: np.ndarray, live: np.ndarray, air: float, pos: np.ndarray, c: np.ndarray,
                      max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -389,9 +374,9 @@ class Solver:
 
     def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float
                          ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """At the points' median composition: per point, ``d log(predicted) / d log(c)`` with the rows and
-        columns of groups without a positive area replaced by the identity (they stay at zero), and the
-        slope of the secondary/primary ratios ``d sp_g / d log c_j`` (shared), or (None, None)."""
+        """At the points' median composition: per point, the inverse of ``d log(predicted) / d log(c)`` with
+        the rows and columns of groups without a positive area replaced by the identity (they stay at zero),
+        and the slope of the secondary/primary ratios ``d sp_g / d log c_j`` (shared), or (None, None)."""
         n_g = self.n_g
         if n_g < 2 or not pos.any():
             return None, None
@@ -405,13 +390,15 @@ class Solver:
             return None, None
         D = (np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP)  # D[i, j] = dlog p_i / dlog c_j
         D_sp = (sp[1:] - sp[0]).T / math.log1p(QN_STEP)                   # D_sp[i, j] = d sp_i / dlog c_j
-        off = ~pos
-        M = np.repeat(D[None], pos.shape[0], axis=0)
+        # the points' matrices differ only by the groups they lack: one matrix, check and inverse per pattern
+        patterns, which = np.unique(pos, axis=0, return_inverse=True)
+        off = ~patterns
+        M = np.repeat(D[None], patterns.shape[0], axis=0)
         M[off[:, :, None] | off[:, None, :]] = 0.0
         M[:, np.arange(n_g), np.arange(n_g)] = np.where(off, 1.0, M[:, np.arange(n_g), np.arange(n_g)])
         if not np.all(np.isfinite(M)) or np.any(np.abs(np.linalg.det(M)) < 1e-12) or not np.all(np.isfinite(D_sp)):
             return None, None
-        return M, D_sp
+        return np.linalg.inv(M)[which.reshape(-1)], D_sp
 
     def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float) -> np.ndarray:
         """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
@@ -439,6 +426,19 @@ def _log_positive(c: np.ndarray) -> np.ndarray:
     out = np.full(c.shape, -np.inf)
     np.log(c, out=out, where=c > 0)
     return out
+
+
+def _log_step(c: np.ndarray, log_c_sp: np.ndarray) -> np.ndarray:
+    """log c - log c_sp over the positive fractions with a finite reference (0 elsewhere): how far the
+    compositions have moved since the secondary ratios were evaluated."""
+    d = np.zeros(c.shape)
+    np.subtract(_log_positive(c), log_c_sp, out=d, where=(c > 0) & np.isfinite(log_c_sp))
+    return d
+
+
+def _followed_step(c: np.ndarray, log_c_sp: np.ndarray) -> float:
+    """Largest |log c - log c_sp|: how far the secondary ratios have been followed since they were evaluated."""
+    return float(np.max(np.abs(_log_step(c, log_c_sp)), initial=0.0))
 
 
 def _residuals(A: np.ndarray, pred: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
