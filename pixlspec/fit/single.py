@@ -363,7 +363,6 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None, kbeta_fr
     own_kbeta = (valence_kbeta_groups(spectrum, fit_groups, det.noise_eV, det.fano,
                                       None if exclude is None else np.asarray(exclude, dtype=bool))
                  if config.valence_kbeta else ())
-    own_kbeta = tuple(g for g in own_kbeta if g not in dict(shares))
     model = _spectrum_model(tuple(fit_groups), instrument, det_name, config.scatter, config.escape, config.pileup,
                             config.free_kbeta, emax + 1000.0, continuum, use_shelf, config.matrix_absorption,
                             own_kbeta, shares)
