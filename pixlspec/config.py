@@ -96,10 +96,10 @@ class FitConfig:
         Fit the Kβ of Mg, Al and Si with a free amplitude (reported area = Kα + Kβ) where the
         spectrum holds at least :data:`VALENCE_KBETA_MIN_COUNTS` counts within ±1 FWHM of their Kα
         (bulk sums, long dwells). Their Kβ is valence-band emission whose strength follows the
-        chemical bond: the silicate glasses emit ~4.5x the free-atom Kβ/Kα of Al and ~1.7x that of
-        Si, and Mg, which as a free atom has none, a Kβ/Kα of 0.05-0.07 (docs/real-spectra.md). Below the threshold (single
-        points) Kβ stays tied; a map's points take the Kβ share fitted on their sum spectrum.
-        Default on.
+        chemical bond: the silicate glasses emit ~4.5x the free-atom Kβ/Kα of Al and ~1.7x that
+        of Si, and Mg, which as a free atom has none, a Kβ/Kα of 0.05-0.07
+        (docs/real-spectra.md). Below the threshold (single points) Kβ stays tied; a map's
+        points take the Kβ share fitted on their sum spectrum. Default on.
     matrix_absorption : bool
         Weight the lines of each group by their escape from a typical rock
         matrix (a basalt; thick target, the instrument's incidence and take-off
