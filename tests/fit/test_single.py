@@ -14,7 +14,7 @@ from pixlspec.model.spectrum_model import ShapeParams
 from pixlspec.simulate import basalt_areas, expected_counts
 from pixlspec.spectrum import as_spectrum
 
-from tests.helpers.fit import AREAS, DET, ELEMENTS, INST, noisy_spectrum
+from tests.helpers.fit import AREAS, DET, ELEMENTS, INST, noisy_spectrum, silicate_kbeta_counts
 
 
 def test_fit_spectrum_array_equals_spectrum(basalt_spectrum):
@@ -136,23 +136,9 @@ def test_valence_kbeta_of_a_silicate_is_fitted_not_assumed():
     and 0.028), 2.6e6 counts: the default fit (``valence_kbeta``) finds their areas within 3σ and Si's
     Kβ/Kα; tied to the free-atom ratio, both come out biased low. Mg (2.9e4 counts in its Kα window, below
     ``VALENCE_KBETA_MIN_COUNTS``) stays tied."""
-    from pixlspec.model.spectrum_model import ROCK_MATRIX_WT, SpectrumModel
-
     ratio = {"Al": 0.05, "Si": 0.045}
     scale = 2.0
-    truth = expected_counts(AREAS, INST, live_time_s=10.0)
-    groups = [k for k in AREAS if k in ELEMENTS]
-    kw = dict(scatter=True, pileup=True, matrix=ROCK_MATRIX_WT)
-    tied = SpectrumModel(groups, INST, DET.name, **kw)
-    valence = SpectrumModel(groups, INST, DET.name, own_kbeta=tuple(ratio), **kw)
-    p = truth["params"]
-    e, w = tied.channel_energies(np.arange(DET.n_channels), p)
-    a_tied, a_val = tied.design(e, p, channel_width_eV=w), valence.design(e, p, channel_width_eV=w)
-    total = truth["total"].copy()
-    for g, r in ratio.items():
-        silicate = (a_val[:, valence.index(g)] + r * a_val[:, valence.index(g + "_Kb")]) / (1 + r)
-        total += AREAS[g] * (silicate - a_tied[:, tied.index(g)])
-    total *= scale
+    total = scale * silicate_kbeta_counts(ratio)
     z_tied = []
     for seed in range(3):
         spec = noisy_spectrum(total, np.random.default_rng(seed))
@@ -187,20 +173,8 @@ def test_kbeta_fraction_held_at_a_given_share():
     """A point-like silicate spectrum (below the count threshold, Kβ not fitted apart) fitted with the Al and
     Si Kβ shares of the material held fixed (``kbeta_fraction=``, e.g. from a long-dwell standard) gives their
     areas without bias; held at a share from a free fit of a rich spectrum, the same areas as that fit."""
-    from pixlspec.model.spectrum_model import ROCK_MATRIX_WT, SpectrumModel
-
     ratio = {"Al": 0.05, "Si": 0.045}
-    truth = expected_counts(AREAS, INST, live_time_s=10.0)
-    groups = [k for k in AREAS if k in ELEMENTS]
-    kw = dict(scatter=True, pileup=True, matrix=ROCK_MATRIX_WT)
-    tied = SpectrumModel(groups, INST, DET.name, **kw)
-    silicate = SpectrumModel(groups, INST, DET.name, kbeta_share={g: r / (1 + r) for g, r in ratio.items()}, **kw)
-    p = truth["params"]
-    e, w = tied.channel_energies(np.arange(DET.n_channels), p)
-    a_tied, a_sil = tied.design(e, p, channel_width_eV=w), silicate.design(e, p, channel_width_eV=w)
-    total = truth["total"].copy()
-    for g in ratio:
-        total += AREAS[g] * (a_sil[:, silicate.index(g)] - a_tied[:, tied.index(g)])
+    total = silicate_kbeta_counts(ratio)
     z = []
     for seed in range(4):
         spec = noisy_spectrum(0.3 * total, np.random.default_rng(seed))
