@@ -29,6 +29,7 @@ from numba import njit, prange
 
 SQRT2 = math.sqrt(2.0)
 SQRT2PI = math.sqrt(2.0 * math.pi)
+SQRTPI = math.sqrt(math.pi)
 #: Channels are evaluated from ``E0 - LOW_SIGMAS*s`` (or further for the tail)
 #: to ``E0 + HIGH_SIGMAS*s``; beyond, the Gaussian is < 1e-14 of its height.
 HIGH_SIGMAS = 8.0
@@ -36,6 +37,10 @@ LOW_SIGMAS = 8.0
 #: The hypermet tail is evaluated down to ``E0 - TAIL_BETAS*beta``, where it has
 #: fallen to e^-15 = 3e-7 of its value at the peak (the lost area is 3e-7 of the tail's).
 TAIL_BETAS = 15.0
+#: Above this argument erfc(z) (< 1e-295) is computed through erfcx's asymptotic series
+#: ``erfcx(z) = (1 - 1/(2z^2) + 3/(4z^4) - 15/(8z^6) + 105/(16z^8) ...)/(z sqrt(pi))``, whose first
+#: omitted term is < 1e-13 relative here; math.erfc itself goes subnormal near z = 26.5 and loses its digits.
+TAIL_ASYMPTOTIC_Z = 26.0
 
 
 @njit(cache=True)
@@ -53,14 +58,21 @@ def gaussian(x, s):
 
 @njit(cache=True)
 def hypermet_tail(x, s, f, beta):
-    """Low-energy exponential tail convolved with the Gaussian; integrates to ``f``."""
+    """Low-energy exponential tail convolved with the Gaussian; integrates to ``f``.
+
+    ``f/(2 beta) exp(x/beta + s^2/(2 beta^2)) erfc(z)`` with ``z = x/(sqrt2 s) + s/(sqrt2 beta)``. Where
+    erfc(z) would leave the normal doubles (z >= :data:`TAIL_ASYMPTOTIC_Z`), the same value as
+    ``f/(2 beta) exp(-x^2/(2 s^2)) erfcx(z)`` with erfcx's asymptotic series: no underflow of erfc, no
+    overflow of the exponential.
+    """
     if f == 0.0 or beta <= 0.0:
         return 0.0
     z = x / (SQRT2 * s) + s / (SQRT2 * beta)
-    arg = x / beta + 0.5 * (s / beta) ** 2
-    if arg > 700.0:  # only reached far above the peak where erfc underflows
-        return 0.0
-    return f / (2.0 * beta) * math.exp(arg) * math.erfc(z)
+    if z >= TAIL_ASYMPTOTIC_Z:
+        iz2 = 1.0 / (z * z)
+        series = 1.0 + iz2 * (-0.5 + iz2 * (0.75 + iz2 * (-1.875 + iz2 * 6.5625)))
+        return f / (2.0 * beta) * math.exp(-0.5 * (x / s) ** 2) * series / (z * SQRTPI)
+    return f / (2.0 * beta) * math.exp(x / beta + 0.5 * (s / beta) ** 2) * math.erfc(z)
 
 
 @njit(cache=True)
