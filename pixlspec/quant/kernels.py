@@ -114,8 +114,12 @@ def enhancer_weight(c):
     return (c - SECONDARY_ENHANCER_FADE_FROM) / (SECONDARY_MIN_ENHANCER_FRACTION - SECONDARY_ENHANCER_FADE_FROM)
 
 
+#: Points that share one set of scratch arrays in :func:`fp_secondary` (one allocation per block, not per point).
+SECONDARY_BLOCK_POINTS = 8
+
+
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pair_line, pair_enh, pair_qa,
+def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, enh_pairs, pair_line, pair_qa,
                  line_el, line_group, det, sin1, sin2, out):
     """Secondary fluorescence for the (analyte line, enhancer line) pairs, into ``out[p, group]``.
 
@@ -124,60 +128,71 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, pa
     mu_enh : (K, M) attenuation at the enhancer line energies
     q_enh : (M, E), q_enh_start : (M,) production of each enhancer line
     enh_el : (M,) element of each enhancer line
-    pair_line, pair_enh : (N,) analyte line and enhancer line of each pair
+    enh_pairs : (M + 1,) the pairs of enhancer line m are ``enh_pairs[m]:enh_pairs[m + 1]``
+    pair_line : (N,) analyte line of each pair (pairs grouped by enhancer)
     pair_qa : (N,) production of the analyte line by photons of the enhancer line
     other arguments as :func:`fp_primary`
 
     Notes
     -----
-    The first log term of L depends only on the enhancer and the excitation
-    energy, so it is tabulated once per point and enhancer. Trace enhancers are weighted by
-    :func:`enhancer_weight` (skipped below :data:`SECONDARY_ENHANCER_FADE_FROM`).
+    The sum over excitation energies splits in two dot products per pair::
+
+        sum_e inv_le (la_me + b_lm sq_me) = sum_e inv_le la_me + b_lm sum_e inv_le sq_me
+
+    with ``sq_me = src_e q_me``, ``la_me`` the first log term of L times ``sq_me`` (it depends only on the
+    enhancer and the excitation energy: tabulated once per point and enhancer), ``b_lm`` the second log
+    term and ``inv_le = 1 / (mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2)`` (once per point and line). Pairs
+    are taken enhancer by enhancer, so its two rows stay in cache for all the lines it excites. Trace
+    enhancers are weighted by :func:`enhancer_weight` (skipped below :data:`SECONDARY_ENHANCER_FADE_FROM`).
     """
     n_p = C.shape[0]
     n_e = src.size
     n_m = q_enh.shape[0]
     n_l = mu_line.shape[1]
-    n_pair = pair_line.size
     sq = np.empty((n_m, n_e))  # photons of each enhancer line produced per excitation bin
     for m in range(n_m):
         for e in range(n_e):
             sq[m, e] = src[e] * q_enh[m, e]
-    for p in prange(n_p):
-        mu0 = np.empty(n_e)
-        _mix_rows(C[p], mu_exc, mu0)
+    n_blocks = (n_p + SECONDARY_BLOCK_POINTS - 1) // SECONDARY_BLOCK_POINTS
+    for bi in prange(n_blocks):
+        mus = np.empty(n_e)
         mum = np.empty(n_m)
-        _mix_rows(C[p], mu_enh, mum)
         mul_all = np.empty(n_l)
-        _mix_rows(C[p], mu_line, mul_all)
-        # 1 / (mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2) for every analyte line: divisions once per line,
-        # not once per (line, enhancer) pair
         inv = np.empty((n_l, n_e))
-        for ln in range(n_l):
-            mul_s = mul_all[ln] / sin2
-            for e in range(n_e):
-                inv[ln, e] = 1.0 / (mu0[e] / sin1 + mul_s)
-        la = np.zeros((n_m, n_e))
-        for m in range(n_m):
-            if C[p, enh_el[m]] <= SECONDARY_ENHANCER_FADE_FROM:
-                continue
-            for e in range(q_enh_start[m], n_e):
-                a = mu0[e]
-                la[m, e] = sq[m, e] * sin1 / a * math.log(1.0 + a / (sin1 * mum[m]))
-        for k in range(n_pair):
-            ln = pair_line[k]
-            m = pair_enh[k]
-            ci = C[p, line_el[ln]]
-            cj = C[p, enh_el[m]]
-            if ci <= 0.0 or cj <= SECONDARY_ENHANCER_FADE_FROM:
-                continue
-            mul = mul_all[ln]
-            b = sin2 / mul * math.log(1.0 + mul / (sin2 * mum[m]))
-            acc = 0.0
-            for e in range(q_enh_start[m], n_e):
-                acc += (la[m, e] + sq[m, e] * b) * inv[ln, e]
-            out[p, line_group[ln]] += 0.5 * det[ln] * ci * cj * enhancer_weight(cj) * pair_qa[k] * acc
-
+        la = np.empty(n_e)
+        for p in range(bi * SECONDARY_BLOCK_POINTS, min(n_p, (bi + 1) * SECONDARY_BLOCK_POINTS)):
+            _attenuations(C[p], mu_exc, mu_line, sin1, mus, mul_all)
+            _mix_rows(C[p], mu_enh, mum)
+            for ln in range(n_l):
+                if C[p, line_el[ln]] > 0.0:
+                    mul_s = mul_all[ln] / sin2
+                    row = inv[ln]
+                    for e in range(n_e):
+                        row[e] = 1.0 / (mus[e] + mul_s)
+            for m in range(n_m):
+                cj = C[p, enh_el[m]]
+                if cj <= SECONDARY_ENHANCER_FADE_FROM:
+                    continue
+                e0 = q_enh_start[m]
+                mm = mum[m]
+                sqm = sq[m]
+                for e in range(e0, n_e):  # mus is mu_s(E_e)/sin psi1
+                    la[e] = sqm[e] / mus[e] * math.log(1.0 + mus[e] / mm)
+                wj = 0.5 * cj * enhancer_weight(cj)
+                for k in range(enh_pairs[m], enh_pairs[m + 1]):
+                    ln = pair_line[k]
+                    ci = C[p, line_el[ln]]
+                    if ci <= 0.0:
+                        continue
+                    mul = mul_all[ln]
+                    b = sin2 / mul * math.log(1.0 + mul / (sin2 * mm))
+                    row = inv[ln]
+                    s_la = 0.0
+                    s_sq = 0.0
+                    for e in range(e0, n_e):
+                        s_la += la[e] * row[e]
+                        s_sq += sqm[e] * row[e]
+                    out[p, line_group[ln]] += det[ln] * ci * wj * pair_qa[k] * (s_la + b * s_sq)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
