@@ -221,12 +221,10 @@ class FPModel:
         else:
             self._enh_el = np.zeros(0, dtype=np.int64)
             self._mu_enh = np.zeros((len(self.elements), 0))
-        # pairs grouped by enhancer line (the secondary kernel takes them enhancer by enhancer)
-        order = np.argsort(np.array(pairs_m, dtype=np.int64), kind="stable")
-        self._pair_line = np.array(pairs_l, dtype=np.int64)[order]
-        self._pair_qa = np.array(pairs_qa, dtype=np.float64)[order]
-        self._enh_pairs = np.searchsorted(np.array(pairs_m, dtype=np.int64)[order],
-                                          np.arange(len(enh) + 1)).astype(np.int64)
+        self._n_pairs = len(pairs_l)
+        self._line_order, self._enh_lines, self._pair_qa = kernels.secondary_layout(
+            np.array(pairs_l, dtype=np.int64), np.array(pairs_m, dtype=np.int64), np.array(pairs_qa, dtype=np.float64),
+            len(lines), len(enh))
         E2, src2 = exc2.energy_eV, exc2.photons_per_s
         self._src2 = np.ascontiguousarray(src2 / self._sin1)
         self._mu_exc2 = np.ascontiguousarray(np.array([mass_attenuation(el, E2) for el in self.elements])
@@ -417,9 +415,9 @@ class FPModel:
                            self._line_group, det, self._sin1, self._sin2, prim)
         sec = np.zeros_like(prim)
         use_sec = self.secondary if secondary is None else (bool(secondary) and self.secondary)
-        if use_sec and self._pair_line.size:
+        if use_sec and self._n_pairs:
             kernels.fp_secondary(C2, self._mu_exc2, self._mu_line, self._mu_enh, src2, self._q_enh,
-                                 self._q_enh_start, self._enh_el, self._enh_pairs, self._pair_line, self._pair_qa,
+                                 self._q_enh_start, self._enh_el, self._line_order, self._enh_lines, self._pair_qa,
                                  self._line_el, self._line_group, det, self._sin1, self._sin2, sec)
         if single:
             prim, sec = prim[0], sec[0]

@@ -118,8 +118,33 @@ def enhancer_weight(c):
 SECONDARY_BLOCK_POINTS = 8
 
 
+def secondary_layout(pair_line: np.ndarray, pair_enh: np.ndarray, pair_qa: np.ndarray, n_lines: int,
+                     n_enhancers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (analyte line, enhancer line) pairs as :func:`fp_secondary` takes them: ``(line_order, enh_lines, qa)``.
+
+    An enhancer line excites the analyte lines whose absorption edge lies below its energy, so with the
+    analyte lines ordered by how many enhancers excite them (``line_order``: position -> line), those
+    of enhancer m are nearly all of the first ``enh_lines[m]`` positions; ``qa[m, i]`` is the pair's
+    production at position i, 0 where there is no pair (same element, a weak line). The kernel then sums
+    over excitation bins for all lines of an enhancer at once, contiguously.
+    """
+    pair_line = np.asarray(pair_line, dtype=np.int64)
+    pair_enh = np.asarray(pair_enh, dtype=np.int64)
+    count = np.bincount(pair_line, minlength=n_lines)
+    line_order = np.argsort(-count, kind="stable").astype(np.int64)
+    position = np.empty(n_lines, dtype=np.int64)
+    position[line_order] = np.arange(n_lines)
+    qa = np.zeros((n_enhancers, n_lines))
+    enh_lines = np.zeros(n_enhancers, dtype=np.int64)
+    for k in range(pair_line.size):
+        m, i = pair_enh[k], position[pair_line[k]]
+        qa[m, i] = pair_qa[k]
+        enh_lines[m] = max(enh_lines[m], i + 1)
+    return line_order, enh_lines, np.ascontiguousarray(qa)
+
+
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, enh_pairs, pair_line, pair_qa,
+def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, line_order, enh_lines, qa,
                  line_el, line_group, det, sin1, sin2, out):
     """Secondary fluorescence for the (analyte line, enhancer line) pairs, into ``out[p, group]``.
 
@@ -128,22 +153,23 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, en
     mu_enh : (K, M) attenuation at the enhancer line energies
     q_enh : (M, E), q_enh_start : (M,) production of each enhancer line
     enh_el : (M,) element of each enhancer line
-    enh_pairs : (M + 1,) the pairs of enhancer line m are ``enh_pairs[m]:enh_pairs[m + 1]``
-    pair_line : (N,) analyte line of each pair (pairs grouped by enhancer)
-    pair_qa : (N,) production of the analyte line by photons of the enhancer line
+    line_order, enh_lines, qa : the pairs, from :func:`secondary_layout`: (L,) line at each position, (M,)
+        positions that may pair with each enhancer, (M, L) production of the analyte line at each position
+        by photons of the enhancer line (0: no pair)
     other arguments as :func:`fp_primary`
 
     Notes
     -----
-    The sum over excitation energies splits in two dot products per pair::
+    The sum over excitation energies splits in two sums per pair::
 
         sum_e inv_le (la_me + b_lm sq_me) = sum_e inv_le la_me + b_lm sum_e inv_le sq_me
 
     with ``sq_me = src_e q_me``, ``la_me`` the first log term of L times ``sq_me`` (it depends only on the
     enhancer and the excitation energy: tabulated once per point and enhancer), ``b_lm`` the second log
-    term and ``inv_le = 1 / (mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2)`` (once per point and line). Pairs
-    are taken enhancer by enhancer, so its two rows stay in cache for all the lines it excites. Trace
-    enhancers are weighted by :func:`enhancer_weight` (skipped below :data:`SECONDARY_ENHANCER_FADE_FROM`).
+    term and ``inv_le = 1 / (mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2)``, held bin by bin with the lines
+    in ``line_order`` so that one enhancer's two sums run over all its lines at once (contiguous, in
+    SIMD). Trace enhancers are weighted by :func:`enhancer_weight` (skipped below
+    :data:`SECONDARY_ENHANCER_FADE_FROM`).
     """
     n_p = C.shape[0]
     n_e = src.size
@@ -156,43 +182,55 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, en
     n_blocks = (n_p + SECONDARY_BLOCK_POINTS - 1) // SECONDARY_BLOCK_POINTS
     for bi in prange(n_blocks):
         mus = np.empty(n_e)
+        inv_mus = np.empty(n_e)
         mum = np.empty(n_m)
         mul_all = np.empty(n_l)
-        inv = np.empty((n_l, n_e))
+        mul_o = np.empty(n_l)    # mu_s(E_l)/sin psi2 of the line at each position
+        ci_o = np.empty(n_l)     # its element's mass fraction
+        inv_t = np.empty((n_e, n_l))
         la = np.empty(n_e)
+        s_la = np.empty(n_l)
+        s_sq = np.empty(n_l)
         for p in range(bi * SECONDARY_BLOCK_POINTS, min(n_p, (bi + 1) * SECONDARY_BLOCK_POINTS)):
-            _attenuations(C[p], mu_exc, mu_line, sin1, mus, mul_all)
+            _attenuations(C[p], mu_exc, mu_line, sin1, mus, mul_all)  # mus is mu_s(E_e)/sin psi1
             _mix_rows(C[p], mu_enh, mum)
-            for ln in range(n_l):
-                if C[p, line_el[ln]] > 0.0:
-                    mul_s = mul_all[ln] / sin2
-                    row = inv[ln]
-                    for e in range(n_e):
-                        row[e] = 1.0 / (mus[e] + mul_s)
+            for e in range(n_e):
+                inv_mus[e] = 1.0 / mus[e]
+            for i in range(n_l):
+                mul_o[i] = mul_all[line_order[i]] / sin2
+                ci_o[i] = C[p, line_el[line_order[i]]]
+            for e in range(n_e):
+                row = inv_t[e]
+                me = mus[e]
+                for i in range(n_l):
+                    row[i] = 1.0 / (me + mul_o[i])
             for m in range(n_m):
                 cj = C[p, enh_el[m]]
                 if cj <= SECONDARY_ENHANCER_FADE_FROM:
                     continue
                 e0 = q_enh_start[m]
-                mm = mum[m]
+                inv_mm = 1.0 / mum[m]
                 sqm = sq[m]
-                for e in range(e0, n_e):  # mus is mu_s(E_e)/sin psi1
-                    la[e] = sqm[e] / mus[e] * math.log(1.0 + mus[e] / mm)
+                for e in range(e0, n_e):
+                    la[e] = sqm[e] * inv_mus[e] * math.log(1.0 + mus[e] * inv_mm)
+                n_i = enh_lines[m]
+                s_la[:n_i] = 0.0
+                s_sq[:n_i] = 0.0
+                for e in range(e0, n_e):
+                    row = inv_t[e]
+                    a = la[e]
+                    b = sqm[e]
+                    for i in range(n_i):
+                        s_la[i] += a * row[i]
+                        s_sq[i] += b * row[i]
                 wj = 0.5 * cj * enhancer_weight(cj)
-                for k in range(enh_pairs[m], enh_pairs[m + 1]):
-                    ln = pair_line[k]
-                    ci = C[p, line_el[ln]]
-                    if ci <= 0.0:
+                qa_m = qa[m]
+                for i in range(n_i):
+                    if qa_m[i] == 0.0 or ci_o[i] <= 0.0:
                         continue
-                    mul = mul_all[ln]
-                    b = sin2 / mul * math.log(1.0 + mul / (sin2 * mm))
-                    row = inv[ln]
-                    s_la = 0.0
-                    s_sq = 0.0
-                    for e in range(e0, n_e):
-                        s_la += la[e] * row[e]
-                        s_sq += sqm[e] * row[e]
-                    out[p, line_group[ln]] += det[ln] * ci * wj * pair_qa[k] * (s_la + b * s_sq)
+                    ln = line_order[i]
+                    b_lm = math.log(1.0 + mul_o[i] * inv_mm) / mul_o[i]  # sin psi2/mu_l ln(1 + mu_l/(sin psi2 mu_m))
+                    out[p, line_group[ln]] += det[ln] * ci_o[i] * wj * qa_m[i] * (s_la[i] + b_lm * s_sq[i])
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)

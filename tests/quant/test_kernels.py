@@ -27,17 +27,17 @@ def _tables(seed=0, P=3, K=4, E=40, L=5, M=3):
     line_group = rng.integers(0, 2, L)
     enh_el = rng.integers(0, K, M)
     det = rng.uniform(0.1, 1, L)
-    # pairs grouped by enhancer, as the kernel takes them (enh_pairs[m]:enh_pairs[m + 1])
-    pairs = sorted(((l, m) for l in range(L) for m in range(M) if rng.uniform() < 0.6), key=lambda p: p[1])
+    pairs = [(l, m) for l in range(L) for m in range(M) if rng.uniform() < 0.6]
     pair_line = np.array([p[0] for p in pairs], dtype=np.int64)
     pair_enh = np.array([p[1] for p in pairs], dtype=np.int64)
     pair_qa = rng.uniform(1, 50, len(pairs))
-    enh_pairs = np.searchsorted(pair_enh, np.arange(M + 1)).astype(np.int64)
+    # as the kernel takes them (any pattern of pairs: not only the prefix structure of real edges)
+    line_order, enh_lines, qa = kernels.secondary_layout(pair_line, pair_enh, pair_qa, L, M)
     return dict(C=C, mu_exc=mu_exc, mu_line=mu_line, mu_enh=mu_enh, src=src, q=q, q_start=q_start.astype(np.int64),
                 q_enh=q_enh, q_enh_start=q_enh_start.astype(np.int64), line_el=line_el.astype(np.int64),
                 line_group=line_group.astype(np.int64), enh_el=enh_el.astype(np.int64), det=det,
                 pair_line=pair_line, pair_enh=pair_enh, pair_qa=pair_qa,
-                enh_pairs=enh_pairs)
+                line_order=line_order, enh_lines=enh_lines, qa=qa)
 
 
 def test_fp_primary_matches_numpy():
@@ -62,7 +62,7 @@ def test_fp_secondary_matches_numpy():
     sin1, sin2 = 1.0, math.sin(math.radians(70))
     out = np.zeros((t["C"].shape[0], 2))
     kernels.fp_secondary(t["C"], t["mu_exc"], t["mu_line"], t["mu_enh"], t["src"], t["q_enh"], t["q_enh_start"],
-                         t["enh_el"], t["enh_pairs"], t["pair_line"], t["pair_qa"], t["line_el"], t["line_group"],
+                         t["enh_el"], t["line_order"], t["enh_lines"], t["qa"], t["line_el"], t["line_group"],
                          t["det"], sin1, sin2, out)
     ref = np.zeros_like(out)
     for p in range(t["C"].shape[0]):
@@ -97,7 +97,7 @@ def test_fp_secondary_fades_trace_enhancers_out_continuously():
     C[:, el] = fractions
     out = np.zeros((fractions.size, 2))
     kernels.fp_secondary(C, t["mu_exc"], t["mu_line"], t["mu_enh"], t["src"], t["q_enh"], t["q_enh_start"],
-                         t["enh_el"], t["enh_pairs"], t["pair_line"], t["pair_qa"], t["line_el"], t["line_group"],
+                         t["enh_el"], t["line_order"], t["enh_lines"], t["qa"], t["line_el"], t["line_group"],
                          t["det"], sin1, sin2, out)
     assert len(others) >= 1 and np.all(np.isfinite(out)) and np.all(out >= 0)
     total = np.abs(out[-2] - out[1]).max()                        # across the fade (the matrix moves a little too)
