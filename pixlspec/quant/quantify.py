@@ -58,7 +58,7 @@ from ..instrument import Instrument
 from ..physics.detector import fwhm_eV
 from ..spectrum import geometry_factors
 from .fp import GAS_LINE_ELEMENT
-from .solver import GAS_GROUPS, MAX_ITERATIONS, TOLERANCE, Solver, analysis_groups, solve_air_fraction
+from .solver import GAS_GROUPS, MAX_ITERATIONS, PILOT_MIN_POINTS, TOLERANCE, Solver, analysis_groups, solve_air_fraction
 
 if TYPE_CHECKING:
     from ..element_maps import ElementMaps
@@ -517,9 +517,12 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
     conv = np.zeros(n, bool)
     k_rel = np.where(solver.k > 0, solver.k_sigma / np.where(solver.k > 0, solver.k, 1.0), 0.0)
     idx = np.flatnonzero(valid)
-    for start in range(0, idx.size, max(int(chunk_points), 1)):
+    chunk_points = max(int(chunk_points), 1)
+    # one pilot point for the whole map (the one closest to its median count rates) starts every chunk
+    pilot = solver.pilot(A[idx], exposure[idx], x) if min(idx.size, chunk_points) >= PILOT_MIN_POINTS else None
+    for start in range(0, idx.size, chunk_points):
         sl = idx[start:start + chunk_points]
-        c, pred, it, cv = solver.solve(A[sl], exposure[sl], x)
+        c, pred, it, cv = solver.solve(A[sl], exposure[sl], x, pilot=pilot)
         J = solver.sensitivity(c, exposure[sl], x)
         cov_A = np.zeros((sl.size, ng, ng))
         cov_A[:, np.arange(ng), np.arange(ng)] = np.where(np.isfinite(S[sl]), S[sl], 0.0) ** 2

@@ -5,7 +5,7 @@ a fixed point ``C <- C x area / predicted`` (Criss & Birks 1968) until the
 residuals are below :data:`QN_START_RESIDUAL`, then quasi-Newton steps in log
 space with one Jacobian shared by the points, to :data:`TOLERANCE` relative.
 A chunk of at least :data:`PILOT_MIN_POINTS` starts from one of its points
-solved first (:meth:`Solver._pilot_start`) and goes to the quasi-Newton steps
+solved first (:meth:`Solver.pilot`) and goes to the quasi-Newton steps
 at once. Between evaluations of the full model (primary on the fine excitation
 bins plus secondary fluorescence) the iteration runs on the quick primary of
 the coarse bins (:meth:`FPModel.coarse_rates`, half the cost) times the
@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from ..physics.elements import atomic_mass
 from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
 from .fp import fp_model, resolve_group
 
-__all__ = ["Solver", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS", "MAX_ITERATIONS",
+__all__ = ["Solver", "Pilot", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS", "MAX_ITERATIONS",
            "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
            "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS", "PILOT_QN_START_RESIDUAL"]
 
@@ -62,7 +63,7 @@ QN_START_RESIDUAL: float = 0.05
 #: (:data:`FOLLOWED_SECONDARY_MAX_STEP`), and to confirm convergence.
 QN_SECONDARY_DROP: float = 1e-2
 #: Points of a chunk from which the iteration starts from one of them solved first (the pilot,
-#: :meth:`Solver._pilot_start`) instead of from pure-element sensitivities.
+#: :meth:`Solver.pilot`) instead of from pure-element sensitivities.
 PILOT_MIN_POINTS: int = 16
 #: After a pilot start the residuals are matrix differences between points, which the shared
 #: quasi-Newton Jacobian handles from the first iteration (a point it does not contract goes on with
@@ -76,6 +77,19 @@ TOLERANCE: float = 1e-7
 #: ratio at most (on the benchmark map the last ~3 iterations move them by ~1e-5; a confirming evaluation
 #: was a third of the secondary's work).
 FOLLOWED_SECONDARY_MAX_STEP: float = 2e-5
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """A point solved first (:meth:`Solver.pilot`): what the other points start from."""
+
+    #: Converged counts per unit mass fraction of each group (1 where the pilot has none).
+    counts_per_fraction: np.ndarray
+    #: Groups the pilot measured (the others keep the pure-element start).
+    good: np.ndarray
+    #: Its full/quick corrections, followed from its log mass fractions ``log_c``.
+    corr: np.ndarray
+    log_c: np.ndarray
 
 
 class Solver:
@@ -221,8 +235,11 @@ class Solver:
         return sum(n * m.pure_rates() for m, n in zip(self.models, self.multiplicity)) * self.k
 
     def solve(self, A: np.ndarray, live: np.ndarray, air: float = 0.0, max_iter: int = MAX_ITERATIONS,
-              tol: float = TOLERANCE) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-        """Analyte mass fractions for areas ``A`` (P, n_g); returns (c, predicted, iterations, converged)."""
+              tol: float = TOLERANCE, pilot: Pilot | None = None) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """Analyte mass fractions for areas ``A`` (P, n_g); returns (c, predicted, iterations, converged).
+
+        ``pilot`` (from :meth:`pilot`, e.g. once for all the chunks of a map) gives the start; without it, a
+        chunk of at least :data:`PILOT_MIN_POINTS` points takes its own."""
         A = np.where(np.isfinite(A), A, 0.0)
         pos = A > 0
         c = np.where(pos, A / (live[:, None] * self.pure()[None, :]), 0.0)
@@ -232,11 +249,14 @@ class Solver:
         corr = None
         qn_start = QN_START_RESIDUAL
         log_c_corr = _log_positive(c)  # where the full/quick ratios (1 + corr) were evaluated
-        if A.shape[0] >= PILOT_MIN_POINTS:
-            c, corr, log_c_pilot = self._pilot_start(A, live, air, pos, c, max_iter, tol)
-            if corr is not None:
-                qn_start = PILOT_QN_START_RESIDUAL
-                log_c_corr = np.repeat(log_c_pilot[None, :], A.shape[0], axis=0)
+        if pilot is None and A.shape[0] >= PILOT_MIN_POINTS:
+            pilot = self.pilot(A, live, air, max_iter, tol)
+        if pilot is not None:
+            # groups the pilot did not measure keep the pure-element start
+            c = np.where(pos & pilot.good[None, :], A / (live[:, None] * pilot.counts_per_fraction[None, :]), c)
+            corr = np.repeat(pilot.corr[None, :], A.shape[0], axis=0)
+            qn_start = PILOT_QN_START_RESIDUAL
+            log_c_corr = np.repeat(pilot.log_c[None, :], A.shape[0], axis=0)
         from_pilot = corr is not None
         converged = np.zeros(A.shape[0], dtype=bool)
         pred = np.zeros_like(A)
@@ -332,10 +352,9 @@ class Solver:
             return corr
         return np.maximum(corr + _log_step(c, log_c_corr) @ D_corr.T, -1.0)  # the model stays >= 0
 
-    def _pilot_start(self, A: np.ndarray, live: np.ndarray, air: float, pos: np.ndarray, c: np.ndarray,
-                     max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Starting compositions, and the full/quick corrections and log compositions of the pilot, from one point
-        solved first (the pilot); (c, None, None) when no point can be one.
+    def pilot(self, A: np.ndarray, live: np.ndarray, air: float = 0.0, max_iter: int = MAX_ITERATIONS,
+              tol: float = TOLERANCE) -> Pilot | None:
+        """One point of ``A`` solved first, to start the others from (None when no point can be one).
 
         The pilot is the point whose count rates are closest to the median rates (in log). Its converged
         counts per unit mass fraction (matrix absorption and secondary fluorescence included) turn every
@@ -343,25 +362,24 @@ class Solver:
         of the pure-element start; the iteration then needs no fixed-point steps before the quasi-Newton
         ones. Only the start changes: each point still converges to its own fixed point.
         """
+        A = np.where(np.isfinite(A), A, 0.0)
+        pos = A > 0
         rate = np.where(pos, np.log(np.where(pos, A, 1.0) / live[:, None]), np.nan)
         n_pos = pos.sum(axis=1)
+        if not n_pos.size or not n_pos.max():
+            return None
         ok = n_pos == n_pos.max()  # among the points with the most groups measured
-        if not n_pos.max():
-            return c, None, None
         with warnings.catch_warnings():  # a group no chosen point measured has no median: it is left out
             warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(rate[ok], axis=0)
         dist = np.where(ok, np.nansum(np.abs(rate - np.where(np.isfinite(med), med, 0.0)), axis=1), np.inf)
         i = int(np.argmin(dist))
         c_p, pred_p, _, conv_p = self.solve(A[i:i + 1], live[i:i + 1], air, max_iter, tol)
-        corr_p = self._corr
         good = (c_p[0] > 0) & (pred_p[0] > 0)
         if not conv_p[0] or not good.any():
-            return c, None, None
+            return None
         counts_per_fraction = np.where(good, pred_p[0] / (live[i] * np.where(good, c_p[0], 1.0)), 1.0)
-        # groups the pilot did not measure keep the pure-element start
-        c0 = np.where(pos & good[None, :], A / (live[:, None] * counts_per_fraction[None, :]), c)
-        return c0, np.repeat(corr_p, A.shape[0], axis=0), _log_positive(c_p[0])
+        return Pilot(counts_per_fraction, good, self._corr[0].copy(), _log_positive(c_p[0]))
 
     def _fixed_point_step(self, c, ratio, pred, pos, w, wsum, live, air, corr) -> np.ndarray:
         """One step of ``c <- c x area / predicted`` (Criss & Birks 1968) for the points given."""
