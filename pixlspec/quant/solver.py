@@ -320,7 +320,7 @@ class Solver:
                         ratio, log_r, r_prev = _residuals(A, pred, pos)
                         r_corr = float(np.median(r_prev))
                 if qn.any():
-                    du = np.matmul(M_inv[qn], log_r[qn][:, :, None])[:, :, 0]
+                    du = _qn_step(M_inv, log_r, qn)
                     clipped[qn] = np.any(np.abs(du) > 2.0, axis=1)
                     c_new[qn] = np.where(pos[qn], c[qn] * np.exp(np.clip(du, -2.0, 2.0)), 0.0)
                 fp = ~qn
@@ -399,9 +399,10 @@ class Solver:
 
     def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float
                          ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """At the points' median composition: per point, the inverse of ``d log(predicted) / d log(c)`` with
-        the rows and columns of groups without a positive area replaced by the identity (they stay at zero),
-        and the slope of the corrections ``d corr_g / d log c_j`` (shared), or (None, None)."""
+        """At the points' median composition: the inverse of ``d log(predicted) / d log(c)`` with the rows and
+        columns of groups without a positive area replaced by the identity (they stay at zero), one per pattern
+        of measured groups, as (inverses (n_patterns, n_g, n_g), pattern of each point (P,)); and the slope of
+        the corrections ``d corr_g / d log c_j`` (shared). (None, None) when there is none."""
         n_g = self.n_g
         if n_g < 2 or not pos.any():
             return None, None
@@ -423,7 +424,7 @@ class Solver:
         M[:, np.arange(n_g), np.arange(n_g)] = np.where(off, 1.0, M[:, np.arange(n_g), np.arange(n_g)])
         if not np.all(np.isfinite(M)) or np.any(np.abs(np.linalg.det(M)) < 1e-12) or not np.all(np.isfinite(D_corr)):
             return None, None
-        return np.linalg.inv(M)[which.reshape(-1)], D_corr
+        return (np.linalg.inv(M), which.reshape(-1)), D_corr
 
     def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float) -> np.ndarray:
         """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
@@ -465,6 +466,17 @@ def _log_step(c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:
 def _followed_step(c: np.ndarray, log_c_corr: np.ndarray) -> float:
     """Largest |log c - log c_corr|: how far the full/quick ratios have been followed since they were evaluated."""
     return float(np.max(np.abs(_log_step(c, log_c_corr)), initial=0.0))
+
+
+def _qn_step(M_inv: tuple[np.ndarray, np.ndarray], log_r: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Quasi-Newton steps in log c of the points in ``mask``: each point's log residuals times the inverse of
+    its pattern of measured groups (``M_inv`` from :meth:`Solver._shared_jacobian`), one product per pattern."""
+    inverses, which = M_inv
+    du = np.empty((log_r.shape[0], log_r.shape[1]))
+    for k in range(inverses.shape[0]):
+        sel = which == k
+        du[sel] = log_r[sel] @ inverses[k].T
+    return du[mask]
 
 
 def _residuals(A: np.ndarray, pred: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
