@@ -140,19 +140,24 @@ def _lod_window_fraction(solver: Solver, detector_fwhm) -> tuple[np.ndarray, np.
     return main_e, frac
 
 
-def _propagate(J: np.ndarray, cov_A: np.ndarray, pred: np.ndarray, k_rel: np.ndarray):
-    """Counting and calibration covariance of c: D cov_A D^T and D diag((pred k_rel)^2) D^T, D = J^-1
-    (the pseudo-inverse for a singular J)."""
-    P, n, _ = J.shape
+def _inverse(J: np.ndarray) -> np.ndarray:
+    """Inverse of each matrix of ``J`` (P, n, n); the pseudo-inverse for a singular one."""
     try:
-        D = np.linalg.inv(J)
+        return np.linalg.inv(J)
     except np.linalg.LinAlgError:  # some point's J is singular: those points get the pseudo-inverse
         D = np.empty_like(J)
-        for p in range(P):
+        for p in range(J.shape[0]):
             try:
                 D[p] = np.linalg.inv(J[p])
             except np.linalg.LinAlgError:
                 D[p] = np.linalg.pinv(J[p])
+        return D
+
+
+def _propagate(J: np.ndarray, cov_A: np.ndarray, pred: np.ndarray, k_rel: np.ndarray):
+    """Counting and calibration covariance of c: D cov_A D^T and D diag((pred k_rel)^2) D^T, D = J^-1
+    (the pseudo-inverse for a singular J)."""
+    D = _inverse(J)
     ca = np.where(np.isfinite(cov_A), cov_A, 0.0)
     cov_count = D @ ca @ D.transpose(0, 2, 1)
     bad = ~np.isfinite(np.einsum("pii->pi", cov_A))
@@ -524,23 +529,25 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
         sl = idx[start:start + chunk_points]
         c, pred, it, cv = solver.solve(A[sl], exposure[sl], x, pilot=pilot)
         J = solver.sensitivity(c, exposure[sl], x)
-        cov_A = np.zeros((sl.size, ng, ng))
-        cov_A[:, np.arange(ng), np.arange(ng)] = np.where(np.isfinite(S[sl]), S[sl], 0.0) ** 2
-        cov_cnt, cov_cal = _propagate(J, cov_A, pred, k_rel)
+        # the areas' variances are independent (counting) and so are the calibration factors': counting and
+        # calibration covariance of the oxides are E E^T with E = 100 F D diag(sqrt(var_A + (pred k_rel)^2))
+        var = np.where(np.isfinite(S[sl]), S[sl], 0.0) ** 2 + (pred * k_rel) ** 2
+        E = (100.0 * F)[None, :, None] * _inverse(J) * np.sqrt(var)[:, None, :]
         ox = c * 100.0 * F
-        cov = (cov_cnt + cov_cal) * (np.outer(F, F) * 1e4)[None]
         tot = ox.sum(axis=1) - ox @ solver.oeq
         if normalise:
-            ox_n, cov = _normalise_cov(ox, cov, solver.oeq)
+            ox_n, cov = _normalise_cov(ox, E @ E.transpose(0, 2, 1), solver.oeq)
+            var_ox = np.einsum("pii->pi", cov)
             scale = 100.0 / tot
             ox = ox_n
         else:
+            var_ox = np.einsum("pij,pij->pi", E, E)  # the diagonal of E E^T
             scale = np.ones(sl.size)
         sens = np.einsum("pii->pi", J) / 100.0  # counts per wt% of element
         with np.errstate(divide="ignore", invalid="ignore"):
             lod = LOD_SIGMAS * np.where(np.isfinite(S[sl]), S[sl], np.nan) / sens * F[None, :] * scale[:, None]
         out_ox[sl] = ox
-        out_sig[sl] = np.sqrt(np.maximum(np.einsum("pii->pi", cov), 0.0))
+        out_sig[sl] = np.sqrt(np.maximum(var_ox, 0.0))
         out_lod[sl] = lod
         out_c[sl] = c
         total[sl] = tot
