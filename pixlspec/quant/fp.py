@@ -410,9 +410,7 @@ class FPModel:
         single = np.ndim(C) == 1
         C2 = self._rows(C)
         src, det, src2 = self._beam(air_fraction)
-        prim = np.zeros((C2.shape[0], len(self.groups)))
-        kernels.fp_primary(C2, self._mu_exc, self._mu_line, src, self._q, self._q_start, self._line_el,
-                           self._line_group, det, self._sin1, self._sin2, prim)
+        prim = self._primary(C2, det, src, coarse=False)
         sec = np.zeros_like(prim)
         use_sec = self.secondary if secondary is None else (bool(secondary) and self.secondary)
         if use_sec and self._n_pairs:
@@ -433,10 +431,17 @@ class FPModel:
         single = np.ndim(C) == 1
         C2 = self._rows(C)
         _, det, src2 = self._beam(air_fraction)
-        prim = np.zeros((C2.shape[0], len(self.groups)))
-        kernels.fp_primary(C2, self._mu_exc2, self._mu_line, src2, self._q2, self._q2_start, self._line_el,
-                           self._line_group, det, self._sin1, self._sin2, prim)
+        prim = self._primary(C2, det, src2, coarse=True)
         return prim[0] if single else prim
+
+    def _primary(self, C2: np.ndarray, det: np.ndarray, src: np.ndarray, coarse: bool) -> np.ndarray:
+        """Primary counts per live second (n_points, n_groups) on the fine or the coarse excitation bins."""
+        mu_exc, q, q_start = (self._mu_exc2, self._q2, self._q2_start) if coarse else \
+            (self._mu_exc, self._q, self._q_start)
+        prim = np.zeros((C2.shape[0], len(self.groups)))
+        kernels.fp_primary(C2, mu_exc, self._mu_line, src, q, q_start, self._line_el, self._line_group, det,
+                           self._sin1, self._sin2, prim)
+        return prim
 
     def _rows(self, C: ArrayLike) -> np.ndarray:
         """Mass-fraction rows ``C`` as a contiguous (n_points, n_elements) float array, checked."""
