@@ -138,7 +138,7 @@ def secondary_layout(pair_line: np.ndarray, pair_enh: np.ndarray, pair_qa: np.nd
     enh_lines = np.zeros(n_enhancers, dtype=np.int64)
     for k in range(pair_line.size):
         m, i = pair_enh[k], position[pair_line[k]]
-        qa[m, i] = pair_qa[k]
+        qa[m, i] += pair_qa[k]  # a pair given twice counts twice, as a sum over pairs would
         enh_lines[m] = max(enh_lines[m], i + 1)
     return line_order, enh_lines, np.ascontiguousarray(qa)
 
@@ -179,6 +179,9 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, li
     for m in range(n_m):
         for e in range(n_e):
             sq[m, e] = src[e] * q_enh[m, e]
+    n_used = 0  # positions of lines some enhancer excites (the others are never read)
+    for m in range(n_m):
+        n_used = max(n_used, enh_lines[m])
     n_blocks = (n_p + SECONDARY_BLOCK_POINTS - 1) // SECONDARY_BLOCK_POINTS
     for bi in prange(n_blocks):
         mus = np.empty(n_e)
@@ -196,13 +199,13 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, li
             _mix_rows(C[p], mu_enh, mum)
             for e in range(n_e):
                 inv_mus[e] = 1.0 / mus[e]
-            for i in range(n_l):
+            for i in range(n_used):
                 mul_o[i] = mul_all[line_order[i]] / sin2
                 ci_o[i] = C[p, line_el[line_order[i]]]
             for e in range(n_e):
                 row = inv_t[e]
                 me = mus[e]
-                for i in range(n_l):
+                for i in range(n_used):
                     row[i] = 1.0 / (me + mul_o[i])
             for m in range(n_m):
                 cj = C[p, enh_el[m]]

@@ -29,16 +29,17 @@ composition"):
   from the spectrum; single spectra only, ~3 % of the line).
 
 Iteration: fixed point ``C <- C x area / predicted`` (Criss & Birks 1968)
-until the residuals are below 5 % (a chunk of 16 points or more starts instead from
-one of its points solved first), then quasi-Newton steps in log space with one
+until the residuals are below 5 % (a map of 16 points or more starts instead from
+one of its points solved first, the pilot), then quasi-Newton steps in log space with one
 Jacobian ``d log(area) / d log(C)`` shared by all points (taken at their median
 composition; a point whose residual stops shrinking goes back to the fixed
-point), to 1e-7 relative; the secondary fluorescence, followed to first order in
-between, is recomputed as the residual falls and confirms the solution
-(:mod:`pixlspec.quant.solver`). Uncertainties: the sensitivity
-matrix ``D = (d area/dC)^-1`` (the analytic derivative of the primary fluorescence at the solution,
-:meth:`~pixlspec.quant.fp.FPModel.primary_jacobian`) propagates the fit covariance of the
-areas (counting) and the calibration-factor uncertainties (calibration);
+point), to 1e-7 relative. The steps run on the quick primary of coarse excitation bins
+times its ratio to the full model (fine primary and secondary fluorescence), followed to
+first order in between; the full model is evaluated again as the residual falls and
+confirms the solution (:mod:`pixlspec.quant.solver`). Uncertainties: the sensitivity
+matrix ``D = (d area/dC)^-1`` (the analytic derivative of the quick primary at the solution,
+:meth:`~pixlspec.quant.fp.FPModel.primary_jacobian`, times that ratio) propagates the fit
+covariance of the areas (counting) and the calibration-factor uncertainties (calibration);
 they are reported separately and in quadrature. Limits of detection:
 ``3 sqrt(B) / S`` with B the fitted background counts within ±1 FWHM of the
 group's main line and S the counts per wt% in that window (physics.md §11).

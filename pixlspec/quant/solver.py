@@ -277,6 +277,7 @@ class Solver:
         # (slope shared by the points, taken with the quasi-Newton Jacobian): a fresh evaluation then only
         # corrects the curvature and the points' differences, and fewer are needed.
         D_corr = None
+        corr_trace = None  # the corrections at the Jacobian's reference, where absent groups are at a trace
         for it in range(1, max_iter + 1):
             # the full/quick ratios change slowly: evaluate the full model every few fixed-point iterations,
             # in quasi-Newton iterations each time the residual has fallen by QN_SECONDARY_DROP
@@ -306,7 +307,7 @@ class Solver:
                 if M_inv is None and not qn_tried and np.median(r_now) < qn_start:
                     # close enough for the points' matrices to be alike: one Jacobian at their median
                     qn_tried = True
-                    M_inv, D_corr = self._shared_jacobian(c, pos, live, air)
+                    M_inv, D_corr, corr_trace = self._shared_jacobian(c, pos, live, air)
                     qn[:] = M_inv is not None
                     if M_inv is not None and not full_eval:
                         # the full/quick ratios of these compositions: evaluated, or after a pilot the pilot's
@@ -341,6 +342,7 @@ class Solver:
                     break
                 fresh = True  # confirm with the full model
         self._corr = corr
+        self._corr_trace = corr_trace
         return c, pred, it, converged
 
     @staticmethod
@@ -350,7 +352,9 @@ class Solver:
         first order with the shared slope ``D_corr`` (as evaluated without it)."""
         if D_corr is None:
             return corr
-        return np.maximum(corr + _log_step(c, log_c_corr) @ D_corr.T, -1.0)  # the model stays >= 0
+        # never below what was evaluated nor below 0 when that was above: the secondary only adds, and the quick
+        # primary differs from the fine one by < 1e-3 (the old floor of the secondary ratio at 0)
+        return np.maximum(corr + _log_step(c, log_c_corr) @ D_corr.T, np.minimum(corr, 0.0))
 
     def pilot(self, A: np.ndarray, live: np.ndarray, air: float = 0.0, max_iter: int = MAX_ITERATIONS,
               tol: float = TOLERANCE) -> Pilot | None:
@@ -399,21 +403,25 @@ class Solver:
 
     def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float
                          ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """At the points' median composition: the inverse of ``d log(predicted) / d log(c)`` with the rows and
-        columns of groups without a positive area replaced by the identity (they stay at zero), one per pattern
-        of measured groups, as (inverses (n_patterns, n_g, n_g), pattern of each point (P,)); and the slope of
-        the corrections ``d corr_g / d log c_j`` (shared). (None, None) when there is none."""
+        """At the points' median composition (a group no point measured at :data:`QN_REFERENCE_FLOOR`): the
+        inverse of ``d log(predicted) / d log(c)`` with the rows and columns of groups without a positive area
+        replaced by the identity (they stay at zero), one per pattern of measured groups, as (inverses
+        (n_patterns, n_g, n_g), pattern of each point (P,)); the slope of the corrections
+        ``d corr_g / d log c_j`` (shared); and the corrections at that composition (n_g,), the only ones a group
+        absent from a point has. (None, None, None) when there is none."""
         n_g = self.n_g
         if n_g < 2 or not pos.any():
-            return None, None
-        ref = np.median(np.where(pos, c0, np.nan), axis=0) if pos.shape[0] > 1 else c0[0]
+            return None, None, None
+        with warnings.catch_warnings():  # a group no point measured has no median: it takes the floor below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanmedian(np.where(pos, c0, np.nan), axis=0) if pos.shape[0] > 1 else c0[0]
         ref = np.where(np.isfinite(ref), np.maximum(ref, QN_REFERENCE_FLOOR), QN_REFERENCE_FLOOR)
         rows = np.repeat(ref[None, :], n_g + 1, axis=0)
         rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
         lv = np.full(n_g + 1, float(np.median(live)))
         pred, corr = self.predict(rows, lv, air, return_corr=True)  # the full model of each row
         if not np.all(pred > 0) or not np.all(np.isfinite(pred)):
-            return None, None
+            return None, None, None
         D = (np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP)  # D[i, j] = dlog p_i / dlog c_j
         D_corr = (corr[1:] - corr[0]).T / math.log1p(QN_STEP)             # D_corr[i, j] = d corr_i / dlog c_j
         # the points' matrices differ only by the groups they lack: one matrix, check and inverse per pattern
@@ -423,8 +431,8 @@ class Solver:
         M[off[:, :, None] | off[:, None, :]] = 0.0
         M[:, np.arange(n_g), np.arange(n_g)] = np.where(off, 1.0, M[:, np.arange(n_g), np.arange(n_g)])
         if not np.all(np.isfinite(M)) or np.any(np.abs(np.linalg.det(M)) < 1e-12) or not np.all(np.isfinite(D_corr)):
-            return None, None
-        return (np.linalg.inv(M), which.reshape(-1)), D_corr
+            return None, None, None
+        return (np.linalg.inv(M), which.reshape(-1)), D_corr, corr[0]
 
     def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float) -> np.ndarray:
         """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
@@ -433,7 +441,8 @@ class Solver:
         (:meth:`FPModel.primary_jacobian`) along the derivatives of the sample's mass fractions (oxygen,
         balance, normalisation: :meth:`full_derivatives`) and scaled by the last full/quick ratio, as in
         the iteration: the secondary fluorescence is held as its share of the full model. Relative to the
-        area, these derivatives differ from the fine bins' by ~1e-4 (the σ by < 1e-3; tested).
+        area, these derivatives differ from the fine bins' by ~1e-4 (the σ by < 1e-3; tested). A group absent
+        from a point takes the correction of the Jacobian's reference composition, where it is at a trace.
         """
         P = c.shape[0]
         C, scale, dC, dscale = self.full_derivatives(c)
@@ -443,7 +452,11 @@ class Solver:
             p_, j_ = m.primary_jacobian(C, dC, air_fraction=air, coarse=True)
             prim += mult * p_
             jac += mult * j_
-        f = (1.0 + self._corr) * self.k[None, :]
+        corr = self._corr
+        if self._corr_trace is not None:
+            # an absent group's derivative is its intensity per unit fraction at a trace: the correction there
+            corr = np.where(c > 0, corr, self._corr_trace[None, :])
+        f = (1.0 + corr) * self.k[None, :]
         return (jac * (f * (live * scale)[:, None])[:, :, None]
                 + (prim * f * live[:, None])[:, :, None] * dscale[:, None, :])
 

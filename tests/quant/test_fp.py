@@ -339,6 +339,31 @@ def test_solver_sensitivity_is_the_derivative_of_the_full_model():
         assert abs(J[j, j] / fd[j] - 1.0) < 1e-2, (groups[j], J[j, j], fd[j])
 
 
+def test_solver_sensitivity_of_an_absent_element_includes_its_secondary():
+    """An element absent from the sample (no area): its sensitivity (the counts per unit fraction at a trace,
+    which its LOD divides by) is the full model's, secondary fluorescence included (Ti in an Fe-rich rock, where
+    Fe K excites 15 % of Ti's intensity), within 1 %, not the primary alone."""
+    from pixlspec.quant.solver import Solver
+
+    inst = px.Instrument.pixl()
+    groups = ["Si", "Ca", "Ti", "Fe"]
+    solver = Solver(inst, ["A"], groups, np.ones(len(groups)), np.zeros(len(groups)), "FeO", None, True)
+    ti = groups.index("Ti")
+    c_true = np.array([[0.10, 0.05, 0.0, 0.55]])
+    live = np.array([100.0])
+    A = solver.predict(c_true, live)
+    c, _, _, conv = solver.solve(A, live)
+    assert conv.all() and c[0, ti] == 0.0
+    J = solver.sensitivity(c, live, 0.0)[0]
+    h = 1e-6
+    up = c.copy()
+    up[0, ti] = h
+    fd = (solver.predict(up, live) - solver.predict(c, live))[0, ti] / h
+    quick = (solver.predict(up, live, corr=np.zeros_like(c)) - solver.predict(c, live, corr=np.zeros_like(c)))[0, ti] / h
+    assert fd > 1.1 * quick  # the secondary matters here
+    assert J[ti, ti] == pytest.approx(fd, rel=1e-2)
+
+
 def test_incident_beam_factor_follows_piquant_conventions():
     """Vacuum, no optic: the factor is INCSR/4π x 1/4π (absolute-scale.md §1), for any energy."""
     inst = px.Instrument(optic=px.Optic(), atmosphere="Vac", source_solid_angle_sr=0.1095)

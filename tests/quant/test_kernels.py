@@ -59,7 +59,9 @@ def test_fp_primary_matches_numpy():
 def test_fp_secondary_matches_numpy():
     # more points than one block of scratch arrays, and a last block that is not full
     t = _tables(seed=1, P=2 * kernels.SECONDARY_BLOCK_POINTS + 3)
-    sin1, sin2 = 1.0, math.sin(math.radians(70))
+    sin1, sin2 = math.sin(math.radians(55)), math.sin(math.radians(70))
+    t["C"][1] = 0.0                                   # a point of nothing
+    t["C"][2, t["enh_el"][0]] = 0.7 * kernels.SECONDARY_MIN_ENHANCER_FRACTION  # an enhancer in its fade
     out = np.zeros((t["C"].shape[0], 2))
     kernels.fp_secondary(t["C"], t["mu_exc"], t["mu_line"], t["mu_enh"], t["src"], t["q_enh"], t["q_enh_start"],
                          t["enh_el"], t["line_order"], t["enh_lines"], t["qa"], t["line_el"], t["line_group"],
@@ -70,6 +72,8 @@ def test_fp_secondary_matches_numpy():
         mu0 = C @ t["mu_exc"]
         for k in range(t["pair_line"].size):
             ln, m = t["pair_line"][k], t["pair_enh"][k]
+            if C[t["line_el"][ln]] <= 0 or C[t["enh_el"][m]] <= kernels.SECONDARY_ENHANCER_FADE_FROM:
+                continue  # no analyte, or an enhancer below the fade: nothing (and no 0/0 for a point of nothing)
             mul = C @ t["mu_line"][:, ln]
             mum = C @ t["mu_enh"][:, m]
             L = sin1 / mu0 * np.log1p(mu0 / (sin1 * mum)) + sin2 / mul * np.log1p(mul / (sin2 * mum))

@@ -227,9 +227,9 @@ def test_quantify_map_shared_jacobian_reaches_the_fixed_point_of_every_point(mon
 
 
 def test_quantify_map_accepts_followed_secondary_only_when_it_holds(monkeypatch):
-    """A solution reached with the secondary ratios followed to first order is accepted without a confirming
-    evaluation (FOLLOWED_SECONDARY_MAX_STEP): the same compositions and uncertainties as always confirming, to
-    1e-6, with fewer secondary evaluations."""
+    """A solution reached with the full/quick corrections (secondary fluorescence included) followed to first
+    order is accepted without a confirming evaluation of the full model (FOLLOWED_SECONDARY_MAX_STEP): the same
+    compositions and uncertainties as always confirming, to 1e-6, with fewer evaluations of the secondary."""
     from pixlspec.quant import fp as fpmod
     from pixlspec.quant import solver as qmod
 
