@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,7 +128,8 @@ def _small_scan(seed: int, shape: tuple[int, int]) -> Scan:
 
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory) -> dict[str, Path]:
-    """A small scan (64 points) and a large one (20,480 points: 256 simulated spectra repeated)."""
+    """A small scan (64 points), a large one (20,480 points: 256 simulated spectra repeated) and a copy of the
+    large one under another name."""
     d = tmp_path_factory.mktemp("hygiene")
     small = d / "small.h5"
     write_scan(_small_scan(3, (8, 8)), small)
@@ -141,7 +143,9 @@ def scans(tmp_path_factory) -> dict[str, Path]:
     large = d / "large.h5"
     write_scan(Scan({"A": counts}, {"A": live}, positions_mm=pos, calibration=dict(tile.calibration),
                     instrument=tile.instrument, metadata={"simulated": True, "grid_shape": [ny, nx], "step_mm": 0.125}), large)
-    return {"small": small, "large": large}
+    large2 = d / "large2.h5"
+    shutil.copyfile(large, large2)
+    return {"small": small, "large": large, "large2": large2}
 
 
 @pytest.fixture(scope="module")
@@ -179,12 +183,16 @@ def test_sigkill_leaves_no_process_and_the_rerun_matches(tmp_path, scans, uninte
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_and_sigterm_stop_with_one_line_and_resume(tmp_path, scans, sig, code):
+    # Two scans are fitted at once on one pool: the small one's chunk queues behind the large one's and
+    # its results come ~50 ms before the large one's. The signal goes once both are written, while the
+    # third scan (a copy of the large one) is being fitted: an interruption in the middle of the work.
     out = tmp_path / "out"
-    proc = _start("batch", str(scans["small"]), str(scans["large"]), "--out", str(out), "--workers", "2",
-                  "--elements", ELEMENTS)
+    inputs = [str(scans["small"]), str(scans["large"]), str(scans["large2"])]
+    proc = _start("batch", *inputs, "--out", str(out), "--workers", "2", "--elements", ELEMENTS)
     children = _wait_for_pool(proc, 2)
     deadline = time.monotonic() + 60
-    while not (out / "small_maps.h5").exists() and time.monotonic() < deadline and proc.poll() is None:
+    while not ((out / "small_maps.h5").exists() and (out / "large_maps.h5").exists()) \
+            and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     children |= _descendants(proc.pid)
     assert proc.poll() is None, "the run ended before it could be interrupted"
@@ -201,17 +209,16 @@ def test_ctrl_c_and_sigterm_stop_with_one_line_and_resume(tmp_path, scans, sig, 
     assert "rerun" in lines[0]
     assert stopped_s < 10, stopped_s
     assert not _wait_gone(children, GONE_WITHIN_S)
-    assert results_complete(out / "small_maps.h5")
-    # the large scan's results are absent, or complete when its (atomic) write had begun before the signal
-    large_done = (out / "large_maps.h5").exists()
-    assert not large_done or results_complete(out / "large_maps.h5")
+    assert results_complete(out / "small_maps.h5") and results_complete(out / "large_maps.h5")
+    # the third scan's results are absent, or complete when its (atomic) write had begun before the signal
+    last_done = (out / "large2_maps.h5").exists()
+    assert not last_done or results_complete(out / "large2_maps.h5")
     assert not list(out.glob(".*.part")), "a partial results file was left behind"
     if sig == signal.SIGTERM:
         return  # the same state as after Ctrl-C; its rerun is checked there
-    rerun = _run("batch", str(scans["small"]), str(scans["large"]), "--out", str(out), "--workers", "2",
-                 "--elements", ELEMENTS)
+    rerun = _run("batch", *inputs, "--out", str(out), "--workers", "2", "--elements", ELEMENTS)
     assert rerun.returncode == 0, rerun.stderr
-    expected = "0 fitted, 2 skipped" if large_done else "1 fitted, 1 skipped"
+    expected = "0 fitted, 3 skipped" if last_done else "1 fitted, 2 skipped"
     assert expected in rerun.stdout, rerun.stdout
 
 
