@@ -51,9 +51,16 @@ def _cmd(*args: str) -> list[str]:
             *args]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """Ctrl-C at its default in the child, as for a foreground command in a terminal: a test run started in the
+    background of a non-interactive shell (``pytest &``) inherits SIGINT ignored, and Python then never
+    raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-                            start_new_session=True, **kwargs)
+                            start_new_session=True, preexec_fn=_sigint_as_in_a_terminal, **kwargs)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
