@@ -17,7 +17,7 @@ Measures, with the default fit settings (tied Kβ, default element list, the pat
    against the GeoReM glass values shipped in pixlspec/data/standards.json;
 4. the flight scan point by point (``example_data/sol0125_naltsos.h5``, each detector's map
    quantified with the flight ECF table, normalised): A vs B per oxide;
-5. the speed of ``quantify_map`` on a 4,000-point map.
+5. the speed and peak memory of ``quantify_map`` on a 4,000-point map.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import argparse
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -171,8 +172,14 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         cm = px.quantify_map(maps)
         dt = time.perf_counter() - t0
+        # peak memory in a run of its own: numpy's allocations are traced (the kernels' scratch, a few
+        # arrays per block of points, is not), and tracing slows the Python side
+        tracemalloc.start()
+        px.quantify_map(maps)
+        peak_mb = tracemalloc.get_traced_memory()[1] / 2 ** 20
+        tracemalloc.stop()
         say(f"- quantify_map: {n} points in {dt:.2f} s = {n / dt:,.0f} points/s "
-            f"({int(cm.valid.sum())} valid)")
+            f"({int(cm.valid.sum())} valid); peak memory {peak_mb:.0f} MB (tracemalloc, numpy arrays)")
     if args.write is not None:
         text = args.write.read_text(encoding="utf-8")
         begin, end = "<!-- accuracy.py begin -->", "<!-- accuracy.py end -->"
