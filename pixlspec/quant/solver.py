@@ -33,8 +33,8 @@ from ..physics.elements import atomic_mass
 from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
 from .fp import fp_model, resolve_group
 
-__all__ = ["Solver", "Pilot", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS", "MAX_ITERATIONS",
-           "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
+__all__ = ["Solver", "Pilot", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS",
+           "MAX_ITERATIONS", "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
            "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS", "PILOT_QN_START_RESIDUAL"]
 
 #: Groups that come from the gas path, not the sample: never quantified as sample elements.
