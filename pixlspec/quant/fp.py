@@ -434,10 +434,16 @@ class FPModel:
         prim = self._primary(C2, det, src2, coarse=True)
         return prim[0] if single else prim
 
+    def _grid(self, coarse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The primary's tables on the fine or the coarse excitation bins: attenuation (K, E) and its transpose,
+        production (L, E) and its first non-zero bin per line."""
+        if coarse:
+            return self._mu_exc2, self._mu_exc2_t, self._q2, self._q2_start
+        return self._mu_exc, self._mu_exc_t, self._q, self._q_start
+
     def _primary(self, C2: np.ndarray, det: np.ndarray, src: np.ndarray, coarse: bool) -> np.ndarray:
         """Primary counts per live second (n_points, n_groups) on the fine or the coarse excitation bins."""
-        mu_exc, q, q_start = (self._mu_exc2, self._q2, self._q2_start) if coarse else \
-            (self._mu_exc, self._q, self._q_start)
+        mu_exc, _, q, q_start = self._grid(coarse)
         prim = np.zeros((C2.shape[0], len(self.groups)))
         kernels.fp_primary(C2, mu_exc, self._mu_line, src, q, q_start, self._line_el, self._line_group, det,
                            self._sin1, self._sin2, prim)
@@ -497,11 +503,9 @@ class FPModel:
         src, det, src2 = self._beam(air_fraction)
         prim = np.zeros((C2.shape[0], len(self.groups)))
         jac = np.zeros((C2.shape[0], len(self.groups), dC2.shape[2]))
-        if coarse:
-            src, mu_exc, mu_exc_t, q, q_start = src2, self._mu_exc2, self._mu_exc2_t, self._q2, self._q2_start
-        else:
-            mu_exc, mu_exc_t, q, q_start = self._mu_exc, self._mu_exc_t, self._q, self._q_start
-        kernels.fp_primary_jacobian(C2, np.ascontiguousarray(dC2), mu_exc, mu_exc_t, self._mu_line, src, q, q_start,
+        mu_exc, mu_exc_t, q, q_start = self._grid(coarse)
+        kernels.fp_primary_jacobian(C2, np.ascontiguousarray(dC2), mu_exc, mu_exc_t, self._mu_line,
+                                    src2 if coarse else src, q, q_start,
                                     self._line_el, self._line_group, det, self._sin1, self._sin2, prim, jac)
         return prim, jac
 
