@@ -266,6 +266,8 @@ def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_
         mul_all = np.empty(n_l)
         _attenuations(C[p], mu_exc, mu_line, sin1, mus, mul_all)
         g_lk = np.empty(n_k)
+        a_j = np.empty(n_j)
+        dp = dC[p]
         for ln in range(n_l):
             el = line_el[ln]
             c = C[p, el]
@@ -280,17 +282,19 @@ def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_
                 if c > 0.0:  # the attenuation terms are multiplied by C_i: nothing to sum for an absent element
                     tw = t * inv
                     sw += tw
+                    row = mu_exc_t[e]
                     for k in range(n_k):
-                        g_lk[k] += tw * mu_exc_t[e, k]
+                        g_lk[k] += tw * row[k]
             g = line_group[ln]
             prim[p, g] += c * s0
+            # sum_k (G_lk / sin psi1 + mu_k(E_l) sw / sin psi2) dC_kj, over the directions j contiguously
+            a_j[:] = 0.0
+            if c > 0.0:
+                for k in range(n_k):
+                    f = g_lk[k] / sin1 + mu_line[k, ln] * sw / sin2
+                    dk = dp[k]
+                    for j in range(n_j):
+                        a_j[j] += f * dk[j]
+            de = dp[el]
             for j in range(n_j):
-                d = dC[p, el, j] * s0
-                if c > 0.0:
-                    a_exc = 0.0
-                    a_line = 0.0
-                    for k in range(n_k):
-                        a_exc += g_lk[k] * dC[p, k, j]
-                        a_line += mu_line[k, ln] * dC[p, k, j]
-                    d -= c * (a_exc / sin1 + a_line / sin2 * sw)
-                jac[p, g, j] += d
+                jac[p, g, j] += de[j] * s0 - c * a_j[j]
