@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FitError, SpectrumError
+from ..model.spectrum_model import kbeta_group
 
 __all__ = ["DetectorPlan", "build_plan", "joint_kbeta_fraction", "fit_points", "fit_points_masked", "row_validity_of",
            "single_threaded_blas", "KERNEL_DTYPES", "BLOCK_CHANNELS", "PRODUCT_DTYPE", "PRODUCT_FLOAT32_MAX_COUNTS",
@@ -161,12 +162,12 @@ def _fold_kbeta(A: np.ndarray, kinds: list, names: list, kbeta_fraction: dict) -
     The points of a map hold too few counts to fit Kβ apart (``FitConfig.valence_kbeta``,
     ``free_kbeta``); they take the ratio of their sum spectrum, one column per group.
     """
-    kb_cols = [i for i, n in enumerate(names) if n.endswith("_Kb") and n[:-3] in names]
+    kb_cols = [i for i, n in enumerate(names) if kbeta_group(n) in names]
     if not kb_cols:
         return A, kinds, names
     A = A.copy()
     for j in kb_cols:
-        i = names.index(names[j][:-3])
+        i = names.index(kbeta_group(names[j]))
         share = float(kbeta_fraction.get(names[i], 0.0))
         A[:, i] = (1.0 - share) * A[:, i] + share * A[:, j]
     keep = [i for i in range(len(names)) if i not in kb_cols]

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import FitConfig
 from ..instrument import Instrument
-from ..model.spectrum_model import ShapeParams, SpectrumModel
+from ..model.spectrum_model import ShapeParams, SpectrumModel, kbeta_group
 from ..physics.detector import MN_KA_EV
 from ..spectrum import Spectrum
 
@@ -135,11 +135,12 @@ class FitResult:
         ("Si_Kb") with its share of the group's area."""
         out = {}
         for i, n in enumerate(self.column_names):
-            group = n[:-3] if n.endswith("_Kb") else n
+            kb_of = kbeta_group(n)
+            group = n if kb_of is None else kb_of
             if group not in self.areas:
                 continue
             share = self.kbeta_fraction.get(group, 0.0)
-            out[n] = self.design[:, i] * self.areas[group] * (share if n.endswith("_Kb") else 1.0 - share)
+            out[n] = self.design[:, i] * self.areas[group] * (1.0 - share if kb_of is None else share)
         return out
 
     def area_correlation(self, a: str, b: str) -> float:

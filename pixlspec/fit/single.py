@@ -29,7 +29,7 @@ from ..instrument import Instrument
 from ..model import kernels
 from ..model import snip as snip_kernels
 from ..model.recorded import pileup_shape, shelf_shape
-from ..model.spectrum_model import ROCK_MATRIX_WT, VALENCE_KBETA_ELEMENTS, ShapeParams, SpectrumModel
+from ..model.spectrum_model import ROCK_MATRIX_WT, VALENCE_KBETA_ELEMENTS, ShapeParams, SpectrumModel, kbeta_column
 from ..physics.detector import fwhm_eV
 from ..physics.lines import default_shell, line_group, parse_group_name
 from ..spectrum import Spectrum, as_spectrum
@@ -493,7 +493,7 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None, kbeta_fr
             skipped[name] = "its lines fall outside the fit range after calibration"
     kbeta_fraction = {}
     for g in fit_groups:
-        kb = g + "_Kb"
+        kb = kbeta_column(g)
         if kb in areas:
             i, j = jac_names.index(g), jac_names.index(kb)
             total = areas[g] + areas[kb]

@@ -29,9 +29,23 @@ from ..physics.lines import LineGroup, default_shell, line_group, parse_group_na
 from . import kernels
 
 __all__ = ["ShapeParams", "SpectrumModel", "Column", "PILEUP", "SHELF", "RAYLEIGH_K", "COMPTON_K", "SCATTER_L",
-           "SCATTER_L12", "VALENCE_KBETA_ELEMENTS", "continuum_shape"]
+           "SCATTER_L12", "VALENCE_KBETA_ELEMENTS", "KBETA_SUFFIX", "kbeta_column", "kbeta_group", "continuum_shape"]
 
 PILEUP = "pileup"
+#: Suffix of the column that holds a K group's Kβ lines when they are fitted apart ("Si" -> "Si_Kb").
+KBETA_SUFFIX = "_Kb"
+
+
+def kbeta_column(group: str) -> str:
+    """Name of the column of ``group``'s Kβ lines fitted apart ("Si" -> "Si_Kb")."""
+    return group + KBETA_SUFFIX
+
+
+def kbeta_group(column: str) -> str | None:
+    """The group whose Kβ column ``column`` is ("Si_Kb" -> "Si"); None for any other column."""
+    return column[:-len(KBETA_SUFFIX)] if column.endswith(KBETA_SUFFIX) else None
+
+
 SHELF = "shelf"
 RAYLEIGH_K = "Rh_K_Rayleigh"
 COMPTON_K = "Rh_K_Compton"
@@ -264,7 +278,7 @@ class SpectrumModel:
                     families = np.concatenate([families, np.array(elam.families)[kb]])
                 if np.any(families == "Kb") and not fixed:
                     kb_col = len(columns)
-                    columns.append(Column(grp.name + "_Kb", "element", grp))
+                    columns.append(Column(kbeta_column(grp.name), "element", grp))
             absorb = (self._matrix_escape(grp, energies, matrix) if matrix is not None
                       else np.ones(energies.size))
             for e, i, fam, a in zip(energies, intensities, families, absorb):

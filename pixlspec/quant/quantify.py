@@ -56,6 +56,7 @@ import numpy as np
 from ..composition import Composition, CompositionMap
 from ..errors import ConfigError, FitError
 from ..instrument import Instrument
+from ..model.spectrum_model import kbeta_column
 from ..physics.detector import fwhm_eV
 from ..spectrum import geometry_factors
 from .fp import GAS_LINE_ELEMENT
@@ -363,9 +364,9 @@ def _area_covariance(fit_result, groups: Sequence[str]) -> np.ndarray:
         return np.diag([float(fit_result.sigma.get(g, np.nan)) ** 2 for g in groups])
     T = np.zeros((n, len(names)))
     for i, g in enumerate(groups):
-        for suffix in ("", "_Kb"):
-            if g + suffix in names:
-                T[i, names.index(g + suffix)] = 1.0
+        for column in (g, kbeta_column(g)):
+            if column in names:
+                T[i, names.index(column)] = 1.0
     used = T.any(axis=0)
     sub = np.asarray(cov)[np.ix_(used, used)]
     Tu = T[:, used]
@@ -403,8 +404,9 @@ def _lod_single(fit_result, solver: Solver, J: np.ndarray, instrument: Instrumen
             # the "background" under the analyte's peak is everything that is not the analyte: the
             # continuum and the tails, steps, escape and overlapping lines of the other groups
             own = comps.get(solver.groups[i])
-            if own is not None and solver.groups[i] + "_Kb" in comps:
-                own = own + comps[solver.groups[i] + "_Kb"]  # its Kβ fitted apart is the analyte too
+            kb = kbeta_column(solver.groups[i])
+            if own is not None and kb in comps:
+                own = own + comps[kb]  # its Kβ fitted apart is the analyte too
             under = model - own if own is not None and own.shape == model.shape else bg
             B = float(np.sum(np.maximum(under[sel], 0.0)))
             out[i] = LOD_SIGMAS * math.sqrt(max(B, 1.0)) / (sens[i] * frac[i])

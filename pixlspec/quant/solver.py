@@ -30,6 +30,7 @@ from ..errors import CompositionError, ConfigError
 from ..instrument import Instrument
 from ..physics.attenuation import parse_composition
 from ..physics.elements import atomic_mass
+from ..model.spectrum_model import kbeta_group
 from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
 from .fp import fp_model, resolve_group
 
@@ -505,7 +506,7 @@ def analysis_groups(elements: Sequence[str], tube_kV: float, exclude: Sequence[s
     groups, skipped, seen = [], {}, {}
     excluded = set(exclude)
     for name in elements:
-        if name.endswith("_Kb"):
+        if kbeta_group(name) is not None:
             continue
         if name in excluded or name.split("_")[0] in excluded:
             skipped[name] = "gas in the beam path, not the sample" if name.split("_")[0] in GAS_GROUPS else "excluded"
