@@ -101,6 +101,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pymca", action="store_true", help="also fit with PyMca5 and compare the areas")
     ap.add_argument("--only", default=None, help="substring of the spectrum label to run")
+    ap.add_argument("--pymca-backgrounds", action="store_true",
+                    help="PyMca's Na, Mg, Al, P areas with its strip background and with SNIP of several widths")
     args = ap.parse_args(argv)
     for label, spec, inst in spectra():
         if args.only and args.only not in label:
@@ -109,6 +111,12 @@ def main(argv=None):
         fit = px.fit_spectrum(spec, instrument=inst)
         pym = pymca_areas(fit) if args.pymca else None
         report(label, fit, pym)
+        if args.pymca_backgrounds:
+            for bg, width in PYMCA_BACKGROUNDS:
+                raw = pymca_areas(fit, bg, width)
+                print(f"   PyMca {bg}{'' if width is None else f' {width} ch'}: "
+                      + "  ".join(f"{g} {raw[g]:.0f} (pixlspec/PyMca {fit.areas[g] / raw[g]:.2f})"
+                                  for g in ("Na", "Mg", "Al", "P") if g in raw and raw[g] > 0))
         print(f"   (wall {time.perf_counter() - t0:.1f} s)")
 
 
@@ -118,10 +126,16 @@ PYMCA_RANGE_EV = (900.0, 25000.0)
 PYMCA_GAS = {"Mars": "C1O2", "He": "He1", "Air": "Air", "Vac": None}
 
 
-def pymca_areas(fit):
+#: PyMca background variants of ``--pymca-backgrounds``: its default strip, and SNIP with these widths
+#: (channels: 10 eV on the breadboard glasses, 7.9 eV on the flight sums).
+PYMCA_BACKGROUNDS = (("strip", None), ("snip", 10), ("snip", 20), ("snip", 30), ("snip", 50))
+
+
+def pymca_areas(fit, background="strip", snip_width=None):
     """PyMca5 McaTheory areas (fitarea, no escape) on the same spectrum, elements and detector.
 
-    Set-up of ``benchmarks/bench_single_fit.py`` (strip background, hypermet short tail + step,
+    Set-up of ``benchmarks/bench_single_fit.py`` (strip background or SNIP of ``snip_width`` channels, hypermet
+    short tail + step,
     escape, pile-up, Rh K and L as Rayleigh groups, Compton of Rh Kα1), with this spectrum's
     range, detector, window and gas path. The light-element groups (Na-P) lie below the Si K edge
     and have no escape peaks, so PyMca's fitarea and pixlspec's area count the same photons.
@@ -135,7 +149,9 @@ def pymca_areas(fit):
     bsf.RANGE_EV = PYMCA_RANGE_EV
     spec = fit.spectrum
     k_groups = [g for g in fit.elements if "_" not in g]
-    runner = bsf.PyMcaRunner(spec, k_groups, "strip", True)
+    runner = bsf.PyMcaRunner(spec, k_groups, background, True)
+    if snip_width is not None:
+        runner.cfg["fit"]["snipwidth"] = int(snip_width)
     for g in fit.elements:
         if "_" in g:
             el, shell = g.split("_")
