@@ -32,21 +32,9 @@ __all__ = ["ShapeParams", "SpectrumModel", "Column", "PILEUP", "SHELF", "RAYLEIG
            "SCATTER_L12", "VALENCE_KBETA_ELEMENTS", "KBETA_SUFFIX", "kbeta_column", "kbeta_group", "continuum_shape"]
 
 PILEUP = "pileup"
+SHELF = "shelf"
 #: Suffix of the column that holds a K group's Kβ lines when they are fitted apart ("Si" -> "Si_Kb").
 KBETA_SUFFIX = "_Kb"
-
-
-def kbeta_column(group: str) -> str:
-    """Name of the column of ``group``'s Kβ lines fitted apart ("Si" -> "Si_Kb")."""
-    return group + KBETA_SUFFIX
-
-
-def kbeta_group(column: str) -> str | None:
-    """The group whose Kβ column ``column`` is ("Si_Kb" -> "Si"); None for any other column."""
-    return column[:-len(KBETA_SUFFIX)] if column.endswith(KBETA_SUFFIX) else None
-
-
-SHELF = "shelf"
 RAYLEIGH_K = "Rh_K_Rayleigh"
 COMPTON_K = "Rh_K_Compton"
 #: Scatter of the tube's L3 lines: Rayleigh, with the Compton peak of each line tied to it.
@@ -100,6 +88,16 @@ MAX_TAIL_FRACTION = 0.5
 CONTINUUM_SPLINE_DEGREE = 3
 #: Energy step (eV) of the grid on which the continuum shape is tabulated once.
 CONTINUUM_GRID_EV = 20.0
+
+
+def kbeta_column(group: str) -> str:
+    """Name of the column of ``group``'s Kβ lines fitted apart ("Si" -> "Si_Kb")."""
+    return group + KBETA_SUFFIX
+
+
+def kbeta_group(column: str) -> str | None:
+    """The group whose Kβ column ``column`` is ("Si_Kb" -> "Si"); None for any other column."""
+    return column[:-len(KBETA_SUFFIX)] if column.endswith(KBETA_SUFFIX) else None
 
 
 @dataclass(frozen=True)

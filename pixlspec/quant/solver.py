@@ -28,9 +28,9 @@ import numpy as np
 
 from ..errors import CompositionError, ConfigError
 from ..instrument import Instrument
+from ..model.spectrum_model import kbeta_group
 from ..physics.attenuation import parse_composition
 from ..physics.elements import atomic_mass
-from ..model.spectrum_model import kbeta_group
 from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
 from .fp import fp_model, resolve_group
 
