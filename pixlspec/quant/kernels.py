@@ -298,3 +298,53 @@ def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_
             de = dp[el]
             for j in range(n_j):
                 jac[p, g, j] += de[j] * s0 - c * a_j[j]
+
+
+@njit(cache=True, parallel=True)
+def batched_inverse(J, out):
+    """Inverse of each matrix ``J[p]`` (P, n, n) into ``out[p]``; returns (P,) bool, False where ``J[p]`` is
+    singular (``out[p]`` then undefined).
+
+    Gauss-Jordan elimination with partial pivoting, one matrix per thread: the small matrices of a map
+    (one per point, n = the analysed groups) in one pass, without a LAPACK call per matrix. A pivot
+    below ``n * eps`` times the largest |entry| of its matrix counts as singular.
+    """
+    n_p, n = J.shape[0], J.shape[1]
+    ok = np.ones(n_p, dtype=np.bool_)
+    eps = np.finfo(np.float64).eps
+    for p in prange(n_p):
+        a = J[p].copy()
+        inv = out[p]
+        inv[:, :] = 0.0
+        scale = 0.0
+        for i in range(n):
+            inv[i, i] = 1.0
+            for j in range(n):
+                scale = max(scale, abs(a[i, j]))
+        tiny = n * eps * scale
+        for col in range(n):
+            piv = col
+            for r in range(col + 1, n):
+                if abs(a[r, col]) > abs(a[piv, col]):
+                    piv = r
+            if not abs(a[piv, col]) > tiny:
+                ok[p] = False
+                break
+            if piv != col:
+                for j in range(n):
+                    a[col, j], a[piv, j] = a[piv, j], a[col, j]
+                    inv[col, j], inv[piv, j] = inv[piv, j], inv[col, j]
+            d = 1.0 / a[col, col]
+            for j in range(col, n):  # left of the pivot the row is already 0
+                a[col, j] *= d
+            for j in range(n):
+                inv[col, j] *= d
+            for r in range(n):
+                if r != col:
+                    f = a[r, col]
+                    if f != 0.0:
+                        for j in range(col, n):
+                            a[r, j] -= f * a[col, j]
+                        for j in range(n):
+                            inv[r, j] -= f * inv[col, j]
+    return ok

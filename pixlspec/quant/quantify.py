@@ -59,6 +59,7 @@ from ..instrument import Instrument
 from ..model.spectrum_model import kbeta_column
 from ..physics.detector import fwhm_eV
 from ..spectrum import geometry_factors
+from . import kernels
 from .fp import GAS_LINE_ELEMENT
 from .solver import GAS_GROUPS, MAX_ITERATIONS, PILOT_MIN_POINTS, TOLERANCE, Solver, analysis_groups, solve_air_fraction
 
@@ -144,16 +145,12 @@ def _lod_window_fraction(solver: Solver, detector_fwhm) -> tuple[np.ndarray, np.
 
 def _inverse(J: np.ndarray) -> np.ndarray:
     """Inverse of each matrix of ``J`` (P, n, n); the pseudo-inverse for a singular one."""
-    try:
-        return np.linalg.inv(J)
-    except np.linalg.LinAlgError:  # some point's J is singular: those points get the pseudo-inverse
-        D = np.empty_like(J)
-        for p in range(J.shape[0]):
-            try:
-                D[p] = np.linalg.inv(J[p])
-            except np.linalg.LinAlgError:
-                D[p] = np.linalg.pinv(J[p])
-        return D
+    J = np.ascontiguousarray(J, dtype=np.float64)
+    D = np.empty_like(J)
+    ok = kernels.batched_inverse(J, D) if J.size else np.ones(J.shape[0], dtype=bool)
+    for p in np.flatnonzero(~ok):  # a singular J (an element with no sensitivity): the pseudo-inverse
+        D[p] = np.linalg.pinv(J[p])
+    return D
 
 
 def _propagate(J: np.ndarray, cov_A: np.ndarray, pred: np.ndarray, k_rel: np.ndarray):

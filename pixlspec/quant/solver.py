@@ -194,15 +194,12 @@ class Solver:
         d_raw[:, self.el_index, np.arange(n_g)] = 1.0
         d_raw[:, self.o_index, :] += np.where(o_raw[:, None] > 0, self.oxygen_per_fraction[None, :], 0.0)
         dT = d_raw.sum(axis=1)                                   # (P, n_g)
-        dC = d_raw.copy()
-        dscale = np.zeros((P, n_g))
-        if self.balance:
-            fill = ~over
-            dC[fill] -= dT[fill][:, None, :] * self.balance_vec[None, :, None]
-        if over.any():
-            T = raw.sum(axis=1)[over]
-            dC[over] = (d_raw[over] - C[over][:, :, None] * dT[over][:, None, :]) / T[:, None, None]
-            dscale[over] = dT[over]
+        # normalised points: (d_raw - C dT) / T; balance-filled ones: d_raw - dT x balance (per point, whole rows)
+        T = np.where(over, raw.sum(axis=1), 1.0)
+        sub = np.where(over[:, None], C, self.balance_vec[None, :] if self.balance else 0.0)
+        dC = d_raw - sub[:, :, None] * dT[:, None, :]
+        dC /= T[:, None, None]
+        dscale = np.where(over[:, None], dT, 0.0)
         return C, scale, dC, dscale
 
     def predict(self, c: np.ndarray, live: np.ndarray, air: float = 0.0, corr: np.ndarray | None = None,
@@ -426,7 +423,7 @@ class Solver:
         D = (np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP)  # D[i, j] = dlog p_i / dlog c_j
         D_corr = (corr[1:] - corr[0]).T / math.log1p(QN_STEP)             # D_corr[i, j] = d corr_i / dlog c_j
         # the points' matrices differ only by the groups they lack: one matrix, check and inverse per pattern
-        patterns, which = np.unique(pos, axis=0, return_inverse=True)
+        patterns, which = _patterns(pos)
         off = ~patterns
         M = np.repeat(D[None], patterns.shape[0], axis=0)
         M[off[:, :, None] | off[:, None, :]] = 0.0
@@ -467,6 +464,15 @@ def _log_positive(c: np.ndarray) -> np.ndarray:
     out = np.full(c.shape, -np.inf)
     np.log(c, out=out, where=c > 0)
     return out
+
+
+def _patterns(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of the boolean ``pos`` (P, n) and the index of each point's row among them, as
+    ``np.unique(pos, axis=0, return_inverse=True)`` (same order) but on the rows packed into bytes."""
+    packed = np.ascontiguousarray(np.packbits(pos, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    return pos[first], which.reshape(-1)
 
 
 def _log_step(c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:

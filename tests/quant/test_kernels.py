@@ -162,3 +162,23 @@ def test_fp_primary_jacobian_is_the_derivative_of_fp_primary():
                                t["src"], t["q"], t["q_start"], t["line_el"], t["line_group"], t["det"], sin1, sin2, o)
             out.append(o)
         np.testing.assert_allclose(jac[:, :, j], (out[0] - out[1]) / (2 * h), rtol=1e-6)
+
+
+def test_batched_inverse_matches_numpy_and_flags_singular_matrices():
+    rng = np.random.default_rng(3)
+    n_p, n = 37, 9
+    J = rng.normal(size=(n_p, n, n)) + 3.0 * np.eye(n)
+    J[4] = J[4][rng.permutation(n)]          # a pivot far from the diagonal
+    J[7, :, 2] = 2.0 * J[7, :, 5]            # singular: two columns proportional
+    J[9] = 0.0                               # singular: all zero
+    D = np.empty_like(J)
+    ok = kernels.batched_inverse(J, D)
+    assert not ok[7] and not ok[9] and ok.sum() == n_p - 2
+    ref = np.linalg.inv(J[ok])
+    np.testing.assert_allclose(D[ok], ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+    np.testing.assert_allclose(D[ok] @ J[ok], np.broadcast_to(np.eye(n), (ok.sum(), n, n)), atol=1e-11)
+    # one-by-one and empty batches
+    one = np.array([[[4.0]]])
+    out = np.empty_like(one)
+    assert kernels.batched_inverse(one, out)[0] and out[0, 0, 0] == 0.25
+    assert kernels.batched_inverse(np.zeros((0, 3, 3)), np.zeros((0, 3, 3))).size == 0
