@@ -409,8 +409,9 @@ class FPModel:
         """
         single = np.ndim(C) == 1
         C2 = self._rows(C)
-        src, det, src2 = self._beam(air_fraction)
-        prim = self._primary(C2, det, src, coarse=False)
+        beam = self._beam(air_fraction)
+        _, det, src2 = beam
+        prim = self._primary(C2, beam, coarse=False)
         sec = np.zeros_like(prim)
         use_sec = self.secondary if secondary is None else (bool(secondary) and self.secondary)
         if use_sec and self._n_pairs:
@@ -430,20 +431,24 @@ class FPModel:
         """
         single = np.ndim(C) == 1
         C2 = self._rows(C)
-        _, det, src2 = self._beam(air_fraction)
-        prim = self._primary(C2, det, src2, coarse=True)
+        prim = self._primary(C2, self._beam(air_fraction), coarse=True)
         return prim[0] if single else prim
 
-    def _grid(self, coarse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _grid(self, coarse: bool, beam: tuple[np.ndarray, np.ndarray, np.ndarray]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The primary's tables on the fine or the coarse excitation bins: attenuation (K, E) and its transpose,
-        production (L, E) and its first non-zero bin per line."""
+        production (L, E), its first non-zero bin per line, and the excitation (E,) of ``beam`` (:meth:`_beam`)
+        on those bins."""
+        src, _, src2 = beam
         if coarse:
-            return self._mu_exc2, self._mu_exc2_t, self._q2, self._q2_start
-        return self._mu_exc, self._mu_exc_t, self._q, self._q_start
+            return self._mu_exc2, self._mu_exc2_t, self._q2, self._q2_start, src2
+        return self._mu_exc, self._mu_exc_t, self._q, self._q_start, src
 
-    def _primary(self, C2: np.ndarray, det: np.ndarray, src: np.ndarray, coarse: bool) -> np.ndarray:
+    def _primary(self, C2: np.ndarray, beam: tuple[np.ndarray, np.ndarray, np.ndarray], coarse: bool
+                 ) -> np.ndarray:
         """Primary counts per live second (n_points, n_groups) on the fine or the coarse excitation bins."""
-        mu_exc, _, q, q_start = self._grid(coarse)
+        mu_exc, _, q, q_start, src = self._grid(coarse, beam)
+        det = beam[1]
         prim = np.zeros((C2.shape[0], len(self.groups)))
         kernels.fp_primary(C2, mu_exc, self._mu_line, src, q, q_start, self._line_el, self._line_group, det,
                            self._sin1, self._sin2, prim)
@@ -500,13 +505,12 @@ class FPModel:
         if dC2.ndim != 3 or dC2.shape[:2] != C2.shape:
             raise CompositionError(f"expected C (n, {len(self.elements)}) and dC (n, {len(self.elements)}, m), got "
                                    f"{C2.shape} and {dC2.shape}", where="fp")
-        src, det, src2 = self._beam(air_fraction)
+        beam = self._beam(air_fraction)
         prim = np.zeros((C2.shape[0], len(self.groups)))
         jac = np.zeros((C2.shape[0], len(self.groups), dC2.shape[2]))
-        mu_exc, mu_exc_t, q, q_start = self._grid(coarse)
-        kernels.fp_primary_jacobian(C2, np.ascontiguousarray(dC2), mu_exc, mu_exc_t, self._mu_line,
-                                    src2 if coarse else src, q, q_start,
-                                    self._line_el, self._line_group, det, self._sin1, self._sin2, prim, jac)
+        mu_exc, mu_exc_t, q, q_start, src = self._grid(coarse, beam)
+        kernels.fp_primary_jacobian(C2, np.ascontiguousarray(dC2), mu_exc, mu_exc_t, self._mu_line, src, q, q_start,
+                                    self._line_el, self._line_group, beam[1], self._sin1, self._sin2, prim, jac)
         return prim, jac
 
     def intensities(self, composition: Mapping[str, float] | str, live_time_s: float = 1.0,

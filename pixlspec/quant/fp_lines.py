@@ -28,8 +28,6 @@ LINE_MERGE_EV: float = 30.0
 ENHANCER_MIN_LINE_FRACTION: float = 0.01
 #: Lightest element with lines (Na); lighter elements (H..Ne) only absorb.
 MIN_LINE_Z: int = 11
-#: Lightest element with lines (Na); lighter elements (H..Ne) only absorb.
-MIN_LINE_Z: int = 11
 SUBSHELLS = {"K": ("K",), "L": ("L1", "L2", "L3")}
 ALL_EDGES = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
 

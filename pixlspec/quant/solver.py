@@ -189,7 +189,7 @@ class Solver:
         regime (balance filling a total below 1, or normalisation of a total above 1): a point on the
         boundary is differentiated as the balance-filled sample it is."""
         C, scale, _, raw, o_raw, over = self._assemble(c)
-        P, n_g = c.shape[0], self.n_g
+        n_g = self.n_g
         d_raw = np.zeros(raw.shape + (n_g,))
         d_raw[:, self.el_index, np.arange(n_g)] = 1.0
         d_raw[:, self.o_index, :] += np.where(o_raw[:, None] > 0, self.oxygen_per_fraction[None, :], 0.0)
