@@ -49,6 +49,8 @@ GLASSES = ("BHVO-2G", "BCR-2G")
 EDGE_TABLE_GROUPS = ("Ca", "Ti", "Fe", "Rb", "Sr", "Y", "Zr")
 #: The oxides of the cross-calibration target (issue 15): median |rel err| <= 5 %, none > 10 %.
 CROSS_OXIDES = ("SiO2", "Al2O3", "FeO", "MgO", "CaO", "Na2O", "TiO2", "K2O")
+#: Timed runs of quantify_map in section 6; the best is reported.
+SPEED_REPEATS = 3
 
 
 def glass_fits(real: Path):
@@ -215,16 +217,18 @@ def main(argv=None) -> int:
         scan = simulate_scan(areas, shape=(n // 50, 50), detectors=["A"], seed=2)
         maps = px.fit_map(scan)
         px.quantify_map(maps)  # compile
-        t0 = time.perf_counter()
-        cm = px.quantify_map(maps)
-        dt = time.perf_counter() - t0
+        dt = np.inf
+        for _ in range(SPEED_REPEATS):  # the best of a few runs: the machine's other load only adds time
+            t0 = time.perf_counter()
+            cm = px.quantify_map(maps)
+            dt = min(dt, time.perf_counter() - t0)
         # peak memory in a run of its own: numpy's allocations are traced (the kernels' scratch, a few
         # arrays per block of points, is not), and tracing slows the Python side
         tracemalloc.start()
         px.quantify_map(maps)
         peak_mb = tracemalloc.get_traced_memory()[1] / 2 ** 20
         tracemalloc.stop()
-        say(f"- quantify_map: {n} points in {dt:.2f} s = {n / dt:,.0f} points/s "
+        say(f"- quantify_map: {n} points in {dt:.2f} s (best of {SPEED_REPEATS} runs) = {n / dt:,.0f} points/s "
             f"({int(cm.valid.sum())} valid); peak memory {peak_mb:.0f} MB (tracemalloc, numpy arrays)")
     if args.write is not None:
         text = args.write.read_text(encoding="utf-8")
