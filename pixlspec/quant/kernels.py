@@ -303,7 +303,7 @@ def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_
 @njit(cache=True, parallel=True)
 def batched_inverse(J, out):
     """Inverse of each matrix ``J[p]`` (P, n, n) into ``out[p]``; returns (P,) bool, False where ``J[p]`` is
-    singular (``out[p]`` then undefined).
+    singular or not finite (``out[p]`` then undefined).
 
     Gauss-Jordan elimination with partial pivoting, one matrix per thread: the small matrices of a map
     (one per point, n = the analysed groups) in one pass, without a LAPACK call per matrix. A pivot
@@ -317,10 +317,15 @@ def batched_inverse(J, out):
         inv = out[p]
         inv[:, :] = 0.0
         scale = 0.0
+        finite = True
         for i in range(n):
             inv[i, i] = 1.0
             for j in range(n):
+                finite &= math.isfinite(a[i, j])
                 scale = max(scale, abs(a[i, j]))
+        if not finite:
+            ok[p] = False
+            continue
         tiny = n * eps * scale
         for col in range(n):
             piv = col

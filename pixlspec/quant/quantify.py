@@ -149,7 +149,7 @@ def _inverse(J: np.ndarray) -> np.ndarray:
     D = np.empty_like(J)
     ok = kernels.batched_inverse(J, D) if J.size else np.ones(J.shape[0], dtype=bool)
     for p in np.flatnonzero(~ok):  # a singular J (an element with no sensitivity): the pseudo-inverse
-        D[p] = np.linalg.pinv(J[p])
+        D[p] = np.linalg.pinv(J[p]) if np.all(np.isfinite(J[p])) else np.nan
     return D
 
 

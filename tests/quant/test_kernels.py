@@ -171,9 +171,10 @@ def test_batched_inverse_matches_numpy_and_flags_singular_matrices():
     J[4] = J[4][rng.permutation(n)]          # a pivot far from the diagonal
     J[7, :, 2] = 2.0 * J[7, :, 5]            # singular: two columns proportional
     J[9] = 0.0                               # singular: all zero
+    J[11, 0, 3] = np.nan                     # not finite: no inverse either, wherever it is
     D = np.empty_like(J)
     ok = kernels.batched_inverse(J, D)
-    assert not ok[7] and not ok[9] and ok.sum() == n_p - 2
+    assert not ok[7] and not ok[9] and not ok[11] and ok.sum() == n_p - 3
     ref = np.linalg.inv(J[ok])
     np.testing.assert_allclose(D[ok], ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
     np.testing.assert_allclose(D[ok] @ J[ok], np.broadcast_to(np.eye(n), (ok.sum(), n, n)), atol=1e-11)
@@ -182,3 +183,15 @@ def test_batched_inverse_matches_numpy_and_flags_singular_matrices():
     out = np.empty_like(one)
     assert kernels.batched_inverse(one, out)[0] and out[0, 0, 0] == 0.25
     assert kernels.batched_inverse(np.zeros((0, 3, 3)), np.zeros((0, 3, 3))).size == 0
+
+
+def test_quantify_inverse_falls_back_to_the_pseudo_inverse():
+    """quantify's per-point inverse: the kernel's where it has one, the pseudo-inverse of a singular matrix,
+    NaN for a matrix that is not finite."""
+    from pixlspec.quant.quantify import _inverse
+
+    J = np.stack([np.diag([2.0, 4.0]), np.array([[1.0, 2.0], [2.0, 4.0]]), np.array([[1.0, np.nan], [0.0, 1.0]])])
+    D = _inverse(J)
+    np.testing.assert_allclose(D[0], np.diag([0.5, 0.25]))
+    np.testing.assert_allclose(D[1], np.linalg.pinv(J[1]))
+    assert np.isnan(D[2]).all()
