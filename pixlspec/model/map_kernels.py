@@ -232,10 +232,9 @@ def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded, work):
     return n_pos
 
 
-#: Floating-point reassociation lets LLVM vectorise the dot products; the areas and σ stay
-#: deterministic (the same compiled loop for every point, chunk and backend). The χ² of a point, a
-#: float32 sum, has been seen to differ in its last float32 bits (6e-8) between the parallel and the
-#: serial twin and between runs on an AVX-512 machine; the tests compare it to 1e-6.
+#: Floating-point reassociation lets LLVM vectorise the dot products; results
+#: stay deterministic (the same compiled loop for every point, chunk and backend). Not for the χ²
+#: (:func:`_chi2_block`), whose sums LLVM ordered differently when compiled afresh and from the cache.
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
@@ -323,11 +322,22 @@ def _axpy_tile(c, a, MU, lo, hi, offset):
         MU[7, jj] += c7 * x
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+#: Partial sums of the χ² of a point, one per lane (a SIMD vector of float32): the channels go to
+#: the lanes in turn and the lanes are added in order at the end, an order fixed in the source.
+CHI2_LANES = 16
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc, acc_exp):
     """``acc[i] += Σ_j (Y[i, j] − μ)² / max(μ, min_variance)`` over channels s0..e0-1, μ = MU[i, j-s0] (+ BGt[i, j]),
     and ``acc_exp[i] += Σ_j min(max(μ, 0), min_variance) / min_variance``: the expectation of each term
-    for Poisson counts of mean μ (``min(1, μ/floor)``), the effective number of channels."""
+    for Poisson counts of mean μ (``min(1, μ/floor)``), the effective number of channels.
+
+    No fast-math licence here: with reassociation the order of the sums was LLVM's choice, and it chose
+    differently for the same source compiled afresh and loaded from numba's cache (χ² differed by 6e-8
+    between two runs on an AVX-512 machine). The sums run in :data:`CHI2_LANES` lanes instead, an order
+    written out, which the compiler vectorises without reordering anything.
+    """
     us0 = uint64(s0)
     # every operand in MU's precision (a float64 constant would turn the loop into scalar float64
     # divisions), the background added outside the loop and numpy's error model (no zero-division
@@ -342,17 +352,33 @@ def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc, acc_exp):
         for i in range(Y.shape[0]):
             for q in range(n_ch):
                 MU[i, q] += BGt[i, us0 + q]
+    n_lanes = uint64(CHI2_LANES)
+    n_full = n_ch - n_ch % n_lanes
+    s = np.empty(CHI2_LANES, MU.dtype)
+    x = np.empty(CHI2_LANES, MU.dtype)
     for i in range(Y.shape[0]):
-        s = zero
-        x = zero
-        for q in range(n_ch):
-            mu = MU[i, q]
-            r = Y[i, us0 + q] - mu
+        s[:] = zero
+        x[:] = zero
+        for q0 in range(uint64(0), n_full, n_lanes):
+            for k in range(n_lanes):
+                mu = MU[i, q0 + k]
+                r = Y[i, us0 + q0 + k] - mu
+                v = max(mu, floor)
+                s[k] += r * r / v
+                x[k] += min(max(mu, zero), floor)
+        for k in range(n_ch - n_full):
+            mu = MU[i, n_full + k]
+            r = Y[i, us0 + n_full + k] - mu
             v = max(mu, floor)
-            s += r * r / v
-            x += min(max(mu, zero), floor)
-        acc[i] += s
-        acc_exp[i] += x / floor
+            s[k] += r * r / v
+            x[k] += min(max(mu, zero), floor)
+        st = zero
+        xt = zero
+        for k in range(CHI2_LANES):
+            st += s[k]
+            xt += x[k]
+        acc[i] += st
+        acc_exp[i] += xt / floor
 
 
 @njit(cache=True, nogil=True)
