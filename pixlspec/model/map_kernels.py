@@ -232,9 +232,8 @@ def nnls_one(H, Hinv, f, c0, scale, tol, c, bounded, work):
     return n_pos
 
 
-#: Floating-point reassociation lets LLVM vectorise the dot products; results
-#: stay deterministic (the same compiled loop for every point, chunk and backend). Not for the χ²
-#: (:func:`_chi2_block`), whose sums LLVM ordered differently when compiled afresh and from the cache.
+#: Floating-point reassociation lets LLVM vectorise the dot products; results stay deterministic (the same
+#: compiled loop for every point, chunk and backend), except for the χ² sums: see :func:`_chi2_block`.
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
@@ -322,8 +321,7 @@ def _axpy_tile(c, a, MU, lo, hi, offset):
         MU[7, jj] += c7 * x
 
 
-#: Partial sums of the χ² of a point, one per lane (a SIMD vector of float32): the channels go to
-#: the lanes in turn and the lanes are added in order at the end, an order fixed in the source.
+#: Partial sums of a point's χ² (channels to lanes in turn, lanes added in order at the end: a fixed order).
 CHI2_LANES = 16
 
 
@@ -333,15 +331,12 @@ def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc, acc_exp):
     and ``acc_exp[i] += Σ_j min(max(μ, 0), min_variance) / min_variance``: the expectation of each term
     for Poisson counts of mean μ (``min(1, μ/floor)``), the effective number of channels.
 
-    No fast-math licence here: with reassociation the order of the sums was LLVM's choice, and it chose
-    differently for the same source compiled afresh and loaded from numba's cache (χ² differed by 6e-8
-    between two runs on an AVX-512 machine). The sums run in :data:`CHI2_LANES` lanes instead, an order
-    written out, which the compiler vectorises without reordering anything.
+    No fast-math: with reassociation LLVM ordered the sums differently compiled afresh and loaded from
+    numba's cache (χ² 6e-8 apart on an AVX-512 machine); the :data:`CHI2_LANES` lanes vectorise as written.
     """
     us0 = uint64(s0)
-    # every operand in MU's precision (a float64 constant would turn the loop into scalar float64
-    # divisions), the background added outside the loop and numpy's error model (no zero-division
-    # check; the divisor is >= floor > 0): all three keep the loop vectorised
+    # every operand in MU's precision (a float64 constant would make scalar float64 divisions), the background
+    # added outside the loop and numpy's error model (no zero check; divisor >= floor > 0) keep it vectorised
     cast = np.empty(2, MU.dtype)
     cast[0] = 0.0
     cast[1] = min_variance
@@ -354,8 +349,7 @@ def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc, acc_exp):
                 MU[i, q] += BGt[i, us0 + q]
     n_lanes = uint64(CHI2_LANES)
     n_full = n_ch - n_ch % n_lanes
-    s = np.empty(CHI2_LANES, MU.dtype)
-    x = np.empty(CHI2_LANES, MU.dtype)
+    s, x = np.empty(CHI2_LANES, MU.dtype), np.empty(CHI2_LANES, MU.dtype)  # the lanes of the two sums
     for i in range(Y.shape[0]):
         s[:] = zero
         x[:] = zero
@@ -372,13 +366,8 @@ def _chi2_block(Y, MU, BGt, has_bg, s0, e0, min_variance, acc, acc_exp):
             v = max(mu, floor)
             s[k] += r * r / v
             x[k] += min(max(mu, zero), floor)
-        st = zero
-        xt = zero
-        for k in range(CHI2_LANES):
-            st += s[k]
-            xt += x[k]
-        acc[i] += st
-        acc_exp[i] += xt / floor
+        acc[i] += s.sum()  # in lane order
+        acc_exp[i] += x.sum() / floor
 
 
 @njit(cache=True, nogil=True)
