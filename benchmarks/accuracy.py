@@ -79,9 +79,10 @@ def flight_fits(real: Path):
         scan.close()
 
 
-def edge_table(bb, gf, fm, say) -> None:
-    """Section 5: measured area / FP area of the certified composition, and uncalibrated / certified wt%,
-    for the groups of :data:`EDGE_TABLE_GROUPS` in the order of their K edge."""
+def edge_table(bb, gf, uncal, fm, say) -> None:
+    """Section 5: measured area / FP area of the certified composition, and uncalibrated / certified wt%
+    (``uncal``: each glass's uncalibrated composition, section 1), for the groups of
+    :data:`EDGE_TABLE_GROUPS` in the order of their K edge."""
     from pixlspec.physics.attenuation import parse_composition
     from pixlspec.physics.edges import edge
     from pixlspec.quant.fp import FPModel
@@ -95,7 +96,7 @@ def edge_table(bb, gf, fm, say) -> None:
     say("|---|---|" + "---|" * len(gf))
     cells = {}
     for g, f in gf.items():
-        q = px.quantify(f, bb)
+        q = uncal[g]
         ref = px.reference_material(g)
         cert = parse_composition(ref.composition_wt)
         groups = [x for x in EDGE_TABLE_GROUPS if x in q.areas and cert.get(x, 0.0) > 0]
@@ -138,8 +139,9 @@ def main(argv=None) -> int:
     say("")
     say("| spectrum | configuration | χ²ᵣ | total (wt%) | air in path (%) |")
     say("|---|---|---|---|---|")
+    uncal = {g: px.quantify(f, bb) for g, f in gf.items()}
     for g, f in gf.items():
-        q = px.quantify(f, bb)
+        q = uncal[g]
         say(f"| {g} (breadboard) | {BB_CONFIG.split('/')[-1]} | {f.chi2_reduced:.1f} | {q.total:.1f} | "
             f"{100 * q.air_fraction:.1f} |")
     for d, f in ff.items():
@@ -204,7 +206,7 @@ def main(argv=None) -> int:
         say(f"| {ox} | {np.median(a):.2f} | {np.median(b):.2f} | {np.percentile(a, 5):.2f}-"
             f"{np.percentile(a, 95):.2f} | {100 * rel:+.1f} % |")
     say("")
-    edge_table(bb, gf, fm, say)
+    edge_table(bb, gf, uncal, fm, say)
     if not args.skip_speed:
         say("")
         say("## 6. quantify_map speed")

@@ -147,7 +147,7 @@ def _inverse(J: np.ndarray) -> np.ndarray:
     """Inverse of each matrix of ``J`` (P, n, n); the pseudo-inverse for a singular one."""
     J = np.ascontiguousarray(J, dtype=np.float64)
     D = np.empty_like(J)
-    ok = kernels.batched_inverse(J, D) if J.size else np.ones(J.shape[0], dtype=bool)
+    ok = kernels.batched_inverse(J, D)
     for p in np.flatnonzero(~ok):  # a singular J (an element with no sensitivity): the pseudo-inverse
         D[p] = np.linalg.pinv(J[p]) if np.all(np.isfinite(J[p])) else np.nan
     return D
