@@ -3,7 +3,8 @@
 :class:`Solver` holds the FP models of a set of line groups and inverts them:
 a fixed point ``C <- C x area / predicted`` (Criss & Birks 1968) until the
 residuals are below :data:`QN_START_RESIDUAL`, then quasi-Newton steps in log
-space with one Jacobian shared by the points, to :data:`TOLERANCE` relative.
+space with one Jacobian shared by the points (a point it does not contract takes its own), to
+:data:`TOLERANCE` relative.
 A chunk of at least :data:`PILOT_MIN_POINTS` starts from one of its points
 solved first (:meth:`Solver.pilot`) and goes to the quasi-Newton steps
 at once. Between evaluations of the full model (primary on the fine excitation
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +33,13 @@ from ..model.spectrum_model import kbeta_group
 from ..physics.attenuation import parse_composition
 from ..physics.elements import atomic_mass
 from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
+from . import kernels
 from .fp import fp_model, resolve_group
 
 __all__ = ["Solver", "Pilot", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS",
            "MAX_ITERATIONS", "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
-           "QN_START_RESIDUAL", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS", "PILOT_QN_START_RESIDUAL"]
+           "QN_START_RESIDUAL", "QN_JUDGED_RESIDUAL", "KINK_SIDE_OFFSET", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS",
+           "PILOT_QN_START_RESIDUAL"]
 
 #: Groups that come from the gas path, not the sample: never quantified as sample elements.
 GAS_GROUPS: tuple[str, ...] = ("Ar",)
@@ -56,6 +59,12 @@ QN_REFERENCE_FLOOR: float = 1e-6
 #: A point whose largest log residual shrinks by less than this factor per iteration leaves the
 #: quasi-Newton step for the fixed point (its matrix is too unlike the reference).
 QN_MIN_CONTRACTION: float = 0.7
+#: A point whose largest |log residual| is below this is at its solution to within the rounding of the model
+#: (far below :data:`TOLERANCE`): its contraction is not judged (at ~1e-15 the residual only jitters).
+QN_JUDGED_RESIDUAL: float = 1e-10
+#: With a balance, the shared Jacobian is also taken at its reference composition scaled to a total this far
+#: (relative) on the other side of 100 %, where the intensities follow the total with the other regime's slope.
+KINK_SIDE_OFFSET: float = 0.02
 #: The shared Jacobian is taken once the median point's largest |log(area / predicted)| is below this
 #: (before, the fixed point moves every point towards its own matrix).
 QN_START_RESIDUAL: float = 0.05
@@ -91,6 +100,42 @@ class Pilot:
     #: Its full/quick corrections, followed from its log mass fractions ``log_c``.
     corr: np.ndarray
     log_c: np.ndarray
+
+
+@dataclass
+class _Steps:
+    """The inverse Jacobians of the quasi-Newton steps of a chunk (:meth:`Solver._shared_jacobian`)."""
+
+    #: (n, n_g, n_g) inverses of d log(predicted) / d log(c): one per pattern of measured groups at the
+    #: reference regime, then (with a balance) one per pattern at the other, then the points' own.
+    inverses: np.ndarray
+    #: (P,) each point's pattern among the first ``n_patterns``.
+    pattern: np.ndarray
+    n_patterns: int
+    #: (P,) index of a point's own inverse, -1 for none.
+    own: np.ndarray
+    #: With a balance: whether the reference composition is normalised (total above 100 %).
+    reference_side: bool | None = None
+    #: With a balance, until called: adds the inverses of the other side of the kink (:meth:`add_side`); taken
+    #: when a point first is on that side.
+    other_side: Callable[[], None] | None = None
+    #: Whether the inverses of the other side follow the reference's.
+    two_sided: bool = False
+
+    def add_side(self, inverses: np.ndarray) -> None:
+        """Insert the inverses of the other regime after the reference's (before any point's own)."""
+        n = self.n_patterns
+        self.own[self.own >= 0] += n
+        self.inverses = np.concatenate([self.inverses[:n], inverses, self.inverses[n:]])
+        self.two_sided = True
+
+    def which(self, side: np.ndarray | None) -> np.ndarray:
+        """(P,) the inverse each point steps with: its own, or its pattern's on the side of the kink it is on
+        (``side``: normalised or not, from :meth:`Solver._normalised`)."""
+        shared = self.pattern
+        if self.two_sided:
+            shared = shared + self.n_patterns * (side != self.reference_side)
+        return np.where(self.own >= 0, self.own, shared)
 
 
 class Solver:
@@ -183,6 +228,11 @@ class Solver:
         scale[over] = T[over]
         return C, scale, rest, raw, o_raw, over
 
+    def _normalised(self, c: np.ndarray) -> np.ndarray:
+        """(P,) bool: the points whose sample is normalised (no balance, or a total above 100 %), as
+        :meth:`full` builds them."""
+        return self._assemble(c)[5]
+
     def full_derivatives(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`full`'s matrix and intensity scale, and their derivatives along each analyte fraction:
         (C (P, K), scale (P,), dC (P, K, n_g), dscale (P, n_g)), exact on the side of the point's own
@@ -263,10 +313,12 @@ class Solver:
         wsum = np.maximum(w.sum(axis=1), 1e-300)
         fresh = False
         # Quasi-Newton in log space with one Jacobian shared by all points (the matrix effects of the
-        # points of a scan are alike): a point whose residual stops shrinking goes on with the fixed
-        # point below, which always converges but needs ~3x more model evaluations.
+        # points of a scan are alike; with a balance one on each side of the kink at a total of 100 %): a
+        # point whose residual stops shrinking takes its own Jacobian, and if it still does not, goes on with
+        # the fixed point below, which always converges but needs ~3x more model evaluations.
         M_inv = None
         qn = np.zeros(A.shape[0], dtype=bool)
+        side_prev = None  # which points were normalised (total above 100 %) at the last step
         r_prev = np.full(A.shape[0], np.inf)
         clipped = np.zeros(A.shape[0], dtype=bool)  # far from the solution the step is clipped: no verdict
         qn_tried = False
@@ -286,8 +338,21 @@ class Solver:
             elif fresh or (it % SECONDARY_EVERY == 0 and not qn.any()) or \
                     (qn.any() and np.median(r_prev) < QN_SECONDARY_DROP * r_corr
                      and (D_corr is None or _followed_step(c, log_c_corr) >= FOLLOWED_SECONDARY_MAX_STEP)):
-                pred, corr = self.predict(c, live, air, return_corr=True)
-                corr_now, log_c_corr = corr, _log_positive(c)
+                # the full model where the followed ratios may no longer hold (every point before a slope is
+                # known); a point that moved less than FOLLOWED_SECONDARY_MAX_STEP since its last evaluation
+                # keeps them, as the solution is accepted with them
+                stale = None if D_corr is None else _followed_steps(c, log_c_corr) >= FOLLOWED_SECONDARY_MAX_STEP
+                if stale is None or stale.all():
+                    pred, corr = self.predict(c, live, air, return_corr=True)
+                    corr_now, log_c_corr = corr, _log_positive(c)
+                else:
+                    corr_now = self._followed_corrections(corr, D_corr, c, log_c_corr)
+                    pred = np.empty_like(A)
+                    pred[~stale] = self.predict(c[~stale], live[~stale], air, corr_now[~stale])
+                    pred[stale], corr_s = self.predict(c[stale], live[stale], air, return_corr=True)
+                    corr, log_c_corr = corr.copy(), log_c_corr.copy()
+                    corr[stale] = corr_now[stale] = corr_s
+                    log_c_corr[stale] = _log_positive(c[stale])
                 full_eval = True
             else:
                 corr_now = self._followed_corrections(corr, D_corr, c, log_c_corr)
@@ -298,7 +363,13 @@ class Solver:
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio, log_r, r_now = _residuals(A, pred, pos)
                 if not full_eval:  # a fresh full model moves the residual: judge progress between them
-                    qn &= ~((r_now > QN_MIN_CONTRACTION * r_prev) & ~clipped)
+                    slow = qn & (r_now > QN_MIN_CONTRACTION * r_prev) & (r_now > QN_JUDGED_RESIDUAL) & ~clipped
+                    if slow.any():
+                        # a matrix unlike the chunk's median: quasi-Newton steps with the point's own Jacobian
+                        # (once); a point that still does not contract goes on with the fixed point
+                        got = self._own_jacobians(M_inv, slow & (M_inv.own < 0), c, pred, pos, live, air, corr_now,
+                                                  D_corr)
+                        qn &= ~slow | got
                 r_prev = r_now
                 if full_eval:
                     r_corr = float(np.median(r_now))  # the residual the fresh full model left
@@ -318,8 +389,20 @@ class Solver:
                             corr_now, log_c_corr = corr, _log_positive(c)
                         ratio, log_r, r_prev = _residuals(A, pred, pos)
                         r_corr = float(np.median(r_prev))
+                side = None
+                if M_inv is not None and self.balance:
+                    # balance-filled below a total of 100 %, normalised above: the intensities follow the total
+                    # with another slope on either side of that kink, and each point steps with the Jacobian of
+                    # the side it is on (a point's own one is of the side it was taken on: dropped on crossing)
+                    side = self._normalised(c)
+                    if M_inv.other_side is not None and np.any(side != M_inv.reference_side):
+                        M_inv.other_side()  # a point on the other side
+                        M_inv.other_side = None
+                    if side_prev is not None:
+                        M_inv.own[side != side_prev] = -1
+                    side_prev = side
                 if qn.any():
-                    du = _qn_step(M_inv, log_r, qn)
+                    du = _qn_step(M_inv, side, log_r, qn)
                     clipped[qn] = np.any(np.abs(du) > 2.0, axis=1)
                     c_new[qn] = np.where(pos[qn], c[qn] * np.exp(np.clip(du, -2.0, 2.0)), 0.0)
                 fp = ~qn
@@ -400,11 +483,12 @@ class Solver:
         return c_new
 
     def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float
-                         ) -> tuple[np.ndarray | None, np.ndarray | None]:
+                         ) -> tuple[_Steps | None, np.ndarray | None, np.ndarray | None]:
         """At the points' median composition (a group no point measured at :data:`QN_REFERENCE_FLOOR`): the
         inverse of ``d log(predicted) / d log(c)`` with the rows and columns of groups without a positive area
-        replaced by the identity (they stay at zero), one per pattern of measured groups, as (inverses
-        (n_patterns, n_g, n_g), pattern of each point (P,)); the slope of the corrections
+        replaced by the identity (they stay at zero), one per pattern of measured groups and, with a balance,
+        also at that composition scaled to the other side of the kink at a total of 100 %
+        (:data:`KINK_SIDE_OFFSET` across it), as :class:`_Steps`; the slope of the corrections
         ``d corr_g / d log c_j`` (shared); and the corrections at that composition (n_g,), the only ones a group
         absent from a point has. (None, None, None) when there is none."""
         n_g = self.n_g
@@ -422,17 +506,73 @@ class Solver:
             return None, None, None
         D = (np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP)  # D[i, j] = dlog p_i / dlog c_j
         D_corr = (corr[1:] - corr[0]).T / math.log1p(QN_STEP)             # D_corr[i, j] = d corr_i / dlog c_j
+        if not np.all(np.isfinite(D_corr)):
+            return None, None, None
         # the points' matrices differ only by the groups they lack: one matrix, check and inverse per pattern
         patterns, which = _patterns(pos)
         off = ~patterns
-        M = np.repeat(D[None], patterns.shape[0], axis=0)
-        M[off[:, :, None] | off[:, None, :]] = 0.0
-        M[:, np.arange(n_g), np.arange(n_g)] = np.where(off, 1.0, M[:, np.arange(n_g), np.arange(n_g)])
-        if not np.all(np.isfinite(M)) or np.any(np.abs(np.linalg.det(M)) < 1e-12) or not np.all(np.isfinite(D_corr)):
-            return None, None, None
-        return (np.linalg.inv(M), which.reshape(-1)), D_corr, corr[0]
+        g = np.arange(n_g)
 
-    def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float) -> np.ndarray:
+        def per_pattern(D_side):
+            M = np.repeat(D_side[None], patterns.shape[0], axis=0)
+            M[off[:, :, None] | off[:, None, :]] = 0.0
+            M[:, g, g] = np.where(off, 1.0, M[:, g, g])
+            ok = np.all(np.isfinite(M)) and not np.any(np.abs(np.linalg.det(M)) < 1e-12)
+            return M if ok else None
+
+        M = per_pattern(D)
+        if M is None:
+            return None, None, None
+        own = np.full(pos.shape[0], -1, dtype=np.int64)
+        steps = _Steps(np.linalg.inv(M), which.reshape(-1), patterns.shape[0], own)
+        if self.balance:
+            side = bool(self._normalised(ref[None])[0])
+
+            def other_side() -> None:
+                """The inverses at the reference scaled across the kink, added to ``steps`` (when regular)."""
+                _, _, _, raw, _, _ = self._assemble(ref[None])
+                rows[:] = ref * ((1.0 - KINK_SIDE_OFFSET) if side else (1.0 + KINK_SIDE_OFFSET)) / raw.sum()
+                rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
+                pred = self.predict(rows, lv, air)
+                if np.all(pred > 0) and np.all(np.isfinite(pred)):
+                    M_other = per_pattern((np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP))
+                    if M_other is not None:
+                        steps.add_side(np.linalg.inv(M_other))
+
+            steps.other_side, steps.reference_side = other_side, side
+        return steps, D_corr, corr[0]
+
+    def _own_jacobians(self, steps: _Steps, sel: np.ndarray, c: np.ndarray, pred: np.ndarray, pos: np.ndarray,
+                       live: np.ndarray, air: float, corr: np.ndarray, D_corr: np.ndarray) -> np.ndarray:
+        """Gives the points in ``sel`` quasi-Newton steps (in ``steps``) with the inverse of
+        their own ``d log(predicted) / d log(c)`` (rows and columns of groups without a positive area replaced
+        by the identity, as in :meth:`_shared_jacobian`), from the exact derivatives of the quick primary
+        (:meth:`sensitivity`) scaled by the corrections ``corr`` the iteration uses, plus the slope ``D_corr``
+        with which it follows them (the Jacobian of the model the iteration steps on). Returns (P,) bool: the
+        points that got one (a singular matrix keeps the shared one)."""
+        got = np.zeros(sel.shape, dtype=bool)
+        idx = np.flatnonzero(sel)
+        if not idx.size:
+            return got
+        J = self.sensitivity(c[idx], live[idx], air, corr=corr[idx])  # d area_g / d c_j
+        on = pos[idx] & (pred[idx] > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            D = J * c[idx][:, None, :] / np.where(on, pred[idx], 1.0)[:, :, None]
+        D += D_corr[None, :, :] / (1.0 + corr[idx])[:, :, None]
+        off = ~on
+        D[off[:, :, None] | off[:, None, :]] = 0.0
+        g = np.arange(self.n_g)
+        D[:, g, g] = np.where(off, 1.0, D[:, g, g])
+        D_inv = np.empty_like(D)
+        ok = kernels.batched_inverse(np.ascontiguousarray(D), D_inv)
+        ok &= np.all(np.isfinite(D_inv), axis=(1, 2))
+        got[idx[ok]] = True
+        steps.own[idx[ok]] = steps.inverses.shape[0] + np.arange(int(ok.sum()))
+        steps.inverses = np.concatenate([steps.inverses, D_inv[ok]])
+        return got
+
+    def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float, corr: np.ndarray | None = None
+                    ) -> np.ndarray:
         """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
 
         The quick primary (coarse excitation bins) is differentiated analytically
@@ -441,6 +581,7 @@ class Solver:
         the iteration: the secondary fluorescence is held as its share of the full model. Relative to the
         area, these derivatives differ from the fine bins' by ~1e-4 (the σ by < 1e-3; tested). A group absent
         from a point takes the correction of the Jacobian's reference composition, where it is at a trace.
+        ``corr`` (P, n_g): the full/quick ratios minus one to scale with instead of the last solve's.
         """
         P = c.shape[0]
         C, scale, dC, dscale = self.full_derivatives(c)
@@ -450,10 +591,11 @@ class Solver:
             p_, j_ = m.primary_jacobian(C, dC, air_fraction=air, coarse=True)
             prim += mult * p_
             jac += mult * j_
-        corr = self._corr
-        if self._corr_trace is not None:
-            # an absent group's derivative is its intensity per unit fraction at a trace: the correction there
-            corr = np.where(c > 0, corr, self._corr_trace[None, :])
+        if corr is None:
+            corr = self._corr
+            if self._corr_trace is not None:
+                # an absent group's derivative is its intensity per unit fraction at a trace: the correction there
+                corr = np.where(c > 0, corr, self._corr_trace[None, :])
         f = (1.0 + corr) * self.k[None, :]
         return (jac * (f * (live * scale)[:, None])[:, :, None]
                 + (prim * f * live[:, None])[:, :, None] * dscale[:, None, :])
@@ -483,20 +625,21 @@ def _log_step(c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:
     return d
 
 
+def _followed_steps(c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:
+    """(P,) largest |log c - log c_corr| of each point: how far its full/quick ratios have been followed since
+    they were evaluated."""
+    return np.max(np.abs(_log_step(c, log_c_corr)), axis=1, initial=0.0)
+
+
 def _followed_step(c: np.ndarray, log_c_corr: np.ndarray) -> float:
-    """Largest |log c - log c_corr|: how far the full/quick ratios have been followed since they were evaluated."""
-    return float(np.max(np.abs(_log_step(c, log_c_corr)), initial=0.0))
+    """Largest |log c - log c_corr| over the points (:func:`_followed_steps`)."""
+    return float(np.max(_followed_steps(c, log_c_corr), initial=0.0))
 
 
-def _qn_step(M_inv: tuple[np.ndarray, np.ndarray], log_r: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Quasi-Newton steps in log c of the points in ``mask``: each point's log residuals times the inverse of
-    its pattern of measured groups (``M_inv`` from :meth:`Solver._shared_jacobian`), one product per pattern."""
-    inverses, which = M_inv
-    du = np.empty((log_r.shape[0], log_r.shape[1]))
-    for k in range(inverses.shape[0]):
-        sel = which == k
-        du[sel] = log_r[sel] @ inverses[k].T
-    return du[mask]
+def _qn_step(steps: _Steps, side: np.ndarray | None, log_r: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Quasi-Newton steps in log c of the points in ``mask``: each point's log residuals times its inverse
+    Jacobian (:meth:`_Steps.which`: its own, or that of its pattern of measured groups on its side of the kink)."""
+    return np.einsum("pij,pj->pi", steps.inverses[steps.which(side)[mask]], log_r[mask])
 
 
 def _residuals(A: np.ndarray, pred: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
