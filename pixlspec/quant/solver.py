@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from ..physics.elements import atomic_mass
 from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
 from . import kernels
 from .fp import fp_model, resolve_group
+from .qn_steps import QNSteps, measured_patterns, qn_step
 
 __all__ = ["Solver", "Pilot", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS",
            "MAX_ITERATIONS", "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
@@ -100,42 +101,6 @@ class Pilot:
     #: Its full/quick corrections, followed from its log mass fractions ``log_c``.
     corr: np.ndarray
     log_c: np.ndarray
-
-
-@dataclass
-class _Steps:
-    """The inverse Jacobians of the quasi-Newton steps of a chunk (:meth:`Solver._shared_jacobian`)."""
-
-    #: (n, n_g, n_g) inverses of d log(predicted) / d log(c): one per pattern of measured groups at the
-    #: reference regime, then (with a balance) one per pattern at the other, then the points' own.
-    inverses: np.ndarray
-    #: (P,) each point's pattern among the first ``n_patterns``.
-    pattern: np.ndarray
-    n_patterns: int
-    #: (P,) index of a point's own inverse, -1 for none.
-    own: np.ndarray
-    #: With a balance: whether the reference composition is normalised (total above 100 %).
-    reference_side: bool | None = None
-    #: With a balance, until called: adds the inverses of the other side of the kink (:meth:`add_side`); taken
-    #: when a point first is on that side.
-    other_side: Callable[[], None] | None = None
-    #: Whether the inverses of the other side follow the reference's.
-    two_sided: bool = False
-
-    def add_side(self, inverses: np.ndarray) -> None:
-        """Insert the inverses of the other regime after the reference's (before any point's own)."""
-        n = self.n_patterns
-        self.own[self.own >= 0] += n
-        self.inverses = np.concatenate([self.inverses[:n], inverses, self.inverses[n:]])
-        self.two_sided = True
-
-    def which(self, side: np.ndarray | None) -> np.ndarray:
-        """(P,) the inverse each point steps with: its own, or its pattern's on the side of the kink it is on
-        (``side``: normalised or not, from :meth:`Solver._normalised`)."""
-        shared = self.pattern
-        if self.two_sided:
-            shared = shared + self.n_patterns * (side != self.reference_side)
-        return np.where(self.own >= 0, self.own, shared)
 
 
 class Solver:
@@ -328,6 +293,9 @@ class Solver:
         # corrects the curvature and the points' differences, and fewer are needed.
         D_corr = None
         corr_trace = None  # the corrections at the Jacobian's reference, where absent groups are at a trace
+        # points at their solution (converged with ratios that hold there) are left out of the iterations
+        # that the others still need
+        act = np.ones(A.shape[0], dtype=bool)
         for it in range(1, max_iter + 1):
             # the full/quick ratios change slowly: evaluate the full model every few fixed-point iterations,
             # in quasi-Newton iterations each time the residual has fallen by QN_SECONDARY_DROP
@@ -341,14 +309,17 @@ class Solver:
                 # the full model where the followed ratios may no longer hold (every point before a slope is
                 # known); a point that moved less than FOLLOWED_SECONDARY_MAX_STEP since its last evaluation
                 # keeps them, as the solution is accepted with them
-                stale = None if D_corr is None else _followed_steps(c, log_c_corr) >= FOLLOWED_SECONDARY_MAX_STEP
+                stale = None if D_corr is None else \
+                    act & (_followed_steps(c, log_c_corr) >= FOLLOWED_SECONDARY_MAX_STEP)
                 if stale is None or stale.all():
                     pred, corr = self.predict(c, live, air, return_corr=True)
                     corr_now, log_c_corr = corr, _log_positive(c)
+                    stale = act
                 else:
                     corr_now = self._followed_corrections(corr, D_corr, c, log_c_corr)
-                    pred = np.empty_like(A)
-                    pred[~stale] = self.predict(c[~stale], live[~stale], air, corr_now[~stale])
+                    pred = pred.copy()
+                    keep = act & ~stale
+                    pred[keep] = self.predict(c[keep], live[keep], air, corr_now[keep])
                     pred[stale], corr_s = self.predict(c[stale], live[stale], air, return_corr=True)
                     corr, log_c_corr = corr.copy(), log_c_corr.copy()
                     corr[stale] = corr_now[stale] = corr_s
@@ -356,14 +327,18 @@ class Solver:
                 full_eval = True
             else:
                 corr_now = self._followed_corrections(corr, D_corr, c, log_c_corr)
-                pred = self.predict(c, live, air, corr_now)
+                if act.all():
+                    pred = self.predict(c, live, air, corr_now)
+                else:
+                    pred = pred.copy()
+                    pred[act] = self.predict(c[act], live[act], air, corr_now[act])
                 full_eval = False
             fresh = False
-            c_new = np.zeros_like(c)
+            c_new = c.copy()
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio, log_r, r_now = _residuals(A, pred, pos)
                 if not full_eval:  # a fresh full model moves the residual: judge progress between them
-                    slow = qn & (r_now > QN_MIN_CONTRACTION * r_prev) & (r_now > QN_JUDGED_RESIDUAL) & ~clipped
+                    slow = qn & act & (r_now > QN_MIN_CONTRACTION * r_prev) & (r_now > QN_JUDGED_RESIDUAL) & ~clipped
                     if slow.any():
                         # a matrix unlike the chunk's median: quasi-Newton steps with the point's own Jacobian
                         # (once); a point that still does not contract goes on with the fixed point
@@ -401,17 +376,29 @@ class Solver:
                     if side_prev is not None:
                         M_inv.own[side != side_prev] = -1
                     side_prev = side
-                if qn.any():
-                    du = _qn_step(M_inv, side, log_r, qn)
-                    clipped[qn] = np.any(np.abs(du) > 2.0, axis=1)
-                    c_new[qn] = np.where(pos[qn], c[qn] * np.exp(np.clip(du, -2.0, 2.0)), 0.0)
-                fp = ~qn
+                step = qn & act
+                if step.any():
+                    du = qn_step(M_inv, side, log_r, step)
+                    clipped[step] = np.any(np.abs(du) > 2.0, axis=1)
+                    c_new[step] = np.where(pos[step], c[step] * np.exp(np.clip(du, -2.0, 2.0)), 0.0)
+                fp = ~qn & act
                 if fp.any():
                     c_new[fp] = self._fixed_point_step(c[fp], ratio[fp], pred[fp], pos[fp], w[fp], wsum[fp],
                                                        live[fp], air, corr_now[fp])
             change = np.max(np.abs(c_new - c) / np.maximum(np.abs(c_new), 1e-12), axis=1, initial=0.0)
             c = c_new
             converged = change < tol
+            if D_corr is not None:
+                # at its solution: converged after a fresh evaluation, or with ratios followed by less than
+                # FOLLOWED_SECONDARY_MAX_STEP (their corrections are then those of the solution, kept)
+                done = act & converged & ((stale if full_eval else False) | (_followed_steps(c, log_c_corr)
+                                                                              < FOLLOWED_SECONDARY_MAX_STEP))
+                if done.any():
+                    corr = np.where(done[:, None], self._followed_corrections(corr, D_corr, c, log_c_corr), corr)
+                    log_c_corr = np.where(done[:, None], _log_positive(c), log_c_corr)
+                    act &= ~done
+                if not act.any():
+                    break
             if converged.all():
                 if full_eval:
                     # converged with a fresh full model: pred and corr are those of the compositions of this
@@ -483,12 +470,12 @@ class Solver:
         return c_new
 
     def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float
-                         ) -> tuple[_Steps | None, np.ndarray | None, np.ndarray | None]:
+                         ) -> tuple[QNSteps | None, np.ndarray | None, np.ndarray | None]:
         """At the points' median composition (a group no point measured at :data:`QN_REFERENCE_FLOOR`): the
         inverse of ``d log(predicted) / d log(c)`` with the rows and columns of groups without a positive area
         replaced by the identity (they stay at zero), one per pattern of measured groups and, with a balance,
         also at that composition scaled to the other side of the kink at a total of 100 %
-        (:data:`KINK_SIDE_OFFSET` across it), as :class:`_Steps`; the slope of the corrections
+        (:data:`KINK_SIDE_OFFSET` across it), as :class:`QNSteps`; the slope of the corrections
         ``d corr_g / d log c_j`` (shared); and the corrections at that composition (n_g,), the only ones a group
         absent from a point has. (None, None, None) when there is none."""
         n_g = self.n_g
@@ -509,7 +496,7 @@ class Solver:
         if not np.all(np.isfinite(D_corr)):
             return None, None, None
         # the points' matrices differ only by the groups they lack: one matrix, check and inverse per pattern
-        patterns, which = _patterns(pos)
+        patterns, which = measured_patterns(pos)
         off = ~patterns
         g = np.arange(n_g)
 
@@ -524,7 +511,7 @@ class Solver:
         if M is None:
             return None, None, None
         own = np.full(pos.shape[0], -1, dtype=np.int64)
-        steps = _Steps(np.linalg.inv(M), which.reshape(-1), patterns.shape[0], own)
+        steps = QNSteps(np.linalg.inv(M), which.reshape(-1), patterns.shape[0], own)
         if self.balance:
             side = bool(self._normalised(ref[None])[0])
 
@@ -542,7 +529,7 @@ class Solver:
             steps.other_side, steps.reference_side = other_side, side
         return steps, D_corr, corr[0]
 
-    def _own_jacobians(self, steps: _Steps, sel: np.ndarray, c: np.ndarray, pred: np.ndarray, pos: np.ndarray,
+    def _own_jacobians(self, steps: QNSteps, sel: np.ndarray, c: np.ndarray, pred: np.ndarray, pos: np.ndarray,
                        live: np.ndarray, air: float, corr: np.ndarray, D_corr: np.ndarray) -> np.ndarray:
         """Gives the points in ``sel`` quasi-Newton steps (in ``steps``) with the inverse of
         their own ``d log(predicted) / d log(c)`` (rows and columns of groups without a positive area replaced
@@ -608,15 +595,6 @@ def _log_positive(c: np.ndarray) -> np.ndarray:
     return out
 
 
-def _patterns(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of the boolean ``pos`` (P, n) and the index of each point's row among them, as
-    ``np.unique(pos, axis=0, return_inverse=True)`` (same order) but on the rows packed into bytes."""
-    packed = np.ascontiguousarray(np.packbits(pos, axis=1))
-    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
-    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
-    return pos[first], which.reshape(-1)
-
-
 def _log_step(c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:
     """log c - log c_corr over the positive fractions with a finite reference (0 elsewhere): how far the
     compositions have moved since the full/quick ratios were evaluated."""
@@ -634,12 +612,6 @@ def _followed_steps(c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:
 def _followed_step(c: np.ndarray, log_c_corr: np.ndarray) -> float:
     """Largest |log c - log c_corr| over the points (:func:`_followed_steps`)."""
     return float(np.max(_followed_steps(c, log_c_corr), initial=0.0))
-
-
-def _qn_step(steps: _Steps, side: np.ndarray | None, log_r: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Quasi-Newton steps in log c of the points in ``mask``: each point's log residuals times its inverse
-    Jacobian (:meth:`_Steps.which`: its own, or that of its pattern of measured groups on its side of the kink)."""
-    return np.einsum("pij,pj->pi", steps.inverses[steps.which(side)[mask]], log_r[mask])
 
 
 def _residuals(A: np.ndarray, pred: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
