@@ -495,7 +495,8 @@ class Solver:
         D_corr = (corr[1:] - corr[0]).T / math.log1p(QN_STEP)             # D_corr[i, j] = d corr_i / dlog c_j
         if not np.all(np.isfinite(D_corr)):
             return None, None, None
-        # the points' matrices differ only by the groups they lack: one matrix, check and inverse per pattern
+        # the points' matrices differ only by the groups they lack: one matrix and inverse per pattern (none
+        # when one is singular)
         patterns, which = measured_patterns(pos)
         off = ~patterns
         g = np.arange(n_g)
@@ -504,14 +505,14 @@ class Solver:
             M = np.repeat(D_side[None], patterns.shape[0], axis=0)
             M[off[:, :, None] | off[:, None, :]] = 0.0
             M[:, g, g] = np.where(off, 1.0, M[:, g, g])
-            ok = np.all(np.isfinite(M)) and not np.any(np.abs(np.linalg.det(M)) < 1e-12)
-            return M if ok else None
+            M_inv = np.empty_like(M)
+            return M_inv if kernels.batched_inverse(M, M_inv).all() else None
 
-        M = per_pattern(D)
-        if M is None:
+        M_inv = per_pattern(D)
+        if M_inv is None:
             return None, None, None
         own = np.full(pos.shape[0], -1, dtype=np.int64)
-        steps = QNSteps(np.linalg.inv(M), which.reshape(-1), patterns.shape[0], own)
+        steps = QNSteps(M_inv, which.reshape(-1), patterns.shape[0], own)
         if self.balance:
             side = bool(self._normalised(ref[None])[0])
 
@@ -522,9 +523,9 @@ class Solver:
                 rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
                 pred = self.predict(rows, lv, air)
                 if np.all(pred > 0) and np.all(np.isfinite(pred)):
-                    M_other = per_pattern((np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP))
-                    if M_other is not None:
-                        steps.add_side(np.linalg.inv(M_other))
+                    other_inv = per_pattern((np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP))
+                    if other_inv is not None:
+                        steps.add_side(other_inv)
 
             steps.other_side, steps.reference_side = other_side, side
         return steps, D_corr, corr[0]
