@@ -193,6 +193,19 @@ class Solver:
         scale[over] = T[over]
         return C, scale, rest, raw, o_raw, over
 
+    def _kink_sides(self, steps: QNSteps, c: np.ndarray, side_prev: np.ndarray | None) -> np.ndarray:
+        """(P,) which points are normalised (a total above 100 %; balance-filled below). The intensities follow
+        the total with another slope on either side of that kink, and each point steps with the Jacobian of
+        the side it is on: the other side's is taken when a point first is there, and a point's own Jacobian
+        (of the side it was taken on) is dropped when it crossed since ``side_prev``."""
+        side = self._normalised(c)
+        if steps.other_side is not None and np.any(side != steps.reference_side):
+            steps.other_side()
+            steps.other_side = None
+        if side_prev is not None:
+            steps.own[side != side_prev] = -1
+        return side
+
     def _normalised(self, c: np.ndarray) -> np.ndarray:
         """(P,) bool: the points whose sample is normalised (no balance, or a total above 100 %), as
         :meth:`full` builds them."""
@@ -304,7 +317,7 @@ class Solver:
                 pred = self.predict(c, live, air, corr)
                 full_eval = False
             elif fresh or (it % SECONDARY_EVERY == 0 and not qn.any()) or \
-                    (qn.any() and np.median(r_prev) < QN_SECONDARY_DROP * r_corr
+                    (qn.any() and np.median(r_prev[act]) < QN_SECONDARY_DROP * r_corr
                      and (D_corr is None or _followed_step(c, log_c_corr) >= FOLLOWED_SECONDARY_MAX_STEP)):
                 # the full model where the followed ratios may no longer hold (every point before a slope is
                 # known); a point that moved less than FOLLOWED_SECONDARY_MAX_STEP since its last evaluation
@@ -337,6 +350,9 @@ class Solver:
             c_new = c.copy()
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio, log_r, r_now = _residuals(A, pred, pos)
+                side = None
+                if M_inv is not None and self.balance:
+                    side = side_prev = self._kink_sides(M_inv, c, side_prev)
                 if not full_eval:  # a fresh full model moves the residual: judge progress between them
                     slow = qn & act & (r_now > QN_MIN_CONTRACTION * r_prev) & (r_now > QN_JUDGED_RESIDUAL) & ~clipped
                     if slow.any():
@@ -347,7 +363,7 @@ class Solver:
                         qn &= ~slow | got
                 r_prev = r_now
                 if full_eval:
-                    r_corr = float(np.median(r_now))  # the residual the fresh full model left
+                    r_corr = float(np.median(r_now[act]))  # the residual the fresh full model left
                 if M_inv is None and not qn_tried and np.median(r_now) < qn_start:
                     # close enough for the points' matrices to be alike: one Jacobian at their median
                     qn_tried = True
@@ -364,18 +380,8 @@ class Solver:
                             corr_now, log_c_corr = corr, _log_positive(c)
                         ratio, log_r, r_prev = _residuals(A, pred, pos)
                         r_corr = float(np.median(r_prev))
-                side = None
-                if M_inv is not None and self.balance:
-                    # balance-filled below a total of 100 %, normalised above: the intensities follow the total
-                    # with another slope on either side of that kink, and each point steps with the Jacobian of
-                    # the side it is on (a point's own one is of the side it was taken on: dropped on crossing)
-                    side = self._normalised(c)
-                    if M_inv.other_side is not None and np.any(side != M_inv.reference_side):
-                        M_inv.other_side()  # a point on the other side
-                        M_inv.other_side = None
-                    if side_prev is not None:
-                        M_inv.own[side != side_prev] = -1
-                    side_prev = side
+                if side is None and M_inv is not None and self.balance:  # the shared Jacobian was just taken
+                    side = side_prev = self._kink_sides(M_inv, c, None)
                 step = qn & act
                 if step.any():
                     du = qn_step(M_inv, side, log_r, step)

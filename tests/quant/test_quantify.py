@@ -405,5 +405,6 @@ def test_quantify_map_points_whose_total_is_100_percent(monkeypatch):
     # reference's side: 19 iterations, the residual halving at each)
     assert map_steps <= 10, map_steps
     assert map_iterations <= 12, map_iterations
-    # the shared Jacobian's reference rows (n_g + 1) and < 3 evaluations per point
+    # rows of the full model in calls of more than one row (the pilot's own evaluations are single rows), less
+    # one set of the shared Jacobian's reference rows (n_g + 1): < 3 per point (77b6467: 3.3)
     assert map_full - (len(groups) + 1) < 3 * len(comps), map_full
