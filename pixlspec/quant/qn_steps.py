@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["QNSteps", "measured_patterns", "qn_step"]
+from . import kernels
+
+__all__ = ["QNSteps", "masked_inverses", "measured_patterns", "qn_step"]
 
 
 @dataclass
@@ -52,6 +54,17 @@ class QNSteps:
         if self.two_sided:
             shared = shared + self.n_patterns * (side != self.reference_side)
         return np.where(self.own >= 0, self.own, shared)
+
+
+def masked_inverses(D: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses of the matrices ``D`` (n, n_g, n_g) d log(predicted) / d log(c) with the rows and columns of the
+    groups ``off`` (n, n_g) (no positive area: they stay at zero) replaced by the identity, in place; returns
+    (inverses, (n,) bool: regular)."""
+    D[off[:, :, None] | off[:, None, :]] = 0.0
+    g = np.arange(D.shape[1])
+    D[:, g, g] = np.where(off, 1.0, D[:, g, g])
+    inverses = np.empty_like(D)
+    return inverses, kernels.batched_inverse(np.ascontiguousarray(D), inverses)
 
 
 def measured_patterns(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -33,9 +33,8 @@ from ..model.spectrum_model import kbeta_group
 from ..physics.attenuation import parse_composition
 from ..physics.elements import atomic_mass
 from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
-from . import kernels
 from .fp import fp_model, resolve_group
-from .qn_steps import QNSteps, measured_patterns, qn_step
+from .qn_steps import QNSteps, masked_inverses, measured_patterns, qn_step
 
 __all__ = ["Solver", "Pilot", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS",
            "MAX_ITERATIONS", "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
@@ -504,21 +503,16 @@ class Solver:
         # the points' matrices differ only by the groups they lack: one matrix and inverse per pattern (none
         # when one is singular)
         patterns, which = measured_patterns(pos)
-        off = ~patterns
-        g = np.arange(n_g)
 
         def per_pattern(D_side):
-            M = np.repeat(D_side[None], patterns.shape[0], axis=0)
-            M[off[:, :, None] | off[:, None, :]] = 0.0
-            M[:, g, g] = np.where(off, 1.0, M[:, g, g])
-            M_inv = np.empty_like(M)
-            return M_inv if kernels.batched_inverse(M, M_inv).all() else None
+            M_inv, ok = masked_inverses(np.repeat(D_side[None], patterns.shape[0], axis=0), ~patterns)
+            return M_inv if ok.all() else None
 
         M_inv = per_pattern(D)
         if M_inv is None:
             return None, None, None
         own = np.full(pos.shape[0], -1, dtype=np.int64)
-        steps = QNSteps(M_inv, which.reshape(-1), patterns.shape[0], own)
+        steps = QNSteps(M_inv, which, patterns.shape[0], own)
         if self.balance:
             side = bool(self._normalised(ref[None])[0])
 
@@ -553,12 +547,7 @@ class Solver:
         with np.errstate(divide="ignore", invalid="ignore"):
             D = J * c[idx][:, None, :] / np.where(on, pred[idx], 1.0)[:, :, None]
         D += D_corr[None, :, :] / (1.0 + corr[idx])[:, :, None]
-        off = ~on
-        D[off[:, :, None] | off[:, None, :]] = 0.0
-        g = np.arange(self.n_g)
-        D[:, g, g] = np.where(off, 1.0, D[:, g, g])
-        D_inv = np.empty_like(D)
-        ok = kernels.batched_inverse(np.ascontiguousarray(D), D_inv)
+        D_inv, ok = masked_inverses(D, ~on)
         ok &= np.all(np.isfinite(D_inv), axis=(1, 2))
         got[idx[ok]] = True
         steps.own[idx[ok]] = steps.inverses.shape[0] + np.arange(int(ok.sum()))
