@@ -3,7 +3,9 @@
 Plain functions over arrays, compiled on first call and cached on disk
 (``cache=True``); each has a numpy reference in ``tests/quant/test_kernels.py``.
 Nothing here knows about elements or instruments: :mod:`pixlspec.quant.fp`
-builds the tables.
+builds the tables. The kernels called from Python release the GIL
+(``nogil=True``), so :func:`pixlspec.quantify_map` can solve chunks of points
+in threads.
 
 Notation (physics.md §9): ``C[p, k]`` mass fraction of element k at point p;
 ``mu_exc[k, e]`` total mass attenuation (cm²/g) of element k at excitation
@@ -61,7 +63,7 @@ def _attenuations(C_row, mu_exc, mu_line, sin1, mus, mul_all):
     _mix_rows(C_row, mu_line, mul_all)
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
+@njit(cache=True, parallel=True, fastmath=FASTMATH, nogil=True)
 def fp_primary(C, mu_exc, mu_line, src, q, q_start, line_el, line_group, det, sin1, sin2, out):
     """Primary fluorescence, accumulated into ``out[p, line_group[l]]`` (counts per second).
 
@@ -143,7 +145,7 @@ def secondary_layout(pair_line: np.ndarray, pair_enh: np.ndarray, pair_qa: np.nd
     return line_order, enh_lines, np.ascontiguousarray(qa)
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
+@njit(cache=True, parallel=True, fastmath=FASTMATH, nogil=True)
 def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, line_order, enh_lines, qa,
                  line_el, line_group, det, sin1, sin2, out):
     """Secondary fluorescence for the (analyte line, enhancer line) pairs, into ``out[p, group]``.
@@ -236,7 +238,7 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, li
                     out[p, line_group[ln]] += det[ln] * ci_o[i] * wj * qa_m[i] * (s_la[i] + b_lm * s_sq[i])
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
+@njit(cache=True, parallel=True, fastmath=FASTMATH, nogil=True)
 def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_el, line_group, det, sin1, sin2,
                         prim, jac):
     """Primary fluorescence and its derivatives along directions ``dC``, into ``prim[p, g]`` and ``jac[p, g, j]``.
@@ -300,7 +302,7 @@ def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_
                 jac[p, g, j] += de[j] * s0 - c * a_j[j]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def batched_inverse(J, out):
     """Inverse of each matrix ``J[p]`` (P, n, n) into ``out[p]``; returns (P,) bool, False where ``J[p]`` is
     singular or not finite (``out[p]`` then undefined).

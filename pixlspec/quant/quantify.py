@@ -86,6 +86,8 @@ MAP_DEFAULT_BALANCE: str | None = "CO2"
 #: Elements whose absorption dominates rocks and salts: a fit without one of them cannot close
 #: the matrix, and the result is flagged (``Composition.ok`` False).
 MATRIX_ELEMENTS: tuple[str, ...] = ("Na", "Mg", "Al", "Si", "S", "Cl", "K", "Ca", "Fe")
+#: numba threading layers that let several threads call parallel kernels at once (:func:`quantify_map`).
+THREAD_SAFE_LAYERS: tuple[str, ...] = ("omp", "tbb")
 #: Detection limit in standard deviations of the background (physics.md §11).
 LOD_SIGMAS: float = 3.0
 #: Half-width of the LOD window in units of the detector FWHM at the main line.
@@ -274,19 +276,20 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
     if air_fraction is None and a_gas is not None:
         solver.set_sample_emission(spec)
     x = solve_air_fraction(solver, a_gas, exposure, air_fraction)
-    c, pred, it, conv = solver.solve(A, liv, x)
+    solved = solver.solve(A, liv, x)
     if air_fraction is None and x > 0:
         # the Ar line shares the instrument scale of the sample lines: an analytical total T far
         # from 100 % (e.g. uncalibrated) rescales the air it implies; iterate the two
         for _ in range(5):
-            total = float((c[0] * solver.factor).sum())
+            total = float((solved.c[0] * solver.factor).sum())
             solver.gas_scale = (calibration.scale if calibration is not None else 1.0) * max(total, 1e-6)
             x_new = solve_air_fraction(solver, a_gas, exposure, None)
             if abs(x_new - x) < 1e-5:
                 x = x_new
                 break
             x = x_new
-            c, pred, it, conv = solver.solve(A, liv, x)
+            solved = solver.solve(A, liv, x)
+    c, pred, it, conv = solved.c, solved.pred, solved.iterations, solved.converged
     if x > 0.5:
         flags.append(f"the Ar line implies {100 * x:.0f} % air in the He path: check the He flush or the "
                      "calibration scale")
@@ -297,7 +300,7 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
         flags.append(msg)
     # --- covariance of the areas (fit covariance, Kβ columns merged) ---------------------------
     cov_A = _area_covariance(fit_result, solver.groups)
-    J = solver.sensitivity(c, liv, x)
+    J = solver.sensitivity(c, liv, x, solved.sensitivity_corr())
     k_rel = np.where(solver.k > 0, solver.k_sigma / np.where(solver.k > 0, solver.k, 1.0), 0.0)
     cov_cnt, cov_cal = _propagate(J, cov_A[None], pred[0:1], k_rel)
     F = solver.factor
@@ -441,11 +444,50 @@ def _map_protocol(maps):
         str(getattr(maps, "detector", "") or ""), getattr(maps, "grid", None), valid, elements
 
 
+def _chunk_threads(threads: int | None, n_chunks: int) -> int:
+    """How many chunks of a map to solve at once (1: one after the other, each kernel on every core).
+
+    numba's "workqueue" threading layer (the fallback where neither OpenMP nor TBB is available) aborts the
+    process when two threads call parallel kernels at once, so chunks share threads only with "omp" or "tbb".
+    """
+    import numba
+
+    if n_chunks < 2 or (threads is not None and int(threads) < 2):
+        return 1
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet: the layer is unknown
+        return 1
+    if layer not in THREAD_SAFE_LAYERS:
+        return 1
+    return max(1, min(int(threads if threads is not None else numba.get_num_threads()), n_chunks))
+
+
+def _run_chunks(solve_chunk, slices: list[np.ndarray], threads: int | None) -> None:
+    """``solve_chunk(sl)`` for every slice, in :func:`_chunk_threads` threads (kernels single-threaded there)."""
+    n = _chunk_threads(threads, len(slices))
+    if n == 1:
+        for sl in slices:
+            solve_chunk(sl)
+        return
+    import concurrent.futures as cf
+
+    import numba
+
+    def in_thread(sl):
+        numba.set_num_threads(1)  # per thread: the chunks, not the kernels, share the cores
+        solve_chunk(sl)
+
+    with cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="pixlspec-quantify") as pool:
+        for fut in [pool.submit(in_thread, sl) for sl in slices]:
+            fut.result()
+
+
 def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None,
                  calibration: Calibration | None = None, *, fe_oxide: str = "FeO",
                  normalise: bool = False, balance: str | None = MAP_DEFAULT_BALANCE, secondary: bool = True,
                  air_fraction: float | None = None, exclude: Sequence[str] = GAS_GROUPS,
-                 chunk_points: int = 512) -> CompositionMap:
+                 chunk_points: int = 512, threads: int | None = None) -> CompositionMap:
     """Oxide wt% of every point of a map (vectorised :func:`quantify`).
 
     Parameters
@@ -466,6 +508,10 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
         Air in a He path; default from the map's total Ar area.
     chunk_points : int
         Points solved together (memory bound).
+    threads : int, optional
+        Chunks solved at once, each in its own thread with single-threaded kernels (default: numba's
+        thread count). Needs a thread-safe numba threading layer ("omp" or "tbb"); with "workqueue" the
+        chunks run one after the other, each kernel on every core. The compositions do not depend on it.
 
     Returns
     -------
@@ -525,10 +571,11 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
     chunk_points = max(int(chunk_points), 1)
     # one pilot point for the whole map (the one closest to its median count rates) starts every chunk
     pilot = solver.pilot(A[idx], exposure[idx], x) if min(idx.size, chunk_points) >= PILOT_MIN_POINTS else None
-    for start in range(0, idx.size, chunk_points):
-        sl = idx[start:start + chunk_points]
-        c, pred, it, cv = solver.solve(A[sl], exposure[sl], x, pilot=pilot)
-        J = solver.sensitivity(c, exposure[sl], x)
+
+    def solve_chunk(sl: np.ndarray) -> None:
+        solved = solver.solve(A[sl], exposure[sl], x, pilot=pilot)
+        c, pred = solved.c, solved.pred
+        J = solver.sensitivity(c, exposure[sl], x, solved.sensitivity_corr())
         # the areas' variances are independent (counting) and so are the calibration factors': counting and
         # calibration covariance of the oxides are E E^T with E = 100 F D diag(sqrt(var_A + (pred k_rel)^2))
         var = np.where(np.isfinite(S[sl]), S[sl], 0.0) ** 2 + (pred * k_rel) ** 2
@@ -552,7 +599,10 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
         out_c[sl] = c
         total[sl] = tot
         bal[sl] = solver.full(c)[2] * 100.0
-        conv[sl] = cv
+        conv[sl] = solved.converged
+
+    _run_chunks(solve_chunk, [idx[start:start + chunk_points] for start in range(0, idx.size, chunk_points)],
+                threads)
     oxides = solver.oxides
     point_flags = {
         **{k: valid & np.asarray(v, bool) for k, v in (getattr(element_maps, "point_flags", None) or {}).items()},

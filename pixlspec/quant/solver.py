@@ -23,7 +23,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -100,6 +100,30 @@ class Pilot:
     #: Its full/quick corrections, followed from its log mass fractions ``log_c``.
     corr: np.ndarray
     log_c: np.ndarray
+
+
+class Solved(NamedTuple):
+    """What :meth:`Solver.solve` returns: per point (rows of ``A``) the solution and what it was solved with."""
+
+    #: Analyte mass fractions (P, n_g).
+    c: np.ndarray
+    #: Predicted areas at ``c`` (P, n_g).
+    pred: np.ndarray
+    iterations: int
+    #: (P,) bool.
+    converged: np.ndarray
+    #: The full/quick ratios minus one the solution holds (P, n_g).
+    corr: np.ndarray
+    #: The ratios at the shared Jacobian's reference composition (n_g,), where absent groups are at a trace
+    #: (None when no shared Jacobian was taken).
+    corr_trace: np.ndarray | None
+
+    def sensitivity_corr(self) -> np.ndarray:
+        """The ratios :meth:`Solver.sensitivity` scales with: a group absent from a point (c = 0) takes those
+        of the Jacobian's reference composition, where it is at a trace."""
+        if self.corr_trace is None:
+            return self.corr
+        return np.where(self.c > 0, self.corr, self.corr_trace[None, :])
 
 
 class Solver:
@@ -260,8 +284,9 @@ class Solver:
         return sum(n * m.pure_rates() for m, n in zip(self.models, self.multiplicity)) * self.k
 
     def solve(self, A: np.ndarray, live: np.ndarray, air: float = 0.0, max_iter: int = MAX_ITERATIONS,
-              tol: float = TOLERANCE, pilot: Pilot | None = None) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-        """Analyte mass fractions for areas ``A`` (P, n_g); returns (c, predicted, iterations, converged).
+              tol: float = TOLERANCE, pilot: Pilot | None = None) -> Solved:
+        """Analyte mass fractions for areas ``A`` (P, n_g) (:class:`Solved`: c, predicted, iterations,
+        converged, and the full/quick ratios the solution holds).
 
         ``pilot`` (from :meth:`pilot`, e.g. once for all the chunks of a map) gives the start; without it, a
         chunk of at least :data:`PILOT_MIN_POINTS` points takes its own."""
@@ -414,9 +439,7 @@ class Solver:
                     corr = self._followed_corrections(corr, D_corr, c, log_c_corr)
                     break
                 fresh = True  # confirm with the full model
-        self._corr = corr
-        self._corr_trace = corr_trace
-        return c, pred, it, converged
+        return Solved(c, pred, it, converged, corr, corr_trace)
 
     @staticmethod
     def _followed_corrections(corr: np.ndarray, D_corr: np.ndarray | None, c: np.ndarray, log_c_corr: np.ndarray
@@ -451,12 +474,12 @@ class Solver:
             med = np.nanmedian(rate[ok], axis=0)
         dist = np.where(ok, np.nansum(np.abs(rate - np.where(np.isfinite(med), med, 0.0)), axis=1), np.inf)
         i = int(np.argmin(dist))
-        c_p, pred_p, _, conv_p = self.solve(A[i:i + 1], live[i:i + 1], air, max_iter, tol)
+        c_p, pred_p, _, conv_p, corr_p, _ = self.solve(A[i:i + 1], live[i:i + 1], air, max_iter, tol)
         good = (c_p[0] > 0) & (pred_p[0] > 0)
         if not conv_p[0] or not good.any():
             return None
         counts_per_fraction = np.where(good, pred_p[0] / (live[i] * np.where(good, c_p[0], 1.0)), 1.0)
-        return Pilot(counts_per_fraction, good, self._corr[0].copy(), _log_positive(c_p[0]))
+        return Pilot(counts_per_fraction, good, corr_p[0].copy(), _log_positive(c_p[0]))
 
     def _fixed_point_step(self, c, ratio, pred, pos, w, wsum, live, air, corr) -> np.ndarray:
         """One step of ``c <- c x area / predicted`` (Criss & Birks 1968) for the points given."""
@@ -554,8 +577,7 @@ class Solver:
         steps.inverses = np.concatenate([steps.inverses, D_inv[ok]])
         return got
 
-    def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float, corr: np.ndarray | None = None
-                    ) -> np.ndarray:
+    def sensitivity(self, c: np.ndarray, live: np.ndarray, air: float, corr: np.ndarray) -> np.ndarray:
         """d(predicted area)/d(c) per point: (P, n_g, n_g), [p, g, j] = d area_g / d c_j.
 
         The quick primary (coarse excitation bins) is differentiated analytically
@@ -564,7 +586,8 @@ class Solver:
         the iteration: the secondary fluorescence is held as its share of the full model. Relative to the
         area, these derivatives differ from the fine bins' by ~1e-4 (the σ by < 1e-3; tested). A group absent
         from a point takes the correction of the Jacobian's reference composition, where it is at a trace.
-        ``corr`` (P, n_g): the full/quick ratios minus one to scale with instead of the last solve's.
+        ``corr`` (P, n_g): the full/quick ratios minus one to scale with (a solution's:
+        :meth:`Solved.sensitivity_corr`).
         """
         P = c.shape[0]
         C, scale, dC, dscale = self.full_derivatives(c)
@@ -574,11 +597,6 @@ class Solver:
             p_, j_ = m.primary_jacobian(C, dC, air_fraction=air, coarse=True)
             prim += mult * p_
             jac += mult * j_
-        if corr is None:
-            corr = self._corr
-            if self._corr_trace is not None:
-                # an absent group's derivative is its intensity per unit fraction at a trace: the correction there
-                corr = np.where(c > 0, corr, self._corr_trace[None, :])
         f = (1.0 + corr) * self.k[None, :]
         return (jac * (f * (live * scale)[:, None])[:, :, None]
                 + (prim * f * live[:, None])[:, :, None] * dscale[:, None, :])

@@ -323,16 +323,17 @@ def test_solver_sensitivity_is_the_derivative_of_the_full_model():
     c_true = truth[[model.elements.index(e) for e in solver.group_elements]] * 0.97  # a little CO2 balance
     live = np.array([100.0])
     A = solver.predict(c_true[None, :], live)
-    c, _, _, conv = solver.solve(A, live)
-    assert conv.all()
-    J = solver.sensitivity(c, live, 0.0)[0]
+    solved = solver.solve(A, live)
+    c = solved.c
+    assert solved.converged.all()
+    J = solver.sensitivity(c, live, 0.0, solved.sensitivity_corr())[0]
     h = 1e-6
     for j in range(len(groups)):
         up, down = c.copy(), c.copy()
         up[0, j] *= 1 + h
         down[0, j] *= 1 - h
         scale = np.abs(np.diag(J))
-        held = solver._corr
+        held = solved.corr
         fd_held = (solver.predict(up, live, corr=held) - solver.predict(down, live, corr=held))[0] / (2 * h * c[0, j])
         assert np.all(np.abs(J[:, j] - fd_held) < 1e-6 * scale), (groups[j], J[:, j], fd_held)
         fd = (solver.predict(up, live) - solver.predict(down, live))[0] / (2 * h * c[0, j])
@@ -352,9 +353,10 @@ def test_solver_sensitivity_of_an_absent_element_includes_its_secondary():
     c_true = np.array([[0.10, 0.05, 0.0, 0.55]])
     live = np.array([100.0])
     A = solver.predict(c_true, live)
-    c, _, _, conv = solver.solve(A, live)
-    assert conv.all() and c[0, ti] == 0.0
-    J = solver.sensitivity(c, live, 0.0)[0]
+    solved = solver.solve(A, live)
+    c = solved.c
+    assert solved.converged.all() and c[0, ti] == 0.0
+    J = solver.sensitivity(c, live, 0.0, solved.sensitivity_corr())[0]
     h = 1e-6
     up = c.copy()
     up[0, ti] = h

@@ -350,6 +350,48 @@ def test_quantify_map_equals_quantify_point_by_point():
         assert cm.point_total[i] == pytest.approx(q.total, rel=1e-6)
 
 
+def test_quantify_map_chunks_in_threads_give_the_same_bits(monkeypatch):
+    """Chunks solved at once in threads (each with single-threaded kernels) give the same oxides, σ, LODs
+    and totals, bit for bit, as the chunks one after the other; with numba's "workqueue" threading layer,
+    which aborts on concurrent parallel calls, the chunks are not threaded."""
+    import numba
+
+    from pixlspec.quant import quantify as qq
+
+    inst = px.Instrument.pixl()
+    rng = np.random.default_rng(7)
+    comps = []
+    for c in [BASALT, SULFATE, CARBONATE] * 12:
+        comp = {k: v * rng.uniform(0.6, 1.4) for k, v in c.items()}
+        total = sum(comp.values()) / rng.uniform(80.0, 100.0)  # totals of 80-100 wt%
+        comps.append({k: v / total for k, v in comp.items()})
+    live = rng.uniform(20.0, 120.0, len(comps))
+    areas, _, groups = composition_areas(comps, inst, live)
+    maps = AreaMaps(areas, live, inst, sigma={g: np.sqrt(np.maximum(areas[g], 1.0)) for g in groups})
+    serial = quantify_map(maps, chunk_points=5, threads=1)
+    if numba.threading_layer() not in qq.THREAD_SAFE_LAYERS:
+        pytest.skip(f"numba threading layer {numba.threading_layer()!r} is not thread-safe")
+    threads = []
+    run_chunks = qq._run_chunks
+
+    def recording(solve_chunk, slices, n):
+        threads.append(qq._chunk_threads(n, len(slices)))
+        return run_chunks(solve_chunk, slices, n)
+
+    monkeypatch.setattr(qq, "_run_chunks", recording)
+    threaded = quantify_map(maps, chunk_points=5, threads=2)
+    assert threads == [2]
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # the caller's thread is left as it was
+    for ox in serial.oxides:
+        for a, b in ((serial.point_oxide_wt, threaded.point_oxide_wt), (serial.point_sigma, threaded.point_sigma),
+                     (serial.point_lod, threaded.point_lod)):
+            np.testing.assert_array_equal(a[ox], b[ox], err_msg=ox)
+    np.testing.assert_array_equal(serial.point_total, threaded.point_total)
+    np.testing.assert_array_equal(serial.converged, threaded.converged)
+    monkeypatch.setattr(numba, "threading_layer", lambda: "workqueue")
+    assert qq._chunk_threads(2, 8) == 1 and qq._chunk_threads(None, 8) == 1
+
+
 def test_quantify_map_points_whose_total_is_100_percent(monkeypatch):
     """With a balance the model has a kink at a total of 100 % (balance-filled below, normalised above; the
     intensities follow the total with different slopes on either side). Points whose true total is exactly
