@@ -478,9 +478,12 @@ def _run_chunks(solve_chunk, slices: list[np.ndarray], threads: int | None) -> N
         numba.set_num_threads(1)  # per thread: the chunks, not the kernels, share the cores
         solve_chunk(sl)
 
-    with cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="pixlspec-quantify") as pool:
+    pool = cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="pixlspec-quantify")
+    try:
         for fut in [pool.submit(in_thread, sl) for sl in slices]:
             fut.result()
+    finally:  # an error or Ctrl-C: the chunks not started are dropped, the running ones finish
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None,

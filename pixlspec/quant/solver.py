@@ -354,9 +354,7 @@ class Solver:
                     stale = act
                 else:
                     corr_now = self._followed_corrections(corr, D_corr, c, log_c_corr)
-                    pred = pred.copy()
-                    keep = act & ~stale
-                    pred[keep] = self.predict(c[keep], live[keep], air, corr_now[keep])
+                    pred = self._predict_rows(pred, act & ~stale, c, live, air, corr_now)
                     pred[stale], corr_s = self.predict(c[stale], live[stale], air, return_corr=True)
                     corr, log_c_corr = corr.copy(), log_c_corr.copy()
                     corr[stale] = corr_now[stale] = corr_s
@@ -364,11 +362,7 @@ class Solver:
                 full_eval = True
             else:
                 corr_now = self._followed_corrections(corr, D_corr, c, log_c_corr)
-                if act.all():
-                    pred = self.predict(c, live, air, corr_now)
-                else:
-                    pred = pred.copy()
-                    pred[act] = self.predict(c[act], live[act], air, corr_now[act])
+                pred = self._predict_rows(pred, act, c, live, air, corr_now)
                 full_eval = False
             fresh = False
             c_new = c.copy()
@@ -440,6 +434,15 @@ class Solver:
                     break
                 fresh = True  # confirm with the full model
         return Solved(c, pred, it, converged, corr, corr_trace)
+
+    def _predict_rows(self, pred: np.ndarray, rows: np.ndarray, c: np.ndarray, live: np.ndarray, air: float,
+                      corr: np.ndarray) -> np.ndarray:
+        """A copy of ``pred`` with the points ``rows`` predicted at ``c`` with the ratios ``corr`` (:meth:`predict`)."""
+        if rows.all():
+            return self.predict(c, live, air, corr)
+        pred = pred.copy()
+        pred[rows] = self.predict(c[rows], live[rows], air, corr[rows])
+        return pred
 
     @staticmethod
     def _followed_corrections(corr: np.ndarray, D_corr: np.ndarray | None, c: np.ndarray, log_c_corr: np.ndarray

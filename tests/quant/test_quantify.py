@@ -388,6 +388,20 @@ def test_quantify_map_chunks_in_threads_give_the_same_bits(monkeypatch):
             np.testing.assert_array_equal(a[ox], b[ox], err_msg=ox)
     np.testing.assert_array_equal(serial.point_total, threaded.point_total)
     np.testing.assert_array_equal(serial.converged, threaded.converged)
+    # an error in one chunk reaches the caller (the chunks not started are dropped)
+    from pixlspec.quant import solver as qmod
+
+    solve, calls = qmod.Solver.solve, []
+
+    def failing(self, A, *args, **kwargs):
+        calls.append(A.shape[0])
+        if len(calls) == 3:
+            raise FloatingPointError("chunk 3")
+        return solve(self, A, *args, **kwargs)
+
+    monkeypatch.setattr(qmod.Solver, "solve", failing)
+    with pytest.raises(FloatingPointError, match="chunk 3"):
+        quantify_map(maps, chunk_points=5, threads=2)
     monkeypatch.setattr(numba, "threading_layer", lambda: "workqueue")
     assert qq._chunk_threads(2, 8) == 1 and qq._chunk_threads(None, 8) == 1
 
