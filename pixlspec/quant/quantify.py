@@ -463,9 +463,13 @@ def _chunk_threads(threads: int | None, n_chunks: int) -> int:
     return max(1, min(int(threads if threads is not None else numba.get_num_threads()), n_chunks))
 
 
-def _run_chunks(solve_chunk, slices: list[np.ndarray], threads: int | None) -> None:
-    """``solve_chunk(sl)`` for every slice, in :func:`_chunk_threads` threads (kernels single-threaded there)."""
-    n = _chunk_threads(threads, len(slices))
+def _run_chunks(solve_chunk, idx: np.ndarray, chunk_points: int, threads: int | None) -> None:
+    """``solve_chunk(sl)`` for the fewest chunks ``sl`` of the points ``idx`` with at most ``chunk_points``
+    points each, of equal size (±1: no thread is left with a short last chunk; the chunks, and so the
+    results, do not depend on the threads), in :func:`_chunk_threads` threads (kernels single-threaded there)."""
+    n_chunks = -(-idx.size // chunk_points)
+    n = _chunk_threads(threads, n_chunks)
+    slices = np.array_split(idx, n_chunks) if idx.size else []
     if n == 1:
         for sl in slices:
             solve_chunk(sl)
@@ -604,8 +608,7 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
         bal[sl] = solver.full(c)[2] * 100.0
         conv[sl] = solved.converged
 
-    _run_chunks(solve_chunk, [idx[start:start + chunk_points] for start in range(0, idx.size, chunk_points)],
-                threads)
+    _run_chunks(solve_chunk, idx, chunk_points, threads)
     oxides = solver.oxides
     point_flags = {
         **{k: valid & np.asarray(v, bool) for k, v in (getattr(element_maps, "point_flags", None) or {}).items()},

@@ -374,9 +374,9 @@ def test_quantify_map_chunks_in_threads_give_the_same_bits(monkeypatch):
     threads = []
     run_chunks = qq._run_chunks
 
-    def recording(solve_chunk, slices, n):
-        threads.append(qq._chunk_threads(n, len(slices)))
-        return run_chunks(solve_chunk, slices, n)
+    def recording(solve_chunk, idx, chunk_points, n):
+        threads.append(qq._chunk_threads(n, -(-idx.size // chunk_points)))
+        return run_chunks(solve_chunk, idx, chunk_points, n)
 
     monkeypatch.setattr(qq, "_run_chunks", recording)
     threaded = quantify_map(maps, chunk_points=5, threads=2)
