@@ -12,7 +12,10 @@ bins plus secondary fluorescence) the iteration runs on the quick primary of
 the coarse bins (:meth:`FPModel.coarse_rates`, half the cost) times the
 correction ``full / quick`` last evaluated, followed to first order in log C:
 a defect correction, so a converged point solves the full model.
-:meth:`Solver.sensitivity` gives ``d area / d C`` for the uncertainties.
+:meth:`Solver.solve` returns a :class:`Solved` (the solution and the
+``full / quick`` ratios it holds); :meth:`Solver.sensitivity` gives
+``d area / d C`` for the uncertainties with those ratios. A :class:`Solver`
+keeps nothing from one solve to the next, so chunks of a map can be solved in threads.
 :func:`analysis_groups` chooses the groups to quantify among the fitted ones and
 :func:`solve_air_fraction` the air in a He path from the Ar area. Used by
 :mod:`pixlspec.quant.quantify` and :mod:`pixlspec.quant.calibration`.
@@ -36,7 +39,7 @@ from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
 from .fp import fp_model, resolve_group
 from .qn_steps import QNSteps, masked_inverses, measured_patterns, qn_step
 
-__all__ = ["Solver", "Pilot", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS",
+__all__ = ["Solver", "Solved", "Pilot", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS",
            "MAX_ITERATIONS", "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
            "QN_START_RESIDUAL", "QN_JUDGED_RESIDUAL", "KINK_SIDE_OFFSET", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS",
            "PILOT_QN_START_RESIDUAL"]
