@@ -444,6 +444,16 @@ def _map_protocol(maps):
         str(getattr(maps, "detector", "") or ""), getattr(maps, "grid", None), valid, elements
 
 
+def _threading_layer() -> str | None:
+    """numba's threading layer, None until a parallel kernel has run in this process."""
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
+
+
 def _chunk_threads(threads: int | None, n_chunks: int) -> int:
     """How many chunks of a map to solve at once (1: one after the other, each kernel on every core).
 
@@ -452,13 +462,7 @@ def _chunk_threads(threads: int | None, n_chunks: int) -> int:
     """
     import numba
 
-    if n_chunks < 2 or (threads is not None and int(threads) < 2):
-        return 1
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel kernel has run yet: the layer is unknown
-        return 1
-    if layer not in THREAD_SAFE_LAYERS:
+    if n_chunks < 2 or (threads is not None and int(threads) < 2) or _threading_layer() not in THREAD_SAFE_LAYERS:
         return 1
     return max(1, min(int(threads if threads is not None else numba.get_num_threads()), n_chunks))
 
@@ -468,8 +472,13 @@ def _run_chunks(solve_chunk, idx: np.ndarray, chunk_points: int, threads: int | 
     points each, of equal size (±1: no thread is left with a short last chunk; the chunks, and so the
     results, do not depend on the threads), in :func:`_chunk_threads` threads (kernels single-threaded there)."""
     n_chunks = -(-idx.size // chunk_points)
-    n = _chunk_threads(threads, n_chunks)
     slices = np.array_split(idx, n_chunks) if idx.size else []
+    if slices and _threading_layer() is None:
+        # no parallel kernel has run in this process yet (a map too small for a pilot point), so the layer
+        # is not known: the first chunk runs them
+        solve_chunk(slices[0])
+        slices = slices[1:]
+    n = _chunk_threads(threads, len(slices))
     if n == 1:
         for sl in slices:
             solve_chunk(sl)

@@ -23,7 +23,6 @@ keeps nothing from one solve to the next, so chunks of a map can be solved in th
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -475,9 +474,7 @@ class Solver:
         if not n_pos.size or not n_pos.max():
             return None
         ok = n_pos == n_pos.max()  # among the points with the most groups measured
-        with warnings.catch_warnings():  # a group no chosen point measured has no median: it is left out
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(rate[ok], axis=0)
+        med = _nanmedian_columns(rate[ok])  # a group no chosen point measured has none: it is left out
         dist = np.where(ok, np.nansum(np.abs(rate - np.where(np.isfinite(med), med, 0.0)), axis=1), np.inf)
         i = int(np.argmin(dist))
         c_p, pred_p, _, conv_p, corr_p, _ = self.solve(A[i:i + 1], live[i:i + 1], air, max_iter, tol)
@@ -515,9 +512,8 @@ class Solver:
         n_g = self.n_g
         if n_g < 2 or not pos.any():
             return None, None, None
-        with warnings.catch_warnings():  # a group no point measured has no median: it takes the floor below
-            warnings.simplefilter("ignore", RuntimeWarning)
-            ref = np.nanmedian(np.where(pos, c0, np.nan), axis=0) if pos.shape[0] > 1 else c0[0]
+        # a group no point measured has no median: it takes the floor below
+        ref = _nanmedian_columns(np.where(pos, c0, np.nan)) if pos.shape[0] > 1 else c0[0]
         ref = np.where(np.isfinite(ref), np.maximum(ref, QN_REFERENCE_FLOOR), QN_REFERENCE_FLOOR)
         rows = np.repeat(ref[None, :], n_g + 1, axis=0)
         rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
@@ -606,6 +602,16 @@ class Solver:
         f = (1.0 + corr) * self.k[None, :]
         return (jac * (f * (live * scale)[:, None])[:, :, None]
                 + (prim * f * live[:, None])[:, :, None] * dscale[:, None, :])
+
+
+def _nanmedian_columns(x: np.ndarray) -> np.ndarray:
+    """Median of the finite values of each column of ``x`` (NaN for a column without one), without the
+    all-NaN warning (and so without ``warnings.catch_warnings``, which is not thread-safe)."""
+    out = np.full(x.shape[1], np.nan)
+    some = np.isfinite(x).any(axis=0)
+    if some.any():
+        out[some] = np.nanmedian(x[:, some], axis=0)
+    return out
 
 
 def _log_positive(c: np.ndarray) -> np.ndarray:

@@ -352,8 +352,13 @@ def test_quantify_map_equals_quantify_point_by_point():
 
 def test_quantify_map_chunks_in_threads_give_the_same_bits(monkeypatch):
     """Chunks solved at once in threads (each with single-threaded kernels) give the same oxides, σ, LODs
-    and totals, bit for bit, as the chunks one after the other; with numba's "workqueue" threading layer,
-    which aborts on concurrent parallel calls, the chunks are not threaded."""
+    and totals, bit for bit, as the chunks one after the other; the chunks' threads leave the process's
+    warning filters alone (``warnings.catch_warnings`` swaps them for every thread: not thread-safe); with
+    numba's "workqueue" threading layer, which aborts on concurrent parallel calls, the chunks are not
+    threaded."""
+    import threading
+    import warnings
+
     import numba
 
     from pixlspec.quant import quantify as qq
@@ -371,17 +376,27 @@ def test_quantify_map_chunks_in_threads_give_the_same_bits(monkeypatch):
     serial = quantify_map(maps, chunk_points=5, threads=1)
     if numba.threading_layer() not in qq.THREAD_SAFE_LAYERS:
         pytest.skip(f"numba threading layer {numba.threading_layer()!r} is not thread-safe")
-    threads = []
+    threads, swapped_in = [], []
     run_chunks = qq._run_chunks
+    catch_warnings = warnings.catch_warnings
+
+    class RecordingCatchWarnings(catch_warnings):
+        def __init__(self, *args, **kwargs):
+            swapped_in.append(threading.current_thread().name)
+            super().__init__(*args, **kwargs)
 
     def recording(solve_chunk, idx, chunk_points, n):
         threads.append(qq._chunk_threads(n, -(-idx.size // chunk_points)))
         return run_chunks(solve_chunk, idx, chunk_points, n)
 
     monkeypatch.setattr(qq, "_run_chunks", recording)
+    monkeypatch.setattr(warnings, "catch_warnings", RecordingCatchWarnings)
+    numba_threads = numba.get_num_threads()
     threaded = quantify_map(maps, chunk_points=5, threads=2)
+    monkeypatch.setattr(warnings, "catch_warnings", catch_warnings)
     assert threads == [2]
-    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # the caller's thread is left as it was
+    assert numba.get_num_threads() == numba_threads  # the caller's thread is left as it was
+    assert not [name for name in swapped_in if name.startswith("pixlspec-quantify")], swapped_in
     for ox in serial.oxides:
         for a, b in ((serial.point_oxide_wt, threaded.point_oxide_wt), (serial.point_sigma, threaded.point_sigma),
                      (serial.point_lod, threaded.point_lod)):
