@@ -584,12 +584,11 @@ class Solver:
 
         The quick primary (coarse excitation bins) is differentiated analytically
         (:meth:`FPModel.primary_jacobian`) along the derivatives of the sample's mass fractions (oxygen,
-        balance, normalisation: :meth:`full_derivatives`) and scaled by the last full/quick ratio, as in
-        the iteration: the secondary fluorescence is held as its share of the full model. Relative to the
-        area, these derivatives differ from the fine bins' by ~1e-4 (the σ by < 1e-3; tested). A group absent
-        from a point takes the correction of the Jacobian's reference composition, where it is at a trace.
-        ``corr`` (P, n_g): the full/quick ratios minus one to scale with (a solution's:
-        :meth:`Solved.sensitivity_corr`).
+        balance, normalisation: :meth:`full_derivatives`) and scaled by the full/quick ratios ``corr``
+        (P, n_g, minus one), as in the iteration: the secondary fluorescence is held as its share of the full
+        model. Relative to the area, these derivatives differ from the fine bins' by ~1e-4 (the σ by < 1e-3;
+        tested). For a solution, ``corr`` is :meth:`Solved.sensitivity_corr`, where a group absent from a point
+        takes the ratio of the Jacobian's reference composition, at which it is at a trace.
         """
         P = c.shape[0]
         C, scale, dC, dscale = self.full_derivatives(c)
