@@ -7,9 +7,11 @@ bulk sums of detectors A and B (FM configuration Rev2, Sept 2021), fitted with t
 * runs of consecutive channels whose normalised residual (data − model)/√model lies beyond ±5σ
   (same sign, at least ``MIN_RUN`` channels) in 0.9–2.2 keV and around the Rh L scatter (2.6–2.95 keV);
 * the Na, Mg, Al, P (and Si, K, Ca, Fe) areas, next to PyMca's (``--pymca``; PyMca5 McaAdvancedFit
-  with a strip background and the same detector/resolution, see ``pymca_areas``).
+  with a strip background and the same detector/resolution, see ``pymca_areas``);
+* with ``--chi2-bands``, the energy bands that hold the χ²: the share of each 0.5-keV band holding at
+  least ``CHI2_BAND_MIN_SHARE`` of it.
 
-Run: ``python benchmarks/physics_check.py [--pymca]``. The real data live in ../shared/data/real.
+Run: ``python benchmarks/physics_check.py [--pymca] [--chi2-bands]``. The real data live in ../shared/data/real.
 """
 from __future__ import annotations
 
@@ -37,6 +39,11 @@ MIN_RUN = 3
 #: Energy windows checked (keV): the light-element region and the Rh L scatter.
 WINDOWS_KEV = {"0.9-2.2 keV": (0.9, 2.2), "Rh L 2.6-2.95 keV": (2.6, 2.95)}
 LIGHT = ("Na", "Mg", "Al", "P", "Si", "K", "Ca", "Fe")
+#: Width of the energy bands of ``--chi2-bands`` (keV), and the least share of the χ² a band printed holds.
+CHI2_BAND_KEV = 0.5
+CHI2_BAND_MIN_SHARE = 0.02
+#: Kβ windows (eV) of ``--chi2-bands``: the group's counts there against its model (Fe: Kβ and the Fe K edge).
+KBETA_WINDOWS_EV = {"Ca": (3900.0, 4150.0), "Ti": (4800.0, 5050.0), "Fe": (6750.0, 7350.0)}
 
 
 def runs(energy_eV, resid, lo_keV, hi_keV, sigma=RUN_SIGMA, min_run=MIN_RUN):
@@ -76,6 +83,37 @@ def spectra():
     return out
 
 
+def chi2_bands(fit, width_keV=CHI2_BAND_KEV, min_share=CHI2_BAND_MIN_SHARE):
+    """(start keV, end keV, share of the fit's χ², χ² per channel) of the bands holding ``min_share`` or more."""
+    r2 = fit.residual ** 2
+    total = float(r2.sum())
+    band = np.floor(fit.energy_eV / 1000.0 / width_keV).astype(int)
+    out = []
+    for b in np.unique(band):
+        sel = band == b
+        share = float(r2[sel].sum()) / total
+        if share >= min_share:
+            out.append((b * width_keV, (b + 1) * width_keV, share, float(r2[sel].mean())))
+    return out
+
+
+def kbeta_windows(fit, windows=KBETA_WINDOWS_EV):
+    """{group: (data/model, centroid data − model in eV)} in each Kβ window: the data less every other
+    component of the fit (background included) against the group's own model."""
+    comps = fit.components()
+    e = fit.energy_eV
+    out = {}
+    for g, (lo, hi) in windows.items():
+        if g not in comps:
+            continue
+        sel = (e > lo) & (e < hi)
+        data = fit.counts[sel] - (fit.model[sel] - comps[g][sel])
+        model = comps[g][sel]
+        shift = (e[sel] @ data) / data.sum() - (e[sel] @ model) / model.sum()
+        out[g] = (float(data.sum() / model.sum()), float(shift))
+    return out
+
+
 def report(label, fit, pymca=None):
     print(f"\n== {label}: chi2_red = {fit.chi2_reduced:.2f} (dof {fit.dof:.0f}), "
           f"FWHM(Mn Ka) {fit.fwhm_MnKa_eV:.1f} eV, {fit.elapsed_s:.2f} s")
@@ -101,6 +139,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pymca", action="store_true", help="also fit with PyMca5 and compare the areas")
     ap.add_argument("--only", default=None, help="substring of the spectrum label to run")
+    ap.add_argument("--chi2-bands", action="store_true", help="the 0.5-keV bands that hold the chi-square")
     ap.add_argument("--pymca-backgrounds", action="store_true",
                     help="PyMca's Na, Mg, Al, P areas with its strip background and with SNIP of several widths")
     args = ap.parse_args(argv)
@@ -111,6 +150,11 @@ def main(argv=None):
         fit = px.fit_spectrum(spec, instrument=inst)
         pym = pymca_areas(fit) if args.pymca else None
         report(label, fit, pym)
+        if args.chi2_bands:
+            print(f"   chi2 by band (>= {CHI2_BAND_MIN_SHARE:.0%} of {fit.chi2:.4g}): "
+                  + "; ".join(f"{a:.1f}-{b:.1f} keV {sh:.0%} ({m:.0f}/ch)" for a, b, sh, m in chi2_bands(fit)))
+            print("   Kb windows, data/model and centroid shift: "
+                  + "; ".join(f"{g} {r:.3f} {d:+.1f} eV" for g, (r, d) in kbeta_windows(fit).items()))
         if args.pymca_backgrounds:
             for bg, width in PYMCA_BACKGROUNDS:
                 raw = pymca_areas(fit, bg, width)
