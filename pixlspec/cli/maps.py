@@ -80,7 +80,7 @@ def map_(input_path: str, out_dir: str, elements: str | None, rgb: tuple[str, ..
     automatic); RGB channels are each stretched between their 1st and 99th
     percentile. Files: DIR/<element>.png, DIR/rgb_<R>_<G>_<B>.png, DIR/chi2.png.
 
-    \\b
+    \b
     Examples:
       pixlspec map example_data/sol0125_naltsos.h5 --out maps/ --rgb Fe,Ca,S
       pixlspec map results/scan_maps.h5 --out maps/ --elements S,Cl,Ca --log

@@ -56,7 +56,7 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
     (JSON). Rules that need the deficit (carbonate, perchlorate) are not
     evaluated on normalised oxides; the notes say so.
 
-    \\b
+    \b
     Examples:
       pixlspec salts example_data/sol0125_naltsos.h5
       pixlspec salts pixlspec-demo/simulated_salts_results.h5 --out salts/
@@ -171,7 +171,7 @@ def rank(inputs: tuple[str, ...], weights: str | None, collected: tuple[str, ...
     fine grain, geochronology potential, diversity (against --collected
     samples and targets ranked higher) and data quality.
 
-    \\b
+    \b
     Examples:
       pixlspec rank pixlspec-demo/naltsos_results.h5 pixlspec-demo/simulated_salts_results.h5
       pixlspec rank results/*_maps.h5 --weights aqueous=0.4,diversity=0 --format csv

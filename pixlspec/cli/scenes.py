@@ -66,7 +66,7 @@ def simulate(output: str, scene: str, composition: str, shape: str, live_time: f
     from the fundamental-parameter model of the PIXL flight-model instrument
     with Poisson noise. Both files are written atomically.
 
-    \\b
+    \b
     Examples:
       pixlspec simulate basalt.msa --live-time 30
       pixlspec simulate gypsum.msa --composition "CaSO4·2H2O" --seed 3
@@ -169,7 +169,7 @@ def demo(out_dir: str, data_dir: str | None, size: str | None, calibration_path:
     About a minute on 2 cores the first time (numba compiles its kernels
     into the user cache), less after.
 
-    \\b
+    \b
     Examples:
       pixlspec demo
       pixlspec demo --out /tmp/demo --size 16x16

@@ -128,7 +128,7 @@ def quant(input_path: str, point: int | None, detector: str, elements: str | Non
     (e.g. Calibration_PIXL_FM_SurfaceOps_5minECFs_Rev1_Jul2021.csv), decided
     by content.
 
-    \\b
+    \b
     Examples:
       pixlspec quant example_data/sol0125_naltsos.h5 --normalise
       pixlspec quant scan.h5 --point 12 --calibration pixl_fm_cal.json --format csv

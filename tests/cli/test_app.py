@@ -29,6 +29,18 @@ def test_every_command_has_help_with_examples():
     assert "Exit codes" in top.output and "130" in top.output and "pixlspec demo" in top.output
 
 
+@pytest.mark.parametrize("cmd", sorted(main.commands))
+def test_help_examples_keep_their_lines(cmd):
+    """Each example of a command's help is a line of its own, as written: click rewraps a paragraph
+    unless a line holding only the backspace character precedes it (a literal backslash-b is printed)."""
+    out = ok(run(cmd, "--help")).output
+    assert "\\b" not in out, cmd
+    lines = out.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.strip().startswith("Examples:"))
+    examples = [ln for ln in lines[at + 1:] if ln.strip()][:2]
+    assert examples and all(ln.strip().startswith("pixlspec ") for ln in examples), (cmd, examples)
+
+
 # --- bad input: exit 2, one line, no traceback, nothing written ----------------------------------------
 def _bad_cases(files, tmp: Path) -> dict[str, list]:
     (tmp / "garbage.h5").write_bytes(b"not an hdf5 file at all")
