@@ -113,7 +113,11 @@ def plot_phase_map(phase_map: PhaseMap | SaltDetections | CompositionLike, ax: A
     t = pm.table
     xy = t.positions_mm[:, :2]
     finite = np.all(np.isfinite(xy), axis=1)
-    geom = scan_geometry(t.positions_mm, finite)
+    unplaced = not finite.any()
+    if unplaced:  # no point has a position (NaN where unknown): one cell per point, in acquisition order
+        xy = np.column_stack([np.arange(len(xy), dtype=float), np.zeros(len(xy))])
+        finite = np.ones(len(xy), dtype=bool)
+    geom = scan_geometry(xy, finite)
     s = geom.spacing_mm
     labels = pm.phase
     alpha = np.where(pm.confidence >= min_confidence, 1.0, 0.35)
@@ -137,7 +141,8 @@ def plot_phase_map(phase_map: PhaseMap | SaltDetections | CompositionLike, ax: A
         ax.set_xlim(np.nanmin(d[finite]) - s, np.nanmax(d[finite]) + s)
         ax.set_ylim(0, 1)
         ax.set_yticks([])
-        ax.set_xlabel("distance along the scan line (mm)" if geom.kind == "line" else "single point (mm)")
+        ax.set_xlabel("point, in acquisition order (the scan holds no positions)" if unplaced else
+                      "distance along the scan line (mm)" if geom.kind == "line" else "single point (mm)")
         if detections is not None:
             for k, det in enumerate(detections, start=1):
                 x = float(np.mean(d[det.mask]))

@@ -47,6 +47,26 @@ def test_phase_map_raster_and_line(raster, line, tmp_path):
     plt.close(fig)
 
 
+def test_phase_map_of_a_scan_without_positions():
+    """Positions are NaN where unknown (HDF5 layout): with none known the points are drawn in acquisition
+    order, and the salt detections are numbered over them."""
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+
+    table = make_salt_scene(kind="line", seed=2).measure(2)
+    blind = dataclasses.replace(table, positions_mm=np.full_like(table.positions_mm, np.nan))
+    found = identify_salts(blind)
+    fig = plot_phase_map(found.phase_map, detections=found)
+    ax = fig.axes[0]
+    assert "acquisition order" in ax.get_xlabel()
+    assert ax.get_xlim()[1] - ax.get_xlim()[0] >= table.n_points - 1
+    plt.close(fig)
+    one = dataclasses.replace(table.subset(np.arange(table.n_points) == 0),
+                              positions_mm=np.full((1, table.positions_mm.shape[1]), np.nan))
+    plt.close(plot_phase_map(identify_salts(one).phase_map))
+
+
 def test_ternaries_and_correlation(raster):
     import matplotlib.pyplot as plt
 
