@@ -6,13 +6,19 @@ import math
 
 from .errors import SpectrumError
 
-__all__ = ["as_float", "check_live_time", "check_real_time", "check_calibration", "MAX_LIVE_TIME_S",
-           "MIN_GAIN_EV_PER_CHANNEL", "MAX_GAIN_EV_PER_CHANNEL", "MAX_ABS_OFFSET_EV"]
+__all__ = ["as_float", "check_live_time", "check_real_time", "check_point_times", "check_calibration",
+           "MAX_LIVE_TIME_S", "MIN_LIVE_TIME_S", "MIN_GAIN_EV_PER_CHANNEL", "MAX_GAIN_EV_PER_CHANNEL",
+           "MAX_ABS_OFFSET_EV"]
 
 #: Longest accepted live (or real) time, s: ~3 years. A Rh X-ray tube's rated life is
 #: ~10^4 h = 3.6e7 s, so no measurement, nor any sum of PIXL spectra (a whole scan of
 #: 10^5 points of 10 s is 1e6 s), comes near; 1e23 s is a corrupt field.
 MAX_LIVE_TIME_S = 1e8
+#: Shortest accepted live time of a spectrum, s (0 aside, which marks a point without data): one
+#: microsecond, about the pulse-processing time of a single event in a silicon drift detector
+#: (peaking times 0.1-1 µs), so no spectrum can hold even one count in less. A live time of 1e-300 s
+#: is a corrupt field, and would turn every count rate (and composition) into ~1e300.
+MIN_LIVE_TIME_S = 1e-6
 #: Accepted energy gains, eV per channel. Energy-dispersive X-ray detectors run from
 #: ~1 eV/ch (microcalorimeters) to ~40 eV/ch (coarse SDD binning; PIXL 7.9 eV/ch); the
 #: bounds leave three decades of margin on each side and reject 1e308 or 1e-300.
@@ -32,12 +38,26 @@ def as_float(value, what: str, path, where, error_cls) -> float:
 
 def check_live_time(value, *, what: str = "live time", path=None, where=None,
                     error_cls=SpectrumError) -> float:
-    """``value`` as a float if it is a live time in (0, MAX_LIVE_TIME_S] s, else ``error_cls``."""
+    """``value`` as a float if it is a live time in [MIN_LIVE_TIME_S, MAX_LIVE_TIME_S] s, else ``error_cls``."""
     v = as_float(value, what, path, where, error_cls)
-    if not (math.isfinite(v) and 0 < v <= MAX_LIVE_TIME_S):
-        raise error_cls(f"{what} is {v!r} s; expected a finite value in (0, {MAX_LIVE_TIME_S:.0e}] s",
-                        path=path, where=where)
+    if not (math.isfinite(v) and MIN_LIVE_TIME_S <= v <= MAX_LIVE_TIME_S):
+        raise error_cls(f"{what} is {v!r} s; expected a finite value in [{MIN_LIVE_TIME_S:.0e}, "
+                        f"{MAX_LIVE_TIME_S:.0e}] s", path=path, where=where)
     return v
+
+
+def check_point_times(values, *, what: str, path=None, where=None, error_cls=SpectrumError) -> None:
+    """Check per-point live (or real) times of a scan or a results file: each 0 (a point without data,
+    flagged invalid downstream) or in [MIN_LIVE_TIME_S, MAX_LIVE_TIME_S] s; ``error_cls`` names the
+    first point that is neither ("... of point i")."""
+    import numpy as np
+
+    a = np.asarray(values, dtype=float)
+    ok = np.isfinite(a) & ((a == 0) | ((a >= MIN_LIVE_TIME_S) & (a <= MAX_LIVE_TIME_S)))
+    if not np.all(ok):
+        i = int(np.flatnonzero(~ok.reshape(-1))[0])
+        raise error_cls(f"{what} of point {i} is {float(a.reshape(-1)[i])!r} s; expected 0 (no data) or a finite "
+                        f"value in [{MIN_LIVE_TIME_S:.0e}, {MAX_LIVE_TIME_S:.0e}] s", path=path, where=where)
 
 
 def check_real_time(value, *, what: str = "real time", path=None, where=None,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .checks import (MAX_ABS_OFFSET_EV, MAX_GAIN_EV_PER_CHANNEL, MAX_LIVE_TIME_S, MIN_GAIN_EV_PER_CHANNEL,
-                     check_calibration, check_live_time, check_real_time)
+                     MIN_LIVE_TIME_S, check_calibration, check_live_time, check_point_times, check_real_time)
 from .errors import HDF5FormatError, SpectrumError
 from .instrument import Instrument
 
@@ -428,10 +428,7 @@ class Scan:
                                 path=self.source)
         # a zero live time marks a point without data (a dropped point): map fits flag it
         # invalid and spectrum() refuses it; negative, non-finite or absurd values are errors
-        ok = np.isfinite(a) & (a >= 0) & (a <= MAX_LIVE_TIME_S)
-        if not np.all(ok):
-            bad = int(np.flatnonzero(~ok)[0])
-            check_real_time(a[bad], what=f"{name} of detector {det} at point {bad}", path=self.source)
+        check_point_times(a, what=f"{name} of detector {det}", path=self.source)
         return a
 
     # --- access -------------------------------------------------------------
@@ -675,8 +672,11 @@ def as_scan(scan, *, energy_offset_eV: float | None = None, energy_gain_eV: floa
     except (TypeError, ValueError):
         raise SpectrumError(f"live_time_s must be one value or one per point ({counts.shape[0]}), got "
                             f"{np.shape(live_time_s)}") from None
-    if not np.all(np.isfinite(live)) or live.min() <= 0:
-        raise SpectrumError("live_time_s must be finite and > 0 s at every point")
+    if counts.shape[0] == 0:
+        raise SpectrumError(f"the spectra hold no point (shape {counts.shape}); expected at least one spectrum")
+    if not (np.all(np.isfinite(live)) and live.min() >= MIN_LIVE_TIME_S and live.max() <= MAX_LIVE_TIME_S):
+        raise SpectrumError(f"live_time_s must be finite and in [{MIN_LIVE_TIME_S:.0e}, {MAX_LIVE_TIME_S:.0e}] s "
+                            "at every point")
     return Scan({detector: counts}, {detector: live}, positions_mm=positions,
                 calibration={detector: (offset, gain)}, instrument=instrument)
 

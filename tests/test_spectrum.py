@@ -133,6 +133,10 @@ def test_as_scan_checks_live_time_and_step():
         as_scan(np.ones((3, 50)), live_time_s=[1.0, 2.0])
     with pytest.raises(px.SpectrumError, match="live_time_s"):
         as_scan(np.ones((3, 50)), live_time_s=-1.0)
+    with pytest.raises(px.SpectrumError, match="live_time_s"):
+        as_scan(np.ones((3, 50)), live_time_s=1e-300)
+    with pytest.raises(px.SpectrumError, match="no point"):
+        as_scan(np.zeros((0, 50)))
     with pytest.raises(px.SpectrumError, match="step_mm"):
         as_scan(np.ones((2, 2, 50)), step_mm=0.0)
     scan = as_scan(np.ones((2, 3, 50)), step_mm=0.5)
@@ -141,6 +145,7 @@ def test_as_scan_checks_live_time_and_step():
 
 
 @pytest.mark.parametrize("field,value", [("live_time_s", 1e23), ("live_time_s", -1.0), ("live_time_s", 0.0),
+                                         ("live_time_s", 1e-300),
                                          ("live_time_s", math.nan), ("gain_eV_per_channel", 1e308),
                                          ("gain_eV_per_channel", math.nan), ("offset_eV", math.inf),
                                          ("real_time_s", -2.0), ("quadratic_eV", -1.0)])
@@ -154,7 +159,7 @@ def test_spectrum_refuses_unphysical_values(field, value):
         px.Spectrum(**kw)
 
 
-@pytest.mark.parametrize("live", [1e23, -1.0, math.nan, math.inf])
+@pytest.mark.parametrize("live", [1e23, -1.0, math.nan, math.inf, 1e-300])
 def test_scan_refuses_unphysical_live_times(live):
     import pixlspec as px
     from pixlspec.errors import SpectrumError

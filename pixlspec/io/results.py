@@ -298,7 +298,7 @@ def read_results_info(path) -> dict[str, Any]:
 def _maps_from_group(rd: CheckedReader, g: h5py.Group, common: dict, n_points: int):
     from ..element_maps import ElementMaps
     from ..instrument import MAX_GEOMETRY_FACTOR
-    from ..spectrum import MAX_LIVE_TIME_S, check_real_time
+    from ..checks import check_point_times
 
     cols = rd.strings(g, "column_names")
     elements = rd.strings(g, "elements")
@@ -310,11 +310,8 @@ def _maps_from_group(rd: CheckedReader, g: h5py.Group, common: dict, n_points: i
     chi2 = rd.array(g, "chi2_reduced", (n_points,))
     dof = rd.array(g, "dof", (n_points,))
     live = rd.array(g, "live_time_s", (n_points,)).astype(np.float64)
-    bad = ~(np.isfinite(live) & (live >= 0) & (live <= MAX_LIVE_TIME_S))
-    if np.any(bad):     # 0: a point without data, as in scans (flagged invalid)
-        i = int(np.flatnonzero(bad)[0])
-        check_real_time(live[i], what=f"live time of point {i}", path=rd.name, where=rd.where,
-                        error_cls=HDF5FormatError)
+    # 0: a point without data, as in scans (flagged invalid)
+    check_point_times(live, what="live time", path=rd.name, where=rd.where, error_cls=HDF5FormatError)
     geometry = None
     if "geometry_factor" in g:
         geometry = rd.array(g, "geometry_factor", (n_points,)).astype(np.float64)

@@ -541,7 +541,7 @@ def test_real_config_is_not_a_spectrum(real_data):
         read_msa(real_data / "pixl_fm_config" / "Config_PIXL_FM_SurfaceOps_Rev2_Sept2021.msa")
 
 
-@pytest.mark.parametrize("value", [b"1e23, 1e23", b"-5, -5", b"0, 0", b"nan, nan", b"inf, inf"])
+@pytest.mark.parametrize("value", [b"1e23, 1e23", b"-5, -5", b"0, 0", b"nan, nan", b"inf, inf", b"1e-300, 1e-300"])
 def test_msa_live_time_out_of_range_names_the_line(tmp_path, seeds, value):
     from pixlspec.errors import MSAFormatError
 
