@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -480,7 +481,7 @@ class Instrument:
         data = dict(data)
         try:
             tube = Tube(**_only_known(Tube, data.pop("tube", {}), source, "tube"))
-            optic = Optic(**_only_known(Optic, data.pop("optic", {}), source, "optic"))
+            optic = _stored_optic(_only_known(Optic, data.pop("optic", {}), source, "optic"))
             dets = data.pop("detectors", None)
             detectors = (tuple(Detector(**_only_known(Detector, d, source, f"detectors[{i}]"))
                                for i, d in enumerate(dets)) if dets is not None else None)
@@ -556,6 +557,23 @@ class Instrument:
         return (f"Instrument({self.name}; {t.anode} tube {t.voltage_kV:g} kV {t.current_uA:g} µA; "
                 f"incidence {self.incidence_deg:g}°, {self.atmosphere} path "
                 f"{self.path_in_cm:g}/{self.path_out_cm:g} cm; detectors {dets})")
+
+
+#: The name :meth:`Optic.piquant` gives a PIQUANT built-in optic ("PIQUANT optic 8 (...)").
+_BUILTIN_OPTIC_NAME = re.compile(r"^\s*PIQUANT optic (\d+)\b")
+
+
+def _stored_optic(d: dict) -> "Optic":
+    """The optic of a stored instrument description. A PIQUANT built-in optic named without its table
+    (scan files and instrument descriptions written before pixlspec built the tables in, whose optic was
+    its name alone) is that built-in optic, table included: read as "no optic", its files quantified
+    ~7x too high uncalibrated."""
+    from .physics.optic import BUILTIN_OPTIC_CODES
+
+    m = _BUILTIN_OPTIC_NAME.match(str(d.get("name", "")))
+    if m and int(m.group(1)) in BUILTIN_OPTIC_CODES and not d.get("energies_keV") and not d.get("transmission"):
+        return Optic.piquant(int(m.group(1)))
+    return Optic(**d)
 
 
 def _only_known(klass, data: dict, source, where: str) -> dict:

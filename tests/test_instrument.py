@@ -34,6 +34,39 @@ def test_instrument_round_trip(tmp_path, fmt):
     assert back == inst
 
 
+def test_builtin_optic_stored_by_name_alone_is_the_builtin_optic():
+    """Scan files and instrument descriptions written before the built-in optic tables stored PIQUANT's
+    optic 8 by name alone; read back, it is optic 8 with its table (not "no optic", response 1). The shipped
+    sol-125 scan is such a file: quantified with its own instrument it gives what the FM configuration gives."""
+    d = px.Instrument.pixl().to_dict()
+    d["optic"] = {"name": "PIQUANT optic 8 (FM, Apr 2021)", "energies_keV": [], "transmission": []}
+    inst = px.Instrument.from_dict(d)
+    assert inst.optic == px.Optic.piquant(8) and inst == px.Instrument.pixl()
+    d["optic"] = {"name": "PIQUANT optic 7"}
+    assert px.Instrument.from_dict(d).optic == px.Optic.piquant(7)
+    for other in ({"name": "none"}, {"name": "PIQUANT optic 5 (2017 breadboard)"}):
+        d["optic"] = other
+        assert px.Instrument.from_dict(d).optic.energies_keV == ()
+
+
+def test_example_scan_quantified_with_its_own_instrument():
+    import numpy as np
+
+    from tests.helpers.paths import ROOT
+
+    example_data = ROOT / "example_data"
+    with px.open_scan(example_data / "sol0125_naltsos.h5") as scan:
+        assert scan.instrument.optic == px.Optic.piquant(8)
+        spec = scan.sum_spectrum("A")
+        fm = px.Instrument.from_piquant_config(example_data / "pixl_fm_config"
+                                               / "Config_PIXL_FM_SurfaceOps_Rev2_Sept2021.msa")
+        fit = px.fit_spectrum(spec, instrument=fm)
+        own = px.quantify(fit, scan.instrument)
+    config = px.quantify(fit, fm)
+    assert own.total == pytest.approx(config.total, rel=1e-6)
+    assert 100.0 < own.total < 150.0 and np.isfinite(own.total)
+
+
 def test_instrument_bad_input(tmp_path):
     with pytest.raises(px.ConfigError, match="unknown keys"):
         px.Instrument.from_dict({"tube": {"voltage": 28}})
