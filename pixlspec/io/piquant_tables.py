@@ -23,6 +23,13 @@ TYPE_CODES = {"": "element", "e": "element", "el": "element", "inc": "compton", 
               "coh": "rayleigh", "ray": "rayleigh", "bkg": "background"}
 #: ppm per wt% and wt% per mass fraction.
 PPM_PER_WT_PERCENT = 1.0e4
+#: Largest ECF (measured ÷ calculated intensity) a calibration table may hold. PIQUANT's ECFs for PIXL are
+#: 0.75-1.13 (shared/science/absolute-scale.md); a factor beyond 100 is no calibration but a corrupt field.
+#: 0 is PIQUANT's "not calibrated" (a line it could not measure, e.g. Ba K in the flight table).
+MAX_ECF = 100.0
+#: Fields of a calibration-table row that carries the calibration (fields 9-12: ECF, its 1σ, the
+#: measured intensity, the atomic number); composition-only rows (matrix elements) stop at field 8.
+CALIBRATION_FIELDS = 4
 WT_PERCENT_PER_FRACTION = 100.0
 
 
@@ -157,6 +164,8 @@ def _amount_wt(tok: str, path: str, lineno: int) -> tuple[float, float]:
 
 
 def _element_line(fields: list[str], path: str, lineno: int, symbol: str, calibration: bool) -> StandardElement:
+    from ..physics.elements import atomic_number
+
     f = [x.strip() for x in fields] + [""] * max(0, 12 - len(fields))
     line = f[1].upper()
     if line not in LINE_SELECTORS:
@@ -188,12 +197,26 @@ def _element_line(fields: list[str], path: str, lineno: int, symbol: str, calibr
     ecf = sig = inten = None
     z = None
     if calibration:
-        ecf = _csv_number(f[8], path, lineno, f"{symbol} ECF") if f[8] else None
-        sig = _csv_number(f[9], path, lineno, f"{symbol} ECF sigma") if f[9] else None
-        inten = _csv_number(f[10], path, lineno, f"{symbol} intensity") if f[10] else None
-        if f[11]:
+        given = [bool(x) for x in f[8:8 + CALIBRATION_FIELDS]]
+        if any(given) and not all(given):
+            raise CSVFormatError(f"{symbol}: a calibration row holds ECF, ECF sigma, intensity and atomic number "
+                                 f"(fields 9-12); this one has {sum(given)} of them (cut short?)", path=path,
+                                 where=lineno)
+        if all(given):
+            ecf = _csv_number(f[8], path, lineno, f"{symbol} ECF")
+            sig = _csv_number(f[9], path, lineno, f"{symbol} ECF sigma")
+            inten = _csv_number(f[10], path, lineno, f"{symbol} intensity")
             zf = _csv_number(f[11], path, lineno, f"{symbol} atomic number")
+            if not 0.0 <= ecf <= MAX_ECF:
+                raise CSVFormatError(f"{symbol}: ECF {f[8]!r}; expected 0 (not calibrated) to {MAX_ECF:g}",
+                                     path=path, where=lineno)
+            if sig < 0 or inten < 0:
+                raise CSVFormatError(f"{symbol}: ECF sigma {f[9]!r} and intensity {f[10]!r} must be >= 0",
+                                     path=path, where=lineno)
             z = int(zf)
+            if z != zf or z != atomic_number(symbol):
+                raise CSVFormatError(f"{symbol}: atomic number {f[11]!r}; expected {atomic_number(symbol)}",
+                                     path=path, where=lineno)
     return StandardElement(element=symbol, line=line, qualifier=qual, type=typ, wt_percent=wt,
                            uncertainty_wt_percent=unc, uncertainty_raw=unc_raw, oxide_ratio=oxide,
                            weight=weight, ecf=ecf, ecf_sigma_percent=sig, intensity=inten, atomic_number=z,
@@ -266,6 +289,10 @@ def _parse_standards(rows: list[tuple[int, list[str]]], path: str, calibration: 
         raise CSVFormatError(f"unrecognised line starting {first!r}; expected Comment, Standard, SPECTRUM, "
                              "Density or an element line 'Symbol, Line, Qualifier, Type, Amount, ...'",
                              path=path, where=lineno)
+    if calibration and cur is not None and changed:
+        # PIQUANT ends every standard of a calibration table with the SPECTRUM it was measured on
+        raise CSVFormatError(f"standard {cur['name']!r} (line {cur['line']}) ends without its SPECTRUM line; "
+                             "is the file cut short?", path=path, where=cur["line"])
     flush()
     return entries
 

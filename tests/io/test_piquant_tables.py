@@ -99,3 +99,45 @@ def test_real_calibration(real_data):
     assert [e.elements[0].line for e in zr] == ["K", "L"]
     mgco3 = next(e for e in entries if e.name == "MgCO3")
     assert mgco3.options == ("Carbonates",) and mgco3.element("O").ecf is None
+
+
+CALIBRATION = """PIQUANT, Calibration File,     written, 2021-07-10 13:31:20
+Element, Emission line, Fit qualifier, Type, Percent, Uncertainty,  Oxide ratio, Weight, ECF, ECF Sigma, Intensity, Atomic number
+STANDARD, NaCl, Sodium Chloride Puck
+Density, 1.2581
+{na}
+Cl, , , el, 60.6600%, 0.0%, 0.0,   1.00, 1.0328, 0.1%, 2746128.0, 17
+SPECTRUM, Dwell_B_0611873973_000001C5_001197.msa
+{tail}"""
+NA_ROW = "Na, , , el, 39.3400%, 0.0%, 0.0,   1.00, 0.7542, 0.8%, 21949.1, 11"
+
+
+def test_calibration_row_forms(tmp_path):
+    """A calibration row carries all four calibration fields or none (a matrix row); ECF 0 is PIQUANT's
+    "not calibrated"."""
+    p = tmp_path / "cal.csv"
+    p.write_text(CALIBRATION.format(na=NA_ROW, tail=""))
+    na = read_piquant_calibration(p)[0].element("Na")
+    assert (na.ecf, na.ecf_sigma_percent, na.intensity, na.atomic_number) == (0.7542, 0.8, 21949.1, 11)
+    p.write_text(CALIBRATION.format(na="Na, , M, el, 39.3400%, 0.0%, 0.0", tail=""))
+    assert read_piquant_calibration(p)[0].element("Na").ecf is None
+    p.write_text(CALIBRATION.format(na=NA_ROW.replace("0.7542, 0.8%, 21949.1", "0.0000, 0.0%, 0.0"), tail=""))
+    assert read_piquant_calibration(p)[0].element("Na").ecf == 0.0
+
+
+@pytest.mark.parametrize("na, tail, fragment, line", [
+    (NA_ROW[:NA_ROW.index(", 0.8%")], "", "has 1 of them", 5),             # row cut after the ECF
+    (NA_ROW[:NA_ROW.rindex(",")], "", "has 3 of them", 5),                 # no atomic number
+    (NA_ROW.replace("0.7542", "-0.75"), "", "ECF '-0.75'", 5),
+    (NA_ROW.replace("0.7542", "1e300"), "", "ECF '1e300'", 5),
+    (NA_ROW.replace("21949.1", "-5"), "", "must be >= 0", 5),
+    (NA_ROW.replace(", 11", ", 26"), "", "atomic number '26'; expected 11", 5),
+    (NA_ROW, "STANDARD, Fe, Iron Puck\nDensity, 7.9\nFe, , , el, 100.0000%", "cut short", 8),  # truncated file
+    (NA_ROW, "STANDARD, Z", "cut short", 8),
+])
+def test_calibration_damaged_rows_name_the_line(tmp_path, na, tail, fragment, line):
+    p = tmp_path / "cal.csv"
+    p.write_text(CALIBRATION.format(na=na, tail=tail))
+    with pytest.raises(CSVFormatError) as e:
+        read_piquant_calibration(p)
+    assert fragment in str(e.value) and e.value.where == line and str(p) in str(e.value)
