@@ -6,7 +6,7 @@ import math
 
 from .errors import SpectrumError
 
-__all__ = ["as_float", "check_live_time", "check_real_time", "check_point_times", "check_calibration",
+__all__ = ["as_float", "check_live_time", "check_real_time", "check_point_times", "check_point_ids", "check_calibration",
            "MAX_LIVE_TIME_S", "MIN_LIVE_TIME_S", "MIN_GAIN_EV_PER_CHANNEL", "MAX_GAIN_EV_PER_CHANNEL",
            "MAX_ABS_OFFSET_EV"]
 
@@ -68,6 +68,27 @@ def check_real_time(value, *, what: str = "real time", path=None, where=None,
         raise error_cls(f"{what} is {v!r} s; expected a finite value in [0, {MAX_LIVE_TIME_S:.0e}] s",
                         path=path, where=where)
     return v
+
+
+def check_point_ids(ids, *, what: str = "point_ids", path=None, where=None, error_cls=SpectrumError) -> None:
+    """Point identifiers (PIXL PMCs) must name one point each: no id twice, no NaN. Points are matched by
+    id between detectors, files and maps (``pixlspec compare``), where a repeated id pairs the wrong points."""
+    import numpy as np
+
+    a = np.asarray(ids).reshape(-1)
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        i = int(np.flatnonzero(~np.isfinite(a))[0])
+        raise error_cls(f"{what} of point {i} is {float(a[i])!r}; expected a finite identifier", path=path,
+                        where=where)
+    if a.size > 1:
+        values, first, counts = np.unique(a, return_index=True, return_counts=True)
+        if np.any(counts > 1):
+            k = int(np.flatnonzero(counts > 1)[np.argmin(first[counts > 1])])
+            rows = np.flatnonzero(a == values[k]).tolist()
+            v = values[k].item() if hasattr(values[k], "item") else values[k]
+            shown = ", ".join(map(str, rows[:3])) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
+            raise error_cls(f"{what}: {v!r} names points {shown}; expected one point per identifier",
+                            path=path, where=where)
 
 
 def check_calibration(offset_eV, gain_eV_per_channel, quadratic_eV=0.0, n_channels: int | None = None, *,

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from .checks import (MAX_ABS_OFFSET_EV, MAX_GAIN_EV_PER_CHANNEL, MAX_LIVE_TIME_S, MIN_GAIN_EV_PER_CHANNEL,
-                     MIN_LIVE_TIME_S, check_calibration, check_live_time, check_point_times, check_real_time)
+                     MIN_LIVE_TIME_S, check_calibration, check_live_time, check_point_ids, check_point_times,
+                     check_real_time)
 from .errors import HDF5FormatError, SpectrumError
 from .instrument import Instrument
 
@@ -413,6 +414,7 @@ class Scan:
         ids = np.arange(self.n_points) if point_ids is None else np.asarray(point_ids)
         if ids.shape != (self.n_points,):
             raise SpectrumError(f"point_ids must have shape ({self.n_points},), got {ids.shape}", path=source)
+        check_point_ids(ids, path=source)
         self.point_ids = ids
         self.metadata = dict(metadata or {})
         self.point_metadata = PointMetadata(point_metadata)

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_point_ids
 from ..errors import CSVFormatError, PixlspecError
 from .atomic import atomic_path
 
@@ -533,6 +534,9 @@ def compare_compositions(a, b) -> list[ComparisonRow]:
     reports are left out.
     """
     ia, ib = _ids(a), _ids(b)
+    for name, ids, comp in (("A", ia, a), ("B", ib, b)):
+        check_point_ids(ids, what=f"point ids (PMC) of map {name}", path=getattr(comp, "source", None),
+                        error_cls=PixlspecError)
     pos_b = {v.item() if hasattr(v, "item") else v: k for k, v in enumerate(ib)}
     pairs = [(k, pos_b[v.item() if hasattr(v, "item") else v]) for k, v in enumerate(ia)
              if (v.item() if hasattr(v, "item") else v) in pos_b]

@@ -123,6 +123,22 @@ def test_compare_finds_a_known_bias(results, tmp_path):
     assert "SiO2" in text and "bias" in text
 
 
+def test_compare_refuses_a_point_id_given_twice(results):
+    """Points are paired by id: a map whose PMC repeats would pair the wrong points (a map compared with
+    itself showed a bias), so it is refused naming the id and its points."""
+    import dataclasses
+
+    from pixlspec.errors import PixlspecError
+    from pixlspec.io.export import compare_compositions
+
+    _, _, comp = results
+    ids = np.arange(comp.n_points) + 90
+    ids[1] = ids[0]
+    twice = dataclasses.replace(comp, point_ids=ids)
+    with pytest.raises(PixlspecError, match="90 names points 0, 1"):
+        compare_compositions(twice, twice)
+
+
 def test_maps_csv_and_msa_exports(tmp_path):
     maps = make_maps()
     out = tmp_path / "m.csv"
