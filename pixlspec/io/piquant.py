@@ -85,6 +85,8 @@ _FIELD_KEYWORD = {
     "path_in_cm/path_out_cm": "PATHINCLEN", "geometry_factor": "GEOMETRY", "fwhm_MnKa_eV": "DETRES",
     "window_Be_um": "TBEWIND", "si_thickness_um": "TACTLYR", "solid_angle_sr": "SOLIDANGLE",
     "elevation": "ELEVANGLE", "gain": "XPERCHAN", "n_channels": "NPOINTS",
+    "source_solid_angle_sr": "INCSR", "path_in_cm": "PATHINCLEN", "path_out_cm": "PATHEMGLEN",
+    "min_energy_eV": "MINIMUM_EN", "energy_correction_slope": "DL_SLOPE", "energy_correction_offset_eV": "DL_OFFSET",
 }
 
 
@@ -152,10 +154,10 @@ def _config_error(e: ConfigError, header: MSAHeader) -> ConfigError:
     """Re-raise a dataclass validation error with the file and the line of its keyword."""
     key = _FIELD_KEYWORD.get(str(e.where))
     if key is None:
-        for f, k in _FIELD_KEYWORD.items():
-            if f in e.message:
-                key = k
-                break
+        # the field named in the message, as a whole word ("source_solid_angle_sr" is not "solid_angle_sr")
+        named = [f for f in _FIELD_KEYWORD if re.search(rf"(?<![\w.]){re.escape(f)}(?!\w)", e.message)]
+        if named:
+            key = _FIELD_KEYWORD[max(named, key=len)]
     line = header.line(key) if key else None
     msg = f"#{key}: {e.message}" if key else e.message
     return ConfigError(msg, path=header.path, where=line if line is not None else e.where)

@@ -97,6 +97,11 @@ def test_config_single_value_and_kev(tmp_path):
     ("##DETRES : -5", "##DETRES", "fwhm"),
     ("##OPTICFILE : missing_file.txt", "##OPTICFILE", "not found"),
     ("#XPERCHAN : 7.9, 8.0, 8.1", "#XPERCHAN", "one value per detector"),
+    ("##INCSR : -1", "##INCSR", "INCSR: source_solid_angle_sr"),   # not #SOLIDANGLE, whose field name it holds
+    ("#SOLIDANGLE : -1", "#SOLIDANGLE", "SOLIDANGLE: solid_angle_sr"),
+    ("##PATHINCLEN : -5", "##PATHINCLEN", "PATHINCLEN"),
+    ("##PATHEMGLEN : -5", "##PATHEMGLEN", "PATHEMGLEN"),
+    ("##MINIMUM_EN : -10", "##MINIMUM_EN", "MINIMUM_EN"),
 ])
 def test_config_bad_values_name_file_and_line(tmp_path, line, key, fragment):
     kw = line.split(":")[0].strip()
