@@ -214,6 +214,9 @@ class Optic:
                               f"({len(self.second_derivatives)} vs {len(self.energies_keV)})", where="optic")
         if len(self.energies_keV) == 1:
             raise ConfigError("an optic table needs at least 2 energies", where="optic.energies_keV")
+        if self.transmission and max(self.transmission) <= 0.0:
+            raise ConfigError("optic transmission is 0 at every energy of its table (no photon would reach the "
+                              "sample); expected a response > 0 somewhere", where="optic.transmission")
         if any(b <= a for a, b in zip(self.energies_keV, self.energies_keV[1:])):
             raise ConfigError("optic energies must increase strictly", where="optic.energies_keV")
 

@@ -81,7 +81,8 @@ PER_SPECTRUM_KEYWORDS = frozenset({"XPERCHAN", "OFFSET", "QUADRATIC", "LIVETIME"
 _FIELD_KEYWORD = {
     "tube.voltage_kV": "BEAMKV", "tube.current_uA": "EMISSION", "tube.electron_incidence_deg": "TUBEINCANG",
     "tube.takeoff_deg": "TUBETAKEOF", "tube.window_Be_um": "TUBEWINDOW", "optic": "OPTICFILE",
-    "optic.energies_keV": "OPTICFILE", "atmosphere": "ATMOSPHERE", "incidence_deg": "INCANGLE",
+    "optic.energies_keV": "OPTICFILE", "optic.transmission": "OPTICFILE", "atmosphere": "ATMOSPHERE",
+    "incidence_deg": "INCANGLE",
     "path_in_cm/path_out_cm": "PATHINCLEN", "geometry_factor": "GEOMETRY", "fwhm_MnKa_eV": "DETRES",
     "window_Be_um": "TBEWIND", "si_thickness_um": "TACTLYR", "solid_angle_sr": "SOLIDANGLE",
     "elevation": "ELEVANGLE", "gain": "XPERCHAN", "n_channels": "NPOINTS",
@@ -387,5 +388,8 @@ def read_optic_file(path: str | os.PathLike) -> Optic:
         trans.append(t)
     if len(energies) < 2:
         raise ConfigError(f"an optic table needs >= 2 rows, found {len(energies)}", path=p, where=1)
-    return Optic(name=os.path.basename(p), energies_keV=tuple(energies), transmission=tuple(trans))
+    try:
+        return Optic(name=os.path.basename(p), energies_keV=tuple(energies), transmission=tuple(trans))
+    except ConfigError as e:
+        raise ConfigError(e.message, path=p, where=e.where) from None
 

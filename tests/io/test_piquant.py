@@ -145,6 +145,10 @@ def test_optic_file(tmp_path):
         with pytest.raises(ConfigError) as e:
             read_optic_file(p)
         assert e.value.where == line
+    p.write_bytes(b"0 0\n30 0\n")                     # passes nothing: no photon would reach the sample
+    with pytest.raises(ConfigError, match="0 at every energy") as e:
+        read_optic_file(p)
+    assert str(p) in str(e.value)
 
 
 def test_optic_file_resolved_by_basename(tmp_path):
