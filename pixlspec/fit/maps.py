@@ -283,8 +283,8 @@ def fit_map(scan_or_path, elements: Sequence[str] | None = None, instrument: Ins
         counts as an array ``(n_points, n_channels)`` (a line of points) or
         ``(ny, nx, n_channels)`` (a raster), fitted as detector "A" (see
         :func:`pixlspec.spectrum.as_scan`).
-    elements : sequence of str, optional
-        Default ``config.elements`` or :data:`ROCK_ELEMENTS`.
+    elements : sequence of str or str, optional
+        As :func:`fit_spectrum` ("Fe,Ca" or ["Fe", "Ca"]). Default ``config.elements`` or :data:`ROCK_ELEMENTS`.
     instrument : Instrument, optional
         Default: the scan's.
     config : FitConfig, optional

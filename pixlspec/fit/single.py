@@ -243,10 +243,10 @@ def fit_spectrum(spectrum: Spectrum | np.ndarray, elements: Sequence[str] | None
     ----------
     spectrum : Spectrum or 1-D array
         A spectrum, or counts per channel as an array (see the keywords).
-    elements : sequence of str, optional
+    elements : sequence of str or str, optional
         Elements ("Fe": K lines at the tube voltage, L or M for heavy
-        elements) or groups ("Pb_L"). Default ``config.elements`` or
-        :data:`ROCK_ELEMENTS`.
+        elements) or groups ("Pb_L"), or one string of them ("Fe,Ca,Pb_L").
+        Default ``config.elements`` or :data:`ROCK_ELEMENTS`.
     instrument : Instrument, optional
         Default: the spectrum's instrument, else :meth:`Instrument.pixl`.
     config : FitConfig, optional
@@ -336,6 +336,8 @@ def _fit_spectrum(spectrum, elements, instrument, config, exclude=None, kbeta_fr
                             path=spectrum.source, where=f"detector {spectrum.detector}")
 
     # --- elements: keep those with a line in the fit range -------------------------------
+    if isinstance(elements, str):  # "Fe,Ca" or "Fe Ca", as FitConfig(elements=...) takes them
+        elements = elements.replace(",", " ").split()
     names = list(elements) if elements is not None else list(config.elements or ROCK_ELEMENTS)
     # the gas of the beam path belongs to the instrument: fitted whatever the user's list
     names += [g for g in path_gas_elements(instrument.atmosphere) if g not in names]

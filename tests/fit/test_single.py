@@ -212,6 +212,14 @@ def test_calibration_too_small_for_fit_range():
         px.fit_spectrum(s)
 
 
+def test_elements_as_one_string(basalt_spectrum):
+    """ "Si,Ca,Fe" is three elements, as FitConfig(elements=...) and the CLI take them (not S, i, ...)."""
+    listed = px.fit_spectrum(basalt_spectrum, elements=["Si", "Ca", "Fe"])
+    for text in ("Si,Ca,Fe", "Si, Ca Fe"):
+        one = px.fit_spectrum(basalt_spectrum, elements=text)
+        assert one.elements == listed.elements and one.areas == listed.areas
+
+
 def test_unknown_element():
     s = px.simulate_spectrum(basalt_areas(1e5), INST, seed=1)
     with pytest.raises(px.UnknownElementError):
