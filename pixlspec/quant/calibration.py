@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import CompositionError, ConfigError, FitError
+from ..errors import CompositionError, ConfigError, FitError, UnknownElementError
 from ..instrument import Instrument
 from ..physics.attenuation import parse_composition
+from ..physics.lines import parse_group_name
 from .fp import GAS_LINE_ELEMENT, fp_model
 from .quantify import DEFAULT_BALANCE, quantify
 from .solver import GAS_GROUPS, Solver, analysis_groups, solve_air_fraction
@@ -132,6 +133,10 @@ class Calibration:
             raise ConfigError(f"calibration scale 1σ must be finite and >= 0, got {self.scale_sigma}",
                               where="scale_sigma")
         for g, v in self.factors.items():
+            try:
+                parse_group_name(g)
+            except UnknownElementError as e:  # a KeyError too: from_dict would read it as a missing key
+                raise ConfigError(f"calibration factor of {g!r}: {e.message}", where=f"factors.{g}") from None
             if not (math.isfinite(v) and v > 0):
                 raise ConfigError(f"calibration factor of {g} must be > 0, got {v}", where=f"factors.{g}")
         for g, v in self.factor_sigma.items():

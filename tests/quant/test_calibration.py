@@ -79,6 +79,22 @@ def test_non_utf8_calibration_names_the_line(tmp_path, seeds):
     assert isinstance(e.value.where, int)
 
 
+def test_calibration_factor_of_an_unknown_group_names_the_file(tmp_path, seeds):
+    """A factor for a group that is no element ("Xx") is refused when the file is read, naming it, not
+    when a spectrum is quantified with it."""
+    import json
+
+    from pixlspec.errors import ConfigError
+
+    data = json.loads(seeds["caljson"][0].read_text())
+    data["factors"]["Xx"] = 1.0
+    p = tmp_path / "cal.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="'Xx'") as e:
+        Calibration.load(p)
+    assert str(p) in str(e.value) and e.value.where == "factors.Xx"
+
+
 # =========================================================================== calibration
 def test_calibration_recovers_a_wrong_instrument_and_round_trips(tmp_path):
     """Spectra simulated with the true instrument, quantified with a wrong one (solid angle -30 %,
