@@ -6,9 +6,9 @@ import math
 
 from .errors import SpectrumError
 
-__all__ = ["as_float", "check_live_time", "check_real_time", "check_point_times", "check_point_ids", "check_calibration",
-           "MAX_LIVE_TIME_S", "MIN_LIVE_TIME_S", "MIN_GAIN_EV_PER_CHANNEL", "MAX_GAIN_EV_PER_CHANNEL",
-           "MAX_ABS_OFFSET_EV"]
+__all__ = ["as_float", "check_live_time", "check_real_time", "check_point_times", "check_point_ids",
+           "check_calibration", "MAX_LIVE_TIME_S", "MIN_LIVE_TIME_S", "MIN_GAIN_EV_PER_CHANNEL",
+           "MAX_GAIN_EV_PER_CHANNEL", "MAX_ABS_OFFSET_EV"]
 
 #: Longest accepted live (or real) time, s: ~3 years. A Rh X-ray tube's rated life is
 #: ~10^4 h = 3.6e7 s, so no measurement, nor any sum of PIXL spectra (a whole scan of

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -562,20 +561,18 @@ class Instrument:
                 f"{self.path_in_cm:g}/{self.path_out_cm:g} cm; detectors {dets})")
 
 
-#: The name :meth:`Optic.piquant` gives a PIQUANT built-in optic ("PIQUANT optic 8 (...)").
-_BUILTIN_OPTIC_NAME = re.compile(r"^\s*PIQUANT optic (\d+)\b")
+#: The names pixlspec gave PIQUANT's built-in optics before their tables were built in (a name alone, no
+#: table; ``io.piquant.OPTIC_CODES``): scan files and instrument descriptions of that time hold them.
+_LEGACY_BUILTIN_OPTIC_NAMES = {"PIQUANT optic 8 (FM, Apr 2021)": 8, "PIQUANT optic 7 (FM (old))": 7}
 
 
 def _stored_optic(d: dict) -> "Optic":
-    """The optic of a stored instrument description. A PIQUANT built-in optic named without its table
-    (scan files and instrument descriptions written before pixlspec built the tables in, whose optic was
-    its name alone) is that built-in optic, table included: read as "no optic", its files quantified
-    ~7x too high uncalibrated."""
-    from .physics.optic import BUILTIN_OPTIC_CODES
-
-    m = _BUILTIN_OPTIC_NAME.match(str(d.get("name", "")))
-    if m and int(m.group(1)) in BUILTIN_OPTIC_CODES and not d.get("energies_keV") and not d.get("transmission"):
-        return Optic.piquant(int(m.group(1)))
+    """The optic of a stored instrument description. A PIQUANT built-in optic stored under its legacy
+    name without its table is that built-in optic, table included: read as "no optic", such files were
+    quantified ~7x too high uncalibrated. Any other name is taken as written."""
+    code = _LEGACY_BUILTIN_OPTIC_NAMES.get(str(d.get("name", "")))
+    if code is not None and not d.get("energies_keV") and not d.get("transmission"):
+        return Optic.piquant(code)
     return Optic(**d)
 
 

@@ -430,7 +430,13 @@ class Scan:
                                 path=self.source)
         # a zero live time marks a point without data (a dropped point): map fits flag it
         # invalid and spectrum() refuses it; negative, non-finite or absurd values are errors
-        check_point_times(a, what=f"{name} of detector {det}", path=self.source)
+        if name == "live_time_s":
+            check_point_times(a, what=f"{name} of detector {det}", path=self.source)
+        else:  # real (clock) times: [0, MAX_LIVE_TIME_S], as a single spectrum's
+            ok = np.isfinite(a) & (a >= 0) & (a <= MAX_LIVE_TIME_S)
+            if not np.all(ok):
+                bad = int(np.flatnonzero(~ok)[0])
+                check_real_time(a[bad], what=f"{name} of detector {det} at point {bad}", path=self.source)
         return a
 
     # --- access -------------------------------------------------------------
@@ -676,9 +682,10 @@ def as_scan(scan, *, energy_offset_eV: float | None = None, energy_gain_eV: floa
                             f"{np.shape(live_time_s)}") from None
     if counts.shape[0] == 0:
         raise SpectrumError(f"the spectra hold no point (shape {counts.shape}); expected at least one spectrum")
-    if not (np.all(np.isfinite(live)) and live.min() >= MIN_LIVE_TIME_S and live.max() <= MAX_LIVE_TIME_S):
-        raise SpectrumError(f"live_time_s must be finite and in [{MIN_LIVE_TIME_S:.0e}, {MAX_LIVE_TIME_S:.0e}] s "
-                            "at every point")
+    bad = np.flatnonzero(~(np.isfinite(live) & (live >= MIN_LIVE_TIME_S) & (live <= MAX_LIVE_TIME_S)))
+    if bad.size:
+        raise SpectrumError(f"live_time_s of point {int(bad[0])} is {float(live[bad[0]])!r} s; expected a finite "
+                            f"value in [{MIN_LIVE_TIME_S:.0e}, {MAX_LIVE_TIME_S:.0e}] s at every point")
     return Scan({detector: counts}, {detector: live}, positions_mm=positions,
                 calibration={detector: (offset, gain)}, instrument=instrument)
 

@@ -170,7 +170,8 @@ def test_scan_refuses_unphysical_live_times(live):
         px.Scan({"A": np.ones((4, 64))}, {"A": lt}, calibration={"A": (0.0, 10.0)})
 
 
-@pytest.mark.parametrize("ids, fragment", [([5, 6, 5, 7], "5 names points 0, 2"), ([0.0, 1.0, np.nan, 3.0], "point 2 is nan")])
+@pytest.mark.parametrize("ids, fragment", [([5, 6, 5, 7], "5 names points 0, 2"),
+                                          ([0.0, 1.0, np.nan, 3.0], "point 2 is nan")])
 def test_scan_refuses_point_ids_that_do_not_name_one_point(ids, fragment):
     from pixlspec.errors import SpectrumError
 

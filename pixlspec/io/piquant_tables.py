@@ -237,6 +237,10 @@ def _parse_standards(rows: list[tuple[int, list[str]]], path: str, calibration: 
                              comments=tuple(cur["comments"]), line_number=cur["line"])
 
     def flush():
+        if cur is not None and changed and calibration:
+            # PIQUANT ends every standard of a calibration table with the SPECTRUM it was measured on
+            raise CSVFormatError(f"standard {cur['name']!r} ends without its SPECTRUM line (a row lost, or the "
+                                 "file cut short?)", path=path, where=cur["line"])
         if cur is not None and changed and cur["elements"]:
             entries.append(snapshot(None))
 
@@ -289,10 +293,6 @@ def _parse_standards(rows: list[tuple[int, list[str]]], path: str, calibration: 
         raise CSVFormatError(f"unrecognised line starting {first!r}; expected Comment, Standard, SPECTRUM, "
                              "Density or an element line 'Symbol, Line, Qualifier, Type, Amount, ...'",
                              path=path, where=lineno)
-    if calibration and cur is not None and changed:
-        # PIQUANT ends every standard of a calibration table with the SPECTRUM it was measured on
-        raise CSVFormatError(f"standard {cur['name']!r} (line {cur['line']}) ends without its SPECTRUM line; "
-                             "is the file cut short?", path=path, where=cur["line"])
     flush()
     return entries
 

@@ -226,6 +226,11 @@ BAD_FILES = {
                         "/entry/sample/positions"),
     "point ids length": (lambda f: _replace(f, "entry/sample/point_ids", np.arange(3)),
                          "/entry/sample/point_ids"),
+    "point id twice": (lambda f: _replace(f, "entry/sample/point_ids", np.r_[7, 7, np.arange(N_POINTS - 2)]),
+                       "/entry/sample/point_ids"),
+    "live time below 1 us": (lambda f: _replace(f, "entry/instrument/detector_A/live_time_s",
+                                                np.full(N_POINTS, 1e-300)),
+                             "/entry/instrument/detector_A/live_time_s"),
     "invalid instrument JSON": (lambda f: _replace(f, "entry/process/instrument", "{not json"),
                                 "/entry/process/instrument"),
     "instrument JSON with bad values": (

@@ -102,6 +102,8 @@ def test_config_single_value_and_kev(tmp_path):
     ("##PATHINCLEN : -5", "##PATHINCLEN", "PATHINCLEN"),
     ("##PATHEMGLEN : -5", "##PATHEMGLEN", "PATHEMGLEN"),
     ("##MINIMUM_EN : -10", "##MINIMUM_EN", "MINIMUM_EN"),
+    ("##DL_SLOPE : 1e9", "##DL_SLOPE", "DL_SLOPE"),
+    ("##DL_OFFSET : 1e9", "##DL_OFFSET", "DL_OFFSET"),
 ])
 def test_config_bad_values_name_file_and_line(tmp_path, line, key, fragment):
     kw = line.split(":")[0].strip()

@@ -134,6 +134,9 @@ def test_calibration_row_forms(tmp_path):
     (NA_ROW.replace(", 11", ", 26"), "", "atomic number '26'; expected 11", 5),
     (NA_ROW, "STANDARD, Fe, Iron Puck\nDensity, 7.9\nFe, , , el, 100.0000%", "cut short", 8),  # truncated file
     (NA_ROW, "STANDARD, Z", "cut short", 8),
+    (NA_ROW, "STANDARD, Fe, Iron Puck\nFe, , , el, 100.0000%, 0.0%, 0.0,   1.00, 0.9792, 0.0%, 5566613.0, 26\n"
+     "STANDARD, Ti, Titanium Puck\nTi, , , el, 100.0000%, 0.0%, 0.0,   1.00, 0.9906, 0.0%, 6142260.5, 22\n"
+     "SPECTRUM, ti.msa\n", "'Fe' ends without its SPECTRUM line", 8),       # a standard in the middle
 ])
 def test_calibration_damaged_rows_name_the_line(tmp_path, na, tail, fragment, line):
     p = tmp_path / "cal.csv"

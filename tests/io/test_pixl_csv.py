@@ -122,6 +122,7 @@ BAD_RFS = {
     "missing B row": (_bad(L, B_HDR + 1, None), B_HDR + 1, "rows"),
     "ragged metadata row": (_bad(L, 2, "1,2,3"), 3, "fields"),
     "zero live time": (_bad(L, 1, L[1].replace(",13.5,", ",0,")), 2, "live_time_A"),
+    "live time below 1 us": (_bad(L, 1, L[1].replace(",13.5,", ",1e-300,")), 2, "live_time_A"),
     "non-numeric PMC": (_bad(L, 1, L[1].replace(",93,", ",9x3,")), 2, "PMC"),
     "PMC beyond int64": (_bad(L, 1, L[1].replace(",93,", ",1e300,")), 2, "PMC"),
     "bad spectra header": (_bad(L, A_HDR, L[A_HDR].replace("A_3", "A_7")), A_HDR + 1, "A_3"),

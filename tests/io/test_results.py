@@ -185,6 +185,12 @@ def test_geometry_factor_travels_from_scan_to_results_file(tmp_path):
     with pytest.raises(HDF5FormatError, match="geometry_factor of point 3") as e:
         ElementMaps.from_hdf5(out)
     assert "g.h5" in str(e.value)
+    with h5py.File(out, "r+") as f:
+        f["entry/results/geometry_factor"][3] = 1.0
+        f["entry/results/live_time_s"][5] = 1e-300      # a corrupt live time: below 1 µs
+    with pytest.raises(HDF5FormatError, match="live time of point 5") as e:
+        ElementMaps.from_hdf5(out)
+    assert "g.h5" in str(e.value) and "/entry/results" in str(e.value)
     plain = px.fit_map(simulate_scan(basalt_maps(16, 1e5, seed=41), shape=(4, 4), detectors=["A"], seed=42))
     assert plain.geometry_factor is None
 

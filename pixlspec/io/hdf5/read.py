@@ -10,6 +10,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ...checks import check_point_ids, check_point_times
 from ...errors import ConfigError, HDF5FormatError, PixlspecError
 from ...instrument import Instrument
 from ...spectrum import Scan, check_calibration, check_real_time
@@ -313,6 +314,8 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
         # per-point live times may be 0 (a point without data, flagged by the map fit), not < 0
         live[det] = _times(_per_point(f, f"{gpath}/live_time_s", name, n_points), check_real_time,
                            f"{gpath}/live_time_s", name)
+        check_point_times(live[det], what="live time", path=name, where=f"{gpath}/live_time_s",
+                          error_cls=HDF5FormatError)
         rt = _per_point(f, f"{gpath}/real_time_s", name, n_points, required=False)
         if rt is not None:
             real[det] = _times(rt, check_real_time, f"{gpath}/real_time_s", name)
@@ -341,6 +344,7 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
         raise HDF5FormatError(f"position of point {bad} is infinite ({positions[bad].tolist()}); expected "
                               "x, y, z in mm (NaN where unknown)", path=name, where=pwhere)
     point_ids = _per_point(f, f"{SAMPLE}/point_ids", name, n_points)
+    check_point_ids(point_ids, what="point id", path=name, where=f"{SAMPLE}/point_ids", error_cls=HDF5FormatError)
     point_metadata = {}
     pm = f.get(f"{SAMPLE}/point_metadata")
     if isinstance(pm, h5py.Group):
