@@ -433,9 +433,7 @@ class Scan:
         if name == "live_time_s":
             check_point_times(a, what=f"{name} of detector {det}", path=self.source)
         else:  # real (clock) times: [0, MAX_LIVE_TIME_S], as a single spectrum's
-            ok = np.isfinite(a) & (a >= 0) & (a <= MAX_LIVE_TIME_S)
-            if not np.all(ok):
-                bad = int(np.flatnonzero(~ok)[0])
+            for bad in np.flatnonzero(~(np.isfinite(a) & (a >= 0) & (a <= MAX_LIVE_TIME_S)))[:1]:
                 check_real_time(a[bad], what=f"{name} of detector {det} at point {bad}", path=self.source)
         return a
 
