@@ -27,6 +27,19 @@ def refuse_overwrite(paths, overwrite: bool) -> None:
         if os.path.lexists(p):
             raise PixlspecError("exists; pass --overwrite to replace it", path=p)
 
+
+def refuse_input_as_output(inputs, outputs) -> None:
+    """Bad input (exit 2, nothing written) when an output path is one of the input files (``-o`` given the
+    input's own name would replace the data with what was made from it, even with ``--overwrite``)."""
+    for out in outputs:
+        if not out:
+            continue
+        for src in inputs:
+            if os.path.abspath(src) == os.path.abspath(out) or (
+                    os.path.exists(out) and os.path.exists(src) and os.path.samefile(src, out)):
+                raise PixlspecError("the output would overwrite an input file; choose another name", path=out)
+
+
 OVERWRITE_HELP = "Replace existing output files (default: refuse, exit 2, write nothing)."
 
 

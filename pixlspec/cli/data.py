@@ -14,7 +14,7 @@ import json
 
 from .. import __version__
 from .app import one_line
-from .common import OVERWRITE_HELP, json_text, load_instrument, refuse_overwrite, say
+from .common import OVERWRITE_HELP, json_text, load_instrument, refuse_input_as_output, refuse_overwrite, say
 from .render import csv_text, fmt_g, pipe_console, rich_table, stdout_console
 
 __all__ = ["info", "convert", "export", "compare"]
@@ -187,10 +187,7 @@ def convert(inputs: tuple[str, ...], output: str, instrument_path: str | None, c
     target = inputs[0] if len(inputs) == 1 else list(inputs)
     kind = input_kind(target)
     sources = source_files(target)
-    out_abs = os.path.abspath(output)
-    for src in sources:
-        if os.path.abspath(src) == out_abs or (os.path.exists(output) and os.path.samefile(src, output)):
-            raise PixlspecError("the output would overwrite an input file; choose another name", path=output)
+    refuse_input_as_output(sources, [output])
     refuse_overwrite([output], overwrite)
     extra = _parse_key_values(provenance_items)
     instrument = load_instrument(instrument_path)
@@ -252,6 +249,7 @@ def export(results: str, fmt: str, out: str, units: str, per_detector: bool) -> 
 
     if not os.path.isfile(results):
         raise PixlspecError("no such results file", path=results)
+    refuse_input_as_output([results], [out])
     written = export_results(results, fmt, out, units=units, per_detector=per_detector)
     say(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}: " + ", ".join(written[:4])
          + (" ..." if len(written) > 4 else ""))

@@ -11,7 +11,8 @@ from .app import main
 from ..parallel import POOL_MIN_POINTS
 from .app import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, cli_state, \
     sigterm_stops_cleanly
-from .common import OVERWRITE_HELP, check_elements, load_instrument, refuse_overwrite, say, scan_stem, split_list
+from .common import (OVERWRITE_HELP, check_elements, load_instrument, refuse_input_as_output, refuse_overwrite, say,
+                     scan_stem, split_list)
 from .render import StageProgress, progress_bar, stderr_console, stdout_console
 
 __all__ = ["map_", "batch", "diffraction"]
@@ -248,6 +249,9 @@ def diffraction(scan_path: str, out_csv: str | None, figure: str | None, thresho
     from ..fit.diffraction import DEFAULT_THRESHOLD_SIGMA, find_diffraction_peaks
     from ..io.convert import read_scan
 
+    from ..io.convert import source_files
+
+    refuse_input_as_output(source_files(scan_path) if os.path.exists(scan_path) else [], [out_csv, figure])
     refuse_overwrite([p for p in (out_csv, figure) if p], overwrite)
     scan = read_scan(scan_path, instrument=load_instrument(instrument_path))
     try:

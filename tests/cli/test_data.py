@@ -278,6 +278,25 @@ def test_cli_export_piquant_csv_and_compare_with_results(results, tmp_path):
         assert abs(float(r["bias"])) < 1e-4 and int(r["n"]) == int(maps.valid.sum())
 
 
+def test_outputs_never_replace_their_input(results, tmp_path):
+    """export -o and diffraction --out given the input's own name are bad input (exit 2, the input intact),
+    whatever the spelling of the path and even with --overwrite."""
+    import hashlib
+
+    path = tmp_path / "r.h5"
+    shutil.copy(results[0], path)
+    scan = tmp_path / "s.h5"
+    shutil.copy(ROOT / "example_data" / "sol0125_naltsos.h5", scan)
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (path, scan)}
+    for args in (["export", str(path), "--format", "csv", "-o", str(path)],
+                 ["export", str(path), "--format", "csv", "-o", str(tmp_path / "." / "r.h5")],
+                 ["diffraction", str(scan), "--out", str(scan), "--overwrite"],
+                 ["diffraction", str(scan), "--figure", str(scan), "--overwrite"]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == EXIT_BAD_INPUT and "overwrite an input" in res.output, (args, res.output)
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (path, scan)} == before
+
+
 @pytest.mark.parametrize("kind", ["line", "raster"])
 def test_tiff_export_shape_values_and_pixel_size(tmp_path, kind):
     maps = make_maps(kind)
