@@ -52,6 +52,9 @@ __all__ = ["write_maps", "read_maps", "read_results", "Results", "results_comple
            "read_results_info", "read_composition_map", "read_sum_spectra", "write_composition", "COMPLETE_ATTR",
            "MAPS_VERSION"]
 
+#: Largest |wt%| a stored composition may hold: uncalibrated totals of a few hundred wt% are real
+#: diagnostics (docs/accuracy.md), 10^6 wt% is no composition but a corrupt field.
+MAX_STORED_WT_PERCENT = 1e6
 #: Root attribute written last: the file is complete.
 COMPLETE_ATTR = "pixlspec_complete"
 UNITS = "cts/s"
@@ -505,14 +508,31 @@ def read_composition_map(path, group: str = "entry/composition", *, missing_ok: 
             raise HDF5FormatError("the file holds no composition (quantify the maps first, e.g. "
                                   "`pixlspec salts --out` or CompositionMap.to_hdf5)", path=name, where=group)
         try:
+            rd = CheckedReader(f, name)
             oxides = str_list(g["oxide_names"])
-            n = g["total_wt"].shape[0]
+            twice = [o for i, o in enumerate(oxides) if not o or o in oxides[:i]]
+            if twice:
+                raise HDF5FormatError(f"oxide {twice[0]!r} is named twice (or empty); expected each oxide once",
+                                      path=name, where=f"/{group}/oxide_names")
+            total = rd.array(g, "total_wt")
+            n = total.shape[0] if total.ndim == 1 else -1
+            rd.array(g, "total_wt", (n,))
 
             def per_point(key):
                 if key not in g:
                     return {o: np.full(n, np.nan) for o in oxides}
-                a = g[key][()]
-                return {o: np.asarray(a[i], dtype=np.float64) for i, o in enumerate(oxides)}
+                a = np.asarray(rd.array(g, key, (len(oxides), n)), dtype=np.float64)
+                bad = np.isinf(a) | (np.abs(np.nan_to_num(a)) > MAX_STORED_WT_PERCENT)
+                if np.any(bad):      # NaN: not quantified (an invalid point)
+                    i, k = (int(x) for x in np.argwhere(bad)[0])
+                    raise HDF5FormatError(f"{oxides[i]} of point {k} is {a[i, k]}; expected wt% within "
+                                          f"±{MAX_STORED_WT_PERCENT:g} (NaN where not quantified)", path=name,
+                                          where=rd.where)
+                return {o: a[i] for i, o in enumerate(oxides)}
+
+            for key in ("valid", "converged"):
+                if key in g:
+                    rd.array(g, key, (n,), kind="biuf")
 
             r = f.get("entry/results")
             ids = pos = live = None
@@ -521,7 +541,7 @@ def read_composition_map(path, group: str = "entry/composition", *, missing_ok: 
                     ids = r["point_ids"]
                     ids = np.asarray(str_list(ids)) if h5py.check_string_dtype(ids.dtype) else ids[()]
                 pos = r["positions"][()] if "positions" in r else None
-                live = r["live_time_s"][()] if "live_time_s" in r else None
+                live = rd.array(r, "live_time_s", (n,)) if "live_time_s" in r else None
             src = f["entry/process/source"][()] if "entry/process/source" in f else b""
             src = (src.decode() if isinstance(src, bytes) else str(src)) or None
             a = g.attrs

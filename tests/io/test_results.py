@@ -216,3 +216,33 @@ def test_read_results_gives_the_maps_and_the_composition_as_objects(tmp_path):
         np.testing.assert_array_equal(CompositionMap.from_hdf5(path).point_sigma[ox], comp.point_sigma[ox])
     with pytest.raises(px.PixlspecError, match="no such file"):
         read_results(tmp_path / "missing.h5")
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda g: _renew(g, "oxide_wt", g["oxide_wt"][:-3]), "oxide_wt: has shape"),
+    (lambda g: _renew(g, "lod_wt", g["lod_wt"][:2]), "lod_wt: has shape"),
+    (lambda g: _renew(g, "total_wt", g["total_wt"][:-1]), "has shape"),
+    (lambda g: _renew(g, "valid", np.ones(3, bool)), "valid: has shape"),
+    (lambda g: g["oxide_names"].__setitem__(1, g["oxide_names"][0]), "named twice"),
+    (lambda g: g["oxide_wt"].__setitem__((0, 3), 1e300), r"of point 3 is 1e\+300"),
+    (lambda g: g["oxide_wt"].__setitem__((1, 2), -np.inf), "of point 2 is -inf"),
+])
+def test_damaged_stored_composition_names_the_dataset(tmp_path, edit, fragment):
+    """A results file's composition whose datasets disagree in shape, repeat an oxide or hold absurd wt%
+    is refused when read, naming the dataset (it crashed salts/rank/export, or paired the wrong values)."""
+    from pixlspec.composition import CompositionMap
+
+    maps = make_maps()
+    path = tmp_path / "r.h5"
+    maps.to_hdf5(path)
+    make_comp(maps).to_hdf5(path)
+    with h5py.File(path, "r+") as f:
+        edit(f["entry/composition"])
+    with pytest.raises(HDF5FormatError, match=fragment) as e:
+        CompositionMap.from_hdf5(path)
+    assert "r.h5" in str(e.value)
+
+
+def _renew(group, key, data):
+    del group[key]
+    group.create_dataset(key, data=data)
