@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..composition import Composition, CompositionMap
+from ..checks import MIN_LIVE_TIME_S
 from ..errors import ConfigError, FitError
 from ..instrument import Instrument
 from ..model.spectrum_model import kbeta_column
@@ -428,16 +429,27 @@ def _map_protocol(maps):
     if not isinstance(areas, Mapping) or not areas:
         raise FitError("quantify_map needs element maps with areas per point (ElementMaps or an object with "
                        "'areas'/'sigma' dicts of arrays, 'live_time_s' and 'instrument')", where="quantify_map")
-    areas = {k: np.asarray(v, dtype=float).ravel() for k, v in areas.items()}
-    sigma = {k: np.asarray(v, dtype=float).ravel() for k, v in (sigma or {}).items()}
+    try:
+        areas = {k: np.asarray(v, dtype=float).ravel() for k, v in areas.items()}
+        sigma = {k: np.asarray(v, dtype=float).ravel() for k, v in (sigma or {}).items()}
+    except (TypeError, ValueError) as e:
+        raise FitError(f"areas and sigma must be arrays of numbers: {e}", where="quantify_map") from None
     n = {v.size for v in areas.values()}
     if len(n) != 1:
         raise FitError(f"area maps differ in size: {sorted(n)}", where="quantify_map")
     n = n.pop()
-    live = np.broadcast_to(np.asarray(getattr(maps, "live_time_s", np.nan), dtype=float), (n,)).copy()
-    valid = np.asarray(getattr(maps, "valid", np.ones(n, bool)), dtype=bool).ravel()
-    valid = valid & np.isfinite(live) & (live > 0)
-    g = getattr(maps, "geometry_factor", None)
+    per_point = {"sigma": sigma, "live_time_s": getattr(maps, "live_time_s", np.nan),
+                 "valid": getattr(maps, "valid", True), "geometry_factor": getattr(maps, "geometry_factor", None)}
+    for key, v in per_point.items():
+        for name, a in (v.items() if isinstance(v, Mapping) else [(key, v)]):
+            if a is not None and np.size(a) not in (1, n):
+                raise FitError(f"{name if key != 'sigma' else 'sigma of ' + name} has {np.size(a)} values; expected "
+                               f"one per point ({n}) like the areas", where="quantify_map")
+    live = np.broadcast_to(np.asarray(per_point["live_time_s"], dtype=float), (n,)).copy()
+    valid = np.broadcast_to(np.asarray(per_point["valid"], dtype=bool).ravel(), (n,))
+    # a live time below 1 µs is no measurement (MIN_LIVE_TIME_S): such a point is invalid, as a 0 one
+    valid = valid & np.isfinite(live) & (live >= MIN_LIVE_TIME_S)
+    g = per_point["geometry_factor"]
     geometry = geometry_factors(1.0 if g is None else g, n)
     elements = list(getattr(maps, "elements", None) or [k for k in areas if not k.startswith(("Rh_", "pileup"))])
     return areas, sigma, live, geometry, getattr(maps, "instrument", None), \

@@ -170,6 +170,25 @@ def test_quantify_map_minimal_protocol(tmp_path):
     json.dumps(cm.to_dict())
 
 
+def test_quantify_map_checks_its_per_point_arrays():
+    """Arrays that are not one value per point are refused naming them; a live time below 1 µs is no
+    measurement: that point is invalid (it gave a total of 1e303 wt% and an infinite σ)."""
+    inst = px.Instrument.pixl()
+    live = np.full(3, 125.0)
+    areas, _, groups = composition_areas([BASALT] * 3, inst, live)
+    sigma = {g: np.sqrt(np.maximum(areas[g], 1.0)) for g in groups}
+    short = dict(sigma, Fe=sigma["Fe"][:2])
+    for maps, fragment in ((AreaMaps(areas, live[:2], inst, sigma=sigma), "live_time_s has 2 values"),
+                           (AreaMaps(areas, live, inst, sigma=short), "sigma of Fe has 2 values")):
+        with pytest.raises(FitError, match=fragment):
+            quantify_map(maps)
+    tiny = live.copy()
+    tiny[1] = 1e-300
+    cm = quantify_map(AreaMaps(areas, tiny, inst, sigma=sigma))
+    assert cm.valid.tolist() == [True, False, True] and np.isnan(cm.point_total[1])
+    assert np.all(np.isfinite(cm.point_total[[0, 2]]))
+
+
 def test_quantify_map_geometry_factor_scales_the_exposure():
     """A point at a stand-off whose ##GEOMETRY factor is g records g times the nominal counts (the
     factor multiplies PIQUANT's emergent beam): with the factor given, the certified composition comes
