@@ -116,6 +116,28 @@ def _factors(calibration, groups, detector) -> tuple[np.ndarray, np.ndarray, lis
     return k, s, flags
 
 
+#: What the FP's intensities depend on, of an instrument and of its detector: a calibration made with
+#: other values does not carry over (names and energy calibrations do not matter).
+FP_INSTRUMENT_FIELDS = ("tube", "optic", "incidence_deg", "atmosphere", "path_in_cm", "path_out_cm",
+                        "gas_pressure_Pa", "gas_temperature_K", "source_solid_angle_sr")
+FP_DETECTOR_FIELDS = ("window_Be_um", "dead_layer_um", "si_thickness_um", "solid_angle_sr", "elevation_deg")
+
+
+def _instrument_flags(calibration, data_instrument, detector: str) -> list[str]:
+    """A flag when the calibration's instrument (the one used) differs from the data's in what the FP uses."""
+    if calibration is None or data_instrument is None or data_instrument is calibration.instrument:
+        return []
+    a, b = calibration.instrument, data_instrument
+    differ = [f for f in FP_INSTRUMENT_FIELDS if getattr(a, f) != getattr(b, f)]
+    if detector in a.detector_names and detector in b.detector_names:
+        da, db = a.detector(detector), b.detector(detector)
+        differ += [f"detector {detector} {f}" for f in FP_DETECTOR_FIELDS if getattr(da, f) != getattr(db, f)]
+    if not differ:
+        return []
+    return [f"the calibration's instrument ({a.name}), used here, differs from the data's ({b.name}) in "
+            f"{', '.join(differ)}: pass instrument= to choose"]
+
+
 def _matrix_flags(groups: Sequence[str]) -> list[str]:
     els = {g.split("_")[0] for g in groups}
     missing = [e for e in MATRIX_ELEMENTS if e not in els]
@@ -248,6 +270,7 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
         if not hasattr(fit_result, attr):
             raise FitError(f"quantify needs a FitResult (from fit_spectrum), got {type(fit_result).__name__}",
                            where="quantify")
+    data_instrument = fit_result.instrument if calibration is not None and instrument is None else None
     if calibration is not None and instrument is None:
         instrument = calibration.instrument
     instrument = instrument or fit_result.instrument
@@ -266,7 +289,7 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
     if flags and strict:
         raise FitError(flags[0], where="quantify")
     k, k_sigma, f2 = _factors(calibration, groups, detector)
-    flags += f2
+    flags += f2 + _instrument_flags(calibration, data_instrument, detector)
     if calibration is None:
         flags.append("uncalibrated: absolute FP from the instrument constants (calibrate on standards)")
     solver = Solver(instrument, [detector], groups, k, k_sigma, fe_oxide, balance, secondary)
@@ -550,6 +573,7 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
     """
     areas, sigma, live, geometry, inst_maps, det_name, grid, valid, elements = _map_protocol(element_maps)
     exposure = live * geometry  # the FP's counts scale with live time x stand-off factor (##GEOMETRY)
+    data_instrument = inst_maps if calibration is not None and instrument is None else None
     if calibration is not None and instrument is None:
         instrument = calibration.instrument
     instrument = instrument or inst_maps
@@ -562,7 +586,7 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
         raise FitError(f"no quantifiable element group among {elements}", where="quantify_map")
     flags = _matrix_flags(groups)
     k, k_sigma, f2 = _factors(calibration, groups, "+".join(dets))
-    flags += f2
+    flags += f2 + [f for d in dets for f in _instrument_flags(calibration, data_instrument, d)][:1]
     if calibration is None:
         flags.append("uncalibrated: absolute FP from the instrument constants (calibrate on standards)")
     flags += [f"{g} not quantified: {why}" for g, why in skipped.items() if not g.startswith("Ar")]

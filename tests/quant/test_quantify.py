@@ -297,6 +297,27 @@ def test_quantify_map_on_fit_map(tmp_path):
     assert cm.oxide_wt["SiO2"].shape == maps.areas["Si"].shape
 
 
+def test_calibration_of_another_instrument_is_flagged():
+    """A calibration brings its instrument (used when none is given); when that differs from the data's in
+    what the FP uses, the composition says so and names the fields; the data's own instrument is not
+    flagged, whatever its name."""
+    import dataclasses
+
+    from pixlspec.quant.calibration import Calibration
+
+    inst = px.Instrument.pixl()
+    spec = simulate_spectrum(composition=BASALT, live_time_s=75.0, seed=9)
+    fit = px.fit_spectrum(spec, instrument=inst)
+    renamed = dataclasses.replace(inst, name="the same PIXL")
+    other = dataclasses.replace(inst.with_detector("A", solid_angle_sr=0.02), atmosphere="He", path_in_cm=2.0)
+    for cal_inst, expected in ((renamed, None), (other, "atmosphere, path_in_cm, detector A solid_angle_sr")):
+        cal = Calibration(instrument=cal_inst, detector="A", factors={"Fe": 1.0}, factor_sigma={"Fe": 0.0},
+                          scale=1.0, scale_sigma=0.0)
+        flags = [f for f in quantify(fit, calibration=cal).flags if "calibration's instrument" in f]
+        assert (flags == []) if expected is None else (len(flags) == 1 and expected in flags[0]), flags
+        assert not [f for f in quantify(fit, inst, calibration=cal).flags if "calibration's instrument" in f]
+
+
 def test_quantify_bad_input_and_open_matrix():
     with pytest.raises(FitError):
         quantify({"Fe": 1.0})
