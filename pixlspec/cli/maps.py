@@ -247,9 +247,7 @@ def diffraction(scan_path: str, out_csv: str | None, figure: str | None, thresho
       pixlspec diffraction scan.h5 --out peaks.csv --figure peaks.png
     """
     from ..fit.diffraction import DEFAULT_THRESHOLD_SIGMA, find_diffraction_peaks
-    from ..io.convert import read_scan
-
-    from ..io.convert import source_files
+    from ..io.convert import read_scan, source_files
 
     refuse_input_as_output(source_files(scan_path) if os.path.exists(scan_path) else [], [out_csv, figure])
     refuse_overwrite([p for p in (out_csv, figure) if p], overwrite)

@@ -514,9 +514,10 @@ def read_composition_map(path, group: str = "entry/composition", *, missing_ok: 
             if twice:
                 raise HDF5FormatError(f"oxide {twice[0]!r} is named twice (or empty); expected each oxide once",
                                       path=name, where=f"/{group}/oxide_names")
-            total = rd.array(g, "total_wt")
-            n = total.shape[0] if total.ndim == 1 else -1
-            rd.array(g, "total_wt", (n,))
+            total = np.asarray(rd.array(g, "total_wt"), dtype=np.float64)
+            if total.ndim != 1:
+                raise HDF5FormatError(f"has shape {total.shape}, expected (n_points,)", path=name, where=rd.where)
+            n = total.shape[0]
 
             def per_point(key):
                 if key not in g:
@@ -549,7 +550,7 @@ def read_composition_map(path, group: str = "entry/composition", *, missing_ok: 
             comp = CompositionMap(
                 point_oxide_wt=per_point("oxide_wt"), point_sigma=per_point("oxide_wt_errors"),
                 point_lod=per_point("lod_wt"), point_element_wt={},
-                point_total=np.asarray(g["total_wt"][()], dtype=np.float64),
+                point_total=total,
                 valid=np.asarray(g["valid"][()], dtype=bool) if "valid" in g else np.ones(n, bool),
                 normalised=bool(a.get("normalised", False)), balance=str(a.get("balance", "")) or None,
                 point_balance_wt=np.full(n, np.nan), air_fraction=float(a.get("air_fraction", 0.0)),

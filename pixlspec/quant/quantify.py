@@ -270,9 +270,9 @@ def quantify(fit_result: FitResult, instrument: Instrument | None = None, calibr
         if not hasattr(fit_result, attr):
             raise FitError(f"quantify needs a FitResult (from fit_spectrum), got {type(fit_result).__name__}",
                            where="quantify")
-    data_instrument = fit_result.instrument if calibration is not None and instrument is None else None
+    data_instrument = None  # the data's, when the calibration's replaces it (flagged if it differs)
     if calibration is not None and instrument is None:
-        instrument = calibration.instrument
+        data_instrument, instrument = fit_result.instrument, calibration.instrument
     instrument = instrument or fit_result.instrument
     spec = fit_result.spectrum
     detector = spec.detector if spec.detector in instrument.detector_names else instrument.detectors[0].name
@@ -573,9 +573,9 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
     """
     areas, sigma, live, geometry, inst_maps, det_name, grid, valid, elements = _map_protocol(element_maps)
     exposure = live * geometry  # the FP's counts scale with live time x stand-off factor (##GEOMETRY)
-    data_instrument = inst_maps if calibration is not None and instrument is None else None
+    data_instrument = None  # the maps', when the calibration's replaces it (flagged if it differs)
     if calibration is not None and instrument is None:
-        instrument = calibration.instrument
+        data_instrument, instrument = inst_maps, calibration.instrument
     instrument = instrument or inst_maps
     if instrument is None:
         raise ConfigError("quantify_map needs an instrument (the maps carry none)", where="quantify_map")

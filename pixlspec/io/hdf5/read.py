@@ -258,16 +258,19 @@ def _per_point(f, where: str, name: str, n_points: int, required: bool = True) -
     return _read_array(ds)
 
 
-def _times(values: np.ndarray, check, where: str, name: str) -> np.ndarray:
-    """Per-point live or real times as float64, each checked by ``check`` (finite, >= 0, bounded)."""
+def _times(values: np.ndarray, where: str, name: str, *, live: bool) -> np.ndarray:
+    """Per-point live or real times as float64: live times 0 (a point without data, flagged by the map fit)
+    or within :func:`~pixlspec.checks.check_point_times`'s bounds, real times finite, >= 0 and bounded."""
     if values.dtype.kind not in "iuf":
         raise HDF5FormatError(f"has dtype {values.dtype}, expected times in s", path=name, where=where)
     a = np.asarray(values, dtype=np.float64)
-    if a.size:
+    if live:
+        check_point_times(a, what="live time", path=name, where=where, error_cls=HDF5FormatError)
+    elif a.size:
         finite = np.isfinite(a)
         # any bad value is the smallest or the largest one (a non-finite one counts as both)
         for i in sorted({int(np.argmin(np.where(finite, a, -np.inf))), int(np.argmax(np.where(finite, a, np.inf)))}):
-            check(a[i], what=f"value of point {i}", path=name, where=where, error_cls=HDF5FormatError)
+            check_real_time(a[i], what=f"value of point {i}", path=name, where=where, error_cls=HDF5FormatError)
     return a
 
 
@@ -311,14 +314,11 @@ def _scan_from_file(f: h5py.File, name: str, instrument: Instrument | None) -> S
         ref = ref or (det, where, ds.shape)
         n_points = ds.shape[0]
         counts[det] = ds
-        # per-point live times may be 0 (a point without data, flagged by the map fit), not < 0
-        live[det] = _times(_per_point(f, f"{gpath}/live_time_s", name, n_points), check_real_time,
-                           f"{gpath}/live_time_s", name)
-        check_point_times(live[det], what="live time", path=name, where=f"{gpath}/live_time_s",
-                          error_cls=HDF5FormatError)
+        live[det] = _times(_per_point(f, f"{gpath}/live_time_s", name, n_points), f"{gpath}/live_time_s", name,
+                           live=True)
         rt = _per_point(f, f"{gpath}/real_time_s", name, n_points, required=False)
         if rt is not None:
-            real[det] = _times(rt, check_real_time, f"{gpath}/real_time_s", name)
+            real[det] = _times(rt, f"{gpath}/real_time_s", name, live=False)
         cwhere = f"{gpath}/energy_calibration"
         cal = _require(f, cwhere, h5py.Dataset, name, "a dataset [offset_eV, gain_eV_per_channel, "
                        "quadratic_eV]")
