@@ -1,6 +1,7 @@
 """Option parsing and input loading shared by the commands (no science: that is the library's)."""
 from __future__ import annotations
 
+import math
 import os
 
 import click
@@ -9,7 +10,32 @@ from ..errors import PixlspecError
 from .app import cli_state
 
 __all__ = ["json_text", "refuse_overwrite", "OVERWRITE_HELP", "say", "load_instrument", "split_list",
-           "check_elements", "load_calibration", "balance_arg", "scan_stem", "spectrum_for_fit"]
+           "check_elements", "load_calibration", "balance_arg", "scan_stem", "spectrum_for_fit",
+           "FiniteFloat"]
+
+
+class FiniteFloat(click.ParamType):
+    """A finite number for an option (click's ``float`` and ``FloatRange`` let ``nan`` and ``inf`` through),
+    above ``min`` when one is given (``min_open``: strictly)."""
+
+    name = "float"
+
+    def __init__(self, min: float | None = None, min_open: bool = False):
+        self.min, self.min_open = min, min_open
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float) and math.isfinite(value):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+            if not math.isfinite(number):
+                self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.min is not None and (number <= self.min if self.min_open else number < self.min):
+            self.fail(f"{number:g} is not {'>' if self.min_open else '>='} {self.min:g}", param, ctx)
+        return number
 
 
 def json_text(obj) -> str:

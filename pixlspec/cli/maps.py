@@ -11,8 +11,8 @@ from .app import main
 from ..parallel import POOL_MIN_POINTS
 from .app import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, cli_state, \
     sigterm_stops_cleanly
-from .common import (OVERWRITE_HELP, check_elements, load_instrument, refuse_input_as_output, refuse_overwrite, say,
-                     scan_stem, split_list)
+from .common import (OVERWRITE_HELP, FiniteFloat, check_elements, load_instrument, refuse_input_as_output,
+                     refuse_overwrite, say, scan_stem, split_list)
 from .render import StageProgress, progress_bar, stderr_console, stdout_console
 
 __all__ = ["map_", "batch", "diffraction"]
@@ -55,8 +55,8 @@ def _map_figure(maps, element: str, units: str, lims: tuple[float, float], log: 
 @click.option("--rgb", "rgb", multiple=True, metavar="R,G,B",
               help="Three elements as red, green, blue (repeatable), e.g. --rgb Fe,Ca,S.")
 @click.option("--log", "log_scale", is_flag=True, help="Logarithmic colour scale (log y axis for line scans).")
-@click.option("--vmin", type=float, default=None, help="Lower colour limit (default: lower percentile).")
-@click.option("--vmax", type=float, default=None, help="Upper colour limit (default: upper percentile).")
+@click.option("--vmin", type=FiniteFloat(), default=None, help="Lower colour limit (default: lower percentile).")
+@click.option("--vmax", type=FiniteFloat(), default=None, help="Upper colour limit (default: upper percentile).")
 @click.option("--percentiles", default="1,99", show_default=True, metavar="LO,HI",
               help="Percentiles of each map that set the colour limits not given by --vmin/--vmax.")
 @click.option("--units", type=click.Choice(["cps", "counts"]), default="cps", show_default=True,
@@ -230,7 +230,7 @@ def batch(inputs: tuple[str, ...], out_dir: str, instrument_path: str | None, el
 @click.option("--out", "out_csv", metavar="CSV", help="Write the table of peaks (one row per peak).")
 @click.option("--figure", "figure", metavar="PNG",
               help="Write the figure: diffraction counts per point and the strongest peak in both detectors.")
-@click.option("--threshold", type=float, default=None, metavar="SIGMA",
+@click.option("--threshold", type=FiniteFloat(min=0, min_open=True), default=None, metavar="SIGMA",
               help="Significance a peak needs [default: 4.5].")
 @click.option("--instrument", "instrument_path", metavar="FILE", help="Instrument file (.toml/.json).")
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)

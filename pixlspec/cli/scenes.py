@@ -8,7 +8,7 @@ import click
 from ..errors import PixlspecError
 from .app import log, main
 
-from .common import OVERWRITE_HELP, json_text, load_calibration, refuse_overwrite, say, split_list
+from .common import OVERWRITE_HELP, FiniteFloat, json_text, load_calibration, refuse_overwrite, say, split_list
 from .render import progress_bar, rich_table, stdout_console
 
 __all__ = ["simulate", "demo"]
@@ -45,9 +45,10 @@ def _composition_arg(text: str):
                    "point of --composition.")
 @click.option("--composition", default="basalt", show_default=True, metavar="TEXT",
               help="Spectrum or uniform scan: basalt, Ca-sulfate, halite, carbonate, a formula (CaSO4·2H2O) "
-                   "or oxide wt% pairs (SiO2=49.9,FeO=11.1,...).")
+                   "or oxide wt% pairs (SiO2=49.9,FeO=11.1,...); pairs that do not sum to ~100 wt% are simulated "
+                   "normalised (name the rest, e.g. CO2=20).")
 @click.option("--shape", default="16x16", show_default=True, metavar="NYxNX", help="Scan size in points.")
-@click.option("--live-time", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--live-time", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Live time (s) of the spectrum or of each point [default: 10 for a spectrum, 0.7 per "
                    "scan point (flight-like counts)].")
 @click.option("--detector", type=click.Choice(["A", "B"]), default="A", show_default=True,
@@ -93,7 +94,12 @@ def simulate(output: str, scene: str, composition: str, shape: str, live_time: f
         truth.pop("continuum", None)
         from ..composition import reference_oxides
 
-        truth["oxide_wt"] = reference_oxides(comp if isinstance(comp, dict) else {comp: 100.0})
+        from ..physics.attenuation import parse_composition
+
+        fractions = parse_composition(comp)  # what was simulated: the components alone, normalised
+        total = sum(fractions.values())
+        truth["composition_total_wt"] = 100.0 * total
+        truth["oxide_wt"] = reference_oxides({el: 100.0 * f / total for el, f in fractions.items()})
         truth.update({"live_time_s": spec.live_time_s, "detector": spec.detector, "seed": seed,
                       "instrument": spec.instrument.name if spec.instrument else None})
         truth_path = base + "_truth.json"

@@ -45,6 +45,7 @@ import numpy as np
 from ..checks import check_point_ids
 from ..errors import CSVFormatError, PixlspecError
 from .atomic import atomic_path
+from .files import read_text_file
 
 __all__ = ["write_piquant_csv", "read_piquant_maps", "read_piquant_map", "read_piquant_table", "PiquantTable",
            "write_maps_csv", "write_maps_tiff", "write_sum_msa", "compare_compositions", "ComparisonRow",
@@ -245,10 +246,8 @@ def read_piquant_table(path) -> PiquantTable:
     rows without one are detector "".
     """
     name = os.fspath(path)
-    if not os.path.isfile(name):
-        raise PixlspecError("no such file", path=name)
-    with open(name, encoding="utf-8-sig", newline="") as fh:
-        lines = [ln.rstrip("\r\n") for ln in fh]
+    # a folder, a missing or binary file: CSVFormatError naming it (and the line of an undecodable byte)
+    lines = [ln.rstrip("\r") for ln in read_text_file(name, kind="text", error_cls=CSVFormatError).split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) < 2:

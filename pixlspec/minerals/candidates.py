@@ -153,9 +153,11 @@ def _weights(weights: Mapping | None) -> dict[str, float]:
             if not math.isfinite(v) or v < 0:
                 raise ConfigError(f"weight of {k!r} must be finite and >= 0, got {v}", where="weights")
             w[k] = v
-    s = sum(w.values())
-    if s <= 0:
+    top = max(w.values())
+    if top <= 0:
         raise ConfigError("weights sum to 0: at least one sub-score needs a positive weight", where="weights")
+    w = {k: v / top for k, v in w.items()}  # first by the largest: weights near 1e308 would sum to inf
+    s = sum(w.values())
     return {k: v / s for k, v in w.items()}
 
 

@@ -255,6 +255,9 @@ class CompositionTable:
                 _, _, m_fe2o3 = oxide_mass("Fe2O3")
                 s = sig.pop("Fe2O3") * (2 * m_feo / m_fe2o3)
                 sig["FeO"] = np.hypot(sig["FeO"], s) if "FeO" in sig else s
+        if n == 0:
+            raise CompositionError("a composition map needs at least one point; oxide_wt holds none",
+                                   where="oxide_wt")
         ox = _merge_fe(ox)
         if total is None:
             total_arr = np.sum([v for v in ox.values()], axis=0)

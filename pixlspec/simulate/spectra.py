@@ -10,6 +10,7 @@ spectra, ``scan.point_metadata["truth_<group>"]`` for scans.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -119,7 +120,13 @@ def composition_areas(compositions, instrument: Instrument, live_time_s=1.0, *, 
     Parameters
     ----------
     compositions : dict, str or sequence of them
-        Oxide/element wt% dictionaries or formulas (one per point).
+        Oxide/element wt% dictionaries or formulas (one per point). A thick
+        sample is modelled: a dictionary whose total (O by stoichiometry
+        included) is not 100 wt% is a sample of those components alone, i.e.
+        normalised to 100 wt%; outside
+        :data:`~pixlspec.quant.calibration.CERTIFICATE_TOTAL_RANGE_WT` a
+        ``UserWarning`` says so (name what fills the rest, e.g. ``"CO2": 20``,
+        to simulate it).
     instrument : Instrument
     live_time_s : float or array
     detector : str, optional
@@ -142,9 +149,20 @@ def composition_areas(compositions, instrument: Instrument, live_time_s=1.0, *, 
     from ..quant.fp import MIN_LINE_Z, fp_model, resolve_group
     from .scatter import ScatterModel
 
+    from ..quant.calibration import CERTIFICATE_TOTAL_RANGE_WT
+
     if isinstance(compositions, (str, Mapping)):
         compositions = [compositions]
     fracs = [parse_composition(c) for c in compositions]
+    lo, hi = CERTIFICATE_TOTAL_RANGE_WT
+    outside = [i for i, f in enumerate(fracs) if not lo <= 100.0 * sum(f.values()) <= hi]
+    if outside:
+        i = outside[0]
+        warnings.warn(f"composition {compositions[i]!r}{f' (point {i})' if len(fracs) > 1 else ''} sums to "
+                      f"{100.0 * sum(fracs[i].values()):.1f} wt% (O by stoichiometry included"
+                      f"{f'; {len(outside)} compositions outside {lo:g}-{hi:g} %' if len(outside) > 1 else ''}): "
+                      "simulated as a sample of these components alone, normalised to 100 wt%; name what fills "
+                      "the rest (e.g. 'CO2': 20) to simulate it", UserWarning, stacklevel=3)
     elements = sorted({el for f in fracs for el in f}, key=atomic_number)
     groups = []
     for el in elements:

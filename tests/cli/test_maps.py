@@ -50,6 +50,21 @@ def test_map_from_scan_and_results(files, tmp_path):
     assert (out3 / "Fe.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.parametrize("args, message", [
+    (("map", "{results}", "--out", "{tmp}/m", "--vmin", "nan"), "'nan' is not a finite number"),
+    (("map", "{results}", "--out", "{tmp}/m", "--vmax", "inf"), "'inf' is not a finite number"),
+    (("diffraction", "{scan}", "--threshold", "nan"), "'nan' is not a finite number"),
+    (("diffraction", "{scan}", "--threshold", "-1"), "-1 is not > 0"),
+    (("simulate", "{tmp}/s.msa", "--live-time", "nan"), "'nan' is not a finite number"),
+    (("simulate", "{tmp}/s.msa", "--live-time", "0"), "0 is not > 0"),
+])
+def test_number_options_refuse_nan_inf_and_out_of_range(files, tmp_path, args, message):
+    """click's float lets nan and inf through (a map drawn with nan limits, a Poisson error from numpy)."""
+    result = run(*(a.format(results=files["results"], scan=files["scan"], tmp=tmp_path) for a in args))
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert not os.listdir(tmp_path)
+
+
 def test_unknown_element_message_is_clear(files):
     result = run("map", files["results"], "--out", "unused", "--elements", "Fe,FE")
     assert "unknown element symbol 'FE'" in result.stderr and "did you mean 'Fe'" in result.stderr

@@ -21,7 +21,7 @@ def test_plotting_keeps_the_callers_backend(tmp_path):
     """In a fresh process with a non-Agg backend chosen by the caller, a figure leaves it in place."""
     code = ("import matplotlib; matplotlib.use('svg')\n"
             "import pixlspec as px\n"
-            "s = px.simulate_spectrum(composition={'SiO2': 50, 'FeO': 10, 'CaO': 10}, seed=1)\n"
+            "s = px.simulate_spectrum(composition={'SiO2': 50, 'FeO': 10, 'CaO': 10, 'MgO': 15, 'Al2O3': 15}, seed=1)\n"
             "fig = px.fit_spectrum(s, elements=['Si', 'Ca', 'Fe']).plot()\n"
             f"fig.savefig({str(tmp_path / 'fit.svg')!r})\n"
             "print(matplotlib.get_backend())\n")

@@ -106,7 +106,7 @@ def test_running_an_installed_pixlspec_leaves_its_install_unchanged(wheel, tmp_p
                     "print(sum(kernels.gaussian(x, 1.0) for x in np.linspace(-3.0, 3.0, 7)))\n"
                     "from pixlspec.demo import find_example_data\n"
                     "print(find_example_data())\n"
-                    "s = pixlspec.simulate_spectrum(composition={'SiO2': 50, 'CaO': 20, 'FeO': 15}, seed=2)\n"
+                    "s = pixlspec.simulate_spectrum(composition={'SiO2': 50, 'CaO': 20, 'FeO': 15, 'MgO': 15}, seed=2)\n"
                     "fit = pixlspec.fit_spectrum(np.asarray(s.counts), elements=['Si', 'Ca', 'Fe'],\n"
                     "                            energy_offset_eV=s.offset_eV, energy_gain_eV=s.gain_eV_per_channel)\n"
                     "print('Fe area', fit.areas['Fe'])\n")

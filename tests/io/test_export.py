@@ -165,3 +165,13 @@ def test_bad_piquant_csv(tmp_path, text, match):
     with pytest.raises(CSVFormatError, match=match) as e:
         read_piquant_map(p)
     assert str(p) in str(e.value)
+
+
+def test_piquant_map_reader_refuses_binary_and_folders(tmp_path):
+    """A binary file gave a raw UnicodeDecodeError; it is a CSVFormatError naming the file and line."""
+    path = tmp_path / "map.csv"
+    path.write_bytes(b"PIQUANT map\nPMC, SiO2_%\n1, 5\n2, \x9d\xff\n")
+    with pytest.raises(CSVFormatError, match=r"map\.csv: line 4: undecodable byte 0x9d"):
+        read_piquant_maps(path)
+    with pytest.raises(CSVFormatError, match="is a folder"):
+        read_piquant_maps(tmp_path)

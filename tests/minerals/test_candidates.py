@@ -50,6 +50,9 @@ def test_rank_weights_and_collected(targets):
     r2 = rank_sample_candidates({k: v for k, v in targets.items() if k != "salty"}, collected=[targets["salty"]])
     assert r2[0].name == "carbonate" and r2.collected_names
     assert "closest to" in r2[0].reasons[0]
+    # weights near the float limit rank as their ratios do (their sum overflowed to inf: every weight 0)
+    huge = rank_sample_candidates(targets, weights={k: v * 1e308 for k, v in r.weights.items()})
+    assert huge.weights == pytest.approx(r.weights) and [c.name for c in huge] == [c.name for c in r]
     with pytest.raises(ConfigError, match="unknown sub-score"):
         rank_sample_candidates(targets, weights={"beauty": 1})
     with pytest.raises(ConfigError, match=">= 0"):

@@ -27,6 +27,10 @@ def test_table_from_arrays_dict_and_aliases():
         CompositionTable.from_dict({"oxide_wt": {"SiO2": np.ones((2, 2))}})
     with pytest.raises(CompositionError, match="not an oxide"):
         CompositionTable.from_dict({"oxide_wt": {"Quartz": [1.0]}})
+    with pytest.raises(CompositionError, match="at least one point"):  # salts/classify indexed an empty list
+        CompositionTable.from_dict({"SiO2": [], "CaO": [], "SO3": []})
+    with pytest.raises(CompositionError, match="at least one point"):
+        CompositionTable.from_arrays(["SiO2", "CaO"], np.zeros((0, 2)))
     with pytest.raises(CompositionError, match="no 'oxide_wt'"):
         as_table(object())
 
