@@ -19,16 +19,13 @@ file can be mailed or moved on its own. Both files are written atomically.
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Report", "md_escape", "staged_dir"]
+__all__ = ["Report", "md_escape"]
 
 _INLINE = re.compile(r"(`[^`]+`)|(\*\*[^*]+\*\*)|(\*[^*\s][^*]*\*)|(\[[^\]]+\]\([^)\s]+\))")
 
@@ -218,40 +215,3 @@ class Report:
         return md, ht
 
 
-@contextlib.contextmanager
-def staged_dir(out_dir: str | os.PathLike, *, overwrite: bool = True) -> Iterator[str]:
-    """Yield a temporary folder beside ``out_dir``; on success move its files into ``out_dir``.
-
-    Commands that write several files write them into the staging folder;
-    only when everything succeeded is ``out_dir`` created and each file moved
-    into it (``os.replace``, same file system: atomic per file). On any
-    exception the staging folder is deleted and ``out_dir`` is left as it
-    was, so a failure never leaves partial output. Files of ``out_dir`` with
-    other names are kept. With ``overwrite=False`` a file of ``out_dir`` that
-    would be replaced raises :class:`PixlspecError` and nothing is moved.
-    """
-    from .errors import PixlspecError
-
-    target = os.path.abspath(os.fspath(out_dir))
-    if os.path.exists(target) and not os.path.isdir(target):
-        raise PixlspecError("exists and is not a folder", path=os.fspath(out_dir))
-    parent = os.path.dirname(target) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".part-", dir=parent)
-    try:
-        yield tmp
-        moves = [(os.path.join(root, name), os.path.join(target, os.path.relpath(os.path.join(root, name), tmp)))
-                 for root, _, names in os.walk(tmp) for name in names]
-        if not overwrite:
-            existing = [dst for _, dst in moves if os.path.lexists(dst)]
-            if existing:
-                raise PixlspecError(f"would overwrite {len(existing)} existing file(s) "
-                                    f"({', '.join(os.path.basename(p) for p in existing[:4])}"
-                                    f"{', ...' if len(existing) > 4 else ''}); pass --overwrite to replace them",
-                                    path=os.fspath(out_dir))
-        os.makedirs(target, exist_ok=True)
-        for src, dst in moves:
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            os.replace(src, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

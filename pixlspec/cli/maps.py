@@ -116,7 +116,7 @@ def _map_files(input_path: str, out_dir: str, instrument, detector, wanted, elem
     """The work of ``map`` once its options are checked (fit or read, then the PNGs, staged)."""
     from ..pipeline import detected_elements, element_maps_of
     from ..plot_maps import colour_limits, plot_chi2
-    from ..report import staged_dir
+    from ..io.atomic import staged_dir
 
     with progress_bar() as bar:
         maps, fitted = element_maps_of(input_path, instrument=instrument, detector=detector,

@@ -63,7 +63,7 @@ def salts(input_path: str, out_dir: str | None, calibration_path: str | None, ba
       pixlspec salts scan.h5 --balance CO2 --calibration cal.json --format json
     """
     from ..pipeline import composition_of, salts_of
-    from ..report import staged_dir
+    from ..io.atomic import staged_dir
 
     if detector not in (None, "A", "B", "A+B"):
         raise PixlspecError(f"--detector must be A, B or A+B, got {detector!r}")

@@ -57,7 +57,7 @@ def fit(input_path: str, point: int | None, detector: str, elements: str | None,
     if out_dir:
         import matplotlib.pyplot as plt
 
-        from ..report import staged_dir
+        from ..io.atomic import staged_dir
 
         with staged_dir(out_dir, overwrite=overwrite) as tmp:   # all three files or none
             with open(os.path.join(tmp, "fit.json"), "w", encoding="utf-8") as fh:

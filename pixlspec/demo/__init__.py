@@ -114,7 +114,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, data_dir: str | os.Pat
         step[0] += 1
 
     clock = Clock()
-    from ..report import staged_dir
+    from ..io.atomic import staged_dir
 
     with staged_dir(out_dir) as tmp:
         figdir = os.path.join(tmp, "figures")

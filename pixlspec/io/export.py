@@ -44,7 +44,7 @@ import numpy as np
 
 from ..checks import check_point_ids
 from ..errors import CSVFormatError, PixlspecError
-from .atomic import atomic_path
+from .atomic import atomic_path, staged_dir
 from .files import read_text_file
 
 __all__ = ["write_piquant_csv", "read_piquant_maps", "read_piquant_map", "read_piquant_table", "PiquantTable",
@@ -436,27 +436,27 @@ def write_maps_tiff(maps, directory, *, units: str = "cps", columns: Sequence[st
     import tifffile
 
     directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
     cols = list(columns) if columns is not None else list(maps.columns)
     g = maps.grid
     sx, sy = _pixel_size_mm(g)
     stem = os.path.splitext(os.path.basename(str(maps.source)))[0] if maps.source else "maps"
     written = []
-    for c in cols:
-        col = _column(maps, c)
-        v, _, unit = _cps(maps, col, units)
-        img = np.asarray(g.to_grid(v), dtype=np.float32)[::-1]       # top row = largest y
-        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in c)
-        path = os.path.join(directory, f"{stem}_{safe}.tif")
-        meta = {"column": c, "units": unit, "detector": str(maps.detector), "scan": str(maps.source or ""),
-                "grid_kind": g.kind, "pixel_size_mm": [sx, sy],
-                "x0_mm": float(np.asarray(g.x)[0]) if np.asarray(g.x).size else 0.0,
-                "y_top_mm": float(np.asarray(g.y)[-1]) if np.asarray(g.y).size else 0.0,
-                "program": "pixlspec"}
-        with atomic_path(path) as tmp:
-            tifffile.imwrite(tmp, img, photometric="minisblack", resolution=(MM_PER_CM / sx, MM_PER_CM / sy),
-                             resolutionunit="CENTIMETER", description=json.dumps(meta), metadata=None)
-        written.append(path)
+    with staged_dir(directory) as staging:  # all the images or none (a failure replaces no file)
+        for c in cols:
+            col = _column(maps, c)
+            v, _, unit = _cps(maps, col, units)
+            img = np.asarray(g.to_grid(v), dtype=np.float32)[::-1]       # top row = largest y
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in c)
+            name = f"{stem}_{safe}.tif"
+            meta = {"column": c, "units": unit, "detector": str(maps.detector), "scan": str(maps.source or ""),
+                    "grid_kind": g.kind, "pixel_size_mm": [sx, sy],
+                    "x0_mm": float(np.asarray(g.x)[0]) if np.asarray(g.x).size else 0.0,
+                    "y_top_mm": float(np.asarray(g.y)[-1]) if np.asarray(g.y).size else 0.0,
+                    "program": "pixlspec"}
+            tifffile.imwrite(os.path.join(staging, name), img, photometric="minisblack",
+                             resolution=(MM_PER_CM / sx, MM_PER_CM / sy), resolutionunit="CENTIMETER",
+                             description=json.dumps(meta), metadata=None)
+            written.append(os.path.join(directory, name))
     return written
 
 
@@ -477,21 +477,21 @@ def write_sum_msa(results_path, directory) -> list[str]:
     src = read_results_info(results_path).get("source") or results_path
     stem = os.path.splitext(os.path.basename(str(src)))[0]
     directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
     written = []
-    for det, d in sums.items():
-        e = d["energy_eV"]
-        if e.size < 2:
-            continue
-        gain = float((e[-1] - e[0]) / (e.size - 1))
-        live = float(d["summary"].get("live_time_s", 1.0) or 1.0)
-        for what, key in (("sum", "counts"), ("sum_model", "model")):
-            sp = Spectrum(counts=np.asarray(d[key], dtype=np.float64), offset_eV=float(e[0]), gain_eV_per_channel=gain,
-                          live_time_s=live, detector=det if det in ("A", "B") else "A",
-                          source=f"{stem} {what} detector {det}")
-            path = os.path.join(directory, f"{stem}_{what}_{det.replace('+', '')}.msa")
-            write_msa(sp, path)
-            written.append(path)
+    with staged_dir(directory) as staging:  # all the spectra or none (a failure replaces no file)
+        for det, d in sums.items():
+            e = d["energy_eV"]
+            if e.size < 2:
+                continue
+            gain = float((e[-1] - e[0]) / (e.size - 1))
+            live = float(d["summary"].get("live_time_s", 1.0) or 1.0)
+            for what, key in (("sum", "counts"), ("sum_model", "model")):
+                sp = Spectrum(counts=np.asarray(d[key], dtype=np.float64), offset_eV=float(e[0]),
+                              gain_eV_per_channel=gain, live_time_s=live, detector=det if det in ("A", "B") else "A",
+                              source=f"{stem} {what} detector {det}")
+                name = f"{stem}_{what}_{det.replace('+', '')}.msa"
+                write_msa(sp, os.path.join(staging, name))
+                written.append(os.path.join(directory, name))
     return written
 
 

@@ -348,6 +348,12 @@ def test_msa_export_of_sum_spectra(tmp_path):
     assert s.offset_eV == pytest.approx(1000.0) and s.gain_eV_per_channel == pytest.approx(7.9)
     m = px.read_msa(tmp_path / "msa" / "scan_x_sum_model_A.msa")
     np.testing.assert_allclose(m.counts, counts + 0.5)
+    # a spectrum that cannot be written after one that was: no file is left (the measured sum was)
+    with h5py.File(path, "a") as f:
+        f["entry/sum_fit/detector_A/model"][5] = -1e300
+    res = CliRunner().invoke(main, ["export", str(path), "--format", "msa", "-o", str(tmp_path / "msa2")])
+    assert res.exit_code != 0 and not (tmp_path / "msa2").exists(), res.output
+    assert sorted(os.listdir(tmp_path)) == ["msa", "r.h5"]
 
 
 def test_export_without_composition_is_a_clear_error(tmp_path):
