@@ -5,7 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Grid", "grid_from_positions", "STEP_SAMPLE_POINTS"]
+__all__ = ["Grid", "grid_from_positions", "STEP_SAMPLE_POINTS", "GRID_KINDS"]
+
+#: The kinds of :class:`Grid`: a single point, points along a line, a raster (regular or not).
+GRID_KINDS: tuple[str, ...] = ("point", "line", "raster")
 
 
 @dataclass

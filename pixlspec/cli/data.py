@@ -27,10 +27,52 @@ MAX_METADATA_CHARS = 160
 STAT_KEYS = ("min", "median", "max")
 
 
+def _print_results_description(d: dict[str, Any], console) -> None:
+    """``pixlspec info`` of a results file (:func:`pixlspec.io.describe.describe_results`)."""
+    def stats(s, fmt=".3g"):
+        return f"{s['min']:{fmt}} / {s['median']:{fmt}} / {s['max']:{fmt}}"
+
+    g = d["grid"]
+    rows = [("type", d["type_description"]),
+            ("points", f"{d['points']} ({d['valid_points']} fitted)"
+             + (f", ids {d['point_ids'][0]}..{d['point_ids'][1]}" if d.get("point_ids") else "")),
+            ("grid", f"{g['kind']} {g['shape'][0]} x {g['shape'][1]}, step {g['step_mm']:.3f} mm" if g else "-"),
+            ("detector", d["detector"] + (f" (and {', '.join(d['detectors_separately'])} separately)"
+                                          if d["detectors_separately"] else "")),
+            ("source", str(d["source"] or "-")),
+            ("instrument", str(d["instrument"] or "-")),
+            ("maps", ", ".join(d["columns"])),
+            ("χ²ᵣ", stats(d["chi2_reduced_points"]) + " per point (min / median / max)")]
+    for det, f in d["sum_fits"].items():
+        rows.append((f"sum fit {det}", f"χ²ᵣ {f['chi2_reduced']:.3g}, live time {f['live_time_s']:.1f} s"))
+    info = d.get("file_info") or {}
+    if "program" in info:
+        rows.append(("written by", f"{info.get('program')} {info.get('version', '')} on {info.get('date', '?')}"))
+    c = d["composition"]
+    if c is None:
+        rows.append(("composition", "none stored"))
+    else:
+        how = ", ".join(w for w, on in (("calibrated", c["calibrated"]), ("uncalibrated", not c["calibrated"]),
+                                        ("normalised", c["normalised"])) if on)
+        rows.append(("composition", f"{c['detector']}, {how}, balance {c['balance'] or 'none'}; "
+                                    f"{c['valid_points']} points"))
+        rows.append(("total wt%", stats(c["total_wt"], ".1f") + " (min / median / max)"))
+        ranked = sorted(c["median_wt"].items(), key=lambda kv: -kv[1] if kv[1] == kv[1] else 0.0)
+        rows.append(("median wt%", ", ".join(f"{ox} {v:.2f}" for ox, v in ranked if v == v and v >= 0.01)))
+        for flag in c["flags"]:
+            rows.append(("flag", flag))
+    console.print(f"[bold]{d['file']}[/bold]")
+    for key, value in rows:
+        console.print(f"  {key:<11} {value}", highlight=False, markup=False, soft_wrap=True)
+
+
 def _print_description(d: dict[str, Any], console) -> None:
     from rich.padding import Padding
     from rich.table import Table
 
+    if d["type"] == "results":
+        _print_results_description(d, console)
+        return
     console.print(f"[bold]{d['file']}[/bold]")
     rows = [("type", d["type_description"]),
             ("points", f"{d['points']}" + (f" (ids {d['point_ids'][0]}..{d['point_ids'][1]})"
@@ -93,19 +135,25 @@ def info(files: tuple[str, ...], fmt: str, instrument_path: str | None) -> None:
     """Show what FILES hold: points, detectors, calibration, live time, counts, positions.
 
     FILES may be HDF5 scan files, PIXL RFS CSV products, MSA spectra, folders
-    of per-point MSA files or PIXL PDS product folders.
+    of per-point MSA files or PIXL PDS product folders, and results files
+    (element maps, sum fits and the stored composition: median wt% and total).
 
     \b
     Examples:
       pixlspec info example_data/sol0125_naltsos.h5
       pixlspec info pixl_flight_sol0125/ point_0095.msa --format json
+      pixlspec info pixlspec-demo/naltsos_results.h5
     """
     from ..io.convert import input_kind, read_scan
-    from ..io.describe import describe_scan
+    from ..io.describe import describe_results, describe_scan
+    from ..io.results import is_results_file
 
     instrument = load_instrument(instrument_path)
     descriptions = []
     for path in files:
+        if is_results_file(path):
+            descriptions.append(describe_results(path))
+            continue
         kind = input_kind(path)
         scan = read_scan(path, instrument=instrument)
         try:

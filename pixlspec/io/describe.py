@@ -7,7 +7,7 @@ import numpy as np
 
 from ..spectrum import Scan
 
-__all__ = ["describe_scan", "summary_stats"]
+__all__ = ["describe_scan", "describe_results", "summary_stats"]
 
 
 def summary_stats(values) -> dict[str, float]:
@@ -53,4 +53,46 @@ def describe_scan(scan: Scan, path: str, kind: str) -> dict[str, Any]:
         from .hdf5 import read_process
 
         out["file_info"] = jsonable(read_process(path))
+    return out
+
+
+def describe_results(path: str) -> dict[str, Any]:
+    """Summary of a pixlspec results file: points and grid, the element maps (columns, valid points, χ²ᵣ
+    per point: min/median/max), each detector's sum fit (live time, χ²ᵣ), the stored composition (how it
+    was made, the analytical total and each oxide's median wt% over the valid points) and the provenance.
+
+    Reads the file with :func:`pixlspec.io.results.read_results`, so a damaged file raises
+    :class:`~pixlspec.errors.HDF5FormatError` naming the dataset.
+    """
+    from .jsontext import jsonable
+    from .results import read_results, read_results_info
+
+    res = read_results(path)
+    maps, comp = res.maps, res.composition
+    valid = np.asarray(maps.valid, dtype=bool)
+    grid = maps.grid
+    out: dict[str, Any] = {
+        "file": path, "type": "results",
+        "type_description": "pixlspec results file (element maps" + (" and composition)" if comp else ")"),
+        "points": maps.n_points, "valid_points": int(valid.sum()),
+        "point_ids": ([jsonable(maps.point_ids[0]), jsonable(maps.point_ids[-1])] if maps.n_points else None),
+        "grid": {"kind": grid.kind, "shape": list(grid.shape), "step_mm": float(grid.step_mm)} if grid else None,
+        "detector": maps.detector, "detectors_separately": sorted(maps.per_detector or {}),
+        "columns": list(maps.columns), "elements": list(maps.elements),
+        "instrument": maps.instrument.name if maps.instrument else None,
+        "chi2_reduced_points": summary_stats(np.asarray(maps.chi2_reduced_points)[valid]),
+        "sum_fits": {det: {"live_time_s": float(r.summary.get("live_time_s", float("nan"))),
+                           "chi2_reduced": float(r.chi2_reduced)} for det, r in (maps.sum_fit or {}).items()},
+        "composition": None, "source": maps.source}
+    if comp is not None:
+        ok = np.asarray(comp.valid, dtype=bool)
+        out["composition"] = {
+            "detector": comp.detector, "calibrated": bool(comp.calibrated), "normalised": bool(comp.normalised),
+            "balance": comp.balance, "valid_points": int(ok.sum()),
+            "total_wt": summary_stats(np.asarray(comp.point_total, dtype=float)[ok]),
+            "median_wt": {ox: float(np.median(np.asarray(v, dtype=float)[ok])) if ok.any() else float("nan")
+                          for ox, v in comp.point_oxide_wt.items()},
+            "flags": list(comp.flags)}
+    info = read_results_info(path)
+    out["file_info"] = jsonable({k: info[k] for k in ("program", "version", "date", "provenance") if k in info})
     return out

@@ -305,6 +305,14 @@ def _maps_from_group(rd: CheckedReader, g: h5py.Group, common: dict, n_points: i
 
     cols = rd.strings(g, "column_names")
     elements = rd.strings(g, "elements")
+    twice = sorted({c for c in cols if cols.count(c) > 1})
+    if twice:
+        raise HDF5FormatError(f"column_names names {', '.join(twice)} more than once; expected one column each",
+                              path=rd.name, where=f"{g.name}/column_names")
+    stray = [e for e in elements if e not in cols]
+    if stray:
+        raise HDF5FormatError(f"elements {', '.join(stray)} have no column; expected each of elements among "
+                              f"column_names ({', '.join(cols)})", path=rd.name, where=f"{g.name}/elements")
     areas = rd.array(g, "areas", (len(cols), n_points))
     sigma = rd.array(g, "sigma", (len(cols), n_points))
     valid = rd.array(g, "valid", (n_points,), kind="biuf").astype(bool)
@@ -358,7 +366,7 @@ def read_maps(path):
 
 def _read_maps(rd: CheckedReader):
     from ..config import FitConfig
-    from ..geometry import Grid
+    from ..geometry import GRID_KINDS, Grid
     from ..instrument import Instrument
 
     f, name = rd.f, rd.name
@@ -380,6 +388,9 @@ def _read_maps(rd: CheckedReader):
     gd = rd.json(r, "grid")
     if not isinstance(gd, dict):
         raise HDF5FormatError("expected a JSON object", path=name, where=rd.where)
+    if gd.get("kind") not in GRID_KINDS:
+        raise HDF5FormatError(f"grid kind {gd.get('kind')!r}; expected one of {', '.join(GRID_KINDS)}", path=name,
+                              where=rd.where)
     shape = tuple(int(v) for v in gd["shape"])
     step = float(gd["step_mm"])
     if len(shape) != 2 or min(shape) < 1 or not (np.isfinite(step) and step > 0):

@@ -19,6 +19,7 @@ import pixlspec as px
 from pixlspec.cli import EXIT_BAD_INPUT, main
 from pixlspec.io.hdf5 import open_scan, read_process
 
+from tests.helpers.cli import ok
 from tests.helpers.maps import OXIDES, make_maps
 from tests.helpers.scans import N_CHANNELS, N_POINTS, make_scan
 from tests.helpers.paths import ROOT
@@ -102,6 +103,23 @@ def test_info_json(runner, scan_file):
     assert d["position_extent_mm"]["z"] == pytest.approx([246.5, 247.0])
     assert d["file_info"]["program"] == "pixlspec"
     assert d["metadata"] == {"target": "Synthetic"}
+
+
+def test_info_of_a_results_file(runner, files):
+    """A results file (it failed with "/entry/instrument: missing"): maps, sum fits, the stored composition."""
+    from pixlspec.io.results import read_results
+
+    path = files["results"]
+    res = read_results(path)
+    comp, ok_points = res.composition, res.composition.valid
+    data = json.loads(ok(runner.invoke(main, ["info", str(path), "--format", "json"])).stdout)[0]
+    assert data["type"] == "results" and data["points"] == res.maps.n_points == 144
+    assert data["columns"] == list(res.maps.columns) and data["grid"]["shape"] == [12, 12]
+    assert data["composition"]["median_wt"]["SiO2"] == pytest.approx(np.median(comp.point_oxide_wt["SiO2"][ok_points]))
+    assert data["composition"]["total_wt"]["max"] == pytest.approx(comp.point_total[ok_points].max())
+    text = ok(runner.invoke(main, ["info", str(path)])).stdout
+    assert "pixlspec results file (element maps and composition)" in text and "grid        raster 12 x 12" in text
+    assert f"SiO2 {np.median(comp.point_oxide_wt['SiO2'][ok_points]):.2f}" in text
 
 
 # --- convert ----------------------------------------------------------------------------

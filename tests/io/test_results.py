@@ -3,6 +3,8 @@ NXdata helpers), MAPS v10 with v9 links."""
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import pytest
 import pixlspec as px
 from pixlspec.element_maps import ElementMaps
 from pixlspec.errors import HDF5FormatError
-from pixlspec.io.results import COMPLETE_ATTR, results_complete
+from pixlspec.io.results import COMPLETE_ATTR, read_maps, results_complete
 from pixlspec.simulate import simulate_scan
 
 from tests.helpers.maps import OXIDES, basalt_maps, make_comp, make_maps
@@ -246,3 +248,35 @@ def test_damaged_stored_composition_names_the_dataset(tmp_path, edit, fragment):
 def _renew(group, key, data):
     del group[key]
     group.create_dataset(key, data=data)
+
+
+def _strings(group, key, values):
+    del group[key]
+    group.create_dataset(key, data=np.array(values, dtype=h5py.string_dtype()))
+
+
+def _grid_kind(f, kind):
+    grid = json.loads(f["entry/results/grid"][()])
+    grid["kind"] = kind
+    del f["entry/results/grid"]
+    f["entry/results/grid"] = json.dumps(grid)
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda f: _strings(f["entry/results"], "column_names", ["Si", "Si", "Fe", "Rh_K_Compton"]),
+     "column_names names Si more than once"),
+    (lambda f: _strings(f["entry/results"], "elements", ["Si", "Ca", "Fe", "Zn"]), "elements Zn have no column"),
+    (lambda f: _grid_kind(f, "banana"), "grid kind 'banana'"),
+])
+def test_inconsistent_maps_are_refused_naming_the_dataset(tmp_path, edit, fragment):
+    """Columns named twice drew one map twice, an element without a column failed `map` with KeyError and an
+    unknown grid kind passed: refused when read, naming the dataset."""
+    maps = make_maps()
+    path = tmp_path / "r.h5"
+    maps.to_hdf5(path)
+    assert list(maps.columns) == ["Si", "Ca", "Fe", "Rh_K_Compton"]
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    with pytest.raises(HDF5FormatError, match=fragment) as e:
+        read_maps(path)
+    assert "r.h5" in str(e.value)
