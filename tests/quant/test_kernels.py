@@ -4,6 +4,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixlspec.quant import kernels
 
@@ -195,3 +198,20 @@ def test_quantify_inverse_falls_back_to_the_pseudo_inverse():
     np.testing.assert_allclose(D[0], np.diag([0.5, 0.25]))
     np.testing.assert_allclose(D[1], np.linalg.pinv(J[1]))
     assert np.isnan(D[2]).all()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=2.2250738585072014e-308, max_value=1.7976931348623157e308, allow_nan=False,
+                 allow_infinity=False, allow_subnormal=False))
+def test_fast_log_is_math_log(x):
+    """The vectorisable logarithm of the secondary fluorescence equals ``math.log`` to a few ulp, over every
+    positive normal float (its domain), near 1 (where the secondary takes it: ln(1 + y), y >= 0) and at the
+    ends of its range reduction."""
+    assert kernels.fast_log(x) == pytest.approx(math.log(x), rel=2e-15, abs=1e-300)
+
+
+def test_fast_log_near_one_and_at_the_range_reduction():
+    x = np.concatenate([1.0 + np.geomspace(1e-15, 1.0, 200), 1.0 - np.geomspace(1e-16, 0.5, 200),
+                        np.sqrt(2.0) * (1.0 + np.linspace(-1e-12, 1e-12, 41)), 2.0 ** np.arange(-1020, 1020, 7.0)])
+    got = np.array([kernels.fast_log(v) for v in x])
+    np.testing.assert_allclose(got, np.log(x), rtol=2e-15, atol=0.0)
