@@ -168,7 +168,6 @@ class FPModel:
         self._sin2 = math.sin(math.radians(instrument.detector(self.detector).elevation_deg))
         self._src = np.ascontiguousarray(exc.photons_per_s / self._sin1)
         self._mu_exc = np.ascontiguousarray(np.array([mass_attenuation(el, E) for el in self.elements]))
-        self._mu_exc_t = np.ascontiguousarray(self._mu_exc.T)  # (bins, elements): the Jacobian kernel's inner loop
 
         # analyte lines
         lines: list[FPLine] = []
@@ -235,7 +234,6 @@ class FPModel:
             self._q_enh, self._q_enh_start = np.zeros((0, E2.size)), np.zeros(0, dtype=np.int64)
         # the analyte lines' production on the coarse bins (the quick primary of the inversion)
         self._q2, self._q2_start = self._production(lines, E2)
-        self._mu_exc2_t = np.ascontiguousarray(self._mu_exc2.T)
         self._gas_in2 = (air_attenuation_per_cm(instrument, E2).reshape(-1) * instrument.path_in_cm
                          if self.gas_correctable else np.zeros(E2.size))
 
@@ -435,19 +433,19 @@ class FPModel:
         return prim[0] if single else prim
 
     def _grid(self, coarse: bool, beam: tuple[np.ndarray, np.ndarray, np.ndarray]
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The primary's tables on the fine or the coarse excitation bins: attenuation (K, E) and its transpose,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The primary's tables on the fine or the coarse excitation bins: attenuation (K, E),
         production (L, E), its first non-zero bin per line, and the excitation (E,) of ``beam`` (:meth:`_beam`)
         on those bins."""
         src, _, src2 = beam
         if coarse:
-            return self._mu_exc2, self._mu_exc2_t, self._q2, self._q2_start, src2
-        return self._mu_exc, self._mu_exc_t, self._q, self._q_start, src
+            return self._mu_exc2, self._q2, self._q2_start, src2
+        return self._mu_exc, self._q, self._q_start, src
 
     def _primary(self, C2: np.ndarray, beam: tuple[np.ndarray, np.ndarray, np.ndarray], coarse: bool
                  ) -> np.ndarray:
         """Primary counts per live second (n_points, n_groups) on the fine or the coarse excitation bins."""
-        mu_exc, _, q, q_start, src = self._grid(coarse, beam)
+        mu_exc, q, q_start, src = self._grid(coarse, beam)
         det = beam[1]
         prim = np.zeros((C2.shape[0], len(self.groups)))
         kernels.fp_primary(C2, mu_exc, self._mu_line, src, q, q_start, self._line_el, self._line_group, det,
@@ -508,8 +506,8 @@ class FPModel:
         beam = self._beam(air_fraction)
         prim = np.zeros((C2.shape[0], len(self.groups)))
         jac = np.zeros((C2.shape[0], len(self.groups), dC2.shape[2]))
-        mu_exc, mu_exc_t, q, q_start, src = self._grid(coarse, beam)
-        kernels.fp_primary_jacobian(C2, np.ascontiguousarray(dC2), mu_exc, mu_exc_t, self._mu_line, src, q, q_start,
+        mu_exc, q, q_start, src = self._grid(coarse, beam)
+        kernels.fp_primary_jacobian(C2, np.ascontiguousarray(dC2), mu_exc, self._mu_line, src, q, q_start,
                                     self._line_el, self._line_group, beam[1], self._sin1, self._sin2, prim, jac)
         return prim, jac
 

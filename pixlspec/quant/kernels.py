@@ -47,6 +47,10 @@ FASTMATH = {"reassoc", "contract"}
 #: the compiler from vectorising a loop that divides (such as :func:`fast_log`'s over the excitation bins).
 #: Every divisor in these kernels is an attenuation coefficient or a sum of them, positive for any sample.
 ERROR_MODEL = "numpy"
+# Loops over the excitation bins from a line's or an enhancer's first bin run on unsigned indices
+# (``range(np.uint64(start), np.uint64(stop))``): with a signed start numba must allow for a negative
+# index (Python's wrap-around) at every access, which keeps the loop from vectorising (2-10x slower).
+# An unsigned index is only ever used to index (numba turns uint64 - int64 arithmetic into floats).
 
 
 @intrinsic
@@ -151,7 +155,7 @@ def fp_primary(C, mu_exc, mu_line, src, q, q_start, line_el, line_group, det, si
                 continue
             mul = mul_all[ln] / sin2
             acc = 0.0
-            for e in range(q_start[ln], n_e):
+            for e in range(np.uint64(q_start[ln]), np.uint64(n_e)):  # unsigned: see UNSIGNED_LOOPS
                 acc += src[e] * q[ln, e] / (mus[e] + mul)
             out[p, line_group[ln]] += det[ln] * c * acc
 
@@ -188,8 +192,8 @@ def secondary_layout(pair_line: np.ndarray, pair_enh: np.ndarray, pair_qa: np.nd
     An enhancer line excites the analyte lines whose absorption edge lies below its energy, so with the
     analyte lines ordered by how many enhancers excite them (``line_order``: position -> line), those
     of enhancer m are nearly all of the first ``enh_lines[m]`` positions; ``qa[m, i]`` is the pair's
-    production at position i, 0 where there is no pair (same element, a weak line). The kernel then sums
-    over excitation bins for all lines of an enhancer at once, contiguously.
+    production at position i, 0 where there is no pair (same element, a weak line). The kernel then visits
+    an enhancer's analyte lines as a short prefix of the positions, with their attenuation rows side by side.
     """
     pair_line = np.asarray(pair_line, dtype=np.int64)
     pair_enh = np.asarray(pair_enh, dtype=np.int64)
@@ -229,10 +233,9 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, li
 
     with ``sq_me = src_e q_me``, ``la_me`` the first log term of L times ``sq_me`` (it depends only on the
     enhancer and the excitation energy: tabulated once per point and enhancer), ``b_lm`` the second log
-    term and ``inv_le = 1 / (mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2)``, held bin by bin with the lines
-    in ``line_order`` so that one enhancer's two sums run over all its lines at once (contiguous, in
-    SIMD). Trace enhancers are weighted by :func:`enhancer_weight` (skipped below
-    :data:`SECONDARY_ENHANCER_FADE_FROM`).
+    term (once per pair) and ``inv_le = 1 / (mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2)`` (once per point and
+    analyte line, a row over the bins): each pair's two sums run contiguously over the bins, in SIMD. Trace
+    enhancers are weighted by :func:`enhancer_weight` (skipped below :data:`SECONDARY_ENHANCER_FADE_FROM`).
     """
     n_p = C.shape[0]
     n_e = src.size
@@ -246,6 +249,7 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, li
     for m in range(n_m):
         n_used = max(n_used, enh_lines[m])
     n_blocks = (n_p + SECONDARY_BLOCK_POINTS - 1) // SECONDARY_BLOCK_POINTS
+    n_e_u = np.uint64(n_e)
     for bi in prange(n_blocks):
         mus = np.empty(n_e)
         inv_mus = np.empty(n_e)
@@ -253,55 +257,49 @@ def fp_secondary(C, mu_exc, mu_line, mu_enh, src, q_enh, q_enh_start, enh_el, li
         mul_all = np.empty(n_l)
         mul_o = np.empty(n_l)    # mu_s(E_l)/sin psi2 of the line at each position
         ci_o = np.empty(n_l)     # its element's mass fraction
-        inv_t = np.empty((n_e, n_l))
+        inv_t = np.empty((n_l, n_e))  # inv_le of the line at each position, over the excitation bins
         la = np.empty(n_e)
-        s_la = np.empty(n_l)
-        s_sq = np.empty(n_l)
         for p in range(bi * SECONDARY_BLOCK_POINTS, min(n_p, (bi + 1) * SECONDARY_BLOCK_POINTS)):
             _attenuations(C[p], mu_exc, mu_line, sin1, mus, mul_all)  # mus is mu_s(E_e)/sin psi1
             _mix_rows(C[p], mu_enh, mum)
             for e in range(n_e):
                 inv_mus[e] = 1.0 / mus[e]
             for i in range(n_used):
-                mul_o[i] = mul_all[line_order[i]] / sin2
-                ci_o[i] = C[p, line_el[line_order[i]]]
-            for e in range(n_e):
-                row = inv_t[e]
-                me = mus[e]
-                for i in range(n_used):
-                    row[i] = 1.0 / (me + mul_o[i])
+                ln = line_order[i]
+                mul_o[i] = mul_all[ln] / sin2
+                ci_o[i] = C[p, line_el[ln]]
+                if ci_o[i] > 0.0:  # an absent analyte has no secondary: its row is never read
+                    row = inv_t[i]
+                    mo = mul_o[i]
+                    for e in range(n_e):
+                        row[e] = 1.0 / (mus[e] + mo)
             for m in range(n_m):
                 cj = C[p, enh_el[m]]
                 if cj <= SECONDARY_ENHANCER_FADE_FROM:
                     continue
-                e0 = q_enh_start[m]
+                e0 = np.uint64(q_enh_start[m])
                 inv_mm = 1.0 / mum[m]
                 sqm = sq[m]
-                for e in range(e0, n_e):
+                for e in range(e0, n_e_u):
                     la[e] = sqm[e] * inv_mus[e] * fast_log(1.0 + mus[e] * inv_mm)
-                n_i = enh_lines[m]
-                s_la[:n_i] = 0.0
-                s_sq[:n_i] = 0.0
-                for e in range(e0, n_e):
-                    row = inv_t[e]
-                    a = la[e]
-                    b = sqm[e]
-                    for i in range(n_i):
-                        s_la[i] += a * row[i]
-                        s_sq[i] += b * row[i]
                 wj = 0.5 * cj * enhancer_weight(cj)
                 qa_m = qa[m]
-                for i in range(n_i):
+                for i in range(enh_lines[m]):
                     if qa_m[i] == 0.0 or ci_o[i] <= 0.0:
                         continue
-                    ln = line_order[i]
+                    row = inv_t[i]
+                    s_la = 0.0
+                    s_sq = 0.0
+                    for e in range(e0, n_e_u):
+                        s_la += la[e] * row[e]
+                        s_sq += sqm[e] * row[e]
                     b_lm = fast_log(1.0 + mul_o[i] * inv_mm) / mul_o[i]  # sin psi2/mu_l ln(1 + mu_l/(sin psi2 mu_m))
-                    out[p, line_group[ln]] += det[ln] * ci_o[i] * wj * qa_m[i] * (s_la[i] + b_lm * s_sq[i])
+                    ln = line_order[i]
+                    out[p, line_group[ln]] += det[ln] * ci_o[i] * wj * qa_m[i] * (s_la + b_lm * s_sq)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH, error_model=ERROR_MODEL, nogil=True)
-def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_el, line_group, det, sin1, sin2,
-                        prim, jac):
+def fp_primary_jacobian(C, dC, mu_exc, mu_line, src, q, q_start, line_el, line_group, det, sin1, sin2, prim, jac):
     """Primary fluorescence and its derivatives along directions ``dC``, into ``prim[p, g]`` and ``jac[p, g, j]``.
 
     With ``D_le = mu_s(E_e)/sin psi1 + mu_s(E_l)/sin psi2``, ``s0_l = det_l sum_e src_e q_le / D_le`` (the
@@ -311,13 +309,13 @@ def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_
 
         dP_l = dC_i s0_l - C_i (sum_k G_lk dC_k / sin psi1 + sum_k mu_k(E_l) dC_k / sin psi2 sum_e w_le)
 
-    with ``w_le = det_l src_e q_le / D_le^2``: exact, one pass over the excitation bins per line
+    with ``w_le = det_l src_e q_le / D_le^2``: exact, one pass over the excitation bins per line and element
     whatever the number of directions.
 
     Parameters
     ----------
     C : (P, K) ; dC : (P, K, J) derivative of C along each of J directions
-    mu_exc : (K, E) and mu_exc_t : (E, K) the same table, both layouts ; mu_line : (K, L)
+    mu_exc : (K, E) ; mu_line : (K, L)
     src : (E,) ; q : (L, E) ; q_start : (L,) ; line_el, line_group : (L,) ; det : (L,) ; sin1, sin2 : float
     prim : (P, G) and jac : (P, G, J) outputs, zeroed by the caller
     """
@@ -328,33 +326,35 @@ def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_
         mus = np.empty(n_e)
         mul_all = np.empty(n_l)
         _attenuations(C[p], mu_exc, mu_line, sin1, mus, mul_all)
-        g_lk = np.empty(n_k)
+        w = np.empty(n_e)
         a_j = np.empty(n_j)
         dp = dC[p]
         for ln in range(n_l):
             el = line_el[ln]
             c = C[p, el]
             mul = mul_all[ln] / sin2
+            e0 = np.uint64(q_start[ln])
+            dl = det[ln]
             s0 = 0.0
             sw = 0.0
-            g_lk[:] = 0.0
-            for e in range(q_start[ln], n_e):
+            for e in range(e0, np.uint64(n_e)):
                 inv = 1.0 / (mus[e] + mul)
-                t = det[ln] * src[e] * q[ln, e] * inv
+                t = dl * src[e] * q[ln, e] * inv
                 s0 += t
-                if c > 0.0:  # the attenuation terms are multiplied by C_i: nothing to sum for an absent element
-                    tw = t * inv
-                    sw += tw
-                    row = mu_exc_t[e]
-                    for k in range(n_k):
-                        g_lk[k] += tw * row[k]
+                w[e] = t * inv
+                sw += t * inv
             g = line_group[ln]
             prim[p, g] += c * s0
-            # sum_k (G_lk / sin psi1 + mu_k(E_l) sw / sin psi2) dC_kj, over the directions j contiguously
+            # sum_k (G_lk / sin psi1 + mu_k(E_l) sw / sin psi2) dC_kj, over the directions j contiguously;
+            # the attenuation terms are multiplied by C_i: nothing to sum for an absent element
             a_j[:] = 0.0
             if c > 0.0:
                 for k in range(n_k):
-                    f = g_lk[k] / sin1 + mu_line[k, ln] * sw / sin2
+                    row = mu_exc[k]
+                    g_lk = 0.0
+                    for e in range(e0, np.uint64(n_e)):
+                        g_lk += w[e] * row[e]
+                    f = g_lk / sin1 + mu_line[k, ln] * sw / sin2
                     dk = dp[k]
                     for j in range(n_j):
                         a_j[j] += f * dk[j]
@@ -363,7 +363,7 @@ def fp_primary_jacobian(C, dC, mu_exc, mu_exc_t, mu_line, src, q, q_start, line_
                 jac[p, g, j] += de[j] * s0 - c * a_j[j]
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, parallel=True, error_model=ERROR_MODEL, nogil=True)
 def batched_inverse(J, out):
     """Inverse of each matrix ``J[p]`` (P, n, n) into ``out[p]``; returns (P,) bool, False where ``J[p]`` is
     singular or not finite (``out[p]`` then undefined).
@@ -403,7 +403,7 @@ def batched_inverse(J, out):
                     a[col, j], a[piv, j] = a[piv, j], a[col, j]
                     inv[col, j], inv[piv, j] = inv[piv, j], inv[col, j]
             d = 1.0 / a[col, col]
-            for j in range(col, n):  # left of the pivot the row is already 0
+            for j in range(np.uint64(col), np.uint64(n)):  # left of the pivot the row is already 0 (unsigned: above)
                 a[col, j] *= d
             for j in range(n):
                 inv[col, j] *= d
@@ -411,7 +411,7 @@ def batched_inverse(J, out):
                 if r != col:
                     f = a[r, col]
                     if f != 0.0:
-                        for j in range(col, n):
+                        for j in range(np.uint64(col), np.uint64(n)):
                             a[r, j] -= f * a[col, j]
                         for j in range(n):
                             inv[r, j] -= f * inv[col, j]

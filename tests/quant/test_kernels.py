@@ -138,7 +138,7 @@ def test_fp_primary_jacobian_matches_numpy():
     P, K = t["C"].shape
     dC = np.random.default_rng(4).normal(size=(P, K, 6))
     prim, jac = np.zeros((P, 2)), np.zeros((P, 2, 6))
-    kernels.fp_primary_jacobian(t["C"], dC, t["mu_exc"], np.ascontiguousarray(t["mu_exc"].T), t["mu_line"],
+    kernels.fp_primary_jacobian(t["C"], dC, t["mu_exc"], t["mu_line"],
                                 t["src"], t["q"], t["q_start"], t["line_el"], t["line_group"], t["det"], sin1, sin2,
                                 prim, jac)
     ref_prim, ref_jac = _primary_jacobian_reference(t, dC, sin1, sin2)
@@ -153,7 +153,7 @@ def test_fp_primary_jacobian_is_the_derivative_of_fp_primary():
     P, K = t["C"].shape
     dC = np.random.default_rng(6).uniform(-1, 1, (P, K, 3))
     prim, jac = np.zeros((P, 2)), np.zeros((P, 2, 3))
-    kernels.fp_primary_jacobian(t["C"], dC, t["mu_exc"], np.ascontiguousarray(t["mu_exc"].T), t["mu_line"],
+    kernels.fp_primary_jacobian(t["C"], dC, t["mu_exc"], t["mu_line"],
                                 t["src"], t["q"], t["q_start"], t["line_el"], t["line_group"], t["det"], sin1, sin2,
                                 prim, jac)
     h = 1e-6
