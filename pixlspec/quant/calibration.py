@@ -38,7 +38,8 @@ from ..physics.attenuation import parse_composition
 from ..physics.lines import parse_group_name
 from .fp import GAS_LINE_ELEMENT, fp_model
 from .quantify import DEFAULT_BALANCE, quantify
-from .solver import GAS_GROUPS, Solver, analysis_groups, solve_air_fraction
+from .groups import GAS_GROUPS, analysis_groups, solve_air_fraction
+from .solver import Solver
 
 if TYPE_CHECKING:
     from ..config import FitConfig

@@ -5,7 +5,8 @@ pattern of measured groups (a group without a positive area stays at zero: its r
 identity) taken at the chunk's reference composition, with an invisible balance one more per pattern at
 that composition scaled to the other side of the kink at a total of 100 % (balance-filled below, normalised
 above), and a point's own where the shared one does not contract it. :class:`QNSteps` holds them and
-chooses each point's; :func:`qn_step` applies them.
+chooses each point's; :func:`qn_step` applies them. :class:`SharedJacobian` is the matrix they are inverted
+from, shared by the chunks of a map.
 """
 from __future__ import annotations
 
@@ -16,7 +17,30 @@ import numpy as np
 
 from . import kernels
 
-__all__ = ["QNSteps", "masked_inverses", "measured_patterns", "qn_step"]
+__all__ = ["SharedJacobian", "QNSteps", "masked_inverses", "measured_patterns", "qn_step"]
+
+
+@dataclass(frozen=True)
+class SharedJacobian:
+    """The quasi-Newton Jacobian the points of a chunk (or of every chunk of a map) share
+    (:meth:`~pixlspec.quant.solver.Solver.reference_jacobian`), before it is inverted per pattern of measured groups."""
+
+    #: d log(predicted) / d log(c) at the reference composition (n_g, n_g).
+    D: np.ndarray
+    #: Slope of the full/quick corrections there, d corr_i / d log c_j (n_g, n_g).
+    D_corr: np.ndarray
+    #: The corrections at the reference (n_g,): those of a group absent from a point (at a trace there).
+    corr_trace: np.ndarray
+    #: The reference: analyte mass fractions (n_g,), groups without a median at :data:`~pixlspec.quant.solver.QN_REFERENCE_FLOOR`.
+    reference: np.ndarray
+    #: Live time of its rows (s; the log derivatives do not depend on it).
+    live_s: float
+    #: With a balance, whether the reference sample is normalised (a total above 100 %); None without.
+    reference_side: bool | None = None
+    #: With a balance, d log(predicted) / d log(c) across the kink (:data:`~pixlspec.quant.solver.KINK_SIDE_OFFSET`), when taken
+    #: already (``other_taken``; None there when it is not regular); else taken by a chunk when a point first is there.
+    D_other: np.ndarray | None = None
+    other_taken: bool = False
 
 
 @dataclass

@@ -62,7 +62,8 @@ from ..physics.detector import fwhm_eV
 from ..spectrum import geometry_factors
 from . import kernels
 from .fp import GAS_LINE_ELEMENT
-from .solver import GAS_GROUPS, MAX_ITERATIONS, PILOT_MIN_POINTS, TOLERANCE, Solver, analysis_groups, solve_air_fraction
+from .groups import GAS_GROUPS, analysis_groups, solve_air_fraction
+from .solver import MAX_ITERATIONS, PILOT_MIN_POINTS, TOLERANCE, Solver
 
 if TYPE_CHECKING:
     from ..element_maps import ElementMaps
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     from .calibration import Calibration
 
 __all__ = ["Composition", "CompositionMap", "quantify", "quantify_map", "DEFAULT_BALANCE", "MAP_DEFAULT_BALANCE", "GAS_GROUPS",
-           "MATRIX_ELEMENTS", "LOD_SIGMAS", "MAX_ITERATIONS", "TOLERANCE"]
+           "MATRIX_ELEMENTS", "LOD_SIGMAS", "MAX_ITERATIONS", "TOLERANCE", "MAP_CHUNK_POINTS", "MAP_CHUNK_MULTIPLE"]
 
 #: Default invisible balance. None: the sample is the analysed oxides (normalised in the matrix
 #: correction) and the analytical total measures the absolute intensities — robust, PIQUANT-like.
@@ -489,6 +490,15 @@ def _threading_layer() -> str | None:
         return None
 
 
+#: Points of a map solved together by default (``quantify_map(chunk_points=)``): larger chunks spend less in
+#: numpy's per-call overheads, smaller ones stay in the caches (on the 4,000-point map of
+#: ``benchmarks/accuracy.py``, 2 cores: 512 points 10,900, 1,000 points 12,100, 2,000 points 7,600 points/s).
+MAP_CHUNK_POINTS: int = 1000
+#: The number of chunks of a map is a multiple of this (when there are more than one): the chunks share the
+#: threads evenly on 2 or 4 cores.
+MAP_CHUNK_MULTIPLE: int = 4
+
+
 def _chunk_threads(threads: int | None, n_chunks: int) -> int:
     """How many chunks of a map to solve at once (1: one after the other, each kernel on every core).
 
@@ -503,10 +513,14 @@ def _chunk_threads(threads: int | None, n_chunks: int) -> int:
 
 
 def _run_chunks(solve_chunk, idx: np.ndarray, chunk_points: int, threads: int | None) -> None:
-    """``solve_chunk(sl)`` for the fewest chunks ``sl`` of the points ``idx`` with at most ``chunk_points``
-    points each, of equal size (±1: no thread is left with a short last chunk; the chunks, and so the
-    results, do not depend on the threads), in :func:`_chunk_threads` threads (kernels single-threaded there)."""
+    """``solve_chunk(sl)`` for chunks ``sl`` of the points ``idx`` with at most ``chunk_points`` points each, of
+    equal size (±1: no thread is left with a short last chunk), as few as a multiple of
+    :data:`MAP_CHUNK_MULTIPLE` allows (the chunks, and so the results, do not depend on the threads; 2 or 4
+    threads get the same number of chunks each), in :func:`_chunk_threads` threads (kernels single-threaded
+    there)."""
     n_chunks = -(-idx.size // chunk_points)
+    if n_chunks > 1:
+        n_chunks = MAP_CHUNK_MULTIPLE * -(-n_chunks // MAP_CHUNK_MULTIPLE)
     slices = np.array_split(idx, n_chunks) if idx.size else []
     if slices and _threading_layer() is None:
         # no parallel kernel has run in this process yet (a map too small for a pilot point), so the layer
@@ -538,7 +552,7 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
                  calibration: Calibration | None = None, *, fe_oxide: str = "FeO",
                  normalise: bool = False, balance: str | None = MAP_DEFAULT_BALANCE, secondary: bool = True,
                  air_fraction: float | None = None, exclude: Sequence[str] = GAS_GROUPS,
-                 chunk_points: int = 512, threads: int | None = None) -> CompositionMap:
+                 chunk_points: int = MAP_CHUNK_POINTS, threads: int | None = None) -> CompositionMap:
     """Oxide wt% of every point of a map (vectorised :func:`quantify`).
 
     Parameters
@@ -558,7 +572,7 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
     air_fraction : float, optional
         Air in a He path; default from the map's total Ar area.
     chunk_points : int
-        Points solved together (memory bound).
+        At most this many points are solved together (:data:`MAP_CHUNK_POINTS`; memory grows with it).
     threads : int, optional
         Chunks solved at once, each in its own thread with single-threaded kernels (default: numba's
         thread count). Needs a thread-safe numba threading layer ("omp" or "tbb"); with "workqueue" the
@@ -623,9 +637,11 @@ def quantify_map(element_maps: ElementMaps, instrument: Instrument | None = None
     chunk_points = max(int(chunk_points), 1)
     # one pilot point for the whole map (the one closest to its median count rates) starts every chunk
     pilot = solver.pilot(A[idx], exposure[idx], x) if min(idx.size, chunk_points) >= PILOT_MIN_POINTS else None
+    # and one quasi-Newton Jacobian, at the median of the points' starts (taken once, not per chunk)
+    shared = solver.start_jacobian(A[idx], exposure[idx], x, pilot) if pilot is not None else None
 
     def solve_chunk(sl: np.ndarray) -> None:
-        solved = solver.solve(A[sl], exposure[sl], x, pilot=pilot)
+        solved = solver.solve(A[sl], exposure[sl], x, pilot=pilot, shared=shared)
         c, pred = solved.c, solved.pred
         J = solver.sensitivity(c, exposure[sl], x, solved.sensitivity_corr())
         # the areas' variances are independent (counting) and so are the calibration factors': counting and

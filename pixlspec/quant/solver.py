@@ -16,12 +16,13 @@ a defect correction, so a converged point solves the full model.
 ``full / quick`` ratios it holds); :meth:`Solver.sensitivity` gives
 ``d area / d C`` for the uncertainties with those ratios. A :class:`Solver`
 keeps nothing from one solve to the next, so chunks of a map can be solved in threads.
-:func:`analysis_groups` chooses the groups to quantify among the fitted ones and
-:func:`solve_air_fraction` the air in a He path from the Ar area. Used by
-:mod:`pixlspec.quant.quantify` and :mod:`pixlspec.quant.calibration`.
+A map's chunks can share one pilot and one quasi-Newton Jacobian (:meth:`Solver.start_jacobian`).
+Used by :mod:`pixlspec.quant.quantify` and :mod:`pixlspec.quant.calibration` (with
+:mod:`pixlspec.quant.groups`, which chooses the groups to quantify and the air of a He path).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,22 +30,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import CompositionError, ConfigError
+from ..errors import CompositionError
 from ..instrument import Instrument
-from ..model.spectrum_model import kbeta_group
 from ..physics.attenuation import parse_composition
 from ..physics.elements import atomic_mass
 from ..physics.oxides import FE_OXIDES, oxide_factor, oxide_of
-from .fp import fp_model, resolve_group
-from .qn_steps import QNSteps, masked_inverses, measured_patterns, qn_step
+from .fp import fp_model
+from .groups import GAS_GROUPS, analysis_groups, solve_air_fraction
+from .qn_steps import QNSteps, SharedJacobian, masked_inverses, measured_patterns, qn_step
 
-__all__ = ["Solver", "Solved", "Pilot", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS",
+__all__ = ["Solver", "Solved", "Pilot", "SharedJacobian", "analysis_groups", "solve_air_fraction", "GAS_GROUPS", "O_EQUIVALENT_ELEMENTS",
            "MAX_ITERATIONS", "TOLERANCE", "SECONDARY_EVERY", "QN_STEP", "QN_REFERENCE_FLOOR", "QN_MIN_CONTRACTION",
            "QN_START_RESIDUAL", "QN_JUDGED_RESIDUAL", "KINK_SIDE_OFFSET", "QN_SECONDARY_DROP", "PILOT_MIN_POINTS",
            "PILOT_QN_START_RESIDUAL"]
 
-#: Groups that come from the gas path, not the sample: never quantified as sample elements.
-GAS_GROUPS: tuple[str, ...] = ("Ar",)
 #: Halogens reported as elements and charge-balanced by cations that the oxide table gives O:
 #: the O they replace (O equivalent, 1/2 O per Cl or Br: 0.2256 g O per g Cl) is removed from
 #: the matrix and from the total (as in microprobe practice; physics.md §10).
@@ -205,7 +204,7 @@ class Solver:
         raw[:, self.el_index] = c
         o_raw = c @ self.oxygen_per_fraction
         raw[:, self.o_index] += np.clip(o_raw, 0.0, None)
-        T = raw.sum(axis=1)
+        T = self._total(c, o_raw)
         C = raw.copy()
         rest = np.zeros(P)
         scale = np.ones(P)
@@ -217,6 +216,11 @@ class Solver:
         C[over] /= T[over, None]
         scale[over] = T[over]
         return C, scale, rest, raw, o_raw, over
+
+    @staticmethod
+    def _total(c: np.ndarray, o_raw: np.ndarray) -> np.ndarray:
+        """(P,) mass fraction of the analysed oxides: the analytes ``c`` and their oxygen ``o_raw`` (clipped at 0)."""
+        return c.sum(axis=1) + np.clip(o_raw, 0.0, None)
 
     def _kink_sides(self, steps: QNSteps, c: np.ndarray, side_prev: np.ndarray | None) -> np.ndarray:
         """(P,) which points are normalised (a total above 100 %; balance-filled below). The intensities follow
@@ -233,8 +237,11 @@ class Solver:
 
     def _normalised(self, c: np.ndarray) -> np.ndarray:
         """(P,) bool: the points whose sample is normalised (no balance, or a total above 100 %), as
-        :meth:`full` builds them."""
-        return self._assemble(c)[5]
+        :meth:`full` builds them (from the total alone, without the matrix)."""
+        T = self._total(c, c @ self.oxygen_per_fraction)
+        if not self.balance:
+            return T > 0
+        return (T > 1.0) & (T > 0)
 
     def full_derivatives(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`full`'s matrix and intensity scale, and their derivatives along each analyte fraction:
@@ -285,27 +292,45 @@ class Solver:
     def pure(self) -> np.ndarray:
         return sum(n * m.pure_rates() for m, n in zip(self.models, self.multiplicity)) * self.k
 
-    def solve(self, A: np.ndarray, live: np.ndarray, air: float = 0.0, max_iter: int = MAX_ITERATIONS,
-              tol: float = TOLERANCE, pilot: Pilot | None = None) -> Solved:
-        """Analyte mass fractions for areas ``A`` (P, n_g) (:class:`Solved`: c, predicted, iterations,
-        converged, and the full/quick ratios the solution holds).
-
-        ``pilot`` (from :meth:`pilot`, e.g. once for all the chunks of a map) gives the start; without it, a
-        chunk of at least :data:`PILOT_MIN_POINTS` points takes its own."""
-        A = np.where(np.isfinite(A), A, 0.0)
+    def _start(self, A: np.ndarray, live: np.ndarray, pilot: Pilot | None) -> tuple[np.ndarray, np.ndarray]:
+        """Where the iteration starts for the areas ``A`` (finite): (groups with a positive area (P, n_g), analyte
+        mass fractions (P, n_g)), from the pure-element sensitivities scaled to ~100 % oxides, or for the groups
+        the ``pilot`` measured from its counts per unit mass fraction."""
         pos = A > 0
         c = np.where(pos, A / (live[:, None] * self.pure()[None, :]), 0.0)
         # start from a total of ~100 % oxides
         ox = (c * self.factor).sum(axis=1)
         c = np.where(ox[:, None] > 0, c / np.maximum(ox[:, None], 1e-300), c)
-        corr = None
-        qn_start = QN_START_RESIDUAL
-        log_c_corr = _log_positive(c)  # where the full/quick ratios (1 + corr) were evaluated
-        if pilot is None and A.shape[0] >= PILOT_MIN_POINTS:
-            pilot = self.pilot(A, live, air, max_iter, tol)
         if pilot is not None:
             # groups the pilot did not measure keep the pure-element start
             c = np.where(pos & pilot.good[None, :], A / (live[:, None] * pilot.counts_per_fraction[None, :]), c)
+        return pos, c
+
+    def start_jacobian(self, A: np.ndarray, live: np.ndarray, air: float, pilot: Pilot) -> SharedJacobian | None:
+        """The quasi-Newton Jacobian at the median of the compositions the points of ``A`` start from with
+        ``pilot`` (:meth:`reference_jacobian`, both sides of the kink): taken once for all the chunks of a map,
+        whose points then start from the same pilot (``solve(..., shared=)``)."""
+        pos, c = self._start(np.where(np.isfinite(A), A, 0.0), live, pilot)
+        return self.reference_jacobian(c, pos, live, air, other_side=True)
+
+    def solve(self, A: np.ndarray, live: np.ndarray, air: float = 0.0, max_iter: int = MAX_ITERATIONS,
+              tol: float = TOLERANCE, pilot: Pilot | None = None, shared: SharedJacobian | None = None) -> Solved:
+        """Analyte mass fractions for areas ``A`` (P, n_g) (:class:`Solved`: c, predicted, iterations,
+        converged, and the full/quick ratios the solution holds).
+
+        ``pilot`` (from :meth:`pilot`, e.g. once for all the chunks of a map) gives the start; without it, a
+        chunk of at least :data:`PILOT_MIN_POINTS` points takes its own. ``shared`` (from
+        :meth:`start_jacobian` with that pilot) is the quasi-Newton Jacobian; without it, the chunk takes one
+        at the median of its compositions."""
+        A = np.where(np.isfinite(A), A, 0.0)
+        if pilot is None and A.shape[0] >= PILOT_MIN_POINTS:
+            pilot = self.pilot(A, live, air, max_iter, tol)
+        pos, c = self._start(A, live, pilot)
+        corr = None
+        qn_start = QN_START_RESIDUAL
+        log_c = _log_positive(c)  # kept with c: the log steps below are taken many times per iteration
+        log_c_corr = log_c  # where the full/quick ratios (1 + corr) were evaluated
+        if pilot is not None:
             corr = np.repeat(pilot.corr[None, :], A.shape[0], axis=0)
             qn_start = PILOT_QN_START_RESIDUAL
             log_c_corr = np.repeat(pilot.log_c[None, :], A.shape[0], axis=0)
@@ -344,26 +369,26 @@ class Solver:
                 full_eval = False
             elif fresh or (it % SECONDARY_EVERY == 0 and not qn.any()) or \
                     (qn.any() and np.median(r_prev[act]) < QN_SECONDARY_DROP * r_corr
-                     and (D_corr is None or _followed_step(c, log_c_corr) >= FOLLOWED_SECONDARY_MAX_STEP)):
+                     and (D_corr is None or _followed_step(log_c, log_c_corr) >= FOLLOWED_SECONDARY_MAX_STEP)):
                 # the full model where the followed ratios may no longer hold (every point before a slope is
                 # known); a point that moved less than FOLLOWED_SECONDARY_MAX_STEP since its last evaluation
                 # keeps them, as the solution is accepted with them
                 stale = None if D_corr is None else \
-                    act & (_followed_steps(c, log_c_corr) >= FOLLOWED_SECONDARY_MAX_STEP)
+                    act & (_followed_steps(log_c, log_c_corr) >= FOLLOWED_SECONDARY_MAX_STEP)
                 if stale is None or stale.all():
                     pred, corr = self.predict(c, live, air, return_corr=True)
-                    corr_now, log_c_corr = corr, _log_positive(c)
+                    corr_now, log_c_corr = corr, log_c
                     stale = act
                 else:
-                    corr_now = self._followed_corrections(corr, D_corr, c, log_c_corr)
+                    corr_now = self._followed_corrections(corr, D_corr, log_c, log_c_corr)
                     pred = self._predict_rows(pred, act & ~stale, c, live, air, corr_now)
                     pred[stale], corr_s = self.predict(c[stale], live[stale], air, return_corr=True)
                     corr, log_c_corr = corr.copy(), log_c_corr.copy()
                     corr[stale] = corr_now[stale] = corr_s
-                    log_c_corr[stale] = _log_positive(c[stale])
+                    log_c_corr[stale] = log_c[stale]
                 full_eval = True
             else:
-                corr_now = self._followed_corrections(corr, D_corr, c, log_c_corr)
+                corr_now = self._followed_corrections(corr, D_corr, log_c, log_c_corr)
                 pred = self._predict_rows(pred, act, c, live, air, corr_now)
                 full_eval = False
             fresh = False
@@ -387,17 +412,19 @@ class Solver:
                 if M_inv is None and not qn_tried and np.median(r_now) < qn_start:
                     # close enough for the points' matrices to be alike: one Jacobian at their median
                     qn_tried = True
-                    M_inv, D_corr, corr_trace = self._shared_jacobian(c, pos, live, air)
+                    J = shared if shared is not None else self.reference_jacobian(c, pos, live, air)
+                    M_inv = self._qn_steps(J, pos, air) if J is not None else None
+                    D_corr, corr_trace = (J.D_corr, J.corr_trace) if M_inv is not None else (None, None)
                     qn[:] = M_inv is not None
                     if M_inv is not None and not full_eval:
                         # the full/quick ratios of these compositions: evaluated, or after a pilot the pilot's
                         # followed by the slope just taken
                         if from_pilot:
-                            corr_now = self._followed_corrections(corr, D_corr, c, log_c_corr)
+                            corr_now = self._followed_corrections(corr, D_corr, log_c, log_c_corr)
                             pred = self.predict(c, live, air, corr_now)
                         else:
                             pred, corr = self.predict(c, live, air, return_corr=True)
-                            corr_now, log_c_corr = corr, _log_positive(c)
+                            corr_now, log_c_corr = corr, log_c
                         ratio, log_r, r_prev = _residuals(A, pred, pos)
                         r_corr = float(np.median(r_prev))
                 if side is None and M_inv is not None and self.balance:  # the shared Jacobian was just taken
@@ -413,15 +440,16 @@ class Solver:
                                                        live[fp], air, corr_now[fp])
             change = np.max(np.abs(c_new - c) / np.maximum(np.abs(c_new), 1e-12), axis=1, initial=0.0)
             c = c_new
+            log_c = _log_positive(c)
             converged = change < tol
             if D_corr is not None:
                 # at its solution: converged after a fresh evaluation, or with ratios followed by less than
                 # FOLLOWED_SECONDARY_MAX_STEP (their corrections are then those of the solution, kept)
-                done = act & converged & ((stale if full_eval else False) | (_followed_steps(c, log_c_corr)
+                done = act & converged & ((stale if full_eval else False) | (_followed_steps(log_c, log_c_corr)
                                                                               < FOLLOWED_SECONDARY_MAX_STEP))
                 if done.any():
-                    corr = np.where(done[:, None], self._followed_corrections(corr, D_corr, c, log_c_corr), corr)
-                    log_c_corr = np.where(done[:, None], _log_positive(c), log_c_corr)
+                    corr = np.where(done[:, None], self._followed_corrections(corr, D_corr, log_c, log_c_corr), corr)
+                    log_c_corr = np.where(done[:, None], log_c, log_c_corr)
                     act &= ~done
                 if not act.any():
                     break
@@ -430,9 +458,9 @@ class Solver:
                     # converged with a fresh full model: pred and corr are those of the compositions of this
                     # iteration, which differ from the solution by less than the tolerance
                     break
-                if D_corr is not None and _followed_step(c, log_c_corr) < FOLLOWED_SECONDARY_MAX_STEP:
+                if D_corr is not None and _followed_step(log_c, log_c_corr) < FOLLOWED_SECONDARY_MAX_STEP:
                     # the followed ratios hold at the solution: no confirming evaluation
-                    corr = self._followed_corrections(corr, D_corr, c, log_c_corr)
+                    corr = self._followed_corrections(corr, D_corr, log_c, log_c_corr)
                     break
                 fresh = True  # confirm with the full model
         return Solved(c, pred, it, converged, corr, corr_trace)
@@ -447,15 +475,15 @@ class Solver:
         return pred
 
     @staticmethod
-    def _followed_corrections(corr: np.ndarray, D_corr: np.ndarray | None, c: np.ndarray, log_c_corr: np.ndarray
+    def _followed_corrections(corr: np.ndarray, D_corr: np.ndarray | None, log_c: np.ndarray, log_c_corr: np.ndarray
                               ) -> np.ndarray:
-        """Corrections (full/quick - 1) at compositions ``c`` from those evaluated at ``exp(log_c_corr)``, to
-        first order with the shared slope ``D_corr`` (as evaluated without it)."""
+        """Corrections (full/quick - 1) at compositions ``exp(log_c)`` from those evaluated at ``exp(log_c_corr)``,
+        to first order with the shared slope ``D_corr`` (as evaluated without it)."""
         if D_corr is None:
             return corr
         # never below what was evaluated nor below 0 when that was above: the secondary only adds, and the quick
         # primary differs from the fine one by < 1e-3 (the old floor of the secondary ratio at 0)
-        return np.maximum(corr + _log_step(c, log_c_corr) @ D_corr.T, np.minimum(corr, 0.0))
+        return np.maximum(corr + _log_step(log_c, log_c_corr) @ D_corr.T, np.minimum(corr, 0.0))
 
     def pilot(self, A: np.ndarray, live: np.ndarray, air: float = 0.0, max_iter: int = MAX_ITERATIONS,
               tol: float = TOLERANCE) -> Pilot | None:
@@ -500,66 +528,80 @@ class Solver:
             c_new = c_new * np.exp(np.clip(rbar * (1.0 / g - 1.0), -2.0, 2.0))[:, None]
         return c_new
 
-    def _shared_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float
-                         ) -> tuple[QNSteps | None, np.ndarray | None, np.ndarray | None]:
-        """At the points' median composition (a group no point measured at :data:`QN_REFERENCE_FLOOR`): the
-        inverse of ``d log(predicted) / d log(c)`` with the rows and columns of groups without a positive area
-        replaced by the identity (they stay at zero), one per pattern of measured groups and, with a balance,
-        also at that composition scaled to the other side of the kink at a total of 100 %
-        (:data:`KINK_SIDE_OFFSET` across it), as :class:`QNSteps`; the slope of the corrections
-        ``d corr_g / d log c_j`` (shared); and the corrections at that composition (n_g,), the only ones a group
-        absent from a point has. (None, None, None) when there is none."""
+    def reference_jacobian(self, c0: np.ndarray, pos: np.ndarray, live: np.ndarray, air: float,
+                           other_side: bool = False) -> SharedJacobian | None:
+        """``d log(predicted) / d log(c)`` of the full model at the points' median composition (a group no point
+        measured at :data:`QN_REFERENCE_FLOOR`), the slope of the corrections ``d corr_g / d log c_j`` (shared by
+        the points) and the corrections there (the only ones a group absent from a point has), as
+        :class:`SharedJacobian`; with a balance and ``other_side``, also across the kink at a total of 100 %
+        (else taken when a point first is there). None when there is none."""
         n_g = self.n_g
         if n_g < 2 or not pos.any():
-            return None, None, None
+            return None
         # a group no point measured has no median: it takes the floor below
         ref = _nanmedian_columns(np.where(pos, c0, np.nan)) if pos.shape[0] > 1 else c0[0]
         ref = np.where(np.isfinite(ref), np.maximum(ref, QN_REFERENCE_FLOOR), QN_REFERENCE_FLOOR)
         rows = np.repeat(ref[None, :], n_g + 1, axis=0)
         rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
-        lv = np.full(n_g + 1, float(np.median(live)))
-        pred, corr = self.predict(rows, lv, air, return_corr=True)  # the full model of each row
+        live_s = float(np.median(live))
+        pred, corr = self.predict(rows, np.full(n_g + 1, live_s), air, return_corr=True)  # the full model of each row
         if not np.all(pred > 0) or not np.all(np.isfinite(pred)):
-            return None, None, None
+            return None
         D = (np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP)  # D[i, j] = dlog p_i / dlog c_j
         D_corr = (corr[1:] - corr[0]).T / math.log1p(QN_STEP)             # D_corr[i, j] = d corr_i / dlog c_j
         if not np.all(np.isfinite(D_corr)):
-            return None, None, None
-        # the points' matrices differ only by the groups they lack: one matrix and inverse per pattern (none
-        # when one is singular)
+            return None
+        J = SharedJacobian(D, D_corr, corr[0].copy(), ref, live_s,
+                           bool(self._normalised(ref[None])[0]) if self.balance else None)
+        if other_side and self.balance:
+            J = dataclasses.replace(J, D_other=self._other_side_jacobian(J, air), other_taken=True)
+        return J
+
+    def _other_side_jacobian(self, J: SharedJacobian, air: float) -> np.ndarray | None:
+        """``d log(predicted) / d log(c)`` at the reference of ``J`` scaled :data:`KINK_SIDE_OFFSET` across the
+        kink at a total of 100 % (None when not regular)."""
+        n_g = self.n_g
+        ref = J.reference
+        total = float(self._total(ref[None], ref[None] @ self.oxygen_per_fraction)[0])
+        rows = np.repeat(ref[None, :] * ((1.0 - KINK_SIDE_OFFSET) if J.reference_side else (1.0 + KINK_SIDE_OFFSET))
+                         / total, n_g + 1, axis=0)
+        rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
+        pred = self.predict(rows, np.full(n_g + 1, J.live_s), air)
+        if np.all(pred > 0) and np.all(np.isfinite(pred)):
+            return (np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP)
+        return None
+
+    def _qn_steps(self, J: SharedJacobian, pos: np.ndarray, air: float) -> QNSteps | None:
+        """The inverses of ``J`` with the rows and columns of groups without a positive area replaced by the
+        identity (they stay at zero), one per pattern of measured groups, as :class:`QNSteps`; with a balance,
+        those across the kink are added when a point first is there. None when one is singular."""
+        # the points' matrices differ only by the groups they lack: one matrix and inverse per pattern
         patterns, which = measured_patterns(pos)
 
         def per_pattern(D_side):
             M_inv, ok = masked_inverses(np.repeat(D_side[None], patterns.shape[0], axis=0), ~patterns)
             return M_inv if ok.all() else None
 
-        M_inv = per_pattern(D)
+        M_inv = per_pattern(J.D)
         if M_inv is None:
-            return None, None, None
-        own = np.full(pos.shape[0], -1, dtype=np.int64)
-        steps = QNSteps(M_inv, which, patterns.shape[0], own)
+            return None
+        steps = QNSteps(M_inv, which, patterns.shape[0], np.full(pos.shape[0], -1, dtype=np.int64))
         if self.balance:
-            side = bool(self._normalised(ref[None])[0])
-
             def other_side() -> None:
-                """The inverses at the reference scaled across the kink, added to ``steps`` (when regular)."""
-                _, _, _, raw, _, _ = self._assemble(ref[None])
-                rows[:] = ref * ((1.0 - KINK_SIDE_OFFSET) if side else (1.0 + KINK_SIDE_OFFSET)) / raw.sum()
-                rows[1:] *= 1.0 + QN_STEP * np.eye(n_g)
-                pred = self.predict(rows, lv, air)
-                if np.all(pred > 0) and np.all(np.isfinite(pred)):
-                    other_inv = per_pattern((np.log(pred[1:]) - np.log(pred[0])).T / math.log1p(QN_STEP))
-                    if other_inv is not None:
-                        steps.add_side(other_inv)
+                """The inverses across the kink, added to ``steps`` (when regular)."""
+                D_other = J.D_other if J.other_taken else self._other_side_jacobian(J, air)
+                other_inv = per_pattern(D_other) if D_other is not None else None
+                if other_inv is not None:
+                    steps.add_side(other_inv)
 
-            steps.other_side, steps.reference_side = other_side, side
-        return steps, D_corr, corr[0]
+            steps.other_side, steps.reference_side = other_side, J.reference_side
+        return steps
 
     def _own_jacobians(self, steps: QNSteps, sel: np.ndarray, c: np.ndarray, pred: np.ndarray, pos: np.ndarray,
                        live: np.ndarray, air: float, corr: np.ndarray, D_corr: np.ndarray) -> np.ndarray:
         """Gives the points in ``sel`` quasi-Newton steps (in ``steps``) with the inverse of
         their own ``d log(predicted) / d log(c)`` (rows and columns of groups without a positive area replaced
-        by the identity, as in :meth:`_shared_jacobian`), from the exact derivatives of the quick primary
+        by the identity, as in :meth:`_qn_steps`), from the exact derivatives of the quick primary
         (:meth:`sensitivity`) scaled by the corrections ``corr`` the iteration uses, plus the slope ``D_corr``
         with which it follows them (the Jacobian of the model the iteration steps on). Returns (P,) bool: the
         points that got one (a singular matrix keeps the shared one)."""
@@ -620,23 +662,23 @@ def _log_positive(c: np.ndarray) -> np.ndarray:
     return out
 
 
-def _log_step(c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:
-    """log c - log c_corr over the positive fractions with a finite reference (0 elsewhere): how far the
-    compositions have moved since the full/quick ratios were evaluated."""
-    d = np.zeros(c.shape)
-    np.subtract(_log_positive(c), log_c_corr, out=d, where=(c > 0) & np.isfinite(log_c_corr))
+def _log_step(log_c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:
+    """log c - log c_corr over the positive fractions (finite ``log_c``, from :func:`_log_positive`) with a finite
+    reference (0 elsewhere): how far the compositions have moved since the full/quick ratios were evaluated."""
+    d = np.zeros(log_c.shape)
+    np.subtract(log_c, log_c_corr, out=d, where=np.isfinite(log_c) & np.isfinite(log_c_corr))
     return d
 
 
-def _followed_steps(c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:
+def _followed_steps(log_c: np.ndarray, log_c_corr: np.ndarray) -> np.ndarray:
     """(P,) largest |log c - log c_corr| of each point: how far its full/quick ratios have been followed since
     they were evaluated."""
-    return np.max(np.abs(_log_step(c, log_c_corr)), axis=1, initial=0.0)
+    return np.max(np.abs(_log_step(log_c, log_c_corr)), axis=1, initial=0.0)
 
 
-def _followed_step(c: np.ndarray, log_c_corr: np.ndarray) -> float:
+def _followed_step(log_c: np.ndarray, log_c_corr: np.ndarray) -> float:
     """Largest |log c - log c_corr| over the points (:func:`_followed_steps`)."""
-    return float(np.max(_followed_steps(c, log_c_corr), initial=0.0))
+    return float(np.max(_followed_steps(log_c, log_c_corr), initial=0.0))
 
 
 def _residuals(A: np.ndarray, pred: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -645,52 +687,3 @@ def _residuals(A: np.ndarray, pred: np.ndarray, pos: np.ndarray) -> tuple[np.nda
     ratio = np.where(pos & (pred > 0), A / pred, 0.0)
     log_r = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
     return ratio, log_r, np.max(np.abs(log_r), axis=1, initial=0.0)
-
-
-def analysis_groups(elements: Sequence[str], tube_kV: float, exclude: Sequence[str]) -> tuple[list, dict]:
-    """Sample line groups among the fitted ones (one per element), and the skipped ones with reasons."""
-    groups, skipped, seen = [], {}, {}
-    excluded = set(exclude)
-    for name in elements:
-        if kbeta_group(name) is not None:
-            continue
-        if name in excluded or name.split("_")[0] in excluded:
-            skipped[name] = "gas in the beam path, not the sample" if name.split("_")[0] in GAS_GROUPS else "excluded"
-            continue
-        try:
-            g, el, shell = resolve_group(name, tube_kV)
-        except ConfigError as exc:
-            skipped[name] = exc.message
-            continue
-        if el in seen:
-            # one group per element: keep K over L
-            if shell == "K" and seen[el][1] != "K":
-                skipped[seen[el][0]] = f"{el} is quantified from its K lines"
-                groups.remove(seen[el][0])
-            else:
-                skipped[g] = f"{el} is quantified from its {seen[el][1]} lines"
-                continue
-        seen[el] = (g, shell)
-        groups.append(g)
-    return groups, skipped
-
-
-def solve_air_fraction(solver: Solver, A_gas: float | None, live: float, air_fraction: float | None) -> float:
-    """Air mole fraction of a He path from the Ar area ``A_gas`` in ``live`` seconds (or ``air_fraction``
-    when given); 0 where the path holds no correctable gas."""
-    if air_fraction is not None:
-        return float(air_fraction)
-    if not solver.gas_correctable or A_gas is None or not A_gas > 0:
-        return 0.0
-    k_gas = solver.gas_scale
-    x = 0.01
-    for _ in range(30):
-        pred = float(live) * (k_gas * solver.gas_rate(x) + x * solver.gas_sample_cps_per_x)
-        if not pred > 0:
-            return 0.0
-        x_new = min(x * A_gas / pred, 1.0)
-        if abs(x_new - x) < 1e-9:
-            x = x_new
-            break
-        x = x_new
-    return x

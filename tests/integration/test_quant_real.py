@@ -31,7 +31,7 @@ from pixlspec.physics.attenuation import parse_composition
 from pixlspec.quant.calibration import _certificate_intensities, calibrate, load_calibration
 from pixlspec.quant.fp import fp_model
 from pixlspec.quant.quantify import GAS_GROUPS, quantify, quantify_map
-from pixlspec.quant.solver import analysis_groups
+from pixlspec.quant.groups import analysis_groups
 from pixlspec.quant.standards import reference_from_piquant, reference_material
 from pixlspec.simulate.scatter import ScatterModel
 
