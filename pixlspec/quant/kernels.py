@@ -80,12 +80,12 @@ _SQRT2 = math.sqrt(2.0)
 
 @njit(cache=True, inline="always", fastmath=FASTMATH, error_model=ERROR_MODEL)
 def fast_log(x):
-    """Natural logarithm of a positive, finite, normal float64, to within 1e-15 relative of ``math.log``.
+    """Natural logarithm of a positive, finite, normal float64, within 2e-15 relative of ``math.log``.
 
     The same value as ``math.log`` in a form the compiler can vectorise (numba's ``math.log`` is a call into
-    the C library, one value at a time): ``x = 2**k m`` with ``m`` in [sqrt(1/2), sqrt(2)) read from the
-    bits, and ``ln m = 2 atanh(s)``, ``s = (m - 1)/(m + 1)``, |s| < 0.172, summed to s**19 (the next term is
-    below 1e-17). Not defined for 0, negative, subnormal, infinite or NaN arguments.
+    the C library, one value at a time): ``x = 2**k m`` with ``m`` in (sqrt(1/2), sqrt(2)] read from the
+    bits, and ``ln m = 2 atanh(s)``, ``s = (m - 1)/(m + 1)``, |s| <= 0.172, summed to s**19 (the first term
+    left out is below 3e-17 of the sum). Not defined for 0, negative, subnormal, infinite or NaN arguments.
     """
     b = _float_bits(x)
     k = (b >> _MANTISSA_BITS) - _EXPONENT_BIAS
