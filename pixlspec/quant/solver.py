@@ -241,7 +241,7 @@ class Solver:
         T = self._total(c, c @ self.oxygen_per_fraction)
         if not self.balance:
             return T > 0
-        return (T > 1.0) & (T > 0)
+        return T > 1.0
 
     def full_derivatives(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`full`'s matrix and intensity scale, and their derivatives along each analyte fraction:
